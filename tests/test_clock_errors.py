@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import coinecon
+from coinecon import Clock, CoineconError, ManualClock, NaiveDatetimeError, SystemClock
+from coinecon import errors as errors_module
+from coinecon.clock import require_aware
+from coinecon.errors import InvalidTypeError, ValidationError
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_system_clock_is_aware() -> None:
+    now = SystemClock().now()
+    assert now.tzinfo is not None
+    assert isinstance(SystemClock(), Clock)
+    assert repr(SystemClock()) == "SystemClock()"
+
+
+def test_manual_clock() -> None:
+    clock = ManualClock(START)
+    assert isinstance(clock, Clock)
+    assert clock.now() == START
+    assert clock.advance(timedelta(days=1)) == START + timedelta(days=1)
+    assert clock.set(START) == START
+    assert clock.now() == START
+    assert "2026" in repr(clock)
+    with pytest.raises(ValidationError):
+        clock.advance(timedelta(seconds=-1))
+    with pytest.raises(InvalidTypeError):
+        clock.advance(1)  # type: ignore[arg-type]
+    with pytest.raises(NaiveDatetimeError):
+        clock.set(datetime(2026, 1, 1))  # noqa: DTZ001
+    assert clock.now() == START
+
+
+def test_naive_refused() -> None:
+    with pytest.raises(NaiveDatetimeError):
+        ManualClock(datetime(2026, 1, 1))  # noqa: DTZ001
+    with pytest.raises(InvalidTypeError):
+        require_aware("2026-01-01")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        require_aware(datetime(2026, 1, 1), "start")  # noqa: DTZ001
+
+
+def test_every_error_is_documented_and_rooted() -> None:
+    standard = (ValueError, TypeError, LookupError)
+    for name in errors_module.__all__:
+        error = getattr(errors_module, name)
+        assert issubclass(error, CoineconError)
+        assert error.__doc__
+        if error is not CoineconError:
+            assert issubclass(error, standard), name
+
+
+def test_public_api_is_sorted_and_documented() -> None:
+    assert coinecon.__all__ == sorted(coinecon.__all__)
+    for name in coinecon.__all__:
+        obj = getattr(coinecon, name)
+        assert inspect.getdoc(obj), name
+        if inspect.isclass(obj):
+            for attribute, member in vars(obj).items():
+                if attribute.startswith("_") or not callable(member):
+                    continue
+                assert inspect.getdoc(member), f"{name}.{attribute}"
