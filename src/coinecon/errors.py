@@ -16,16 +16,32 @@ from __future__ import annotations
 __all__ = [
     "AmountMismatchError",
     "AmountOutOfRangeError",
+    "BalanceLimitExceeded",
     "CoineconError",
     "CurrencyMismatchError",
     "FloatNotAllowedError",
+    "IdempotencyConflict",
+    "InsufficientFunds",
     "InvalidAmountError",
     "InvalidCurrencyError",
+    "InvalidIdentifierError",
+    "InvalidPriceBookError",
+    "InvalidPriceError",
+    "InvalidPromotionError",
+    "InvalidQuoteError",
     "InvalidRateError",
     "InvalidTypeError",
     "InvalidUnitError",
+    "LedgerRuleViolation",
     "NaiveDatetimeError",
+    "NotAvailableError",
+    "NotFoundError",
     "PrecisionError",
+    "PriceBookInvalidError",
+    "PricingProblemError",
+    "StorageError",
+    "TransferNotAllowed",
+    "UnbalancedTransactionError",
     "UnitMismatchError",
     "UnknownCurrencyError",
     "ValidationError",
@@ -148,3 +164,156 @@ class NaiveDatetimeError(ValidationError):
     Naive datetimes are ambiguous (whose midnight?), so every time coinecon
     accepts must carry ``tzinfo``.
     """
+
+
+# -- ledger, wallets and storage ------------------------------------------------
+
+
+class InvalidIdentifierError(ValidationError):
+    """An identifier (account holder, idempotency key, SKU...) is empty, too
+    long, or contains control characters."""
+
+
+class LedgerRuleViolation(CoineconError, ValueError):
+    """A ledger transaction breaks an account rule and was refused as a whole.
+
+    Nothing was written. The subclasses name the rule.
+
+    Attributes:
+        rule: a short, stable name of the rule that was broken.
+    """
+
+    rule = "ledger-rule"
+
+
+class UnbalancedTransactionError(LedgerRuleViolation):
+    """A transaction's postings do not sum to zero for some unit or currency."""
+
+    rule = "balanced"
+
+
+class InsufficientFunds(LedgerRuleViolation):
+    """A spend would take an account below zero, or the account is in debt and
+    frozen until the debt is settled.
+
+    Attributes:
+        account: the account that would go below zero.
+        balance: its balance before the transaction, in its smallest unit.
+        requested: the amount the transaction debits from it.
+        shortfall: by how much the balance falls short (``requested - balance``
+            when the balance is not negative).
+    """
+
+    rule = "no-overdraft"
+
+    def __init__(self, message: str, *, account: object, balance: int, requested: int) -> None:
+        super().__init__(message)
+        self.account = account
+        self.balance = balance
+        self.requested = requested
+        self.shortfall = requested - max(balance, 0)
+
+
+class BalanceLimitExceeded(LedgerRuleViolation):
+    """A posting would take a balance beyond what storage holds exactly
+    (a signed 64-bit integer). Nothing is clipped: the transaction is refused."""
+
+    rule = "balance-limit"
+
+
+class TransferNotAllowed(LedgerRuleViolation):
+    """A transaction would move value from one holder's wallet to another's.
+
+    Wallets are non-transferable: coins leave a wallet only to the platform
+    (spending, expiry, reversal), never to another holder.
+    """
+
+    rule = "non-transferable"
+
+
+class IdempotencyConflict(CoineconError, ValueError):
+    """An idempotency key was reused with a different request.
+
+    A replay of the same request returns the first result; the same key with a
+    different request is refused with this error and changes nothing.
+
+    Attributes:
+        key: the idempotency key.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+        self.key = key
+
+
+class NotFoundError(CoineconError, LookupError):
+    """A record (transaction, lot, account) that was asked for does not exist."""
+
+
+class StorageError(CoineconError, RuntimeError):
+    """The storage backend failed: a corrupt or foreign file, a lock held past
+    the time-out, a full disk, a read-only file, or a schema newer than this
+    version of coinecon. Nothing was half-written."""
+
+
+# -- pricing ----------------------------------------------------------------------
+
+
+class InvalidPriceError(ValidationError):
+    """A price is malformed: zero or negative, not :class:`~coinecon.money.Money`,
+    or in a currency that does not fit where it is used."""
+
+
+class InvalidPriceBookError(ValidationError):
+    """A price book, coin package, tier or fee schedule is malformed as data: a
+    bad SKU, storefront or region code, a duplicate entry, coins that are not a
+    positive whole number, bounds in the wrong order."""
+
+
+class InvalidPromotionError(ValidationError):
+    """A promotion is malformed: an unknown kind of offer, a rate out of range,
+    a recurrence rule (RRULE) that does not parse, an unknown time zone."""
+
+
+class InvalidQuoteError(ValidationError):
+    """A quote's parts do not add up to its totals, or a quote was asked for
+    with malformed input (no coins and no SKU, a non-positive validity...)."""
+
+
+class NotAvailableError(CoineconError, LookupError):
+    """What was asked for is not on sale here: a region the price book does not
+    sell in, a storefront or currency without a price, an unknown SKU or payment
+    method, a custom amount outside the allowed range.
+
+    The message names what was asked; coinecon never falls back to a default
+    region, currency or price.
+    """
+
+
+class PricingProblemError(ValidationError):
+    """A price book cannot price a request consistently (a quantity in a tier gap
+    or in two overlapping tiers), or one error found by ``PriceBook.check()``.
+
+    Attributes:
+        where: the place in the price book, such as ``"package coins_500, USD/web"``.
+        message: what is wrong there.
+    """
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class PriceBookInvalidError(CoineconError, ExceptionGroup[PricingProblemError], ValueError):
+    """Every error ``PriceBook.validate()`` found in a price book, at once.
+
+    An :class:`ExceptionGroup` of :class:`PricingProblemError`, so ``except*``
+    can pick them apart; also a ``ValueError``.
+    """
+
+    def derive(  # type: ignore[override]
+        self, excs: list[PricingProblemError] | tuple[PricingProblemError, ...]
+    ) -> PriceBookInvalidError:
+        """Return a group of the same type holding *excs* (``except*`` uses it)."""
+        return PriceBookInvalidError(self.message, excs)

@@ -1,0 +1,49 @@
+"""Domain events, stored with their transaction and delivered after commit.
+
+Services write an :class:`OutboxEvent` in the same unit of work as the
+postings it describes (a transactional outbox), so an event exists if and only
+if its change committed. Delivery to an :class:`EventSink` happens afterwards,
+at least once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, final, runtime_checkable
+
+import attrs
+
+__all__ = ["EventSink", "OutboxEvent"]
+
+
+@final
+@attrs.frozen
+class OutboxEvent:
+    """A domain event waiting in the outbox.
+
+    Attributes:
+        id: unique event id (also the deduplication key for consumers).
+        type: what happened, dotted (``"coins.credited"``, ``"coins.spent"``).
+        occurred_at: when.
+        payload: the event's data as canonical JSON.
+        transaction_id: the ledger transaction it describes, if any.
+    """
+
+    id: str
+    type: str
+    occurred_at: datetime
+    payload: str
+    transaction_id: str | None = None
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Where delivered events go (a message bus, a webhook queue, a list).
+
+    ``deliver`` may be called more than once for the same event (at least once
+    delivery); consumers deduplicate on :attr:`OutboxEvent.id`.
+    """
+
+    def deliver(self, event: OutboxEvent) -> None:
+        """Deliver one event; raise to have it retried later."""
+        ...

@@ -1,0 +1,74 @@
+"""Idempotency: request fingerprints and the records that make replays safe.
+
+Every command carries an idempotency key. The first time a key is seen, the
+command runs and its result is stored with a fingerprint of the request. A
+replay with the same request returns the stored result and changes nothing; the
+same key with a different request raises
+:class:`~coinecon.errors.IdempotencyConflict`::
+
+    >>> fingerprint("spend", {"holder": "alice", "coins": 5}) == fingerprint(
+    ...     "spend", {"coins": 5, "holder": "alice"})
+    True
+    >>> fingerprint("spend", {"holder": "alice", "coins": 5}) == fingerprint(
+    ...     "spend", {"holder": "alice", "coins": 6})
+    False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, final
+
+import attrs
+
+from coinecon.errors import IdempotencyConflict, InvalidTypeError
+
+__all__ = ["IdempotencyRecord", "canonical_json", "fingerprint"]
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise InvalidTypeError(f"cannot fingerprint a {type(value).__name__}")
+
+
+def canonical_json(value: object) -> str:
+    """Serialise JSON-compatible *value* canonically (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_default)
+
+
+def fingerprint(command: str, request: Mapping[str, Any]) -> str:
+    """A stable SHA-256 hex digest of a command's name and request fields."""
+    payload = canonical_json({"command": command, "request": request})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@final
+@attrs.frozen
+class IdempotencyRecord:
+    """What was stored the first time an idempotency key was used.
+
+    Attributes:
+        key: the idempotency key.
+        fingerprint: the fingerprint of the first request.
+        result: the first result, as canonical JSON.
+        created_at: when the first request committed.
+    """
+
+    key: str
+    fingerprint: str
+    result: str
+    created_at: datetime
+
+    def replay(self, fingerprint: str) -> str:
+        """Return the stored result for a replay with *fingerprint*.
+
+        Raises:
+            IdempotencyConflict: if the request differs from the first one.
+        """
+        if fingerprint != self.fingerprint:
+            raise IdempotencyConflict(self.key)
+        return self.result

@@ -1,0 +1,569 @@
+"""The double-entry ledger: accounts, postings, transactions and their rules.
+
+Every change of any balance is one :class:`Transaction`: a set of
+:class:`Posting` values that sums to zero for each unit and currency. A coin
+purchase, for example, moves coins out of the unit's issuance account into the
+buyer's wallet::
+
+    >>> from datetime import datetime, timezone
+    >>> from coinecon import Unit
+    >>> COIN = Unit("COIN")
+    >>> purchase = Transaction(
+    ...     id="tx-1",
+    ...     kind=TransactionKind.PURCHASE,
+    ...     postings=(
+    ...         Posting(AccountKey.issuance(COIN), -500),
+    ...         Posting(AccountKey.wallet("alice", COIN), 500),
+    ...     ),
+    ...     occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    ...     idempotency_key="order-1",
+    ...     cause=Cause("purchase", "order-1"),
+    ... )
+    >>> check_rules(purchase, {})[AccountKey.wallet("alice", COIN)]
+    500
+
+This module is pure: it checks and computes, and never stores anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeAlias, final
+
+import attrs
+
+from coinecon._ids import check_identifier
+from coinecon.clock import require_aware
+from coinecon.errors import (
+    BalanceLimitExceeded,
+    InsufficientFunds,
+    InvalidAmountError,
+    InvalidTypeError,
+    LedgerRuleViolation,
+    TransferNotAllowed,
+    UnbalancedTransactionError,
+)
+from coinecon.money import MAX_MINOR_UNITS, Currency, Money
+from coinecon.units import Unit, UnitAmount
+
+__all__ = [
+    "PLATFORM",
+    "AccountKey",
+    "AccountKind",
+    "Asset",
+    "Cause",
+    "HistoryEntry",
+    "Metadata",
+    "Posting",
+    "PostingNotAllowed",
+    "RecordedPosting",
+    "Transaction",
+    "TransactionKind",
+    "amount_of",
+    "check_rules",
+]
+
+Asset: TypeAlias = Unit | Currency
+"""What an account holds: a virtual :class:`~coinecon.units.Unit` or a
+real :class:`~coinecon.money.Currency`."""
+
+MetadataValue: TypeAlias = str | int | bool | None
+Metadata: TypeAlias = tuple[tuple[str, MetadataValue], ...]
+"""Transaction metadata: sorted ``(key, value)`` pairs of JSON scalars."""
+
+PLATFORM = "@platform"
+"""The owner of every system account. Holder ids may not start with ``@``."""
+
+
+class AccountKind(enum.Enum):
+    """What an account is for, and so which rules it follows.
+
+    Holder-owned kinds (:attr:`WALLET`, :attr:`EARNINGS`, :attr:`CREATOR_PAYABLE`)
+    belong to one account holder or creator and never go below zero through
+    spending. System kinds belong to the platform and may go below zero (an
+    issuance account is negative by exactly what it has issued).
+    """
+
+    WALLET = "wallet"
+    """A holder's spendable coins. Non-transferable."""
+    EARNINGS = "earnings"
+    """A creator's earnings in the creator-side unit (diamonds)."""
+    CREATOR_PAYABLE = "creator-payable"
+    """Money owed to a creator, awaiting payout."""
+    ISSUANCE = "issuance"
+    """The source of a unit: debited when coins are created."""
+    SPENT = "spent"
+    """The sink of coins consumed by spending (coins that left circulation)."""
+    EXPIRED = "expired"
+    """The sink of coins that expired unspent."""
+    CLEARING = "clearing"
+    """Money in transit with a payment or payout provider."""
+    REVENUE = "revenue"
+    """Money the platform has earned."""
+    DEFERRED_REVENUE = "deferred-revenue"
+    """Money received for coins not yet spent."""
+    TAX_PAYABLE = "tax-payable"
+    """Tax collected and owed to an authority."""
+    FEES = "fees"
+    """Processor fees and store commissions paid by the platform."""
+
+    @property
+    def holder_owned(self) -> bool:
+        """Whether accounts of this kind belong to a holder or creator."""
+        return self in _HOLDER_OWNED
+
+
+_HOLDER_OWNED = frozenset({AccountKind.WALLET, AccountKind.EARNINGS, AccountKind.CREATOR_PAYABLE})
+
+
+def _check_owner(instance: AccountKey, _attribute: object, owner: Any) -> None:
+    check_identifier(owner, "account owner")
+    if instance.kind.holder_owned:
+        if owner.startswith("@"):
+            raise LedgerRuleViolation(
+                f"a {instance.kind.value} account belongs to a holder; "
+                f"holder ids may not start with '@' (got {owner!r})"
+            )
+    elif owner != PLATFORM:
+        raise LedgerRuleViolation(
+            f"a {instance.kind.value} account is a system account owned by {PLATFORM!r}, "
+            f"not {owner!r}"
+        )
+
+
+def _check_asset(_instance: object, _attribute: object, asset: Any) -> None:
+    if not isinstance(asset, (Unit, Currency)):
+        raise InvalidTypeError(f"an account holds a Unit or a Currency, not {asset!r}")
+
+
+@final
+@attrs.frozen(order=False)
+class AccountKey:
+    """The identity of a ledger account: its kind, owner and asset.
+
+    Use the class methods rather than the constructor for the common accounts::
+
+        >>> from coinecon import Unit
+        >>> AccountKey.wallet("alice", Unit("COIN"))
+        AccountKey(kind=<AccountKind.WALLET: 'wallet'>, owner='alice', asset=Unit('COIN'))
+
+    Attributes:
+        kind: what the account is for.
+        owner: the holder or creator id, or :data:`PLATFORM` for system accounts.
+        asset: the unit or currency it holds.
+    """
+
+    kind: AccountKind = attrs.field(validator=attrs.validators.instance_of(AccountKind))
+    owner: str = attrs.field(validator=_check_owner)
+    asset: Asset = attrs.field(validator=_check_asset)
+
+    @classmethod
+    def wallet(cls, holder: str, unit: Unit) -> AccountKey:
+        """The wallet of *holder* for *unit*."""
+        return cls(AccountKind.WALLET, holder, unit)
+
+    @classmethod
+    def earnings(cls, creator: str, unit: Unit) -> AccountKey:
+        """The earnings account of *creator* for the creator-side *unit*."""
+        return cls(AccountKind.EARNINGS, creator, unit)
+
+    @classmethod
+    def issuance(cls, unit: Unit) -> AccountKey:
+        """The platform's issuance account for *unit*."""
+        return cls(AccountKind.ISSUANCE, PLATFORM, unit)
+
+    @classmethod
+    def spent(cls, unit: Unit) -> AccountKey:
+        """The platform's sink for spent *unit*."""
+        return cls(AccountKind.SPENT, PLATFORM, unit)
+
+    @classmethod
+    def expired(cls, unit: Unit) -> AccountKey:
+        """The platform's sink for expired *unit*."""
+        return cls(AccountKind.EXPIRED, PLATFORM, unit)
+
+    @classmethod
+    def system(cls, kind: AccountKind, asset: Asset) -> AccountKey:
+        """The platform's account of *kind* for *asset*."""
+        return cls(kind, PLATFORM, asset)
+
+    @property
+    def asset_code(self) -> str:
+        """The code of the asset (``"COIN"``, ``"USD"``)."""
+        return self.asset.code
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.owner}:{self.asset.code}"
+
+
+def amount_of(asset: Asset, amount: int) -> Money | UnitAmount:
+    """An amount in the asset's smallest unit as :class:`Money` or
+    :class:`UnitAmount`."""
+    if isinstance(asset, Currency):
+        return Money.from_minor(amount, asset)
+    return UnitAmount(amount, asset)
+
+
+def _check_posting_amount(_instance: object, _attribute: object, amount: Any) -> None:
+    if type(amount) is not int:
+        raise InvalidTypeError(f"a posting amount is an int of the smallest unit, got {amount!r}")
+    if amount == 0:
+        raise InvalidAmountError("a posting amount must not be zero")
+    if abs(amount) > MAX_MINOR_UNITS:
+        raise BalanceLimitExceeded(f"posting amount {amount} is beyond the 64-bit range")
+
+
+@final
+@attrs.frozen
+class Posting:
+    """One leg of a transaction: a signed amount on one account.
+
+    Positive amounts are credits (the balance grows), negative are debits.
+
+    Attributes:
+        account: the account.
+        amount: a non-zero whole number in the account asset's smallest unit.
+    """
+
+    account: AccountKey = attrs.field(validator=attrs.validators.instance_of(AccountKey))
+    amount: int = attrs.field(validator=_check_posting_amount)
+
+    @property
+    def value(self) -> Money | UnitAmount:
+        """The amount as :class:`Money` or :class:`UnitAmount`."""
+        return amount_of(self.account.asset, self.amount)
+
+
+class TransactionKind(enum.Enum):
+    """Why a transaction happened; each kind may touch wallets only in some ways.
+
+    ======================  =====================  =====================
+    kind                    may credit a wallet    may debit a wallet
+    ======================  =====================  =====================
+    ``PURCHASE``            yes                    no
+    ``BONUS``               yes                    no
+    ``PROMOTION``           yes                    no
+    ``ADJUSTMENT``          yes                    yes
+    ``REVERSAL``            yes                    no
+    ``SPEND``, ``GIFT``     no                     yes
+    ``EXPIRY``              no                     yes
+    ``REFUND``              no                     yes
+    ``CHARGEBACK``          no                     yes, even below zero
+    ======================  =====================  =====================
+    """
+
+    PURCHASE = "purchase"
+    """Coins bought with money."""
+    BONUS = "bonus"
+    """Bonus coins that come with a package."""
+    PROMOTION = "promotion"
+    """Coins granted by a promotion."""
+    ADJUSTMENT = "adjustment"
+    """A correction made by support staff."""
+    REVERSAL = "reversal"
+    """Coins given back after a spend was undone."""
+    SPEND = "spend"
+    """Coins spent on a catalog item."""
+    GIFT = "gift"
+    """Coins spent on a gift to a creator."""
+    EXPIRY = "expiry"
+    """Coins that expired unspent."""
+    REFUND = "refund"
+    """Coins taken back because their purchase was refunded."""
+    CHARGEBACK = "chargeback"
+    """Coins taken back after a payment reversal; may leave a debt."""
+    CONVERSION = "conversion"
+    """Creator-side units converted into money owed."""
+    PAYOUT = "payout"
+    """Money paid out to a creator."""
+    SETTLEMENT = "settlement"
+    """Money movements between platform accounts (payments settling)."""
+
+
+_CREDITS_WALLET = frozenset(
+    {
+        TransactionKind.PURCHASE,
+        TransactionKind.BONUS,
+        TransactionKind.PROMOTION,
+        TransactionKind.ADJUSTMENT,
+        TransactionKind.REVERSAL,
+    }
+)
+_DEBITS_WALLET = frozenset(
+    {
+        TransactionKind.SPEND,
+        TransactionKind.GIFT,
+        TransactionKind.EXPIRY,
+        TransactionKind.REFUND,
+        TransactionKind.CHARGEBACK,
+        TransactionKind.ADJUSTMENT,
+    }
+)
+_MAY_OVERDRAW = frozenset({TransactionKind.CHARGEBACK})
+
+
+class PostingNotAllowed(LedgerRuleViolation):
+    """A transaction of this kind may not post to this kind of account in this
+    direction (a spend that credits a wallet, a purchase that debits one)."""
+
+    rule = "kind-allows-posting"
+
+
+@final
+@attrs.frozen
+class Cause:
+    """What caused a transaction: a type (``"purchase"``, ``"gift"``...) and the
+    id of that purchase, gift or payout.
+
+    Attributes:
+        type: the kind of record that caused the transaction.
+        id: that record's id.
+    """
+
+    type: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "cause type"))
+    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "cause id"))
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+def _to_metadata(value: Mapping[str, MetadataValue] | Metadata | None) -> Metadata:
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = []
+    for key, item in items:
+        check_identifier(key, "metadata key")
+        if item is not None and type(item) not in (str, int, bool):
+            raise InvalidTypeError(
+                f"metadata values are str, int, bool or None; {key!r} is {type(item).__name__}"
+            )
+        pairs.append((key, item))
+    return tuple(sorted(pairs))
+
+
+def _check_postings(instance: Transaction, _attribute: object, postings: Any) -> None:
+    if not isinstance(postings, tuple) or not postings:
+        raise InvalidAmountError("a transaction needs at least one posting")
+    seen: set[AccountKey] = set()
+    totals: dict[Asset, int] = {}
+    for posting in postings:
+        if not isinstance(posting, Posting):
+            raise InvalidTypeError(f"postings must be Posting values, got {posting!r}")
+        if posting.account in seen:
+            raise LedgerRuleViolation(f"account {posting.account} appears twice in one transaction")
+        seen.add(posting.account)
+        totals[posting.account.asset] = totals.get(posting.account.asset, 0) + posting.amount
+    unbalanced = {asset.code: total for asset, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedTransactionError(
+            f"transaction {instance.id} does not balance: postings sum to {unbalanced}"
+        )
+    _check_kind_and_transfer(instance.kind, postings)
+
+
+def _check_kind_and_transfer(kind: TransactionKind, postings: tuple[Posting, ...]) -> None:
+    debited_holders: set[str] = set()
+    credited_holders: set[str] = set()
+    for posting in postings:
+        account = posting.account
+        if account.kind is not AccountKind.WALLET:
+            continue
+        if posting.amount > 0:
+            if kind not in _CREDITS_WALLET:
+                raise PostingNotAllowed(f"a {kind.value} transaction may not credit {account}")
+            credited_holders.add(account.owner)
+        else:
+            if kind not in _DEBITS_WALLET:
+                raise PostingNotAllowed(f"a {kind.value} transaction may not debit {account}")
+            debited_holders.add(account.owner)
+    if debited_holders and credited_holders and len(debited_holders | credited_holders) > 1:
+        raise TransferNotAllowed(
+            f"wallets are non-transferable: this transaction debits the wallet of "
+            f"{sorted(debited_holders)} and credits the wallet of {sorted(credited_holders)}"
+        )
+
+
+@final
+@attrs.frozen
+class Transaction:
+    """One balanced change to the ledger.
+
+    Building a transaction checks everything that does not depend on balances:
+    the postings sum to zero per unit and currency (else
+    :class:`~coinecon.errors.UnbalancedTransactionError`), each account appears
+    once, the kind allows each wallet posting (else :class:`PostingNotAllowed`),
+    and no wallet value moves from one holder to another (else
+    :class:`~coinecon.errors.TransferNotAllowed`). :func:`check_rules` checks
+    the rest against current balances.
+
+    Attributes:
+        id: unique transaction id.
+        kind: why it happened.
+        postings: the legs, at least one, summing to zero per asset.
+        occurred_at: when it happened (timezone-aware).
+        idempotency_key: the key of the command that made it.
+        cause: the purchase, gift, payout... that caused it.
+        metadata: extra JSON-scalar facts, as sorted pairs (see :attr:`meta`).
+    """
+
+    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "transaction id"))
+    kind: TransactionKind = attrs.field(validator=attrs.validators.instance_of(TransactionKind))
+    postings: tuple[Posting, ...] = attrs.field(validator=_check_postings)
+    occurred_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "occurred_at"))
+    idempotency_key: str = attrs.field(
+        validator=lambda _i, _a, v: check_identifier(v, "idempotency key")
+    )
+    cause: Cause = attrs.field(validator=attrs.validators.instance_of(Cause))
+    metadata: Metadata = attrs.field(default=(), converter=_to_metadata)
+
+    @property
+    def meta(self) -> dict[str, MetadataValue]:
+        """The metadata as a new ``dict``."""
+        return dict(self.metadata)
+
+    def posting_for(self, account: AccountKey) -> Posting | None:
+        """The posting on *account*, if the transaction has one."""
+        for posting in self.postings:
+            if posting.account == account:
+                return posting
+        return None
+
+
+def check_rules(
+    transaction: Transaction, balances: Mapping[AccountKey, int]
+) -> dict[AccountKey, int]:
+    """Check *transaction* against the current *balances*; return the balances
+    after it.
+
+    Args:
+        transaction: a transaction (already checked for balance and kinds).
+        balances: the current balance of each account it touches; a missing
+            account has balance 0.
+
+    Returns:
+        The new balance of every account the transaction touches.
+
+    Raises:
+        InsufficientFunds: a holder-owned account would go below zero, or is in
+            debt and would be debited further. Only a ``CHARGEBACK`` may take a
+            wallet below zero.
+        BalanceLimitExceeded: a balance would leave the 64-bit range.
+    """
+    after: dict[AccountKey, int] = {}
+    for posting in transaction.postings:
+        account = posting.account
+        before = balances.get(account, 0)
+        new = before + posting.amount
+        if abs(new) > MAX_MINOR_UNITS:
+            raise BalanceLimitExceeded(
+                f"{account} would hold {new}, "
+                f"beyond the 64-bit range by {abs(new) - MAX_MINOR_UNITS}"
+            )
+        if (
+            posting.amount < 0
+            and new < 0
+            and account.kind.holder_owned
+            and transaction.kind not in _MAY_OVERDRAW
+        ):
+            requested = -posting.amount
+            reason = (
+                f"{account} is in debt ({before}) and frozen until it is settled"
+                if before < 0
+                else f"{account} holds {before}, {requested - before} short of {requested}"
+            )
+            raise InsufficientFunds(
+                f"insufficient funds: {reason}",
+                account=account,
+                balance=before,
+                requested=requested,
+            )
+        after[account] = new
+    return after
+
+
+@final
+@attrs.frozen
+class RecordedPosting:
+    """A posting as stored: with its place in the ledger and the running
+    balance of its account after it.
+
+    Attributes:
+        sequence: position in the whole ledger, strictly increasing.
+        transaction_id: the transaction it belongs to.
+        account: the account.
+        amount: the signed amount.
+        balance_after: the account's balance once this posting was applied.
+    """
+
+    sequence: int
+    transaction_id: str
+    account: AccountKey
+    amount: int
+    balance_after: int
+
+
+@final
+@attrs.frozen
+class HistoryEntry:
+    """One line of an account's history, explaining itself.
+
+    Attributes:
+        sequence: the posting's position in the ledger (the pagination key).
+        transaction_id: the transaction.
+        kind: why it happened (purchase, gift, expiry...).
+        occurred_at: when.
+        account: the account this line is about.
+        amount: the signed amount on this account.
+        balance_after: the account's balance after this line.
+        cause: the purchase, gift or payout behind it.
+        counterparties: the other accounts of the transaction.
+        idempotency_key: the key of the command that made it.
+        metadata: the transaction's metadata pairs.
+    """
+
+    sequence: int
+    transaction_id: str
+    kind: TransactionKind
+    occurred_at: datetime
+    account: AccountKey
+    amount: int
+    balance_after: int
+    cause: Cause
+    counterparties: tuple[AccountKey, ...]
+    idempotency_key: str
+    metadata: Metadata = ()
+
+    @property
+    def value(self) -> Money | UnitAmount:
+        """:attr:`amount` as :class:`Money` or :class:`UnitAmount`."""
+        return amount_of(self.account.asset, self.amount)
+
+    @classmethod
+    def of(cls, posting: RecordedPosting, transaction: Transaction) -> HistoryEntry:
+        """The history line of *posting*, which belongs to *transaction*."""
+        return cls(
+            sequence=posting.sequence,
+            transaction_id=transaction.id,
+            kind=transaction.kind,
+            occurred_at=transaction.occurred_at,
+            account=posting.account,
+            amount=posting.amount,
+            balance_after=posting.balance_after,
+            cause=transaction.cause,
+            counterparties=tuple(
+                p.account for p in transaction.postings if p.account != posting.account
+            ),
+            idempotency_key=transaction.idempotency_key,
+            metadata=transaction.metadata,
+        )
+
+    def __str__(self) -> str:
+        others = ", ".join(map(str, self.counterparties))
+        return (
+            f"{self.occurred_at.isoformat()} {self.kind.value} {self.value} "
+            f"(balance {amount_of(self.account.asset, self.balance_after)}) "
+            f"for {self.cause} with {others}"
+        )

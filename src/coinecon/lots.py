@@ -1,0 +1,267 @@
+"""Lots: where a wallet's coins came from, what they cost, and when they expire.
+
+A wallet's balance is held in lots, one per credit: purchased coins (with the
+money paid for them), bonus coins, promotional coins (which may expire) and
+adjustments. A spend consumes lots in a stated :class:`SpendOrder` and records
+a :class:`LotConsumption` for each lot it touched, so that revenue can be
+recognised and a later chargeback can find its coins::
+
+    >>> from datetime import datetime, timezone
+    >>> from coinecon import Money, Unit
+    >>> from coinecon.ledger import AccountKey
+    >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> wallet = AccountKey.wallet("alice", Unit("COIN"))
+    >>> bought = Lot.new("lot-1", wallet, LotOrigin.PURCHASE, 100, t0, "tx-1",
+    ...                  value=Money("0.99", "USD"))
+    >>> bonus = Lot.new("lot-2", wallet, LotOrigin.BONUS, 10, t0, "tx-1")
+    >>> [(c.lot_id, c.amount, c.value) for c in plan_spend([bought, bonus], 50)]
+    [('lot-2', 10, None), ('lot-1', 40, Money('0.39', 'USD'))]
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, final
+
+import attrs
+
+from coinecon._ids import check_identifier
+from coinecon.clock import require_aware
+from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
+from coinecon.ledger import AccountKey, AccountKind
+from coinecon.money import Money
+from coinecon.rounding import Rounding
+
+__all__ = ["Lot", "LotConsumption", "LotOrigin", "SpendOrder", "plan_spend"]
+
+
+class LotOrigin(enum.Enum):
+    """Where a lot's coins came from."""
+
+    PURCHASE = "purchase"
+    """Bought with money; the lot carries the money paid."""
+    BONUS = "bonus"
+    """Bonus coins that came with a package."""
+    PROMOTION = "promotion"
+    """Coins granted by a promotion; often expire."""
+    ADJUSTMENT = "adjustment"
+    """Coins credited by support staff."""
+
+
+def _positive(_instance: object, attribute: Any, value: Any) -> None:
+    if type(value) is not int:
+        raise InvalidTypeError(f"lot {attribute.name} must be an int, got {value!r}")
+    if value <= 0:
+        raise InvalidAmountError(f"lot {attribute.name} must be positive, got {value}")
+
+
+def _optional_aware(_instance: object, attribute: Any, value: Any) -> None:
+    if value is not None:
+        require_aware(value, attribute.name)
+
+
+def _check_lot(lot: Lot) -> None:
+    if lot.account.kind is not AccountKind.WALLET:
+        raise InvalidTypeError(f"lots belong to wallets, not to {lot.account}")
+    if not 0 <= lot.remaining <= lot.amount:
+        raise InvalidAmountError(f"lot remaining {lot.remaining} is outside 0..{lot.amount}")
+    value_minor = 0 if lot.value is None else lot.value.minor
+    if lot.value is not None and lot.value.minor < 0:
+        raise InvalidAmountError(f"a lot's value must not be negative, got {lot.value}")
+    if not 0 <= lot.value_recognised <= value_minor:
+        raise InvalidAmountError(
+            f"lot value recognised {lot.value_recognised} is outside 0..{value_minor}"
+        )
+    if lot.expires_at is not None and lot.expires_at <= lot.created_at:
+        raise InvalidAmountError("a lot must expire after it was created")
+
+
+@final
+@attrs.frozen
+class Lot:
+    """A slice of a wallet's coins with its origin, money value and expiry.
+
+    Attributes:
+        id: unique lot id.
+        account: the wallet holding the coins.
+        origin: where the coins came from.
+        amount: coins credited.
+        remaining: coins not yet spent or expired.
+        created_at: when the lot was credited.
+        transaction_id: the transaction that credited it.
+        value: the money paid for the whole lot, for purchased coins.
+        value_recognised: minor units of :attr:`value` already recognised as
+            revenue (spent or expired coins).
+        expires_at: when the remaining coins expire, if they do.
+    """
+
+    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "lot id"))
+    account: AccountKey = attrs.field(validator=attrs.validators.instance_of(AccountKey))
+    origin: LotOrigin = attrs.field(validator=attrs.validators.instance_of(LotOrigin))
+    amount: int = attrs.field(validator=_positive)
+    remaining: int
+    created_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "created_at"))
+    transaction_id: str
+    value: Money | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Money))
+    )
+    value_recognised: int = 0
+    expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+
+    def __attrs_post_init__(self) -> None:
+        _check_lot(self)
+
+    @classmethod
+    def new(
+        cls,
+        id: str,  # noqa: A002 (the domain's name for it)
+        account: AccountKey,
+        origin: LotOrigin,
+        amount: int,
+        created_at: datetime,
+        transaction_id: str,
+        *,
+        value: Money | None = None,
+        expires_at: datetime | None = None,
+    ) -> Lot:
+        """A fresh, untouched lot."""
+        return cls(
+            id=id,
+            account=account,
+            origin=origin,
+            amount=amount,
+            remaining=amount,
+            created_at=created_at,
+            transaction_id=transaction_id,
+            value=value,
+            expires_at=expires_at,
+        )
+
+    @property
+    def consumed(self) -> int:
+        """Coins spent or expired from this lot."""
+        return self.amount - self.remaining
+
+    @property
+    def remaining_value(self) -> Money | None:
+        """The part of :attr:`value` not yet recognised (deferred revenue)."""
+        if self.value is None:
+            return None
+        return Money.from_minor(self.value.minor - self.value_recognised, self.value.currency)
+
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the lot's remaining coins have expired at *now*."""
+        return self.expires_at is not None and self.expires_at <= now
+
+    def take(self, coins: int) -> tuple[Lot, LotConsumption]:
+        """Consume *coins* from the lot; return the lot after and the record.
+
+        The money value consumed is the value of all coins consumed so far,
+        rounded down (:attr:`Rounding.FLOOR <coinecon.rounding.Rounding.FLOOR>`),
+        minus what was already recognised. Consuming a whole lot, in any number
+        of steps, therefore recognises exactly its value.
+        """
+        if type(coins) is not int or not 0 < coins <= self.remaining:
+            raise InvalidAmountError(f"cannot take {coins!r} coins from a lot of {self.remaining}")
+        remaining = self.remaining - coins
+        recognised = self.value_recognised
+        part = None
+        if self.value is not None:
+            total = Rounding.FLOOR.divide(self.value.minor * (self.amount - remaining), self.amount)
+            part = Money.from_minor(total - recognised, self.value.currency)
+            recognised = total
+        after = attrs.evolve(self, remaining=remaining, value_recognised=recognised)
+        return after, LotConsumption(self.id, coins, part)
+
+
+@final
+@attrs.frozen
+class LotConsumption:
+    """The coins one transaction took from one lot.
+
+    Attributes:
+        lot_id: the lot.
+        amount: coins taken.
+        value: the money value of those coins (purchased lots), else ``None``.
+    """
+
+    lot_id: str
+    amount: int
+    value: Money | None = None
+
+
+def _expiry_key(lot: Lot) -> tuple[int, datetime | None]:
+    return (0, lot.expires_at) if lot.expires_at is not None else (1, None)
+
+
+class SpendOrder(enum.Enum):
+    """The order in which a spend consumes a wallet's lots. Ties always fall
+    back to the oldest lot first, then the lot id."""
+
+    EXPIRING_FIRST = "expiring-first"
+    """Lots that expire, soonest first; then bonus, promotion and adjustment
+    lots; then purchased lots; oldest first within each. Protects the buyer
+    from losing coins and spends paid coins last (the default)."""
+    OLDEST_FIRST = "oldest-first"
+    """Strictly oldest first, whatever the origin."""
+    PURCHASED_FIRST = "purchased-first"
+    """Purchased lots first (recognising revenue early), then the others in
+    the ``EXPIRING_FIRST`` order."""
+
+    def sort(self, lots: Iterable[Lot]) -> list[Lot]:
+        """Return *lots* in the order this policy consumes them."""
+        if self is SpendOrder.OLDEST_FIRST:
+            return sorted(lots, key=lambda lot: (lot.created_at, lot.id))
+        paid_last = self is SpendOrder.EXPIRING_FIRST
+
+        def key(lot: Lot) -> tuple[int, int, datetime, datetime, str]:
+            expiring = lot.expires_at is not None
+            paid = lot.origin is LotOrigin.PURCHASE
+            group = (0 if expiring else 1) if paid_last else (0 if paid else 1)
+            subgroup = (1 if paid else 0) if paid_last else (0 if expiring else 1)
+            expiry = lot.expires_at if lot.expires_at is not None else lot.created_at
+            return (group, subgroup, expiry if expiring else lot.created_at, lot.created_at, lot.id)
+
+        return sorted(lots, key=key)
+
+
+def plan_spend(
+    lots: Sequence[Lot], coins: int, order: SpendOrder = SpendOrder.EXPIRING_FIRST
+) -> list[LotConsumption]:
+    """Decide which lots a spend of *coins* consumes, in *order*.
+
+    Lots with nothing remaining are skipped. The plan is returned; the caller
+    applies it with :meth:`Lot.take`.
+
+    Raises:
+        InsufficientFunds: if the lots hold fewer than *coins*.
+    """
+    return [consumption for _lot, consumption in take_from_lots(lots, coins, order)]
+
+
+def take_from_lots(
+    lots: Sequence[Lot], coins: int, order: SpendOrder = SpendOrder.EXPIRING_FIRST
+) -> list[tuple[Lot, LotConsumption]]:
+    """Like :func:`plan_spend`, but return each consumed lot as it is after."""
+    if type(coins) is not int or coins <= 0:
+        raise InvalidAmountError(f"coins to spend must be a positive int, got {coins!r}")
+    available = sum(lot.remaining for lot in lots)
+    if available < coins:
+        account = lots[0].account if lots else None
+        raise InsufficientFunds(
+            f"insufficient funds: lots hold {available}, {coins - available} short of {coins}",
+            account=account,
+            balance=available,
+            requested=coins,
+        )
+    taken: list[tuple[Lot, LotConsumption]] = []
+    left = coins
+    for lot in order.sort(lot for lot in lots if lot.remaining > 0):
+        if left == 0:
+            break
+        after, consumption = lot.take(min(left, lot.remaining))
+        taken.append((after, consumption))
+        left -= consumption.amount
+    return taken

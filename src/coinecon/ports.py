@@ -1,0 +1,226 @@
+"""The storage ports: what a backend must provide for coinecon to run on it.
+
+A backend provides a :class:`Store`, whose :meth:`Store.unit_of_work` opens a
+:class:`UnitOfWork`. Inside it, the repositories read and write; nothing is
+visible to anyone else until :meth:`UnitOfWork.commit`, and leaving the
+``with`` block without committing rolls everything back::
+
+    with store.unit_of_work() as uow:
+        balances = uow.ledger.balances([wallet])
+        ...
+        uow.ledger.record(transaction, new_balances)
+        uow.commit()
+
+The contract, precisely (the suite in :mod:`coinecon.testing.contract` checks
+every point against any backend):
+
+* **Isolation.** A unit of work that writes runs as if alone: between its first
+  read and its commit or rollback, no other unit of work changes what it read
+  (the memory adapter holds a lock; SQLite takes ``BEGIN IMMEDIATE``). Readers
+  never see half a unit of work.
+* **Atomicity.** ``commit()`` makes every write of the unit of work durable at
+  once; an exception, ``rollback()`` or leaving without ``commit()`` discards all
+  of them. A unit of work cannot be used after it ended.
+* **Balances.** ``ledger.balances`` is O(1) per account whatever the length of
+  its history: the backend keeps running balances, updated by
+  ``ledger.record``. ``record`` stores the transaction, one
+  :class:`~coinecon.ledger.RecordedPosting` per posting with the next sequence
+  numbers (strictly increasing across the ledger, in posting order) and the
+  given balances after, and sets those balances. The backend does not decide
+  rules; it stores what the service has checked. It may refuse anything its own
+  constraints catch (a negative wallet, an unbalanced transaction) with a
+  :class:`~coinecon.errors.CoineconError`.
+* **Identity.** Transaction ids, lot ids, event ids and idempotency keys are
+  unique; recording a duplicate raises
+  :class:`~coinecon.errors.StorageError` (and nothing is written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from coinecon.events import OutboxEvent
+from coinecon.idempotency import IdempotencyRecord
+from coinecon.ledger import AccountKey, HistoryEntry, RecordedPosting, Transaction, TransactionKind
+from coinecon.lots import Lot, LotConsumption
+
+__all__ = [
+    "IdempotencyRepository",
+    "LedgerRepository",
+    "LotRepository",
+    "OutboxRepository",
+    "Store",
+    "UnitOfWork",
+]
+
+
+class LedgerRepository(Protocol):
+    """Accounts with running balances, transactions and postings."""
+
+    def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
+        """The current balance of each of *accounts* (0 for an account never
+        posted to). Every requested account is a key of the result."""
+        ...
+
+    def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
+        """Store *transaction* and its postings, and set the balance of every
+        account it touches to *balances_after*.
+
+        Raises:
+            StorageError: if a transaction with the same id exists.
+        """
+        ...
+
+    def get(self, transaction_id: str) -> Transaction | None:
+        """The transaction with this id, or ``None``."""
+        ...
+
+    def history(
+        self,
+        account: AccountKey,
+        *,
+        limit: int,
+        before: int | None = None,
+        kinds: Collection[TransactionKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[HistoryEntry]:
+        """Up to *limit* history entries of *account*, newest first.
+
+        Args:
+            account: the account.
+            limit: the most entries to return (at least 1).
+            before: only entries whose sequence is below this (the keyset
+                cursor: pass the last sequence of the previous page).
+            kinds: only entries of these transaction kinds.
+            since: only entries that occurred at or after this time.
+            until: only entries that occurred before this time.
+        """
+        ...
+
+    def transactions(self) -> Iterator[Transaction]:
+        """Every transaction, in the order recorded."""
+        ...
+
+    def postings(self) -> Iterator[RecordedPosting]:
+        """Every recorded posting, in sequence order."""
+        ...
+
+    def accounts(self) -> dict[AccountKey, int]:
+        """Every account ever posted to, with its stored running balance."""
+        ...
+
+
+class LotRepository(Protocol):
+    """The lots that make up wallet balances, and what spends took from them."""
+
+    def add(self, lot: Lot) -> None:
+        """Store a new lot.
+
+        Raises:
+            StorageError: if a lot with the same id exists.
+        """
+        ...
+
+    def update(self, lot: Lot) -> None:
+        """Replace the stored lot with the same id (its remaining coins and
+        recognised value change as it is consumed)."""
+        ...
+
+    def get(self, lot_id: str) -> Lot | None:
+        """The lot with this id, or ``None``."""
+        ...
+
+    def open_lots(self, account: AccountKey) -> list[Lot]:
+        """The lots of *account* with coins remaining, in creation order."""
+        ...
+
+    def expired(self, now: datetime, *, limit: int) -> list[Lot]:
+        """Up to *limit* lots with coins remaining whose expiry is at or before
+        *now*, soonest expiry first."""
+        ...
+
+    def all(self) -> Iterator[Lot]:
+        """Every lot."""
+        ...
+
+    def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
+        """Remember which lots *transaction_id* consumed, and how much."""
+        ...
+
+    def consumption(self, transaction_id: str) -> list[LotConsumption]:
+        """What *transaction_id* consumed, in the order recorded."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    """The first result of every idempotency key."""
+
+    def get(self, key: str) -> IdempotencyRecord | None:
+        """The record of *key*, or ``None``."""
+        ...
+
+    def add(self, record: IdempotencyRecord) -> None:
+        """Store a new record.
+
+        Raises:
+            StorageError: if the key exists.
+        """
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Events stored with their transaction, awaiting delivery."""
+
+    def add(self, event: OutboxEvent) -> None:
+        """Store a new event."""
+        ...
+
+    def pending(self, *, limit: int) -> list[OutboxEvent]:
+        """Up to *limit* undelivered events, oldest first."""
+        ...
+
+    def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
+        """Mark events as delivered."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic, isolated piece of work over the repositories.
+
+    A context manager: entering begins the work, leaving without
+    :meth:`commit` rolls it back.
+    """
+
+    ledger: LedgerRepository
+    lots: LotRepository
+    idempotency: IdempotencyRepository
+    outbox: OutboxRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make every write of this unit of work durable and visible."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every write of this unit of work."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: the factory of units of work."""
+
+    def unit_of_work(self) -> UnitOfWork:
+        """Open a new unit of work (use it as a context manager)."""
+        ...

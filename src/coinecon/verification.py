@@ -1,0 +1,146 @@
+"""Verifying the books: recompute everything from the postings, report drift.
+
+:func:`verify_books` is pure: it takes what a store holds and returns a
+:class:`VerificationReport` listing every problem it finds, never raising for
+one. :meth:`coinecon.wallets.Wallets.verify` runs it over a whole store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import final
+
+import attrs
+
+from coinecon.ledger import AccountKey, AccountKind, RecordedPosting, Transaction
+from coinecon.lots import Lot
+
+__all__ = ["VerificationReport", "verify_books"]
+
+
+@final
+@attrs.frozen
+class VerificationReport:
+    """The outcome of a verification.
+
+    Attributes:
+        transactions: how many transactions were checked.
+        postings: how many postings were checked.
+        accounts: how many accounts were checked.
+        problems: one readable line per problem found; empty when clean.
+    """
+
+    transactions: int
+    postings: int
+    accounts: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem was found."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        head = (
+            f"checked {self.transactions} transactions, {self.postings} postings, "
+            f"{self.accounts} accounts: "
+        )
+        if self.ok:
+            return head + "clean"
+        return head + f"{len(self.problems)} problem(s)\n" + "\n".join(self.problems)
+
+
+def verify_books(
+    transactions: Iterable[Transaction],
+    postings: Iterable[RecordedPosting],
+    balances: Mapping[AccountKey, int],
+    lots: Iterable[Lot],
+) -> VerificationReport:
+    """Recompute every balance from the postings and check the books.
+
+    Checks that every transaction has postings that sum to zero per unit and
+    currency and match the transaction as stored; that postings are in strictly
+    increasing sequence; that every posting's running balance equals the sum of
+    the account's postings up to it; that every stored balance equals the sum
+    of its postings; that each unit and currency sums to zero over all
+    accounts; and that each wallet's lots hold exactly its (non-negative)
+    balance.
+    """
+    problems: list[str] = []
+    by_id = {t.id: t for t in transactions}
+    running: dict[AccountKey, int] = {}
+    per_transaction: dict[str, list[RecordedPosting]] = {}
+    last_sequence = 0
+    count = 0
+    for posting in postings:
+        count += 1
+        if posting.sequence <= last_sequence:
+            problems.append(f"posting sequence {posting.sequence} is not above {last_sequence}")
+        last_sequence = posting.sequence
+        balance = running.get(posting.account, 0) + posting.amount
+        running[posting.account] = balance
+        if balance != posting.balance_after:
+            problems.append(
+                f"{posting.account}: running balance after posting {posting.sequence} is "
+                f"{posting.balance_after}, the postings sum to {balance}"
+            )
+        per_transaction.setdefault(posting.transaction_id, []).append(posting)
+
+    for transaction_id, recorded in per_transaction.items():
+        transaction = by_id.get(transaction_id)
+        if transaction is None:
+            problems.append(f"postings {[p.sequence for p in recorded]} belong to no transaction")
+            continue
+        sums: dict[str, int] = {}
+        for posting in recorded:
+            code = posting.account.asset.code
+            sums[code] = sums.get(code, 0) + posting.amount
+        unbalanced = {code: total for code, total in sums.items() if total}
+        if unbalanced:
+            problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
+        legs = sorted((str(p.account), p.amount) for p in transaction.postings)
+        if legs != sorted((str(p.account), p.amount) for p in recorded):
+            problems.append(f"transaction {transaction_id}: recorded postings differ from it")
+    problems.extend(
+        f"transaction {transaction_id} has no postings"
+        for transaction_id in by_id
+        if transaction_id not in per_transaction
+    )
+
+    for account in sorted(set(balances) | set(running), key=str):
+        stored = balances.get(account, 0)
+        computed = running.get(account, 0)
+        if stored != computed:
+            problems.append(
+                f"{account}: stored balance {stored} differs from the sum of its postings "
+                f"{computed} by {stored - computed}"
+            )
+
+    per_asset: dict[str, int] = {}
+    for account, balance in running.items():
+        per_asset[account.asset.code] = per_asset.get(account.asset.code, 0) + balance
+    problems.extend(
+        f"{code} does not sum to zero over all accounts: {total}"
+        for code, total in sorted(per_asset.items())
+        if total
+    )
+
+    in_lots: dict[AccountKey, int] = {}
+    for lot in lots:
+        in_lots[lot.account] = in_lots.get(lot.account, 0) + lot.remaining
+    for account in sorted(
+        set(in_lots) | {a for a in running if a.kind is AccountKind.WALLET}, key=str
+    ):
+        expected = max(running.get(account, 0), 0)
+        if in_lots.get(account, 0) != expected:
+            problems.append(
+                f"{account}: lots hold {in_lots.get(account, 0)} but the balance is "
+                f"{running.get(account, 0)}"
+            )
+
+    return VerificationReport(
+        transactions=len(by_id),
+        postings=count,
+        accounts=len(set(balances) | set(running)),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,658 @@
+"""The wallet service: credit, spend and expire coins, read balances and history.
+
+:class:`Wallets` is where the ledger, lots and idempotency meet storage. Each
+command opens one unit of work, checks every rule, writes the transaction, its
+lots and its event, and commits; or it writes nothing at all::
+
+    >>> from datetime import datetime, timezone
+    >>> from coinecon import ManualClock, Money, Unit
+    >>> from coinecon.adapters.memory import MemoryStore
+    >>> from coinecon.ledger import Cause
+    >>> COIN = Unit("COIN")
+    >>> clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    >>> wallets = Wallets(MemoryStore(), clock=clock)
+    >>> wallets.credit("order-1", holder="alice", amount=COIN(500), origin=LotOrigin.PURCHASE,
+    ...                cause=Cause("purchase", "order-1"), value=Money("4.99", "USD")).balance
+    UnitAmount(500, 'COIN')
+    >>> wallets.spend("gift-1", holder="alice", amount=COIN(120),
+    ...               cause=Cause("gift", "g-1")).balance
+    UnitAmount(380, 'COIN')
+    >>> wallets.verify().ok
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, final
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from coinecon._ids import check_identifier
+from coinecon.clock import Clock, SystemClock, require_aware
+from coinecon.errors import (
+    InsufficientFunds,
+    InvalidAmountError,
+    InvalidIdentifierError,
+    InvalidTypeError,
+    StorageError,
+    ValidationError,
+)
+from coinecon.events import EventSink, OutboxEvent
+from coinecon.idempotency import IdempotencyRecord, canonical_json, fingerprint
+from coinecon.ledger import (
+    AccountKey,
+    Cause,
+    HistoryEntry,
+    MetadataValue,
+    Posting,
+    Transaction,
+    TransactionKind,
+    check_rules,
+)
+from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
+from coinecon.money import Money
+from coinecon.ports import Store, UnitOfWork
+from coinecon.units import Unit, UnitAmount
+from coinecon.verification import VerificationReport, verify_books
+
+__all__ = ["CreditResult", "ExpiryResult", "HistoryPage", "SpendResult", "Wallets"]
+
+_ORIGIN_KIND = {
+    LotOrigin.PURCHASE: TransactionKind.PURCHASE,
+    LotOrigin.BONUS: TransactionKind.BONUS,
+    LotOrigin.PROMOTION: TransactionKind.PROMOTION,
+    LotOrigin.ADJUSTMENT: TransactionKind.ADJUSTMENT,
+}
+_SPEND_KINDS = frozenset({TransactionKind.SPEND, TransactionKind.GIFT})
+_MAX_PAGE = 1000
+
+
+@final
+@attrs.frozen
+class CreditResult:
+    """What a credit did.
+
+    Attributes:
+        transaction_id: the ledger transaction.
+        lot_id: the lot that holds the credited coins.
+        balance: the wallet's balance right after the credit.
+        expires_at: when the lot expires, if it does.
+    """
+
+    transaction_id: str
+    lot_id: str
+    balance: UnitAmount
+    expires_at: datetime | None = None
+
+    def to_json(self) -> str:
+        """Serialise for the idempotency record."""
+        return canonical_json(
+            {
+                "transaction_id": self.transaction_id,
+                "lot_id": self.lot_id,
+                "unit": self.balance.unit.code,
+                "balance": self.balance.amount,
+                "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> CreditResult:
+        """The result :meth:`to_json` wrote."""
+        data = json.loads(text)
+        expires = data["expires_at"]
+        return cls(
+            transaction_id=data["transaction_id"],
+            lot_id=data["lot_id"],
+            balance=UnitAmount(data["balance"], Unit(data["unit"])),
+            expires_at=None if expires is None else datetime.fromisoformat(expires),
+        )
+
+
+def _consumption_json(consumed: Sequence[LotConsumption]) -> list[list[Any]]:
+    return [
+        [
+            c.lot_id,
+            c.amount,
+            None if c.value is None else c.value.minor,
+            None if c.value is None else c.value.currency.code,
+        ]
+        for c in consumed
+    ]
+
+
+def _consumption_from_json(rows: list[list[Any]]) -> tuple[LotConsumption, ...]:
+    return tuple(
+        LotConsumption(lot_id, amount, None if minor is None else Money.from_minor(minor, code))
+        for lot_id, amount, minor, code in rows
+    )
+
+
+@final
+@attrs.frozen
+class SpendResult:
+    """What a spend did.
+
+    Attributes:
+        transaction_id: the ledger transaction.
+        consumed: the lots it took coins from, in the order taken.
+        balance: the wallet's balance right after the spend.
+    """
+
+    transaction_id: str
+    consumed: tuple[LotConsumption, ...]
+    balance: UnitAmount
+
+    @property
+    def value(self) -> dict[str, Money]:
+        """The money value of the coins spent (purchased coins only), per currency."""
+        totals: dict[str, Money] = {}
+        for c in self.consumed:
+            if c.value is not None:
+                code = c.value.currency.code
+                totals[code] = totals.get(code, Money.zero(c.value.currency)) + c.value
+        return totals
+
+    def to_json(self) -> str:
+        """Serialise for the idempotency record."""
+        return canonical_json(
+            {
+                "transaction_id": self.transaction_id,
+                "consumed": _consumption_json(self.consumed),
+                "unit": self.balance.unit.code,
+                "balance": self.balance.amount,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SpendResult:
+        """The result :meth:`to_json` wrote."""
+        data = json.loads(text)
+        return cls(
+            transaction_id=data["transaction_id"],
+            consumed=_consumption_from_json(data["consumed"]),
+            balance=UnitAmount(data["balance"], Unit(data["unit"])),
+        )
+
+
+@final
+@attrs.frozen
+class ExpiryResult:
+    """One expired lot.
+
+    Attributes:
+        transaction_id: the expiry transaction.
+        lot_id: the lot whose remaining coins expired.
+        expired: the coins that expired.
+        value: the money value recognised with them (purchased lots).
+    """
+
+    transaction_id: str
+    lot_id: str
+    expired: UnitAmount
+    value: Money | None
+
+    def to_json(self) -> str:
+        """Serialise for the idempotency record and the event payload."""
+        return canonical_json(
+            {
+                "transaction_id": self.transaction_id,
+                "lot_id": self.lot_id,
+                "unit": self.expired.unit.code,
+                "expired": self.expired.amount,
+                "value": None
+                if self.value is None
+                else [self.value.minor, self.value.currency.code],
+            }
+        )
+
+
+@final
+@attrs.frozen
+class HistoryPage:
+    """One page of an account's history, newest first.
+
+    Attributes:
+        entries: the entries of this page.
+        next_cursor: pass it as ``cursor`` to get the next (older) page;
+            ``None`` when this is the last page.
+    """
+
+    entries: tuple[HistoryEntry, ...]
+    next_cursor: str | None
+
+
+def _parse_cursor(cursor: object) -> int | None:
+    if cursor is None:
+        return None
+    if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 19:
+        raise InvalidIdentifierError(f"not a history cursor: {cursor!r}")
+    return int(cursor)
+
+
+class Wallets:
+    """Credit, spend and expire coins in wallets, on any :class:`~coinecon.ports.Store`.
+
+    Every command takes an idempotency key first. Replaying a command with the
+    same key and the same request returns the first result and changes
+    nothing; the same key with a different request raises
+    :class:`~coinecon.errors.IdempotencyConflict`. A request that fails
+    validation stores nothing, so its key stays free.
+
+    Args:
+        store: where the books are kept.
+        clock: where the time comes from (defaults to the system clock).
+        spend_order: the order in which spends consume lots.
+        new_id: makes ids for transactions, lots and events (defaults to
+            random UUIDs).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        spend_order: SpendOrder = SpendOrder.EXPIRING_FIRST,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        if not isinstance(spend_order, SpendOrder):
+            raise InvalidTypeError(f"spend_order must be a SpendOrder, got {spend_order!r}")
+        self._store = store
+        self._clock: Clock = clock or SystemClock()
+        self._order = spend_order
+        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+
+    # -- commands -------------------------------------------------------------
+
+    def credit(
+        self,
+        idempotency_key: str,
+        *,
+        holder: str,
+        amount: UnitAmount,
+        origin: LotOrigin,
+        cause: Cause,
+        value: Money | None = None,
+        expires_at: datetime | None = None,
+        expires_in: relativedelta | timedelta | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> CreditResult:
+        """Create coins in *holder*'s wallet, as a new lot.
+
+        Args:
+            idempotency_key: the command's idempotency key.
+            holder: the account holder.
+            amount: how many coins (positive).
+            origin: where they come from; the transaction kind follows from it
+                (purchase, bonus, promotion, adjustment).
+            cause: the purchase, promotion... behind the credit.
+            value: the money paid for the coins; required for a purchase,
+                refused otherwise.
+            expires_at: when the lot's remaining coins expire.
+            expires_in: alternatively, how long after now they expire (a
+                ``relativedelta`` such as ``relativedelta(months=1)``).
+            metadata: extra JSON-scalar facts to keep with the transaction.
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        wallet = self._wallet(holder, amount)
+        if not isinstance(origin, LotOrigin):
+            raise InvalidTypeError(f"origin must be a LotOrigin, got {origin!r}")
+        if not isinstance(cause, Cause):
+            raise InvalidTypeError(f"cause must be a Cause, got {cause!r}")
+        if origin is LotOrigin.PURCHASE:
+            if not isinstance(value, Money) or not value.is_positive:
+                raise InvalidAmountError("a purchase credit needs the positive money value paid")
+        elif value is not None:
+            raise InvalidAmountError(
+                f"only purchased coins carry a money value, not {origin.value}"
+            )
+        if expires_at is not None and expires_in is not None:
+            raise ValidationError("give expires_at or expires_in, not both")
+        if expires_at is not None:
+            require_aware(expires_at, "expires_at")
+        if expires_in is not None and not isinstance(expires_in, (relativedelta, timedelta)):
+            raise InvalidTypeError(
+                f"expires_in must be a relativedelta or timedelta, got {expires_in!r}"
+            )
+        request = {
+            "holder": holder,
+            "unit": amount.unit.code,
+            "amount": amount.amount,
+            "origin": origin.value,
+            "cause": str(cause),
+            "value": None if value is None else [value.minor, value.currency.code],
+            "expires_at": expires_at,
+            "expires_in": None if expires_in is None else repr(expires_in),
+            "metadata": dict(metadata or {}),
+        }
+        digest = fingerprint("credit", request)
+        with self._store.unit_of_work() as uow:
+            replayed = self._replay(uow, key, digest)
+            if replayed is not None:
+                return CreditResult.from_json(replayed)
+            now = self._now()
+            expiry = expires_at if expires_in is None else now + expires_in
+            if expiry is not None and expiry <= now:
+                raise ValidationError(f"the coins would expire at {expiry}, not after now ({now})")
+            transaction = Transaction(
+                id=self._new_id(),
+                kind=_ORIGIN_KIND[origin],
+                postings=(
+                    Posting(AccountKey.issuance(amount.unit), -amount.amount),
+                    Posting(wallet, amount.amount),
+                ),
+                occurred_at=now,
+                idempotency_key=key,
+                cause=cause,
+                metadata=metadata,
+            )
+            after = self._record(uow, transaction)
+            lot = Lot.new(
+                self._new_id(),
+                wallet,
+                origin,
+                amount.amount,
+                now,
+                transaction.id,
+                value=value,
+                expires_at=expiry,
+            )
+            uow.lots.add(lot)
+            result = CreditResult(
+                transaction.id, lot.id, UnitAmount(after[wallet], amount.unit), expiry
+            )
+            self._finish(uow, key, digest, result.to_json(), "coins.credited", transaction)
+            uow.commit()
+            return result
+
+    def spend(
+        self,
+        idempotency_key: str,
+        *,
+        holder: str,
+        amount: UnitAmount,
+        cause: Cause,
+        kind: TransactionKind = TransactionKind.SPEND,
+        also: Sequence[Posting] = (),
+        metadata: Mapping[str, MetadataValue] | None = None,
+    ) -> SpendResult:
+        """Spend coins from *holder*'s wallet; they leave circulation.
+
+        The coins go to the unit's *spent* account, consuming the wallet's lots
+        in the service's :class:`~coinecon.lots.SpendOrder`.
+
+        Args:
+            idempotency_key: the command's idempotency key.
+            holder: the account holder spending.
+            amount: how many coins (positive).
+            cause: the catalog item or gift bought.
+            kind: ``SPEND`` or ``GIFT``.
+            also: more postings to make in the same transaction, balanced among
+                themselves (for a gift: the creator's earnings in the
+                creator-side unit, against its issuance account).
+            metadata: extra JSON-scalar facts to keep with the transaction.
+
+        Raises:
+            InsufficientFunds: if the wallet holds less than *amount*, or is in debt.
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        wallet = self._wallet(holder, amount)
+        if kind not in _SPEND_KINDS:
+            raise InvalidTypeError(f"a spend is of kind SPEND or GIFT, not {kind!r}")
+        if not isinstance(cause, Cause):
+            raise InvalidTypeError(f"cause must be a Cause, got {cause!r}")
+        extra = tuple(also)
+        if not all(isinstance(p, Posting) for p in extra):
+            raise InvalidTypeError("also must hold Posting values")
+        request = {
+            "holder": holder,
+            "unit": amount.unit.code,
+            "amount": amount.amount,
+            "cause": str(cause),
+            "kind": kind.value,
+            "also": sorted([str(p.account), p.amount] for p in extra),
+            "metadata": dict(metadata or {}),
+        }
+        digest = fingerprint("spend", request)
+        postings = (
+            Posting(wallet, -amount.amount),
+            Posting(AccountKey.spent(amount.unit), amount.amount),
+            *extra,
+        )
+        with self._store.unit_of_work() as uow:
+            replayed = self._replay(uow, key, digest)
+            if replayed is not None:
+                return SpendResult.from_json(replayed)
+            transaction = Transaction(
+                id=self._new_id(),
+                kind=kind,
+                postings=postings,
+                occurred_at=self._now(),
+                idempotency_key=key,
+                cause=cause,
+                metadata=metadata,
+            )
+            after = self._record(uow, transaction)
+            consumed = self._consume(uow, wallet, amount.amount, transaction.id)
+            result = SpendResult(transaction.id, consumed, UnitAmount(after[wallet], amount.unit))
+            self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
+            uow.commit()
+            return result
+
+    def expire(self, *, limit: int = 1000) -> tuple[ExpiryResult, ...]:
+        """Expire every lot whose expiry has passed (up to *limit* lots).
+
+        Each lot's remaining coins move to the unit's *expired* account in a
+        transaction of kind ``EXPIRY`` whose idempotency key is
+        ``"expiry:<lot id>"``, so running this twice expires nothing twice.
+        """
+        if type(limit) is not int or limit < 1:
+            raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
+        results: list[ExpiryResult] = []
+        with self._store.unit_of_work() as uow:
+            now = self._now()
+            for lot in uow.lots.expired(now, limit=limit):
+                unit = lot.account.asset
+                assert isinstance(unit, Unit)  # noqa: S101 (lots only belong to unit wallets)
+                key = f"expiry:{lot.id}"
+                transaction = Transaction(
+                    id=self._new_id(),
+                    kind=TransactionKind.EXPIRY,
+                    postings=(
+                        Posting(lot.account, -lot.remaining),
+                        Posting(AccountKey.expired(unit), lot.remaining),
+                    ),
+                    occurred_at=now,
+                    idempotency_key=key,
+                    cause=Cause("lot", lot.id),
+                )
+                self._record(uow, transaction)
+                after, consumption = lot.take(lot.remaining)
+                uow.lots.update(after)
+                uow.lots.record_consumption(transaction.id, [consumption])
+                result = ExpiryResult(
+                    transaction.id, lot.id, UnitAmount(consumption.amount, unit), consumption.value
+                )
+                digest = fingerprint("expire", {"lot": lot.id})
+                self._finish(uow, key, digest, result.to_json(), "coins.expired", transaction)
+                results.append(result)
+            uow.commit()
+        return tuple(results)
+
+    # -- queries --------------------------------------------------------------
+
+    def balance(self, holder: str, unit: Unit) -> UnitAmount:
+        """The balance of *holder*'s wallet for *unit* (negative only while in debt)."""
+        wallet = AccountKey.wallet(holder, unit)
+        with self._store.unit_of_work() as uow:
+            return UnitAmount(uow.ledger.balances([wallet])[wallet], unit)
+
+    def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
+        """The balances of any accounts, in their smallest unit."""
+        with self._store.unit_of_work() as uow:
+            return uow.ledger.balances(accounts)
+
+    def lots(self, holder: str, unit: Unit) -> list[Lot]:
+        """The lots of *holder*'s wallet that still hold coins, oldest first."""
+        wallet = AccountKey.wallet(holder, unit)
+        with self._store.unit_of_work() as uow:
+            return uow.lots.open_lots(wallet)
+
+    def consumption(self, transaction_id: str) -> list[LotConsumption]:
+        """The lots a spend or expiry consumed."""
+        with self._store.unit_of_work() as uow:
+            return uow.lots.consumption(check_identifier(transaction_id, "transaction id"))
+
+    def transaction(self, transaction_id: str) -> Transaction | None:
+        """The transaction with this id, or ``None``."""
+        with self._store.unit_of_work() as uow:
+            return uow.ledger.get(check_identifier(transaction_id, "transaction id"))
+
+    def history(
+        self,
+        account: AccountKey,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        kinds: Collection[TransactionKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> HistoryPage:
+        """A page of *account*'s history, newest first.
+
+        Args:
+            account: the account (``AccountKey.wallet(holder, unit)`` for a wallet).
+            limit: entries per page, 1 to 1000.
+            cursor: ``next_cursor`` of the previous page, to continue from it.
+            kinds: only these transaction kinds.
+            since: only entries at or after this time.
+            until: only entries before this time.
+        """
+        if not isinstance(account, AccountKey):
+            raise InvalidTypeError(f"account must be an AccountKey, got {account!r}")
+        if type(limit) is not int or not 1 <= limit <= _MAX_PAGE:
+            raise InvalidAmountError(f"limit must be an int from 1 to {_MAX_PAGE}, got {limit!r}")
+        before = _parse_cursor(cursor)
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                require_aware(moment, name)
+        wanted = None if kinds is None else frozenset(kinds)
+        if wanted is not None and not all(isinstance(k, TransactionKind) for k in wanted):
+            raise InvalidTypeError("kinds must be TransactionKind values")
+        with self._store.unit_of_work() as uow:
+            entries = uow.ledger.history(
+                account, limit=limit + 1, before=before, kinds=wanted, since=since, until=until
+            )
+        page = tuple(entries[:limit])
+        more = len(entries) > limit
+        return HistoryPage(page, str(page[-1].sequence) if more else None)
+
+    def verify(self) -> VerificationReport:
+        """Recompute every balance from the postings and report any drift."""
+        with self._store.unit_of_work() as uow:
+            return verify_books(
+                uow.ledger.transactions(),
+                uow.ledger.postings(),
+                uow.ledger.accounts(),
+                uow.lots.all(),
+            )
+
+    def deferred_revenue(self) -> dict[str, Money]:
+        """The money value of unspent purchased coins, per currency code.
+
+        It is the sum over purchased lots of the value not yet recognised; each
+        lot recognises its value as its coins are spent or expire.
+        """
+        totals: dict[str, Money] = {}
+        with self._store.unit_of_work() as uow:
+            for lot in uow.lots.all():
+                remaining = lot.remaining_value
+                if remaining is not None:
+                    code = remaining.currency.code
+                    totals[code] = totals.get(code, Money.zero(remaining.currency)) + remaining
+        return dict(sorted(totals.items()))
+
+    def deliver_events(self, sink: EventSink, *, limit: int = 100) -> int:
+        """Deliver up to *limit* pending outbox events to *sink*; return how many.
+
+        Each event is marked delivered only after ``sink.deliver`` returned, so
+        an event whose delivery failed (or whose marking was lost in a crash)
+        is delivered again later: at least once.
+        """
+        if type(limit) is not int or limit < 1:
+            raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
+        with self._store.unit_of_work() as uow:
+            pending = uow.outbox.pending(limit=limit)
+        delivered = 0
+        for event in pending:
+            sink.deliver(event)
+            with self._store.unit_of_work() as uow:
+                uow.outbox.mark_delivered([event.id], self._now())
+                uow.commit()
+            delivered += 1
+        return delivered
+
+    # -- helpers --------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return require_aware(self._clock.now(), "clock time")
+
+    @staticmethod
+    def _wallet(holder: str, amount: UnitAmount) -> AccountKey:
+        if not isinstance(amount, UnitAmount):
+            raise InvalidTypeError(f"amount must be a UnitAmount such as COIN(100), got {amount!r}")
+        if amount.amount <= 0:
+            raise InvalidAmountError(f"amount must be positive, got {amount}")
+        return AccountKey.wallet(holder, amount.unit)
+
+    @staticmethod
+    def _replay(uow: UnitOfWork, key: str, digest: str) -> str | None:
+        record = uow.idempotency.get(key)
+        return None if record is None else record.replay(digest)
+
+    @staticmethod
+    def _record(uow: UnitOfWork, transaction: Transaction) -> dict[AccountKey, int]:
+        accounts = [p.account for p in transaction.postings]
+        after = check_rules(transaction, uow.ledger.balances(accounts))
+        uow.ledger.record(transaction, after)
+        return after
+
+    def _consume(
+        self, uow: UnitOfWork, wallet: AccountKey, coins: int, transaction_id: str
+    ) -> tuple[LotConsumption, ...]:
+        try:
+            taken = take_from_lots(uow.lots.open_lots(wallet), coins, self._order)
+        except InsufficientFunds as error:
+            raise StorageError(
+                f"the lots of {wallet} disagree with its balance; run verify(): {error}"
+            ) from error
+        for lot, _ in taken:
+            uow.lots.update(lot)
+        consumed = tuple(consumption for _, consumption in taken)
+        uow.lots.record_consumption(transaction_id, consumed)
+        return consumed
+
+    def _finish(
+        self,
+        uow: UnitOfWork,
+        key: str,
+        digest: str,
+        result: str,
+        event_type: str,
+        transaction: Transaction,
+    ) -> None:
+        uow.idempotency.add(IdempotencyRecord(key, digest, result, transaction.occurred_at))
+        uow.outbox.add(
+            OutboxEvent(
+                id=self._new_id(),
+                type=event_type,
+                occurred_at=transaction.occurred_at,
+                payload=result,
+                transaction_id=transaction.id,
+            )
+        )
