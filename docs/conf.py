@@ -31,7 +31,8 @@ napoleon_numpy_docstring = False
 nitpick_ignore_regex = [
     # Type aliases and typing internals that Sphinx cannot resolve in signatures.
     (r"py:.*", r"(fractions\.)?Fraction|(decimal\.)?Decimal|datetime(\.\w+)?|.*ExactNumber"),
-    (r"py:.*", r"(collections\.abc\.)?(Sequence|Iterable|Iterator|Mapping|Callable)"),
+    (r"py:.*", r"(collections\.abc\.)?(Sequence|Iterable|Iterator|Mapping|Callable|Collection)"),
+    (r"py:.*", r"(dateutil\.relativedelta\.)?relativedelta|(types\.)?TracebackType|_State"),
     (r"py:.*", r"(typing\.)?(NoReturn|Any|Self|Protocol)|int|str|bool|object|None"),
     (r"py:.*", r"hypothesis\..*|st\..*|SearchStrategy"),
     (r"py:.*", r"enum\.Enum|threading\..*|decimal|fractions"),

@@ -66,12 +66,12 @@ __all__ = [
 ]
 
 Asset: TypeAlias = Unit | Currency
-"""What an account holds: a virtual :class:`~coinecon.units.Unit` or a
-real :class:`~coinecon.money.Currency`."""
+"""The asset an account holds, either a virtual :class:`~coinecon.units.Unit`
+or a real :class:`~coinecon.money.Currency`."""
 
 MetadataValue: TypeAlias = str | int | bool | None
 Metadata: TypeAlias = tuple[tuple[str, MetadataValue], ...]
-"""Transaction metadata: sorted ``(key, value)`` pairs of JSON scalars."""
+"""The metadata of a transaction, as sorted ``(key, value)`` pairs of JSON scalars."""
 
 PLATFORM = "@platform"
 """The owner of every system account. Holder ids may not start with ``@``."""
@@ -93,7 +93,7 @@ class AccountKind(enum.Enum):
     CREATOR_PAYABLE = "creator-payable"
     """Money owed to a creator, awaiting payout."""
     ISSUANCE = "issuance"
-    """The source of a unit: debited when coins are created."""
+    """The source of a unit, debited when coins are created."""
     SPENT = "spent"
     """The sink of coins consumed by spending (coins that left circulation)."""
     EXPIRED = "expired"
@@ -367,23 +367,27 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
 def _check_kind_and_transfer(kind: TransactionKind, postings: tuple[Posting, ...]) -> None:
     debited_holders: set[str] = set()
     credited_holders: set[str] = set()
+    refused: list[str] = []
     for posting in postings:
         account = posting.account
         if account.kind is not AccountKind.WALLET:
             continue
         if posting.amount > 0:
-            if kind not in _CREDITS_WALLET:
-                raise PostingNotAllowed(f"a {kind.value} transaction may not credit {account}")
             credited_holders.add(account.owner)
+            if kind not in _CREDITS_WALLET:
+                refused.append(f"a {kind.value} transaction may not credit {account}")
         else:
-            if kind not in _DEBITS_WALLET:
-                raise PostingNotAllowed(f"a {kind.value} transaction may not debit {account}")
             debited_holders.add(account.owner)
+            if kind not in _DEBITS_WALLET:
+                refused.append(f"a {kind.value} transaction may not debit {account}")
+    # The transfer rule is checked first: it is the one a caller most needs to hear.
     if debited_holders and credited_holders and len(debited_holders | credited_holders) > 1:
         raise TransferNotAllowed(
             f"wallets are non-transferable: this transaction debits the wallet of "
             f"{sorted(debited_holders)} and credits the wallet of {sorted(credited_holders)}"
         )
+    if refused:
+        raise PostingNotAllowed("; ".join(refused))
 
 
 @final

@@ -34,7 +34,7 @@ from coinecon.ledger import AccountKey, AccountKind
 from coinecon.money import Money
 from coinecon.rounding import Rounding
 
-__all__ = ["Lot", "LotConsumption", "LotOrigin", "SpendOrder", "plan_spend"]
+__all__ = ["Lot", "LotConsumption", "LotOrigin", "SpendOrder", "plan_spend", "take_from_lots"]
 
 
 class LotOrigin(enum.Enum):

@@ -195,10 +195,25 @@ class UnitOfWork(Protocol):
     :meth:`commit` rolls it back.
     """
 
-    ledger: LedgerRepository
-    lots: LotRepository
-    idempotency: IdempotencyRepository
-    outbox: OutboxRepository
+    @property
+    def ledger(self) -> LedgerRepository:
+        """Accounts, balances, transactions and postings."""
+        ...
+
+    @property
+    def lots(self) -> LotRepository:
+        """Lots and what spends consumed."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        """Idempotency records."""
+        ...
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        """The event outbox."""
+        ...
 
     def __enter__(self) -> Self: ...
 

@@ -1,0 +1,338 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coinecon import Money, Unit
+from coinecon.errors import (
+    BalanceLimitExceeded,
+    InsufficientFunds,
+    InvalidAmountError,
+    InvalidIdentifierError,
+    InvalidTypeError,
+    LedgerRuleViolation,
+    NaiveDatetimeError,
+    TransferNotAllowed,
+    UnbalancedTransactionError,
+)
+from coinecon.ledger import (
+    PLATFORM,
+    AccountKey,
+    AccountKind,
+    Cause,
+    HistoryEntry,
+    Posting,
+    PostingNotAllowed,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+    amount_of,
+    check_rules,
+)
+from coinecon.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
+from coinecon.money import MAX_MINOR_UNITS
+
+COIN = Unit("COIN")
+DIAMOND = Unit("DIAMOND")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ALICE = AccountKey.wallet("alice", COIN)
+BOB = AccountKey.wallet("bob", COIN)
+
+
+def tx(kind: TransactionKind, *postings: tuple[AccountKey, int], id: str = "t1") -> Transaction:  # noqa: A002
+    return Transaction(
+        id=id,
+        kind=kind,
+        postings=tuple(Posting(a, n) for a, n in postings),
+        occurred_at=T0,
+        idempotency_key=f"key-{id}",
+        cause=Cause("test", id),
+    )
+
+
+class TestAccounts:
+    def test_helpers(self) -> None:
+        assert ALICE.kind is AccountKind.WALLET
+        assert AccountKey.issuance(COIN).owner == PLATFORM
+        assert str(AccountKey.spent(COIN)) == "spent:@platform:COIN"
+        assert AccountKey.earnings("bob", DIAMOND).kind.holder_owned
+        assert not AccountKey.expired(COIN).kind.holder_owned
+        assert AccountKey.system(AccountKind.REVENUE, Money(1, "USD").currency).asset_code == "USD"
+
+    def test_owner_rules(self) -> None:
+        with pytest.raises(LedgerRuleViolation):
+            AccountKey.wallet("@platform", COIN)
+        with pytest.raises(LedgerRuleViolation):
+            AccountKey(AccountKind.ISSUANCE, "alice", COIN)
+        with pytest.raises(InvalidIdentifierError):
+            AccountKey.wallet("", COIN)
+        with pytest.raises(InvalidIdentifierError):
+            AccountKey.wallet("a\x00b", COIN)
+        with pytest.raises(InvalidIdentifierError):
+            AccountKey.wallet("x" * 201, COIN)
+        with pytest.raises(InvalidTypeError):
+            AccountKey.wallet("alice", "COIN")  # type: ignore[arg-type]
+        # Quotes and SQL are just text.
+        assert AccountKey.wallet("o'brien\"; DROP TABLE x;--", COIN).owner.startswith("o'brien")
+
+    def test_amount_of(self) -> None:
+        assert amount_of(COIN, 5) == COIN(5)
+        assert amount_of(Money(1, "USD").currency, 5) == Money("0.05", "USD")
+
+
+class TestTransactions:
+    def test_balanced_purchase(self) -> None:
+        t = tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -5), (ALICE, 5))
+        assert t.posting_for(ALICE) == Posting(ALICE, 5)
+        assert t.posting_for(BOB) is None
+        assert Posting(ALICE, 5).value == COIN(5)
+
+    def test_unbalanced_refused(self) -> None:
+        with pytest.raises(UnbalancedTransactionError, match="COIN"):
+            tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -5), (ALICE, 4))
+        # Balanced in total but not per unit.
+        with pytest.raises(UnbalancedTransactionError):
+            tx(TransactionKind.GIFT, (ALICE, -5), (AccountKey.earnings("bob", DIAMOND), 5))
+
+    def test_structure_refused(self) -> None:
+        with pytest.raises(InvalidAmountError):
+            tx(TransactionKind.PURCHASE)
+        with pytest.raises(InvalidAmountError):
+            Posting(ALICE, 0)
+        with pytest.raises(InvalidTypeError):
+            Posting(ALICE, 1.0)  # type: ignore[arg-type]
+        with pytest.raises(InvalidTypeError):
+            Posting(ALICE, True)
+        with pytest.raises(BalanceLimitExceeded):
+            Posting(ALICE, 2**63)
+        with pytest.raises(LedgerRuleViolation, match="twice"):
+            tx(TransactionKind.ADJUSTMENT, (ALICE, -5), (ALICE, 5))
+        with pytest.raises(NaiveDatetimeError):
+            Transaction(
+                id="t",
+                kind=TransactionKind.PURCHASE,
+                postings=(Posting(AccountKey.issuance(COIN), -1), Posting(ALICE, 1)),
+                occurred_at=datetime(2026, 1, 1),  # noqa: DTZ001
+                idempotency_key="k",
+                cause=Cause("test", "t"),
+            )
+        with pytest.raises(InvalidTypeError):
+            Transaction(
+                id="t",
+                kind=TransactionKind.PURCHASE,
+                postings=(Posting(AccountKey.issuance(COIN), -1), Posting(ALICE, 1)),
+                occurred_at=T0,
+                idempotency_key="k",
+                cause=Cause("test", "t"),
+                metadata={"rate": Fraction(1, 3)},  # type: ignore[dict-item]
+            )
+
+    def test_metadata_is_sorted_pairs(self) -> None:
+        t = Transaction(
+            id="t",
+            kind=TransactionKind.PURCHASE,
+            postings=(Posting(AccountKey.issuance(COIN), -1), Posting(ALICE, 1)),
+            occurred_at=T0,
+            idempotency_key="k",
+            cause=Cause("test", "t"),
+            metadata={"b": 1, "a": "x", "c": None},
+        )
+        assert t.metadata == (("a", "x"), ("b", 1), ("c", None))
+        assert t.meta == {"a": "x", "b": 1, "c": None}
+
+    @pytest.mark.parametrize(
+        ("kind", "amount"),
+        [
+            (TransactionKind.SPEND, 5),
+            (TransactionKind.GIFT, 5),
+            (TransactionKind.EXPIRY, 5),
+            (TransactionKind.PURCHASE, -5),
+            (TransactionKind.BONUS, -5),
+            (TransactionKind.REVERSAL, -5),
+        ],
+    )
+    def test_kind_decides_direction(self, kind: TransactionKind, amount: int) -> None:
+        with pytest.raises(PostingNotAllowed):
+            tx(kind, (ALICE, amount), (AccountKey.spent(COIN), -amount))
+
+    def test_wallet_to_wallet_refused_even_by_hand(self) -> None:
+        with pytest.raises(TransferNotAllowed):
+            tx(TransactionKind.ADJUSTMENT, (ALICE, -5), (BOB, 5))
+        # Hidden behind platform accounts and another unit, still refused.
+        with pytest.raises(TransferNotAllowed):
+            tx(
+                TransactionKind.ADJUSTMENT,
+                (ALICE, -5),
+                (AccountKey.spent(COIN), 5),
+                (AccountKey.issuance(DIAMOND), -3),
+                (AccountKey.wallet("bob", DIAMOND), 3),
+            )
+        # Debiting two holders and crediting one of them is a transfer too.
+        with pytest.raises(TransferNotAllowed):
+            tx(
+                TransactionKind.ADJUSTMENT,
+                (ALICE, -5),
+                (BOB, -5),
+                (AccountKey.wallet("alice", DIAMOND), 10),
+                (AccountKey.issuance(DIAMOND), -10),
+                (AccountKey.spent(COIN), 10),
+            )
+        # A holder converting between their own wallets is not a transfer.
+        tx(
+            TransactionKind.ADJUSTMENT,
+            (ALICE, -5),
+            (AccountKey.spent(COIN), 5),
+            (AccountKey.issuance(DIAMOND), -3),
+            (AccountKey.wallet("alice", DIAMOND), 3),
+        )
+
+    @given(
+        st.lists(st.sampled_from(["alice", "bob", "carol"]), min_size=2, max_size=4),
+        st.lists(st.integers(1, 100), min_size=4, max_size=4),
+        st.sampled_from(TransactionKind),
+    )
+    def test_no_hand_built_transaction_moves_coins_between_holders(
+        self, holders: list[str], amounts: list[int], kind: TransactionKind
+    ) -> None:
+        """Any transaction that debits one holder's wallet and credits another's is refused."""
+        debtor, creditor = holders[0], holders[1]
+        if debtor == creditor:
+            return
+        amount = amounts[0]
+        with pytest.raises(LedgerRuleViolation):
+            tx(
+                kind,
+                (AccountKey.wallet(debtor, COIN), -amount),
+                (AccountKey.wallet(creditor, COIN), amount),
+            )
+
+
+class TestRules:
+    def test_no_overdraft(self) -> None:
+        spend = tx(TransactionKind.SPEND, (ALICE, -10), (AccountKey.spent(COIN), 10))
+        with pytest.raises(InsufficientFunds) as info:
+            check_rules(spend, {ALICE: 7})
+        assert info.value.shortfall == 3
+        assert info.value.balance == 7
+        assert info.value.requested == 10
+        assert info.value.rule == "no-overdraft"
+        assert check_rules(spend, {ALICE: 10})[ALICE] == 0
+
+    def test_chargeback_may_overdraw_then_wallet_is_frozen(self) -> None:
+        chargeback = tx(TransactionKind.CHARGEBACK, (ALICE, -10), (AccountKey.issuance(COIN), 10))
+        after = check_rules(chargeback, {ALICE: 4})
+        assert after[ALICE] == -6
+        spend = tx(TransactionKind.SPEND, (ALICE, -1), (AccountKey.spent(COIN), 1))
+        with pytest.raises(InsufficientFunds, match="debt"):
+            check_rules(spend, after)
+        # Credits settle the debt.
+        settle = tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -6), (ALICE, 6))
+        assert check_rules(settle, after)[ALICE] == 0
+
+    def test_system_accounts_may_go_negative(self) -> None:
+        t = tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -5), (ALICE, 5))
+        assert check_rules(t, {})[AccountKey.issuance(COIN)] == -5
+
+    def test_balance_limit(self) -> None:
+        t = tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -5), (ALICE, 5))
+        with pytest.raises(BalanceLimitExceeded):
+            check_rules(t, {ALICE: MAX_MINOR_UNITS})
+
+    def test_history_entry_explains_itself(self) -> None:
+        t = tx(TransactionKind.PURCHASE, (AccountKey.issuance(COIN), -5), (ALICE, 5))
+        entry = HistoryEntry.of(RecordedPosting(2, "t1", ALICE, 5, 5), t)
+        assert entry.counterparties == (AccountKey.issuance(COIN),)
+        assert entry.value == COIN(5)
+        assert "purchase" in str(entry)
+        assert "test:t1" in str(entry)
+
+
+class TestLots:
+    def lot(self, id: str, origin: LotOrigin, amount: int, **kw: object) -> Lot:  # noqa: A002
+        return Lot.new(id, ALICE, origin, amount, kw.pop("at", T0), "t", **kw)  # type: ignore[arg-type]
+
+    def test_spend_orders(self) -> None:
+        paid = self.lot("paid", LotOrigin.PURCHASE, 10, value=Money("1.00", "USD"))
+        bonus = self.lot("bonus", LotOrigin.BONUS, 10, at=T0 + timedelta(1))
+        promo = self.lot(
+            "promo", LotOrigin.PROMOTION, 10, at=T0 + timedelta(2), expires_at=T0 + timedelta(30)
+        )
+        lots = [paid, bonus, promo]
+        assert [c.lot_id for c in plan_spend(lots, 30)] == ["promo", "bonus", "paid"]
+        assert [c.lot_id for c in plan_spend(lots, 30, SpendOrder.OLDEST_FIRST)] == [
+            "paid",
+            "bonus",
+            "promo",
+        ]
+        assert [c.lot_id for c in plan_spend(lots, 30, SpendOrder.PURCHASED_FIRST)] == [
+            "paid",
+            "promo",
+            "bonus",
+        ]
+        with pytest.raises(InsufficientFunds):
+            plan_spend(lots, 31)
+        with pytest.raises(InvalidAmountError):
+            plan_spend(lots, 0)
+
+    def test_lot_validation(self) -> None:
+        with pytest.raises(InvalidAmountError):
+            self.lot("x", LotOrigin.BONUS, 0)
+        with pytest.raises(InvalidAmountError):
+            self.lot("x", LotOrigin.BONUS, 5, expires_at=T0)
+        with pytest.raises(InvalidTypeError):
+            Lot.new("x", AccountKey.spent(COIN), LotOrigin.BONUS, 5, T0, "t")
+        with pytest.raises(InvalidAmountError):
+            self.lot("x", LotOrigin.PURCHASE, 5, value=Money("-1", "USD"))
+        lot = self.lot("x", LotOrigin.BONUS, 5)
+        with pytest.raises(InvalidAmountError):
+            lot.take(6)
+
+    @given(
+        st.integers(1, 10_000),
+        st.integers(0, 10**9),
+        st.lists(st.integers(1, 10_000), min_size=1, max_size=20),
+    )
+    def test_consuming_a_whole_lot_recognises_exactly_its_value(
+        self, coins: int, value_minor: int, steps: list[int]
+    ) -> None:
+        lot = self.lot("x", LotOrigin.PURCHASE, coins, value=Money.from_minor(value_minor, "USD"))
+        recognised = 0
+        for step in steps:
+            if lot.remaining == 0:
+                break
+            lot, consumption = lot.take(min(step, lot.remaining))
+            assert consumption.value is not None
+            assert consumption.value.minor >= 0
+            recognised += consumption.value.minor
+        if lot.remaining:
+            lot, consumption = lot.take(lot.remaining)
+            assert consumption.value is not None
+            recognised += consumption.value.minor
+        assert recognised == value_minor
+        assert lot.remaining_value == Money.zero("USD")
+
+    @given(
+        st.lists(st.tuples(st.integers(1, 50), st.booleans()), min_size=1, max_size=8), st.data()
+    )
+    def test_spending_takes_exactly_the_amount(
+        self, specs: list[tuple[int, bool]], data: st.DataObject
+    ) -> None:
+        lots = [
+            self.lot(
+                f"l{i}",
+                LotOrigin.PURCHASE if paid else LotOrigin.BONUS,
+                n,
+                value=Money.from_minor(n * 3, "EUR") if paid else None,
+            )
+            for i, (n, paid) in enumerate(specs)
+        ]
+        total = sum(n for n, _ in specs)
+        coins = data.draw(st.integers(1, total))
+        order = data.draw(st.sampled_from(SpendOrder))
+        taken = take_from_lots(lots, coins, order)
+        assert sum(c.amount for _, c in taken) == coins
+        assert all(after.remaining >= 0 for after, _ in taken)

@@ -1,0 +1,371 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dateutil.relativedelta import relativedelta
+
+from coinecon import ManualClock, Money, Unit
+from coinecon.adapters.memory import MemoryStore
+from coinecon.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmountError,
+    InvalidIdentifierError,
+    InvalidTypeError,
+    NaiveDatetimeError,
+    TransferNotAllowed,
+    ValidationError,
+)
+from coinecon.events import OutboxEvent
+from coinecon.ledger import AccountKey, Cause, Posting, Transaction, TransactionKind
+from coinecon.lots import Lot, LotOrigin
+from coinecon.wallets import CreditResult, SpendResult, Wallets
+
+COIN = Unit("COIN")
+DIAMOND = Unit("DIAMOND")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def wallets(store: MemoryStore, clock: ManualClock) -> Wallets:
+    return Wallets(store, clock=clock)
+
+
+def buy(wallets: Wallets, key: str, holder: str, coins: int, price: str = "1.00") -> CreditResult:
+    return wallets.credit(
+        key,
+        holder=holder,
+        amount=COIN(coins),
+        origin=LotOrigin.PURCHASE,
+        cause=Cause("purchase", key),
+        value=Money(price, "USD"),
+    )
+
+
+def spend(wallets: Wallets, key: str, holder: str, coins: int) -> SpendResult:
+    return wallets.spend(key, holder=holder, amount=COIN(coins), cause=Cause("item", key))
+
+
+class TestCommands:
+    def test_credit_and_spend(self, wallets: Wallets) -> None:
+        credit = buy(wallets, "p1", "alice", 100)
+        assert credit.balance == COIN(100)
+        result = spend(wallets, "s1", "alice", 30)
+        assert result.balance == COIN(70)
+        assert wallets.balance("alice", COIN) == COIN(70)
+        assert [(c.lot_id, c.amount) for c in result.consumed] == [(credit.lot_id, 30)]
+        assert result.value == {"USD": Money("0.30", "USD")}
+        assert wallets.consumption(result.transaction_id) == list(result.consumed)
+        transaction = wallets.transaction(result.transaction_id)
+        assert transaction is not None
+        assert transaction.kind is TransactionKind.SPEND
+        assert wallets.transaction("missing") is None
+        assert wallets.verify().ok
+
+    def test_gift_shape_credits_creator_in_another_unit(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 100)
+        earnings = AccountKey.earnings("bob", DIAMOND)
+        wallets.spend(
+            "g1",
+            holder="alice",
+            amount=COIN(50),
+            cause=Cause("gift", "g1"),
+            kind=TransactionKind.GIFT,
+            also=(Posting(AccountKey.issuance(DIAMOND), -25), Posting(earnings, 25)),
+        )
+        assert wallets.balances([earnings]) == {earnings: 25}
+        assert wallets.verify().ok
+
+    def test_insufficient_funds_changes_nothing(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 10)
+        with pytest.raises(InsufficientFunds) as info:
+            spend(wallets, "s1", "alice", 11)
+        assert info.value.shortfall == 1
+        assert wallets.balance("alice", COIN) == COIN(10)
+        # The key was not used: the same key works for a valid request.
+        assert spend(wallets, "s1", "alice", 10).balance == COIN(0)
+        assert wallets.verify().ok
+
+    def test_replay_returns_first_result_and_changes_nothing(self, wallets: Wallets) -> None:
+        first = buy(wallets, "p1", "alice", 100)
+        assert buy(wallets, "p1", "alice", 100) == first
+        spent = spend(wallets, "s1", "alice", 40)
+        spend(wallets, "s2", "alice", 10)
+        assert spend(wallets, "s1", "alice", 40) == spent  # the first balance, 60
+        assert wallets.balance("alice", COIN) == COIN(50)
+
+    def test_same_key_different_request_conflicts(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 100)
+        with pytest.raises(IdempotencyConflict) as info:
+            buy(wallets, "p1", "alice", 101)
+        assert info.value.key == "p1"
+        with pytest.raises(IdempotencyConflict):
+            spend(wallets, "p1", "alice", 1)
+        assert wallets.balance("alice", COIN) == COIN(100)
+
+    def test_validation(self, wallets: Wallets) -> None:
+        with pytest.raises(InvalidAmountError):
+            wallets.credit(
+                "k", holder="a", amount=COIN(5), origin=LotOrigin.PURCHASE, cause=Cause("p", "1")
+            )
+        with pytest.raises(InvalidAmountError):
+            wallets.credit(
+                "k",
+                holder="a",
+                amount=COIN(5),
+                origin=LotOrigin.BONUS,
+                cause=Cause("p", "1"),
+                value=Money(1, "USD"),
+            )
+        with pytest.raises(InvalidAmountError):
+            buy(wallets, "k", "a", 0)
+        with pytest.raises(InvalidTypeError):
+            wallets.spend("k", holder="a", amount=5, cause=Cause("p", "1"))  # type: ignore[arg-type]
+        with pytest.raises(InvalidIdentifierError):
+            buy(wallets, "", "a", 5)
+        with pytest.raises(InvalidTypeError):
+            wallets.spend(
+                "k",
+                holder="a",
+                amount=COIN(1),
+                cause=Cause("p", "1"),
+                kind=TransactionKind.PURCHASE,
+            )
+        with pytest.raises(NaiveDatetimeError):
+            wallets.credit(
+                "k",
+                holder="a",
+                amount=COIN(5),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("p", "1"),
+                expires_at=datetime(2027, 1, 1),  # noqa: DTZ001
+            )
+        with pytest.raises(ValidationError):
+            wallets.credit(
+                "k",
+                holder="a",
+                amount=COIN(5),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("p", "1"),
+                expires_at=T0 - timedelta(1),
+            )
+        with pytest.raises(ValidationError):
+            wallets.credit(
+                "k",
+                holder="a",
+                amount=COIN(5),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("p", "1"),
+                expires_at=T0 + timedelta(1),
+                expires_in=timedelta(1),
+            )
+        # Nothing was stored by any of them: the key is still free.
+        assert buy(wallets, "k", "a", 5).balance == COIN(5)
+
+    def test_transfer_through_also_is_refused(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 10)
+        with pytest.raises(TransferNotAllowed):
+            wallets.spend(
+                "g1",
+                holder="alice",
+                amount=COIN(5),
+                cause=Cause("gift", "g1"),
+                also=(
+                    Posting(AccountKey.issuance(DIAMOND), -5),
+                    Posting(AccountKey.wallet("bob", DIAMOND), 5),
+                ),
+            )
+        assert wallets.balance("alice", COIN) == COIN(10)
+
+
+class TestExpiry:
+    def test_promotional_coins_expire(self, wallets: Wallets, clock: ManualClock) -> None:
+        buy(wallets, "p1", "alice", 100)
+        promo = wallets.credit(
+            "promo1",
+            holder="alice",
+            amount=COIN(20),
+            origin=LotOrigin.PROMOTION,
+            cause=Cause("promotion", "welcome"),
+            expires_in=relativedelta(months=1),
+        )
+        assert promo.expires_at == datetime(2026, 2, 1, tzinfo=UTC)
+        spend(wallets, "s1", "alice", 5)  # taken from the expiring lot first
+        assert wallets.expire() == ()
+        clock.set(datetime(2026, 2, 1, tzinfo=UTC))
+        (expired,) = wallets.expire()
+        assert expired.expired == COIN(15)
+        assert expired.lot_id == promo.lot_id
+        assert expired.value is None
+        assert wallets.balance("alice", COIN) == COIN(100)
+        assert wallets.expire() == ()
+        assert wallets.balances([AccountKey.expired(COIN)]) == {AccountKey.expired(COIN): 15}
+        assert wallets.verify().ok
+
+    def test_expire_limit_validated(self, wallets: Wallets) -> None:
+        with pytest.raises(InvalidAmountError):
+            wallets.expire(limit=0)
+
+
+class TestQueries:
+    def test_history_pagination_and_filters(self, wallets: Wallets, clock: ManualClock) -> None:
+        for i in range(5):
+            buy(wallets, f"p{i}", "alice", 10)
+            clock.advance(timedelta(hours=1))
+        for i in range(3):
+            spend(wallets, f"s{i}", "alice", 1)
+            clock.advance(timedelta(hours=1))
+        account = AccountKey.wallet("alice", COIN)
+        page = wallets.history(account, limit=3)
+        assert [e.kind for e in page.entries] == [TransactionKind.SPEND] * 3
+        assert [e.balance_after for e in page.entries] == [47, 48, 49]
+        seen = list(page.entries)
+        while page.next_cursor is not None:
+            page = wallets.history(account, limit=3, cursor=page.next_cursor)
+            seen.extend(page.entries)
+        assert len(seen) == 8
+        assert [e.sequence for e in seen] == sorted((e.sequence for e in seen), reverse=True)
+        purchases = wallets.history(account, kinds=[TransactionKind.PURCHASE])
+        assert len(purchases.entries) == 5
+        assert purchases.next_cursor is None
+        window = wallets.history(
+            account, since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3)
+        )
+        assert [e.cause.id for e in window.entries] == ["p2", "p1"]
+        entry = seen[0]
+        assert entry.counterparties == (AccountKey.spent(COIN),)
+        assert entry.cause == Cause("item", "s2")
+        with pytest.raises(InvalidIdentifierError):
+            wallets.history(account, cursor="abc")
+        with pytest.raises(InvalidAmountError):
+            wallets.history(account, limit=0)
+        with pytest.raises(NaiveDatetimeError):
+            wallets.history(account, since=datetime(2026, 1, 1))  # noqa: DTZ001
+
+    def test_deferred_revenue(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 100, "0.99")
+        buy(wallets, "p2", "bob", 500, "4.99")
+        wallets.credit(
+            "eur", holder="carol", amount=COIN(10), origin=LotOrigin.PURCHASE,
+            cause=Cause("purchase", "eur"), value=Money("0.10", "EUR"),
+        )  # fmt: skip
+        wallets.credit(
+            "b1", holder="alice", amount=COIN(10), origin=LotOrigin.BONUS, cause=Cause("b", "1")
+        )
+        assert wallets.deferred_revenue() == {
+            "EUR": Money("0.10", "EUR"),
+            "USD": Money("5.98", "USD"),
+        }
+        spend(wallets, "s1", "alice", 60)  # 10 bonus, then 50 paid coins: 0.49 recognised
+        assert wallets.deferred_revenue()["USD"] == Money("5.49", "USD")
+        spend(wallets, "s2", "alice", 50)
+        assert wallets.deferred_revenue()["USD"] == Money("4.99", "USD")
+        assert wallets.lots("alice", COIN) == []
+
+    def test_events_are_delivered_at_least_once(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 10)
+        spend(wallets, "s1", "alice", 1)
+        spend(wallets, "s1", "alice", 1)  # a replay writes no event
+
+        class Flaky:
+            def __init__(self) -> None:
+                self.seen: list[OutboxEvent] = []
+                self.fail_next = True
+
+            def deliver(self, event: OutboxEvent) -> None:
+                if self.fail_next:
+                    self.fail_next = False
+                    raise ConnectionError("broker down")
+                self.seen.append(event)
+
+        sink = Flaky()
+        with pytest.raises(ConnectionError):
+            wallets.deliver_events(sink)
+        assert wallets.deliver_events(sink) == 2
+        assert [e.type for e in sink.seen] == ["coins.credited", "coins.spent"]
+        assert wallets.deliver_events(sink) == 0
+
+
+class TestAtomicity:
+    def test_exception_inside_unit_of_work_leaves_nothing(
+        self, store: MemoryStore, wallets: Wallets
+    ) -> None:
+        buy(wallets, "p1", "alice", 10)
+        wallet = AccountKey.wallet("alice", COIN)
+        transaction = Transaction(
+            id="inner",
+            kind=TransactionKind.PURCHASE,
+            postings=(Posting(AccountKey.issuance(COIN), -5), Posting(wallet, 5)),
+            occurred_at=T0,
+            idempotency_key="inner",
+            cause=Cause("purchase", "inner"),
+        )
+
+        class Boom(Exception):
+            pass
+
+        with pytest.raises(Boom), store.unit_of_work() as uow:  # noqa: PT012 (the point)
+            uow.ledger.record(transaction, {AccountKey.issuance(COIN): -15, wallet: 15})
+            uow.lots.add(Lot.new("inner-lot", wallet, LotOrigin.BONUS, 5, T0, "inner"))
+            assert uow.ledger.balances([wallet]) == {wallet: 15}
+            raise Boom
+        assert wallets.balance("alice", COIN) == COIN(10)
+        assert wallets.transaction("inner") is None
+        report = wallets.verify()
+        assert report.ok
+        assert report.transactions == 1
+
+    def test_failure_midway_rolls_back_everything(
+        self, store: MemoryStore, clock: ManualClock
+    ) -> None:
+        class FailingIds:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def __call__(self) -> str:
+                self.calls += 1
+                if self.calls == 2:  # the lot id, after the transaction was recorded
+                    raise RuntimeError("crash between writes")
+                return f"id-{self.calls}"
+
+        wallets = Wallets(store, clock=clock, new_id=FailingIds())
+        with pytest.raises(RuntimeError):
+            buy(wallets, "p1", "alice", 10)
+        healthy = Wallets(store, clock=clock)
+        assert healthy.balance("alice", COIN) == COIN(0)
+        report = healthy.verify()
+        assert report.ok
+        assert report.transactions == 0
+        assert buy(healthy, "p1", "alice", 10).balance == COIN(10)
+
+    def test_concurrent_spends_never_overdraw(self, wallets: Wallets) -> None:
+        buy(wallets, "p1", "alice", 100)
+        failures: list[Exception] = []
+
+        def worker(n: int) -> None:
+            for i in range(20):
+                try:
+                    spend(wallets, f"s-{n}-{i}", "alice", 1)
+                except InsufficientFunds as error:
+                    failures.append(error)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert wallets.balance("alice", COIN) == COIN(0)
+        assert len(failures) == 8 * 20 - 100
+        assert wallets.verify().ok
