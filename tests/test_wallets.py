@@ -15,6 +15,7 @@ from coinecon.errors import (
     InvalidIdentifierError,
     InvalidTypeError,
     NaiveDatetimeError,
+    StorageError,
     TransferNotAllowed,
     ValidationError,
 )
@@ -369,3 +370,32 @@ class TestAtomicity:
         assert wallets.balance("alice", COIN) == COIN(0)
         assert len(failures) == 8 * 20 - 100
         assert wallets.verify().ok
+
+
+class TestBatch:
+    def test_batch_commits_once(self, wallets: Wallets) -> None:
+        with wallets.batch() as bulk:
+            for n in range(10):
+                buy(bulk, f"p{n}", "alice", 10)
+            spend(bulk, "s1", "alice", 95)
+            assert bulk.balance("alice", COIN) == COIN(5)
+        assert wallets.balance("alice", COIN) == COIN(5)
+        assert buy(wallets, "p3", "alice", 10).balance == COIN(40)  # the first result, replayed
+        assert wallets.verify().ok
+
+    def test_failed_command_voids_the_batch(self, wallets: Wallets) -> None:
+        buy(wallets, "p0", "alice", 10)
+        with pytest.raises(StorageError, match="batch"), wallets.batch() as bulk:  # noqa: PT012
+            buy(bulk, "p1", "alice", 10)
+            with pytest.raises(InsufficientFunds):
+                spend(bulk, "s1", "alice", 1000)
+            with pytest.raises(StorageError):
+                buy(bulk, "p2", "alice", 10)
+        assert wallets.balance("alice", COIN) == COIN(10)
+        assert wallets.verify().transactions == 1
+
+    def test_exception_in_block_keeps_nothing(self, wallets: Wallets) -> None:
+        with pytest.raises(KeyError), wallets.batch() as bulk:  # noqa: PT012
+            buy(bulk, "p1", "alice", 10)
+            raise KeyError("boom")
+        assert wallets.balance("alice", COIN) == COIN(0)

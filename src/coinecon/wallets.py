@@ -23,11 +23,13 @@ lots and its event, and commits; or it writes nothing at all::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, final
+from types import TracebackType
+from typing import Any, Self, final
 
 import attrs
 from dateutil.relativedelta import relativedelta
@@ -233,6 +235,49 @@ def _parse_cursor(cursor: object) -> int | None:
     if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 19:
         raise InvalidIdentifierError(f"not a history cursor: {cursor!r}")
     return int(cursor)
+
+
+class _BatchUnitOfWork:
+    """One command's view of a batch's shared unit of work: entering and
+    committing are deferred to the batch; an error poisons the batch."""
+
+    def __init__(self, batch: _BatchStore) -> None:
+        self._batch = batch
+        uow = batch.uow
+        self.ledger = uow.ledger
+        self.lots = uow.lots
+        self.idempotency = uow.idempotency
+        self.outbox = uow.outbox
+
+    def __enter__(self) -> Self:
+        if self._batch.failed:
+            raise StorageError("an earlier command in this batch failed; the batch is void")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._batch.failed = True
+
+    def commit(self) -> None:
+        """Deferred: the batch commits once, at its end."""
+
+    def rollback(self) -> None:
+        """Void the whole batch."""
+        self._batch.failed = True
+
+
+class _BatchStore:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.failed = False
+
+    def unit_of_work(self) -> _BatchUnitOfWork:
+        return _BatchUnitOfWork(self)
 
 
 class Wallets:
@@ -483,6 +528,36 @@ class Wallets:
                 results.append(result)
             uow.commit()
         return tuple(results)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Wallets]:
+        """Run many commands in one unit of work, for bulk work.
+
+        Inside the ``with`` block, use the yielded :class:`Wallets`: its
+        commands (and queries) all run in a single unit of work, which commits
+        once when the block ends. The rules, idempotency and lots work exactly
+        as for single commands. The batch is all or nothing: if the block
+        raises, or if any command in it raised (even if the caller caught the
+        error), nothing of the batch is kept, and leaving the block raises
+        :class:`~coinecon.errors.StorageError` in the second case::
+
+            >>> from coinecon.adapters.memory import MemoryStore
+            >>> wallets = Wallets(MemoryStore())
+            >>> with wallets.batch() as bulk:
+            ...     for n in range(3):
+            ...         _ = bulk.credit(f"import-{n}", holder=f"user-{n}",
+            ...                         amount=Unit("COIN")(10), origin=LotOrigin.ADJUSTMENT,
+            ...                         cause=Cause("import", str(n)))
+            >>> wallets.balance("user-2", Unit("COIN"))
+            UnitAmount(10, 'COIN')
+        """
+        shared = _BatchStore(self._store.unit_of_work())
+        inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
+        with shared.uow:
+            yield inner
+            if shared.failed:
+                raise StorageError("a command in the batch failed; nothing of the batch was kept")
+            shared.uow.commit()
 
     # -- queries --------------------------------------------------------------
 
