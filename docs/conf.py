@@ -33,6 +33,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(fractions\.)?Fraction|(decimal\.)?Decimal|datetime(\.\w+)?|.*ExactNumber"),
     (r"py:.*", r"(collections\.abc\.)?(Sequence|Iterable|Iterator|Mapping|Callable|Collection)"),
     (r"py:.*", r"(dateutil\.relativedelta\.)?relativedelta|(types\.)?TracebackType|_State"),
+    (r"py:.*", r".*\._Contract|(os\.)?PathLike"),
     (r"py:.*", r"(typing\.)?(NoReturn|Any|Self|Protocol)|int|str|bool|object|None"),
     (r"py:.*", r"hypothesis\..*|st\..*|SearchStrategy"),
     (r"py:.*", r"enum\.Enum|threading\..*|decimal|fractions"),

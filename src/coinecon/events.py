@@ -13,6 +13,8 @@ from typing import Protocol, final, runtime_checkable
 
 import attrs
 
+from coinecon.clock import require_aware
+
 __all__ = ["EventSink", "OutboxEvent"]
 
 
@@ -31,7 +33,7 @@ class OutboxEvent:
 
     id: str
     type: str
-    occurred_at: datetime
+    occurred_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "occurred_at"))
     payload: str
     transaction_id: str | None = None
 

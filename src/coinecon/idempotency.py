@@ -24,6 +24,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon.clock import require_aware
 from coinecon.errors import IdempotencyConflict, InvalidTypeError
 
 __all__ = ["IdempotencyRecord", "canonical_json", "fingerprint"]
@@ -61,7 +62,7 @@ class IdempotencyRecord:
     key: str
     fingerprint: str
     result: str
-    created_at: datetime
+    created_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "created_at"))
 
     def replay(self, fingerprint: str) -> str:
         """Return the stored result for a replay with *fingerprint*.

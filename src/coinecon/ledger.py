@@ -139,7 +139,7 @@ def _check_asset(_instance: object, _attribute: object, asset: Any) -> None:
 
 
 @final
-@attrs.frozen(order=False)
+@attrs.frozen(order=False, cache_hash=True)
 class AccountKey:
     """The identity of a ledger account: its kind, owner and asset.
 

@@ -86,7 +86,7 @@ def _check_exponent(_instance: object, _attribute: object, exponent: Any) -> Non
 
 
 @final
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, cache_hash=True)
 class Currency:
     """A real currency: its ISO 4217 code and the number of decimal places of
     its minor unit.

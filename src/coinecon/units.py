@@ -52,7 +52,7 @@ def _check_code(_instance: object, _attribute: object, code: Any) -> None:
 
 
 @final
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, cache_hash=True)
 class Unit:
     """A virtual currency of the economy, such as ``COIN`` or ``DIAMOND``.
 

@@ -246,6 +246,8 @@ class _Lots:
 
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         state = self._uow._require_active()  # noqa: SLF001
+        if limit < 1:
+            return []
         due = [
             lot
             for lot in state.lots.values()

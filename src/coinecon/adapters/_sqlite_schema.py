@@ -1,0 +1,119 @@
+"""The SQLite schema of coinecon and the migrations that build it, step by step.
+
+The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id``
+marks the file as coinecon's. ``MIGRATIONS[i]`` takes a file from version ``i``
+to version ``i + 1``, so version 0 is an empty file and the latest version is
+``len(MIGRATIONS)``. A migration is a sequence of SQL statements without
+parameters; all pending steps run in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+APPLICATION_ID = 0x636F696E
+"""``PRAGMA application_id`` of a coinecon file (the bytes of ``"coin"``)."""
+
+_VERSION_1 = (
+    """
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        asset_kind TEXT NOT NULL CHECK (asset_kind IN ('unit', 'money')),
+        asset_code TEXT NOT NULL,
+        balance INTEGER NOT NULL DEFAULT 0 CHECK (typeof(balance) = 'integer'),
+        UNIQUE (kind, owner, asset_kind, asset_code)
+    )
+    """,
+    """
+    CREATE TABLE transactions (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        cause_type TEXT NOT NULL,
+        cause_id TEXT NOT NULL,
+        metadata TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE postings (
+        sequence INTEGER PRIMARY KEY,
+        transaction_row INTEGER NOT NULL REFERENCES transactions (row),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount != 0),
+        balance_after INTEGER NOT NULL CHECK (typeof(balance_after) = 'integer')
+    )
+    """,
+    "CREATE INDEX postings_history ON postings (account_id, sequence DESC)",
+    "CREATE INDEX postings_of_transaction ON postings (transaction_row)",
+    """
+    CREATE TABLE lots (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        account_kind TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        asset_kind TEXT NOT NULL CHECK (asset_kind IN ('unit', 'money')),
+        asset_code TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+        remaining INTEGER NOT NULL
+            CHECK (typeof(remaining) = 'integer' AND remaining BETWEEN 0 AND amount),
+        created_at TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        value_minor INTEGER CHECK (value_minor >= 0),
+        value_currency TEXT,
+        value_recognised INTEGER NOT NULL
+            CHECK (value_recognised BETWEEN 0 AND coalesce(value_minor, 0)),
+        expires_at TEXT CHECK (expires_at > created_at),
+        CHECK ((value_minor IS NULL) = (value_currency IS NULL))
+    )
+    """,
+    """
+    CREATE INDEX lots_open ON lots (account_kind, owner, asset_kind, asset_code, row)
+        WHERE remaining > 0
+    """,
+    """
+    CREATE INDEX lots_expiring ON lots (expires_at, id)
+        WHERE remaining > 0 AND expires_at IS NOT NULL
+    """,
+    "CREATE TABLE lot_consumptions (transaction_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    """
+    CREATE TABLE lot_consumption_items (
+        transaction_id TEXT NOT NULL REFERENCES lot_consumptions (transaction_id),
+        position INTEGER NOT NULL,
+        lot_id TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+        value_minor INTEGER,
+        value_currency TEXT,
+        PRIMARY KEY (transaction_id, position),
+        CHECK ((value_minor IS NULL) = (value_currency IS NULL))
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX lot_consumption_items_by_lot ON lot_consumption_items (lot_id)",
+    """
+    CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE outbox (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        transaction_id TEXT,
+        delivered_at TEXT
+    )
+    """,
+    "CREATE INDEX outbox_pending ON outbox (row) WHERE delivered_at IS NULL",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1,)
+"""``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""

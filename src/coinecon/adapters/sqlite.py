@@ -1,0 +1,1118 @@
+"""The SQLite storage adapter: the embedded default, on one file, stdlib only.
+
+Open a store on a file (it is created with the schema if it does not exist)
+and use it like any :class:`~coinecon.ports.Store`::
+
+    >>> import tempfile, pathlib
+    >>> from coinecon.adapters.sqlite import SqliteStore
+    >>> directory = tempfile.TemporaryDirectory()
+    >>> with SqliteStore(pathlib.Path(directory.name) / "coins.db") as store:
+    ...     with store.unit_of_work() as uow:
+    ...         uow.ledger.accounts()
+    {}
+    >>> directory.cleanup()
+
+How it keeps the port's contract:
+
+* **One writer at a time.** A unit of work takes ``BEGIN IMMEDIATE`` when it is
+  entered and holds the write lock until it ends, so what it read cannot change
+  under it. Threads of one process queue on an in-process lock first; other
+  processes wait on SQLite's lock. Past ``timeout`` seconds of waiting,
+  :class:`~coinecon.errors.StorageError` is raised.
+* **WAL mode.** Readers on other connections see the last committed state
+  while a writer works; ``synchronous=NORMAL`` by default (durable at each
+  checkpoint, never corrupt; pass ``synchronous="FULL"`` for durability at each
+  commit).
+* **Commit and rollback.** :meth:`SqliteUnitOfWork.commit` commits; the unit of
+  work stays usable until its ``with`` block ends and starts a new transaction
+  on its next read or write, which is rolled back unless committed again (as
+  with :class:`~coinecon.adapters.memory.MemoryStore`).
+* **Schema versions.** The file carries coinecon's ``application_id`` and its
+  schema version in ``user_version``. An empty file gets the schema; an older
+  version is migrated forward in one transaction; a newer version, a foreign
+  database or a file that is not SQLite at all is refused with
+  :class:`~coinecon.errors.StorageError`, and the file is left untouched.
+* **Constraints.** Amounts are integers; transaction, lot, event ids and
+  idempotency keys are unique; a lot's remaining coins stay within its amount;
+  every transaction is checked in SQL to sum to zero per asset as it is
+  recorded. SQL text is constant: every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache, update_wrapper
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar
+
+from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
+from coinecon.clock import require_aware
+from coinecon.errors import InvalidAmountError, InvalidTypeError, StorageError, ValidationError
+from coinecon.events import OutboxEvent
+from coinecon.idempotency import IdempotencyRecord, canonical_json
+from coinecon.ledger import (
+    AccountKey,
+    AccountKind,
+    Asset,
+    Cause,
+    HistoryEntry,
+    Posting,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+)
+from coinecon.lots import Lot, LotConsumption, LotOrigin
+from coinecon.money import Currency, Money
+from coinecon.units import Unit
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "SqliteUnitOfWork"]
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+"""The schema version this coinecon writes; older files are migrated to it."""
+
+_SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_MAX_IDLE_CONNECTIONS = 16
+_CHUNK = 100  # accounts per balance query: well below SQLite's 500 compound terms
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+# -- conversions ------------------------------------------------------------------
+
+_AccountRow = tuple[str, str, str, str]
+
+
+def _account_row(account: AccountKey) -> _AccountRow:
+    asset = account.asset
+    return (
+        account.kind.value,
+        account.owner,
+        "unit" if isinstance(asset, Unit) else "money",
+        asset.code,
+    )
+
+
+def _asset(asset_kind: str, code: str) -> Asset:
+    return Unit(code) if asset_kind == "unit" else Currency.of(code)
+
+
+def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
+    return AccountKey(AccountKind(kind), owner, _asset(asset_kind, code))
+
+
+def _time(value: datetime) -> str:
+    # Fixed-width UTC text sorts like the instants it names.
+    return require_aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _optional_time(value: datetime | None) -> str | None:
+    return None if value is None else _time(value)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _optional_money(minor: int | None, currency: str | None) -> Money | None:
+    if minor is None or currency is None:
+        return None
+    return Money.from_minor(minor, currency)
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidTypeError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not timeout > 0:
+        raise ValidationError(f"timeout must be positive, got {timeout!r}")
+
+
+def _check_synchronous(synchronous: object) -> None:
+    if not isinstance(synchronous, str) or synchronous.upper() not in _SYNCHRONOUS:
+        raise ValidationError(
+            f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}"
+        )
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
+
+
+def _guarded(
+    method: Callable[Concatenate[Any, _P], _R],
+) -> Callable[Concatenate[Any, _P], _R]:
+    """Turn any SQLite failure inside *method* into :class:`StorageError`."""
+
+    def guarded(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite failed: {error}") from error
+        except OverflowError as error:
+            raise StorageError(f"a value is beyond SQLite's 64-bit integers: {error}") from error
+
+    update_wrapper(guarded, method)
+    return guarded
+
+
+# -- connections ------------------------------------------------------------------
+
+
+class _Connection:
+    """One SQLite connection and its cache of account ids.
+
+    Ids learnt inside a transaction are forgotten if it rolls back: the row
+    may have been created by it, and its id reused by another writer later.
+    """
+
+    __slots__ = ("ids", "keys", "learnt", "raw")
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+        self.ids: dict[AccountKey, int] = {}
+        self.keys: dict[int, AccountKey] = {}
+        self.learnt: list[AccountKey] = []
+
+    def learn(self, account: AccountKey, account_id: int) -> None:
+        self.ids[account] = account_id
+        self.keys[account_id] = account
+        self.learnt.append(account)
+
+    def key(self, account_id: int, kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
+        account = self.keys.get(account_id)
+        if account is None:
+            account = _account(kind, owner, asset_kind, code)
+            self.learn(account, account_id)
+        return account
+
+    def forget(self, accounts: Sequence[AccountKey]) -> None:
+        for account in accounts:
+            account_id = self.ids.pop(account, None)
+            if account_id is not None:
+                self.keys.pop(account_id, None)
+
+    def committed(self) -> None:
+        self.learnt.clear()
+
+    def rolled_back(self) -> None:
+        self.forget(self.learnt)
+        self.learnt.clear()
+
+
+class SqliteStore:
+    """A :class:`~coinecon.ports.Store` on one SQLite file.
+
+    Args:
+        path: the database file; created with the schema if missing or empty.
+        timeout: the most seconds a unit of work waits for the write lock
+            before :class:`~coinecon.errors.StorageError` is raised.
+        synchronous: SQLite's ``synchronous`` setting: ``"NORMAL"`` (the
+            default with WAL: a commit survives a crash of the process, and
+            the file is never corrupt), ``"FULL"``, ``"EXTRA"`` or ``"OFF"``.
+        read_only: open the file read-only: units of work can read (they
+            begin a deferred transaction and take no write lock), and any
+            write raises :class:`~coinecon.errors.StorageError`.
+
+    Raises:
+        StorageError: the file cannot be opened or created, is not a SQLite
+            database, belongs to another application, or has a schema newer
+            than this coinecon knows (or older, when opened read-only).
+
+    Connections are pooled and reused across units of work; close the store
+    with :meth:`close` (or use it as a context manager) when done. A store may
+    be shared by any number of threads; each process opens its own.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+        read_only: bool = False,
+    ) -> None:
+        _check_timeout(timeout)
+        _check_synchronous(synchronous)
+        self._path = os.fspath(path)
+        if self._path in {"", ":memory:"} or self._path.startswith("file:"):
+            raise StorageError(
+                f"SqliteStore needs a file path, got {self._path!r}; "
+                "use coinecon.adapters.memory.MemoryStore for a store in memory"
+            )
+        self._timeout = float(timeout)
+        self._synchronous = synchronous.upper()
+        self._read_only = read_only
+        self._pool_lock = threading.Lock()
+        self._idle: list[_Connection] = []
+        self._inherited: list[_Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._writer = threading.Lock()
+        self._writer_thread: int | None = None
+        connection = self._connect()
+        try:
+            self._prepare_schema(connection.raw)
+        except BaseException:
+            connection.raw.close()
+            raise
+        self._give_back(connection)
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened read-only."""
+        return self._read_only
+
+    def unit_of_work(self) -> SqliteUnitOfWork:
+        """Open a unit of work on this store (use it as a context manager)."""
+        if self._closed:
+            raise StorageError(f"the store on {self._path} is closed")
+        return SqliteUnitOfWork(self)
+
+    def close(self) -> None:
+        """Close every pooled connection; units of work still open close theirs
+        when they end. The store cannot be used afterwards."""
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.raw.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self._read_only else ""
+        return f"SqliteStore({self._path!r}{mode})"
+
+    # -- connections and locking ----------------------------------------------
+
+    def _connect(self) -> _Connection:
+        if self._read_only:
+            target = Path(self._path).absolute().as_uri() + "?mode=ro"
+        else:
+            target = self._path
+        try:
+            raw = sqlite3.connect(
+                target,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._read_only,
+                cached_statements=256,
+            )
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open SQLite file {self._path!r}: {error}") from error
+        try:
+            # Constants from a fixed set, not values: PRAGMA takes no parameters.
+            raw.execute(f"PRAGMA synchronous = {self._synchronous}")
+            raw.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            raw.close()
+            raise StorageError(f"cannot configure SQLite file {self._path!r}: {error}") from error
+        return _Connection(raw)
+
+    def _take_connection(self) -> _Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StorageError(f"the store on {self._path} is closed")
+            if self._pid != os.getpid():
+                # A forked child must not touch its parent's connections, not
+                # even to close them; keep them referenced and open fresh ones.
+                self._inherited.extend(self._idle)
+                self._idle = []
+                self._pid = os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: _Connection) -> None:
+        with self._pool_lock:
+            if not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.raw.close()
+
+    def _acquire_writer(self, deadline: float) -> None:
+        if self._read_only:
+            return
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            raise StorageError(
+                "this thread already has a unit of work open on this store; SQLite allows "
+                "one writer at a time, so a nested unit of work would wait for itself"
+            )
+        if not self._writer.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise StorageError(
+                f"timed out after {self._timeout} s waiting for the write lock on {self._path}: "
+                "another unit of work in this process held it"
+            )
+        self._writer_thread = me
+
+    def _release_writer(self) -> None:
+        if self._read_only:
+            return
+        self._writer_thread = None
+        self._writer.release()
+
+    def _begin(self, raw: sqlite3.Connection, deadline: float) -> None:
+        statement = "BEGIN" if self._read_only else "BEGIN IMMEDIATE"
+        delay = 0.001
+        while True:
+            try:
+                raw.execute(statement)
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise StorageError(f"cannot begin a transaction: {error}") from error
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StorageError(
+                        f"the database {self._path} stayed locked by another writer for more "
+                        f"than the time-out of {self._timeout} s ({error})"
+                    ) from error
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.05)
+            else:
+                return
+
+    # -- schema ------------------------------------------------------------------
+
+    def _prepare_schema(self, raw: sqlite3.Connection) -> None:
+        try:
+            version = self._check_schema(raw)
+            if version == SCHEMA_VERSION:
+                if not self._read_only:
+                    self._use_wal(raw)
+                return
+            if self._read_only:
+                raise StorageError(
+                    f"{self._path} has schema version {version} and needs migrating to "
+                    f"version {SCHEMA_VERSION}; open it once without read_only"
+                )
+            self._use_wal(raw)
+            self._migrate(raw)
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot use {self._path!r} as a coinecon store: {error}") from error
+
+    def _check_schema(self, raw: sqlite3.Connection) -> int:
+        """The schema version of the file, after refusing foreign and newer ones."""
+        application_id = raw.execute("PRAGMA application_id").fetchone()[0]
+        version: int = raw.execute("PRAGMA user_version").fetchone()[0]
+        if application_id == 0 and version == 0:
+            tables = raw.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+            if tables:
+                raise StorageError(
+                    f"{self._path} is a SQLite database of another application: it has "
+                    f"{tables} schema objects but no coinecon marker (application_id)"
+                )
+        elif application_id != APPLICATION_ID:
+            raise StorageError(
+                f"{self._path} is a SQLite database of another application "
+                f"(application_id {application_id:#x}, coinecon uses {APPLICATION_ID:#x})"
+            )
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self._path} has schema version {version}, newer than version "
+                f"{SCHEMA_VERSION} that this coinecon knows; upgrade coinecon to open it"
+            )
+        return version
+
+    def _use_wal(self, raw: sqlite3.Connection) -> None:
+        if raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StorageError(f"cannot switch {self._path} to WAL mode (got {mode!r})")
+
+    def _migrate(self, raw: sqlite3.Connection) -> None:
+        self._begin(raw, time.monotonic() + self._timeout)
+        try:
+            # Another process may have migrated while this one waited.
+            version = self._check_schema(raw)
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    raw.execute(statement)
+            # Integers from this module, not values: PRAGMA takes no parameters.
+            raw.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
+            raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+
+
+class SqliteUnitOfWork:
+    """A unit of work on a :class:`SqliteStore`; see :class:`coinecon.ports.UnitOfWork`.
+
+    Attributes:
+        ledger: accounts, transactions and postings.
+        lots: lots and what spends took from them.
+        idempotency: the first result of each idempotency key.
+        outbox: events awaiting delivery.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._connection: _Connection | None = None
+        self._in_transaction = False
+        self._ended = False
+        self.ledger = _Ledger(self)
+        self.lots = _Lots(self)
+        self.idempotency = _Idempotency(self)
+        self.outbox = _Outbox(self)
+
+    def __enter__(self) -> Self:
+        if self._connection is not None or self._ended:
+            raise StorageError("a unit of work can be entered only once")
+        store = self._store
+        deadline = time.monotonic() + store._timeout  # noqa: SLF001
+        store._acquire_writer(deadline)  # noqa: SLF001
+        try:
+            connection = store._take_connection()  # noqa: SLF001
+            try:
+                store._begin(connection.raw, deadline)  # noqa: SLF001
+            except BaseException:
+                store._give_back(connection)  # noqa: SLF001
+                raise
+        except BaseException:
+            store._release_writer()  # noqa: SLF001
+            raise
+        self._connection = connection
+        self._in_transaction = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            self.rollback()
+        finally:
+            self._connection = None
+            self._ended = True
+            if connection.raw.in_transaction:
+                # The rollback failed: closing is the rollback of last resort,
+                # and a connection in that state must not be reused.
+                connection.raw.close()
+            else:
+                self._store._give_back(connection)  # noqa: SLF001
+            self._store._release_writer()  # noqa: SLF001
+
+    def commit(self) -> None:
+        """Make every write so far durable and visible; later reads and writes
+        run in a new transaction, rolled back unless committed again."""
+        connection = self._require_active()
+        if not self._in_transaction:
+            return
+        self._check_alive(connection)
+        try:
+            connection.raw.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StorageError(f"commit failed: {error}") from error
+        self._in_transaction = False
+        connection.committed()
+
+    def rollback(self) -> None:
+        """Discard every write since the last commit."""
+        connection = self._connection
+        if connection is None:
+            return
+        self._in_transaction = False
+        try:
+            if connection.raw.in_transaction:
+                connection.raw.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            raise StorageError(f"rollback failed: {error}") from error
+        finally:
+            connection.rolled_back()
+
+    def _require_active(self) -> _Connection:
+        connection = self._connection
+        if connection is None:
+            raise StorageError("the unit of work is not active: use it in a 'with' block")
+        return connection
+
+    def _check_alive(self, connection: _Connection) -> None:
+        if not connection.raw.in_transaction:
+            raise StorageError(
+                "SQLite rolled this unit of work back after an earlier error; "
+                "its writes are lost: leave the 'with' block and start again"
+            )
+
+    def _work(self) -> _Connection:
+        """The connection, inside a transaction (begun anew after a commit)."""
+        connection = self._require_active()
+        if self._in_transaction:
+            self._check_alive(connection)
+        else:
+            store = self._store
+            store._begin(connection.raw, time.monotonic() + store._timeout)  # noqa: SLF001
+            self._in_transaction = True
+        return connection
+
+
+# -- repositories -------------------------------------------------------------------
+
+_INSERT_TRANSACTION = (
+    "INSERT INTO transactions (id, kind, occurred_at, idempotency_key, cause_type, cause_id, "
+    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_ACCOUNT = (
+    "INSERT INTO accounts (kind, owner, asset_kind, asset_code, balance) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, owner, asset_kind, asset_code) DO UPDATE SET balance = excluded.balance "
+    "RETURNING id"
+)
+_UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
+_INSERT_POSTING = (
+    "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
+)
+_UNBALANCED = (
+    "SELECT a.asset_code, SUM(p.amount) FROM postings AS p JOIN accounts AS a "
+    "ON a.id = p.account_id WHERE p.transaction_row = ? "
+    "GROUP BY a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
+)
+_ACCOUNT_BY_KEY = (
+    "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
+    "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
+)
+_TRANSACTION_COLUMNS = (
+    "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, t.metadata"
+)
+_POSTING_ACCOUNT_COLUMNS = (
+    "p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount"
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+@cache
+def _balances_by_id(count: int) -> str:
+    return f"SELECT id, balance FROM accounts WHERE id IN ({_placeholders(count)})"
+
+
+class _Ledger:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @_guarded
+    def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
+        connection = self._uow._work()  # noqa: SLF001
+        ids = connection.ids
+        wanted = list(dict.fromkeys(accounts))
+        if not wanted:
+            return {}
+        known = [ids.get(account) for account in wanted]
+        raw = connection.raw
+        if None not in known and len(wanted) <= _CHUNK:
+            found = dict(raw.execute(_balances_by_id(len(known)), known).fetchall())
+            return {account: found.get(ids[account], 0) for account in wanted}
+        result = dict.fromkeys(wanted, 0)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            by_row = {_account_row(account): account for account in chunk}
+            sql = " UNION ALL ".join([_ACCOUNT_BY_KEY] * len(by_row))
+            parameters = [value for row in by_row for value in row]
+            for account_id, *row, balance in raw.execute(sql, parameters):
+                account = by_row[tuple(row)]
+                result[account] = balance
+                if account not in ids:
+                    connection.learn(account, account_id)
+        return result
+
+    @_guarded
+    def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
+        connection = self._uow._work()  # noqa: SLF001
+        missing = [p.account for p in transaction.postings if p.account not in balances_after]
+        if missing:
+            raise StorageError(f"no balance after given for {missing}")
+        raw = connection.raw
+        learnt_before = len(connection.learnt)
+        raw.execute("SAVEPOINT coinecon_record")
+        try:
+            unbalanced = self._write(connection, transaction, balances_after)
+        except BaseException:
+            self._undo_record(connection, learnt_before)
+            raise
+        if unbalanced:
+            self._undo_record(connection, learnt_before)
+            raise StorageError(
+                f"transaction {transaction.id} does not balance: postings sum to {unbalanced}"
+            )
+        raw.execute("RELEASE coinecon_record")
+
+    @staticmethod
+    def _write(
+        connection: _Connection, transaction: Transaction, balances_after: Mapping[AccountKey, int]
+    ) -> dict[str, int]:
+        """Write *transaction*; return what its stored postings sum to per
+        asset where that is not zero (checked in SQL, after writing)."""
+        raw = connection.raw
+        cause = transaction.cause
+        try:
+            cursor = raw.execute(
+                _INSERT_TRANSACTION,
+                (
+                    transaction.id,
+                    transaction.kind.value,
+                    _time(transaction.occurred_at),
+                    transaction.idempotency_key,
+                    cause.type,
+                    cause.id,
+                    canonical_json(transaction.metadata),
+                ),
+            )
+        except sqlite3.IntegrityError as error:
+            raise StorageError(f"transaction {transaction.id!r} already exists") from error
+        row = cursor.lastrowid
+        ids = connection.ids
+        updates: list[tuple[int, int]] = []
+        rows: list[tuple[int | None, int, int, int]] = []
+        for posting in transaction.postings:
+            account = posting.account
+            after = balances_after[account]
+            account_id = ids.get(account)
+            if account_id is None:
+                account_id = raw.execute(
+                    _UPSERT_ACCOUNT, (*_account_row(account), after)
+                ).fetchone()[0]
+                connection.learn(account, account_id)
+            else:
+                updates.append((after, account_id))
+            rows.append((row, account_id, posting.amount, after))
+        if updates:
+            raw.executemany(_UPDATE_BALANCE, updates)
+        raw.executemany(_INSERT_POSTING, rows)
+        return dict(raw.execute(_UNBALANCED, (row,)).fetchall())
+
+    @staticmethod
+    def _undo_record(connection: _Connection, learnt_before: int) -> None:
+        raw = connection.raw
+        if raw.in_transaction:
+            raw.execute("ROLLBACK TO coinecon_record")
+            raw.execute("RELEASE coinecon_record")
+        connection.forget(connection.learnt[learnt_before:])
+        del connection.learnt[learnt_before:]
+
+    @_guarded
+    def get(self, transaction_id: str) -> Transaction | None:
+        connection = self._uow._work()  # noqa: SLF001
+        raw = connection.raw
+        header = raw.execute(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.id = ?",
+            (transaction_id,),
+        ).fetchone()
+        if header is None:
+            return None
+        postings = raw.execute(
+            f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
+            "JOIN accounts AS a ON a.id = p.account_id "
+            "WHERE p.transaction_row = ? ORDER BY p.sequence",
+            (header[0],),
+        ).fetchall()
+        return _transaction(header, [_posting(connection, row) for row in postings])
+
+    @_guarded
+    def history(
+        self,
+        account: AccountKey,
+        *,
+        limit: int,
+        before: int | None = None,
+        kinds: Collection[TransactionKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[HistoryEntry]:
+        connection = self._uow._work()  # noqa: SLF001
+        if limit < 1:
+            raise InvalidAmountError(f"limit must be at least 1, got {limit}")
+        account_id = connection.ids.get(account)
+        raw = connection.raw
+        if account_id is None:
+            found = raw.execute(_ACCOUNT_BY_KEY, _account_row(account)).fetchone()
+            if found is None:
+                return []
+            account_id = found[0]
+            connection.learn(account, account_id)
+        where = ["p.account_id = ?"]
+        parameters: list[object] = [account_id]
+        if before is not None:
+            where.append("p.sequence < ?")
+            parameters.append(before)
+        if kinds is not None:
+            values = sorted({kind.value for kind in kinds})
+            if not values:
+                return []
+            where.append(f"t.kind IN ({_placeholders(len(values))})")
+            parameters.extend(values)
+        if since is not None:
+            where.append("t.occurred_at >= ?")
+            parameters.append(_time(since))
+        if until is not None:
+            where.append("t.occurred_at < ?")
+            parameters.append(_time(until))
+        parameters.append(limit)
+        lines = raw.execute(
+            f"SELECT p.sequence, p.amount, p.balance_after, {_TRANSACTION_COLUMNS} "
+            "FROM postings AS p JOIN transactions AS t ON t.row = p.transaction_row "
+            f"WHERE {' AND '.join(where)} ORDER BY p.sequence DESC LIMIT ?",
+            parameters,
+        ).fetchall()
+        if not lines:
+            return []
+        transactions = self._load({line[3]: line[3:] for line in lines})
+        return [
+            HistoryEntry.of(
+                RecordedPosting(sequence, transactions[row].id, account, amount, balance_after),
+                transactions[row],
+            )
+            for sequence, amount, balance_after, row, *_ in lines
+        ]
+
+    def _load(self, headers: Mapping[int, Sequence[Any]]) -> dict[int, Transaction]:
+        connection = self._uow._work()  # noqa: SLF001
+        rows = list(headers)
+        postings: dict[int, list[Posting]] = {row: [] for row in rows}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            for line in connection.raw.execute(
+                f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
+                "JOIN accounts AS a ON a.id = p.account_id "
+                f"WHERE p.transaction_row IN ({_placeholders(len(chunk))}) ORDER BY p.sequence",
+                chunk,
+            ):
+                postings[line[0]].append(_posting(connection, line))
+        return {row: _transaction(headers[row], postings[row]) for row in rows}
+
+    @_guarded
+    def transactions(self) -> Iterator[Transaction]:
+        connection = self._uow._work()  # noqa: SLF001
+        raw = connection.raw
+        postings: dict[int, list[Posting]] = {}
+        for line in raw.execute(
+            f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
+            "JOIN accounts AS a ON a.id = p.account_id ORDER BY p.sequence"
+        ):
+            postings.setdefault(line[0], []).append(_posting(connection, line))
+        headers = raw.execute(
+            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t ORDER BY t.row"
+        ).fetchall()
+        return iter([_transaction(header, postings.get(header[0], [])) for header in headers])
+
+    @_guarded
+    def postings(self) -> Iterator[RecordedPosting]:
+        connection = self._uow._work()  # noqa: SLF001
+        lines = connection.raw.execute(
+            "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
+            "p.amount, p.balance_after FROM postings AS p "
+            "JOIN transactions AS t ON t.row = p.transaction_row "
+            "JOIN accounts AS a ON a.id = p.account_id ORDER BY p.sequence"
+        ).fetchall()
+        return iter(
+            [
+                RecordedPosting(
+                    sequence,
+                    transaction_id,
+                    connection.key(account_id, kind, owner, asset_kind, code),
+                    amount,
+                    balance_after,
+                )
+                for (
+                    sequence,
+                    transaction_id,
+                    account_id,
+                    kind,
+                    owner,
+                    asset_kind,
+                    code,
+                    amount,
+                    balance_after,
+                ) in lines
+            ]
+        )
+
+    @_guarded
+    def accounts(self) -> dict[AccountKey, int]:
+        connection = self._uow._work()  # noqa: SLF001
+        lines = connection.raw.execute(
+            "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts ORDER BY id"
+        ).fetchall()
+        return {
+            connection.key(account_id, kind, owner, asset_kind, code): balance
+            for account_id, kind, owner, asset_kind, code, balance in lines
+        }
+
+
+def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
+    _row, account_id, kind, owner, asset_kind, code, amount = line
+    return Posting(connection.key(account_id, kind, owner, asset_kind, code), amount)
+
+
+def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
+    _row, id_, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata = header
+    return Transaction(
+        id=id_,
+        kind=TransactionKind(kind),
+        postings=tuple(postings),
+        occurred_at=_parse_time(occurred_at),
+        idempotency_key=idempotency_key,
+        cause=Cause(cause_type, cause_id),
+        metadata=tuple((key, value) for key, value in json.loads(metadata)),
+    )
+
+
+_LOT_COLUMNS = (
+    "id, account_kind, owner, asset_kind, asset_code, origin, amount, remaining, created_at, "
+    "transaction_id, value_minor, value_currency, value_recognised, expires_at"
+)
+
+
+def _lot_values(lot: Lot) -> tuple[object, ...]:
+    value = lot.value
+    return (
+        lot.id,
+        *_account_row(lot.account),
+        lot.origin.value,
+        lot.amount,
+        lot.remaining,
+        _time(lot.created_at),
+        lot.transaction_id,
+        None if value is None else value.minor,
+        None if value is None else value.currency.code,
+        lot.value_recognised,
+        _optional_time(lot.expires_at),
+    )
+
+
+def _lot(line: Sequence[Any]) -> Lot:
+    (
+        id_,
+        kind,
+        owner,
+        asset_kind,
+        code,
+        origin,
+        amount,
+        remaining,
+        created_at,
+        transaction_id,
+        value_minor,
+        value_currency,
+        value_recognised,
+        expires_at,
+    ) = line
+    return Lot(
+        id=id_,
+        account=_account(kind, owner, asset_kind, code),
+        origin=LotOrigin(origin),
+        amount=amount,
+        remaining=remaining,
+        created_at=_parse_time(created_at),
+        transaction_id=transaction_id,
+        value=_optional_money(value_minor, value_currency),
+        value_recognised=value_recognised,
+        expires_at=None if expires_at is None else _parse_time(expires_at),
+    )
+
+
+class _Lots:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @_guarded
+    def add(self, lot: Lot) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        try:
+            raw.execute(
+                f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
+                _lot_values(lot),
+            )
+        except sqlite3.IntegrityError as error:
+            if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
+                raise StorageError(f"lot {lot.id!r} already exists") from error
+            raise StorageError(f"lot {lot.id!r} breaks a constraint: {error}") from error
+
+    @_guarded
+    def update(self, lot: Lot) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        values = _lot_values(lot)
+        cursor = raw.execute(
+            "UPDATE lots SET account_kind = ?, owner = ?, asset_kind = ?, asset_code = ?, "
+            "origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
+            "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
+            "WHERE id = ?",
+            (*values[1:], values[0]),
+        )
+        if cursor.rowcount == 0:
+            raise StorageError(f"lot {lot.id!r} does not exist")
+
+    @_guarded
+    def get(self, lot_id: str) -> Lot | None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        line = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots WHERE id = ?", (lot_id,)).fetchone()
+        return None if line is None else _lot(line)
+
+    @_guarded
+    def open_lots(self, account: AccountKey) -> list[Lot]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        lines = raw.execute(
+            f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+            "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
+            _account_row(account),
+        ).fetchall()
+        return [_lot(line) for line in lines]
+
+    @_guarded
+    def expired(self, now: datetime, *, limit: int) -> list[Lot]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        if limit < 1:
+            return []
+        lines = raw.execute(
+            f"SELECT {_LOT_COLUMNS} FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL "
+            "AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
+            (_time(now), limit),
+        ).fetchall()
+        return [_lot(line) for line in lines]
+
+    @_guarded
+    def all(self) -> Iterator[Lot]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        lines = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots ORDER BY row").fetchall()
+        return iter([_lot(line) for line in lines])
+
+    @_guarded
+    def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        try:
+            raw.execute(
+                "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
+            )
+        except sqlite3.IntegrityError as error:
+            raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
+        raw.executemany(
+            "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
+            "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    transaction_id,
+                    position,
+                    item.lot_id,
+                    item.amount,
+                    None if item.value is None else item.value.minor,
+                    None if item.value is None else item.value.currency.code,
+                )
+                for position, item in enumerate(consumed)
+            ],
+        )
+
+    @_guarded
+    def consumption(self, transaction_id: str) -> list[LotConsumption]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        lines = raw.execute(
+            "SELECT lot_id, amount, value_minor, value_currency FROM lot_consumption_items "
+            "WHERE transaction_id = ? ORDER BY position",
+            (transaction_id,),
+        ).fetchall()
+        return [
+            LotConsumption(lot_id, amount, _optional_money(minor, currency))
+            for lot_id, amount, minor, currency in lines
+        ]
+
+
+class _Idempotency:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @_guarded
+    def get(self, key: str) -> IdempotencyRecord | None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        line = raw.execute(
+            "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        if line is None:
+            return None
+        return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
+
+    @_guarded
+    def add(self, record: IdempotencyRecord) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        try:
+            raw.execute(
+                "INSERT INTO idempotency (key, fingerprint, result, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (record.key, record.fingerprint, record.result, _time(record.created_at)),
+            )
+        except sqlite3.IntegrityError as error:
+            raise StorageError(f"idempotency key {record.key!r} already exists") from error
+
+
+class _Outbox:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @_guarded
+    def add(self, event: OutboxEvent) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        try:
+            raw.execute(
+                "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    event.id,
+                    event.type,
+                    _time(event.occurred_at),
+                    event.payload,
+                    event.transaction_id,
+                ),
+            )
+        except sqlite3.IntegrityError as error:
+            raise StorageError(f"event {event.id!r} already exists") from error
+
+    @_guarded
+    def pending(self, *, limit: int) -> list[OutboxEvent]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        if limit < 1:
+            return []
+        lines = raw.execute(
+            "SELECT id, type, occurred_at, payload, transaction_id FROM outbox "
+            "WHERE delivered_at IS NULL ORDER BY row LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            OutboxEvent(id_, type_, _parse_time(occurred_at), payload, transaction_id)
+            for id_, type_, occurred_at, payload, transaction_id in lines
+        ]
+
+    @_guarded
+    def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
+        raw = self._uow._work().raw  # noqa: SLF001
+        delivered_at = _time(at)
+        raw.executemany(
+            "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+            [(delivered_at, event_id) for event_id in event_ids],
+        )

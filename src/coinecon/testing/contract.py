@@ -1,0 +1,798 @@
+"""The storage contract suite: what every :class:`~coinecon.ports.Store` must do.
+
+Every storage adapter, coinecon's own and a host's, runs these same tests.
+Subclass :class:`StoreContract` in a module pytest collects, name the class
+``Test...``, and give it one factory method::
+
+    from coinecon.testing.contract import StoreContract
+
+    class TestMyStore(StoreContract):
+        def make_store(self):
+            return MyStore(...)
+
+pytest then runs every contract test against a fresh store from
+``StoreContract.make_store``. A store with a ``close()`` method is closed
+after each test. The factory may use ``self.tmp_path``, a fresh directory for
+each test (pytest's ``tmp_path``); to use other fixtures, override the
+``StoreContract.store`` fixture instead.
+
+The parts (:class:`LedgerContract`, :class:`LotContract`,
+:class:`IdempotencyContract`, :class:`OutboxContract`,
+:class:`UnitOfWorkContract`, :class:`ConcurrencyContract`) can also be
+subclassed one by one. They need the ``testing`` extra (pytest).
+"""
+
+# ruff: noqa: S101 (assert is how pytest tests)
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from coinecon.errors import InvalidAmountError, StorageError
+from coinecon.events import OutboxEvent
+from coinecon.idempotency import IdempotencyRecord
+from coinecon.ledger import (
+    AccountKey,
+    AccountKind,
+    Cause,
+    HistoryEntry,
+    Posting,
+    Transaction,
+    TransactionKind,
+    check_rules,
+)
+from coinecon.lots import Lot, LotConsumption, LotOrigin
+from coinecon.money import Currency, Money
+from coinecon.ports import Store, UnitOfWork
+from coinecon.units import Unit
+from coinecon.verification import verify_books
+
+__all__ = [
+    "ConcurrencyContract",
+    "IdempotencyContract",
+    "LedgerContract",
+    "LotContract",
+    "OutboxContract",
+    "StoreContract",
+    "UnitOfWorkContract",
+]
+
+COIN = Unit("COIN")
+DIAMOND = Unit("DIAMOND")
+USD = Currency.of("USD")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TRICKY = "o'brien\"; DROP TABLE x;--"
+"""An identifier with quotes and an SQL fragment: stored as data, never as code."""
+
+
+def purchase(
+    transaction_id: str,
+    holder: str,
+    coins: int,
+    *,
+    at: datetime = T0,
+    key: str | None = None,
+    metadata: tuple[tuple[str, str | int | bool | None], ...] = (),
+) -> Transaction:
+    """A purchase of *coins* by *holder*: issuance debited, wallet credited."""
+    return Transaction(
+        id=transaction_id,
+        kind=TransactionKind.PURCHASE,
+        postings=(
+            Posting(AccountKey.issuance(COIN), -coins),
+            Posting(AccountKey.wallet(holder, COIN), coins),
+        ),
+        occurred_at=at,
+        idempotency_key=key or f"key-{transaction_id}",
+        cause=Cause("purchase", transaction_id),
+        metadata=metadata,
+    )
+
+
+def gift(
+    transaction_id: str, holder: str, creator: str, coins: int, *, at: datetime = T0
+) -> Transaction:
+    """A gift of *coins* from *holder*: coins spent, diamonds issued to *creator*."""
+    return Transaction(
+        id=transaction_id,
+        kind=TransactionKind.GIFT,
+        postings=(
+            Posting(AccountKey.wallet(holder, COIN), -coins),
+            Posting(AccountKey.spent(COIN), coins),
+            Posting(AccountKey.issuance(DIAMOND), -coins),
+            Posting(AccountKey.earnings(creator, DIAMOND), coins),
+        ),
+        occurred_at=at,
+        idempotency_key=f"key-{transaction_id}",
+        cause=Cause("gift", transaction_id),
+    )
+
+
+def record(uow: UnitOfWork, transaction: Transaction) -> dict[AccountKey, int]:
+    """Check *transaction* against the stored balances, record it, return the
+    balances after (what a service does inside a unit of work)."""
+    accounts = [posting.account for posting in transaction.postings]
+    after = check_rules(transaction, uow.ledger.balances(accounts))
+    uow.ledger.record(transaction, after)
+    return after
+
+
+def wallet(holder: str) -> AccountKey:
+    """The COIN wallet of *holder*."""
+    return AccountKey.wallet(holder, COIN)
+
+
+def _ids(entries: list[HistoryEntry]) -> list[str]:
+    return [entry.transaction_id for entry in entries]
+
+
+class _Contract:
+    """The factory hook and the ``store`` fixture every contract class uses."""
+
+    tmp_path: Path
+
+    def make_store(self) -> Store:
+        """Return a new, empty store. Override this in your subclass."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        """A fresh store from ``make_store``, closed afterwards if it can be."""
+        self.tmp_path = tmp_path
+        store = self.make_store()
+        yield store
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+
+
+class LedgerContract(_Contract):
+    """Accounts, balances, transactions, postings and history."""
+
+    def test_balances_of_unknown_accounts_are_zero(self, store: Store) -> None:
+        """Every requested account is in the result; unknown ones hold 0."""
+        with store.unit_of_work() as uow:
+            assert uow.ledger.balances([]) == {}
+            accounts = [wallet("alice"), AccountKey.issuance(COIN)]
+            assert uow.ledger.balances(accounts) == dict.fromkeys(accounts, 0)
+            assert uow.ledger.accounts() == {}
+
+    def test_record_sets_and_returns_balances(self, store: Store) -> None:
+        """``record`` sets the running balances ``balances`` returns."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 500))
+            record(uow, purchase("tx-2", "alice", 20))
+            record(uow, gift("tx-3", "alice", "carol", 120))
+            expected = {
+                wallet("alice"): 400,
+                AccountKey.issuance(COIN): -520,
+                AccountKey.spent(COIN): 120,
+                AccountKey.issuance(DIAMOND): -120,
+                AccountKey.earnings("carol", DIAMOND): 120,
+            }
+            assert uow.ledger.balances(list(expected)) == expected
+            assert uow.ledger.accounts() == expected
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.balances(list(expected)) == expected
+            assert uow.ledger.balances([wallet("bob"), wallet("alice")]) == {
+                wallet("bob"): 0,
+                wallet("alice"): 400,
+            }
+
+    def test_record_stores_the_balances_given(self, store: Store) -> None:
+        """The backend stores the balances after it is given; it decides no rules."""
+        transaction = purchase("tx-1", "alice", 5)
+        given = {wallet("alice"): 7, AccountKey.issuance(COIN): -7}
+        with store.unit_of_work() as uow:
+            uow.ledger.record(transaction, given)
+            assert uow.ledger.balances(list(given)) == given
+            assert [p.balance_after for p in uow.ledger.postings()] == [-7, 7]
+
+    def test_record_without_a_balance_after_raises_and_writes_nothing(self, store: Store) -> None:
+        """Every posted account needs its balance after."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(StorageError):
+                uow.ledger.record(purchase("tx-1", "alice", 5), {wallet("alice"): 5})
+            assert uow.ledger.get("tx-1") is None
+            assert list(uow.ledger.postings()) == []
+            assert uow.ledger.accounts() == {}
+
+    def test_get(self, store: Store) -> None:
+        """``get`` returns the transaction as recorded, or ``None``."""
+        transaction = gift("tx-2", "alice", "carol", 3, at=T0 + timedelta(minutes=5))
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 10))
+            record(uow, transaction)
+            assert uow.ledger.get("tx-2") == transaction
+            assert uow.ledger.get("tx-3") is None
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.get("tx-2") == transaction
+            assert uow.ledger.get("tx-1") == purchase("tx-1", "alice", 10)
+
+    def test_sequences_increase_in_posting_order(self, store: Store) -> None:
+        """Posting sequences are strictly increasing across the ledger, in
+        posting order, and carry the balance after each posting."""
+        with store.unit_of_work() as uow:
+            transactions = [
+                purchase("tx-1", "alice", 10),
+                gift("tx-2", "alice", "carol", 4),
+                purchase("tx-3", "bob", 7),
+            ]
+            for transaction in transactions:
+                record(uow, transaction)
+            postings = list(uow.ledger.postings())
+        sequences = [p.sequence for p in postings]
+        assert sequences == sorted(set(sequences))
+        assert [(p.transaction_id, p.account, p.amount) for p in postings] == [
+            (t.id, p.account, p.amount) for t in transactions for p in t.postings
+        ]
+        assert [p.balance_after for p in postings if p.account == wallet("alice")] == [10, 6]
+
+    def test_duplicate_transaction_id_raises_and_writes_nothing(self, store: Store) -> None:
+        """A second transaction with the same id is refused, whole."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 10))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            duplicate = purchase("tx-1", "bob", 99)
+            with pytest.raises(StorageError):
+                record(uow, duplicate)
+            assert uow.ledger.balances([wallet("bob"), wallet("alice")]) == {
+                wallet("bob"): 0,
+                wallet("alice"): 10,
+            }
+            assert len(list(uow.ledger.postings())) == 2
+            assert len(list(uow.ledger.transactions())) == 1
+            assert wallet("bob") not in uow.ledger.accounts()
+            # The unit of work is still usable after the refusal.
+            record(uow, purchase("tx-2", "bob", 1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.get("tx-1") == purchase("tx-1", "alice", 10)
+            assert uow.ledger.balances([wallet("bob")]) == {wallet("bob"): 1}
+
+    def test_transactions_in_recorded_order(self, store: Store) -> None:
+        """``transactions`` yields every transaction in the order recorded."""
+        transactions = [
+            purchase("tx-b", "alice", 10, at=T0 + timedelta(hours=2)),
+            purchase("tx-a", "bob", 5, at=T0),
+            gift("tx-c", "alice", "carol", 2, at=T0 + timedelta(hours=1)),
+        ]
+        with store.unit_of_work() as uow:
+            assert list(uow.ledger.transactions()) == []
+            for transaction in transactions:
+                record(uow, transaction)
+            assert list(uow.ledger.transactions()) == transactions
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert list(uow.ledger.transactions()) == transactions
+
+    def test_history_newest_first(self, store: Store) -> None:
+        """History lines explain themselves, newest first."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 10, metadata=(("sku", "coins_10"),)))
+            record(uow, purchase("tx-2", "bob", 3))
+            record(uow, gift("tx-3", "alice", "carol", 4, at=T0 + timedelta(hours=1)))
+            entries = uow.ledger.history(wallet("alice"), limit=10)
+        assert [e.transaction_id for e in entries] == ["tx-3", "tx-1"]
+        assert entries[0].sequence > entries[1].sequence
+        newest, oldest = entries
+        assert (newest.amount, newest.balance_after, newest.kind) == (-4, 6, TransactionKind.GIFT)
+        assert newest.occurred_at == T0 + timedelta(hours=1)
+        assert newest.cause == Cause("gift", "tx-3")
+        assert newest.counterparties == (
+            AccountKey.spent(COIN),
+            AccountKey.issuance(DIAMOND),
+            AccountKey.earnings("carol", DIAMOND),
+        )
+        assert newest.account == wallet("alice")
+        assert (oldest.amount, oldest.balance_after) == (10, 10)
+        assert oldest.idempotency_key == "key-tx-1"
+        assert oldest.metadata == (("sku", "coins_10"),)
+        assert oldest.counterparties == (AccountKey.issuance(COIN),)
+
+    def test_history_pages_with_before(self, store: Store) -> None:
+        """``before`` is a keyset cursor: pages never overlap or skip."""
+        with store.unit_of_work() as uow:
+            for i in range(7):
+                record(uow, purchase(f"tx-{i}", "alice", i + 1))
+                record(uow, purchase(f"other-{i}", "bob", 1))
+            pages: list[list[str]] = []
+            before: int | None = None
+            while True:
+                page = uow.ledger.history(wallet("alice"), limit=3, before=before)
+                if not page:
+                    break
+                pages.append([e.transaction_id for e in page])
+                before = page[-1].sequence
+        assert pages == [["tx-6", "tx-5", "tx-4"], ["tx-3", "tx-2", "tx-1"], ["tx-0"]]
+
+    def test_history_filters(self, store: Store) -> None:
+        """``kinds``, ``since`` (inclusive) and ``until`` (exclusive) filter;
+        ``limit`` counts what is returned."""
+        hour = timedelta(hours=1)
+        with store.unit_of_work() as uow:
+            record(uow, purchase("p-0", "alice", 10, at=T0))
+            record(uow, gift("g-1", "alice", "carol", 1, at=T0 + hour))
+            record(uow, purchase("p-2", "alice", 10, at=T0 + 2 * hour))
+            record(uow, gift("g-3", "alice", "carol", 1, at=T0 + 3 * hour))
+            history = uow.ledger.history
+            alice = wallet("alice")
+            gifts = {TransactionKind.GIFT}
+            purchases = [TransactionKind.PURCHASE]
+            tokyo = timezone(timedelta(hours=9))
+            assert _ids(history(alice, limit=10, kinds=gifts)) == ["g-3", "g-1"]
+            assert _ids(history(alice, limit=1, kinds=purchases)) == ["p-2"]
+            assert _ids(history(alice, limit=10, kinds=[])) == []
+            assert _ids(history(alice, limit=10, since=T0 + hour)) == ["g-3", "p-2", "g-1"]
+            assert _ids(history(alice, limit=10, until=T0 + 2 * hour)) == ["g-1", "p-0"]
+            window = history(alice, limit=10, since=T0 + hour, until=T0 + 3 * hour)
+            assert _ids(window) == ["p-2", "g-1"]
+            since_tokyo = (T0 + 2 * hour).astimezone(tokyo)
+            assert _ids(history(alice, limit=10, since=since_tokyo)) == ["g-3", "p-2"]
+            assert _ids(history(alice, limit=2, kinds=purchases, since=T0)) == ["p-2", "p-0"]
+            assert _ids(history(alice, limit=10, until=T0)) == []
+
+    def test_history_of_unknown_account_and_bad_limit(self, store: Store) -> None:
+        """An account never posted to has no history; ``limit`` must be positive."""
+        with store.unit_of_work() as uow:
+            assert uow.ledger.history(wallet("nobody"), limit=5) == []
+            with pytest.raises(InvalidAmountError):
+                uow.ledger.history(wallet("nobody"), limit=0)
+
+    def test_money_accounts_round_trip(self, store: Store) -> None:
+        """Accounts holding a currency come back as that currency."""
+        settlement = Transaction(
+            id="settle-1",
+            kind=TransactionKind.SETTLEMENT,
+            postings=(
+                Posting(AccountKey.system(AccountKind.CLEARING, USD), -1999),
+                Posting(AccountKey.system(AccountKind.REVENUE, USD), 1999),
+            ),
+            occurred_at=T0,
+            idempotency_key="settle-1",
+            cause=Cause("payment", "pay-1"),
+        )
+        with store.unit_of_work() as uow:
+            record(uow, settlement)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.get("settle-1") == settlement
+            accounts = uow.ledger.accounts()
+            assert accounts == {
+                AccountKey.system(AccountKind.CLEARING, USD): -1999,
+                AccountKey.system(AccountKind.REVENUE, USD): 1999,
+            }
+            assert all(isinstance(a.asset, Currency) for a in accounts)
+            assert AccountKey.system(AccountKind.REVENUE, Unit("USD")) not in accounts
+
+    def test_round_trip_of_tricky_text(self, store: Store) -> None:
+        """Quotes, SQL fragments, unicode and metadata of every type read back equal."""
+        tricky_metadata = (
+            ("flag", True),
+            ("gift", "🎁 ギフト"),
+            ("nothing", None),
+            ("quote", TRICKY),
+            ("count", -(2**62)),
+        )
+        transaction = Transaction(
+            id=f"tx {TRICKY}",
+            kind=TransactionKind.PURCHASE,
+            postings=(
+                Posting(AccountKey.issuance(COIN), -5),
+                Posting(wallet(TRICKY), 5),
+            ),
+            occurred_at=datetime(
+                2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5))
+            ),
+            idempotency_key=f"key {TRICKY} ключ",
+            cause=Cause("purchase", TRICKY),
+            metadata=tricky_metadata,
+        )
+        with store.unit_of_work() as uow:
+            record(uow, transaction)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            loaded = uow.ledger.get(transaction.id)
+            assert loaded == transaction
+            assert loaded is not None
+            assert loaded.metadata == transaction.metadata
+            assert loaded.occurred_at.utcoffset() is not None
+            assert uow.ledger.balances([wallet(TRICKY)]) == {wallet(TRICKY): 5}
+            assert uow.ledger.history(wallet(TRICKY), limit=1)[0].cause == Cause("purchase", TRICKY)
+            assert wallet(TRICKY) in uow.ledger.accounts()
+
+
+def _lot(
+    lot_id: str,
+    holder: str = "alice",
+    amount: int = 100,
+    *,
+    created: datetime = T0,
+    expires: datetime | None = None,
+    value: Money | None = None,
+) -> Lot:
+    return Lot.new(
+        lot_id,
+        wallet(holder),
+        LotOrigin.PURCHASE if value is not None else LotOrigin.PROMOTION,
+        amount,
+        created,
+        f"tx-{lot_id}",
+        value=value,
+        expires_at=expires,
+    )
+
+
+class LotContract(_Contract):
+    """Lots and the record of what spends consumed."""
+
+    def test_add_and_get(self, store: Store) -> None:
+        """A lot reads back equal, with money value and expiry."""
+        lot = _lot(
+            "lot-1",
+            value=Money("0.99", "USD"),
+            created=datetime(2026, 1, 1, 9, tzinfo=timezone(timedelta(hours=9))),
+            expires=T0 + timedelta(days=30),
+        )
+        with store.unit_of_work() as uow:
+            assert uow.lots.get("lot-1") is None
+            uow.lots.add(lot)
+            assert uow.lots.get("lot-1") == lot
+            uow.commit()
+        with store.unit_of_work() as uow:
+            loaded = uow.lots.get("lot-1")
+            assert loaded == lot
+            assert loaded is not None
+            assert loaded.value == Money("0.99", "USD")
+            assert loaded.expires_at == T0 + timedelta(days=30)
+
+    def test_duplicate_lot_raises_and_writes_nothing(self, store: Store) -> None:
+        """A second lot with the same id is refused."""
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("lot-1", amount=10))
+            with pytest.raises(StorageError):
+                uow.lots.add(_lot("lot-1", "bob", amount=20))
+            assert list(uow.lots.all()) == [_lot("lot-1", amount=10)]
+            assert uow.lots.open_lots(wallet("bob")) == []
+
+    def test_update(self, store: Store) -> None:
+        """``update`` replaces a stored lot; an unknown lot is an error."""
+        lot = _lot("lot-1", value=Money("1.00", "USD"))
+        after, _ = lot.take(30)
+        with store.unit_of_work() as uow:
+            uow.lots.add(lot)
+            uow.lots.update(after)
+            assert uow.lots.get("lot-1") == after
+            with pytest.raises(StorageError):
+                uow.lots.update(_lot("lot-2"))
+            assert uow.lots.get("lot-2") is None
+            uow.commit()
+        with store.unit_of_work() as uow:
+            loaded = uow.lots.get("lot-1")
+            assert loaded == after
+            assert loaded is not None
+            assert (loaded.remaining, loaded.value_recognised) == (70, 30)
+
+    def test_open_lots_in_creation_order_with_coins_remaining(self, store: Store) -> None:
+        """Only the account's lots with coins left, oldest first."""
+        lots = [
+            _lot("lot-c", created=T0 + timedelta(hours=2)),
+            _lot("lot-a", created=T0),
+            _lot("lot-b", created=T0 + timedelta(hours=1)),
+            _lot("lot-bob", "bob"),
+        ]
+        with store.unit_of_work() as uow:
+            for lot in lots:
+                uow.lots.add(lot)
+            spent, _ = lots[1].take(100)
+            uow.lots.update(spent)
+            assert [lot.id for lot in uow.lots.open_lots(wallet("alice"))] == ["lot-c", "lot-b"]
+            assert uow.lots.open_lots(wallet("bob")) == [lots[3]]
+            assert uow.lots.open_lots(wallet("nobody")) == []
+            assert uow.lots.open_lots(AccountKey.wallet("alice", DIAMOND)) == []
+            assert [lot.id for lot in uow.lots.all()] == ["lot-c", "lot-a", "lot-b", "lot-bob"]
+
+    def test_expired_soonest_first_with_limit(self, store: Store) -> None:
+        """Lots with coins left whose expiry is at or before *now*, soonest first."""
+        day = timedelta(days=1)
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("late", expires=T0 + 3 * day))
+            uow.lots.add(_lot("soon", expires=T0 + day))
+            uow.lots.add(_lot("never"))
+            uow.lots.add(_lot("future", expires=T0 + 10 * day))
+            uow.lots.add(_lot("b-mid", expires=T0 + 2 * day))
+            uow.lots.add(_lot("a-mid", "bob", expires=T0 + 2 * day))
+            used, _ = _lot("used", expires=T0 + day).take(100)
+            uow.lots.add(_lot("used", expires=T0 + day))
+            uow.lots.update(used)
+            now = T0 + 3 * day
+            assert [lot.id for lot in uow.lots.expired(now, limit=10)] == [
+                "soon",
+                "a-mid",
+                "b-mid",
+                "late",
+            ]
+            assert [lot.id for lot in uow.lots.expired(now, limit=2)] == ["soon", "a-mid"]
+            assert [lot.id for lot in uow.lots.expired(T0 + day, limit=10)] == ["soon"]
+            assert uow.lots.expired(T0, limit=10) == []
+            tokyo = timezone(timedelta(hours=9))
+            assert [lot.id for lot in uow.lots.expired((T0 + day).astimezone(tokyo), limit=5)] == [
+                "soon"
+            ]
+
+    def test_consumption(self, store: Store) -> None:
+        """What a transaction consumed reads back in order; twice is an error."""
+        consumed = [
+            LotConsumption("lot-2", 10),
+            LotConsumption("lot-1", 40, Money("0.39", "USD")),
+        ]
+        with store.unit_of_work() as uow:
+            assert uow.lots.consumption("tx-9") == []
+            uow.lots.record_consumption("tx-9", consumed)
+            with pytest.raises(StorageError):
+                uow.lots.record_consumption("tx-9", [LotConsumption("lot-3", 1)])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.consumption("tx-9") == consumed
+            assert uow.lots.consumption("tx-other") == []
+
+
+class IdempotencyContract(_Contract):
+    """The first result of each idempotency key."""
+
+    def test_add_and_get(self, store: Store) -> None:
+        """A record reads back equal; an unknown key is ``None``."""
+        stored = IdempotencyRecord(TRICKY, "f" * 64, '{"coins":5,"note":"o\'k"}', T0)
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.get(TRICKY) is None
+            uow.idempotency.add(stored)
+            assert uow.idempotency.get(TRICKY) == stored
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.get(TRICKY) == stored
+            assert uow.idempotency.get("other") is None
+
+    def test_duplicate_key_raises_and_writes_nothing(self, store: Store) -> None:
+        """A key is stored once; a second record for it is refused."""
+        first = IdempotencyRecord("k", "a" * 64, "{}", T0)
+        with store.unit_of_work() as uow:
+            uow.idempotency.add(first)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(StorageError):
+                uow.idempotency.add(IdempotencyRecord("k", "b" * 64, "[]", T0 + timedelta(1)))
+            assert uow.idempotency.get("k") == first
+
+
+def _event(event_id: str, minutes: int = 0, transaction_id: str | None = None) -> OutboxEvent:
+    return OutboxEvent(
+        event_id,
+        "coins.credited",
+        T0 + timedelta(minutes=minutes),
+        f'{{"id":"{event_id}"}}',
+        transaction_id,
+    )
+
+
+class OutboxContract(_Contract):
+    """Events awaiting delivery."""
+
+    def test_pending_oldest_first(self, store: Store) -> None:
+        """Events come back in the order added, up to *limit*."""
+        events = [_event("e-3", 5, "tx-1"), _event("e-1", 1), _event(TRICKY, 0, TRICKY)]
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == []
+            for event in events:
+                uow.outbox.add(event)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == events
+            assert uow.outbox.pending(limit=2) == events[:2]
+
+    def test_mark_delivered(self, store: Store) -> None:
+        """Delivered events leave the pending list; unknown ids are ignored."""
+        with store.unit_of_work() as uow:
+            for i in range(4):
+                uow.outbox.add(_event(f"e-{i}", i))
+            uow.outbox.mark_delivered(["e-0", "e-2", "unknown"], T0)
+            assert [e.id for e in uow.outbox.pending(limit=10)] == ["e-1", "e-3"]
+            uow.outbox.mark_delivered(["e-0"], T0 + timedelta(hours=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [e.id for e in uow.outbox.pending(limit=1)] == ["e-1"]
+            uow.outbox.mark_delivered({"e-1", "e-3"}, T0)
+            assert uow.outbox.pending(limit=10) == []
+
+    def test_duplicate_event_raises(self, store: Store) -> None:
+        """An event id is stored once."""
+        with store.unit_of_work() as uow:
+            uow.outbox.add(_event("e-1"))
+            with pytest.raises(StorageError):
+                uow.outbox.add(_event("e-1", 9))
+            assert uow.outbox.pending(limit=10) == [_event("e-1")]
+
+
+def _write_everything(uow: UnitOfWork, tag: str) -> None:
+    record(uow, purchase(f"tx-{tag}", "alice", 10))
+    uow.lots.add(_lot(f"lot-{tag}", amount=10))
+    uow.lots.record_consumption(f"tx-{tag}", [LotConsumption(f"lot-{tag}", 1)])
+    uow.idempotency.add(IdempotencyRecord(f"key-{tag}", "f" * 64, "{}", T0))
+    uow.outbox.add(_event(f"e-{tag}"))
+
+
+def _nothing_of(uow: UnitOfWork, tag: str) -> bool:
+    return (
+        uow.ledger.get(f"tx-{tag}") is None
+        and uow.lots.get(f"lot-{tag}") is None
+        and uow.lots.consumption(f"tx-{tag}") == []
+        and uow.idempotency.get(f"key-{tag}") is None
+        and all(e.id != f"e-{tag}" for e in uow.outbox.pending(limit=100))
+    )
+
+
+class UnitOfWorkContract(_Contract):
+    """Commit, rollback and the life of a unit of work."""
+
+    def test_commit_makes_writes_visible(self, store: Store) -> None:
+        """What one unit of work commits, the next one reads."""
+        with store.unit_of_work() as uow:
+            _write_everything(uow, "a")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert not _nothing_of(uow, "a")
+            assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
+
+    def test_leaving_without_commit_rolls_back(self, store: Store) -> None:
+        """Every repository's writes are discarded when the block ends uncommitted."""
+        with store.unit_of_work() as uow:
+            _write_everything(uow, "a")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            _write_everything(uow, "b")
+            assert not _nothing_of(uow, "b")
+            lot = uow.lots.get("lot-a")
+            assert lot is not None
+            uow.lots.update(lot.take(5)[0])
+            uow.outbox.mark_delivered(["e-a"], T0)
+        with store.unit_of_work() as uow:
+            assert _nothing_of(uow, "b")
+            assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
+            assert uow.ledger.accounts() == {wallet("alice"): 10, AccountKey.issuance(COIN): -10}
+            assert len(list(uow.ledger.postings())) == 2
+            assert [lot.remaining for lot in uow.lots.all()] == [10]
+            assert [e.id for e in uow.outbox.pending(limit=10)] == ["e-a"]
+
+    def test_exception_rolls_back_and_propagates(self, store: Store) -> None:
+        """An exception inside the block discards the writes and is re-raised."""
+
+        def fail() -> None:
+            with store.unit_of_work() as uow:
+                _write_everything(uow, "a")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            fail()
+        with store.unit_of_work() as uow:
+            assert _nothing_of(uow, "a")
+            assert uow.ledger.accounts() == {}
+
+    def test_explicit_rollback_and_writes_after_commit(self, store: Store) -> None:
+        """``rollback`` discards writes since the last commit; the unit of work
+        stays usable, and writes after a commit need another commit."""
+        with store.unit_of_work() as uow:
+            _write_everything(uow, "a")
+            uow.rollback()
+            assert _nothing_of(uow, "a")
+            _write_everything(uow, "b")
+            uow.commit()
+            _write_everything(uow, "c")
+            assert not _nothing_of(uow, "c")
+        with store.unit_of_work() as uow:
+            assert _nothing_of(uow, "a")
+            assert not _nothing_of(uow, "b")
+            assert _nothing_of(uow, "c")
+            assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
+            uow.commit()
+            uow.commit()
+
+    def test_a_unit_of_work_is_used_once_inside_with(self, store: Store) -> None:
+        """Using a unit of work outside its block, or entering it twice, is an error."""
+        uow = store.unit_of_work()
+        with pytest.raises(StorageError):
+            uow.ledger.balances([wallet("alice")])
+        with pytest.raises(StorageError):
+            uow.commit()
+        with uow:
+            with pytest.raises(StorageError), uow:
+                pass
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.commit()
+        with pytest.raises(StorageError):
+            uow.ledger.get("tx-1")
+        with pytest.raises(StorageError):
+            uow.lots.all()
+        with pytest.raises(StorageError):
+            uow.idempotency.get("k")
+        with pytest.raises(StorageError):
+            uow.outbox.pending(limit=1)
+        with pytest.raises(StorageError):
+            uow.commit()
+        with pytest.raises(StorageError), uow:
+            pass
+        with store.unit_of_work() as again:
+            assert again.ledger.get("tx-1") == purchase("tx-1", "alice", 1)
+
+
+class ConcurrencyContract(_Contract):
+    """Units of work on many threads are isolated from each other."""
+
+    threads = 8
+    """How many threads run at once."""
+    rounds = 25
+    """How many units of work each thread runs."""
+
+    def test_concurrent_read_then_write_is_isolated(self, store: Store) -> None:
+        """Threads that each read a balance and record a transaction on it end
+        with the exact total and clean books (no lost update)."""
+        failures: list[BaseException] = []
+        start = threading.Barrier(self.threads)
+
+        def work(thread: int) -> None:
+            try:
+                start.wait()
+                for i in range(self.rounds):
+                    with store.unit_of_work() as uow:
+                        transaction = purchase(f"tx-{thread}-{i}", "alice", 1)
+                        after = record(uow, transaction)
+                        uow.lots.add(
+                            Lot.new(
+                                f"lot-{thread}-{i}",
+                                wallet("alice"),
+                                LotOrigin.PROMOTION,
+                                1,
+                                T0,
+                                transaction.id,
+                            )
+                        )
+                        assert after[wallet("alice")] >= 1
+                        uow.commit()
+            except BaseException as error:  # noqa: BLE001 (reported by the main thread)
+                failures.append(error)
+
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert failures == []
+        total = self.threads * self.rounds
+        with store.unit_of_work() as uow:
+            assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): total}
+            postings = list(uow.ledger.postings())
+            alice = [p.balance_after for p in postings if p.account == wallet("alice")]
+            assert alice == list(range(1, total + 1))
+            report = verify_books(
+                uow.ledger.transactions(), postings, uow.ledger.accounts(), uow.lots.all()
+            )
+        assert report.ok, str(report)
+        assert report.transactions == total
+
+
+class StoreContract(
+    LedgerContract,
+    LotContract,
+    IdempotencyContract,
+    OutboxContract,
+    UnitOfWorkContract,
+    ConcurrencyContract,
+):
+    """The whole storage contract. Subclass it as ``Test...`` and define
+    ``make_store``."""

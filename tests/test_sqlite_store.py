@@ -1,0 +1,380 @@
+"""What the SQLite adapter does beyond the contract: files, schema, locks, limits."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from coinecon.adapters import sqlite as sqlite_adapter
+from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
+from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.errors import InvalidTypeError, StorageError, ValidationError
+from coinecon.ledger import AccountKey, Posting
+from coinecon.lots import Lot, LotOrigin
+from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
+from coinecon.verification import verify_books
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "coins.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(path) as store:
+        yield store
+
+
+def pragma(path: Path, name: str) -> object:
+    with closing(sqlite3.connect(path)) as raw:
+        return raw.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def tables(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as raw:
+        rows = raw.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        return [name for (name,) in rows]
+
+
+# -- opening, schema and migrations ------------------------------------------------
+
+
+def test_a_new_file_gets_the_schema_in_wal_mode(store: SqliteStore, path: Path) -> None:
+    assert SCHEMA_VERSION == len(MIGRATIONS) >= 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    assert pragma(path, "application_id") == APPLICATION_ID
+    assert pragma(path, "journal_mode") == "wal"
+    assert {"accounts", "transactions", "postings", "lots", "idempotency", "outbox"} <= set(
+        tables(path)
+    )
+    assert store.path == str(path)
+    assert not store.read_only
+    assert repr(store) == f"SqliteStore({str(path)!r})"
+
+
+def test_data_survives_a_reopen(path: Path) -> None:
+    transaction = purchase("tx-1", "alice", 50, metadata=(("sku", "coins_50"),))
+    lot = Lot.new("lot-1", wallet("alice"), LotOrigin.PURCHASE, 50, T0, "tx-1")
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        record(uow, transaction)
+        uow.lots.add(lot)
+        uow.commit()
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        assert uow.ledger.get("tx-1") == transaction
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 50}
+        assert list(uow.lots.all()) == [lot]
+        report = verify_books(
+            uow.ledger.transactions(), uow.ledger.postings(), uow.ledger.accounts(), uow.lots.all()
+        )
+        assert report.ok, str(report)
+
+
+def test_an_empty_sqlite_database_gets_the_schema(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("CREATE TABLE scratch (x)")
+        raw.execute("DROP TABLE scratch")
+    assert path.stat().st_size > 0
+    assert pragma(path, "user_version") == 0
+    with SqliteStore(path):
+        pass
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+
+
+def test_an_empty_file_gets_the_schema(path: Path) -> None:
+    path.touch()
+    with SqliteStore(path):
+        pass
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+
+
+def test_a_newer_schema_is_refused(store: SqliteStore, path: Path) -> None:
+    store.close()
+    newer = SCHEMA_VERSION + 41
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute(f"PRAGMA user_version = {newer}")
+    with pytest.raises(StorageError, match=rf"version {newer}.*version {SCHEMA_VERSION}"):
+        SqliteStore(path)
+    assert pragma(path, "user_version") == newer
+
+
+def test_a_file_that_is_not_sqlite_is_refused(path: Path) -> None:
+    garbage = os.urandom(4096)
+    path.write_bytes(garbage)
+    with pytest.raises(StorageError, match="not a database"):
+        SqliteStore(path)
+    assert path.read_bytes() == garbage
+
+
+def test_a_foreign_database_is_refused_untouched(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("CREATE TABLE users (name TEXT)")
+        raw.execute("INSERT INTO users VALUES ('x')")
+        raw.commit()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="another application"):
+        SqliteStore(path)
+    assert path.read_bytes() == before
+    assert pragma(path, "journal_mode") == "delete"
+
+
+def test_another_applications_id_is_refused(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA application_id = 42")
+    with pytest.raises(StorageError, match=r"application_id 0x2a"):
+        SqliteStore(path)
+
+
+def _with_step(monkeypatch: pytest.MonkeyPatch, step: tuple[str, ...]) -> int:
+    migrations = (*MIGRATIONS, step)
+    monkeypatch.setattr(sqlite_adapter, "MIGRATIONS", migrations)
+    monkeypatch.setattr(sqlite_adapter, "SCHEMA_VERSION", len(migrations))
+    return len(migrations)
+
+
+def test_an_older_schema_is_migrated_forward(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5))
+        uow.commit()
+    latest = _with_step(
+        monkeypatch,
+        (
+            "ALTER TABLE accounts ADD COLUMN note TEXT",
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+        ),
+    )
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 5}
+    assert pragma(path, "user_version") == latest
+    assert "audit" in tables(path)
+    with closing(sqlite3.connect(path)) as raw:
+        columns = [row[1] for row in raw.execute("PRAGMA table_info(accounts)")]
+    assert "note" in columns
+
+
+def test_a_failing_migration_changes_nothing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SqliteStore(path):
+        pass
+    _with_step(monkeypatch, ("CREATE TABLE audit (x)", "THIS IS NOT SQL"))
+    with pytest.raises(StorageError, match="syntax error"):
+        SqliteStore(path)
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    assert "audit" not in tables(path)
+    monkeypatch.undo()
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {}
+
+
+def test_arguments_are_checked(path: Path) -> None:
+    with pytest.raises(InvalidTypeError):
+        SqliteStore(path, timeout=True)
+    with pytest.raises(InvalidTypeError):
+        SqliteStore(path, timeout="5")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        SqliteStore(path, timeout=0)
+    with pytest.raises(ValidationError):
+        SqliteStore(path, synchronous="SOMETIMES")
+    for name in (":memory:", "", "file:x.db?mode=memory"):
+        with pytest.raises(StorageError, match="file path"):
+            SqliteStore(name)
+    assert not path.exists()
+
+
+def test_a_closed_store_is_refused(store: SqliteStore) -> None:
+    uow = store.unit_of_work()
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.unit_of_work()
+    with pytest.raises(StorageError, match="closed"), uow:
+        pass
+
+
+def test_a_unit_of_work_open_at_close_still_ends_cleanly(store: SqliteStore) -> None:
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5))
+        store.close()
+        uow.commit()
+    with SqliteStore(store.path) as again, again.unit_of_work() as uow:
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 5}
+
+
+# -- read-only files -----------------------------------------------------------------
+
+
+def test_a_read_only_store_reads_and_refuses_writes(path: Path) -> None:
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5))
+        uow.commit()
+    before = path.read_bytes()
+    with SqliteStore(path, read_only=True) as store:
+        assert store.read_only
+        assert "read_only=True" in repr(store)
+        with store.unit_of_work() as uow:
+            assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 5}
+            with pytest.raises(StorageError, match="readonly"):
+                record(uow, purchase("tx-2", "alice", 5))
+            with pytest.raises(StorageError, match="readonly"):
+                uow.outbox.mark_delivered(["e"], T0)
+            assert uow.ledger.get("tx-2") is None
+        # Two read-only units of work may be open at once: they take no write lock.
+        with store.unit_of_work() as first, store.unit_of_work() as second:
+            assert first.ledger.accounts() == second.ledger.accounts()
+    assert path.read_bytes() == before
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        assert uow.ledger.get("tx-2") is None
+
+
+def test_read_only_needs_an_existing_current_file(path: Path) -> None:
+    with pytest.raises(StorageError):
+        SqliteStore(path, read_only=True)
+    path.touch()
+    with pytest.raises(StorageError, match="needs migrating"):
+        SqliteStore(path, read_only=True)
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root bypasses file permissions; read_only=True covers read-only files",
+)
+def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "locked"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        with pytest.raises(StorageError):
+            SqliteStore(directory / "coins.db")
+    finally:
+        directory.chmod(0o700)
+
+
+# -- locking --------------------------------------------------------------------------
+
+
+def test_a_lock_held_past_the_time_out_raises(path: Path) -> None:
+    with SqliteStore(path, timeout=0.3) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            with (
+                pytest.raises(StorageError, match=r"locked.*time-out of 0.3 s"),
+                store.unit_of_work(),
+            ):
+                pass
+            assert 0.25 <= time.monotonic() - started < 5
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.commit()
+
+
+def test_a_nested_unit_of_work_in_one_thread_is_refused(store: SqliteStore) -> None:
+    with store.unit_of_work() as uow:
+        with pytest.raises(StorageError, match="already has a unit of work"), store.unit_of_work():
+            pass
+        record(uow, purchase("tx-1", "alice", 1))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.get("tx-1") is not None
+
+
+# -- constraints in SQL ----------------------------------------------------------------
+
+
+def test_an_unbalanced_transaction_is_refused_by_sql(store: SqliteStore) -> None:
+    transaction = purchase("tx-1", "alice", 5)
+    # Bypass the domain's own check, as a buggy caller could.
+    object.__setattr__(
+        transaction,
+        "postings",
+        (Posting(AccountKey.issuance(COIN), -5), Posting(wallet("alice"), 6)),
+    )
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "bob", 1))
+        with pytest.raises(StorageError, match="does not balance"):
+            uow.ledger.record(transaction, {AccountKey.issuance(COIN): -6, wallet("alice"): 6})
+        assert uow.ledger.get("tx-1") is None
+        assert uow.ledger.accounts() == {AccountKey.issuance(COIN): -1, wallet("bob"): 1}
+        assert len(list(uow.ledger.postings())) == 2
+        record(uow, purchase("tx-2", "alice", 6))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        report = verify_books(
+            uow.ledger.transactions(), uow.ledger.postings(), uow.ledger.accounts(), []
+        )
+        assert report.problems == (
+            "wallet:alice:COIN: lots hold 0 but the balance is 6",
+            "wallet:bob:COIN: lots hold 0 but the balance is 1",
+        )
+
+
+def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
+    lot = Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 10, T0, "tx-1")
+    object.__setattr__(lot, "remaining", 11)
+    with store.unit_of_work() as uow:
+        with pytest.raises(StorageError, match="constraint"):
+            uow.lots.add(lot)
+        assert uow.lots.get("lot-1") is None
+
+
+def test_amounts_beyond_64_bits_are_refused(store: SqliteStore) -> None:
+    transaction = purchase("tx-1", "alice", 5)
+    with store.unit_of_work() as uow:
+        with pytest.raises(StorageError, match="64-bit"):
+            uow.ledger.record(transaction, {AccountKey.issuance(COIN): -5, wallet("alice"): 2**63})
+        assert uow.ledger.accounts() == {}
+
+
+def test_identifiers_are_stored_as_data(store: SqliteStore, path: Path) -> None:
+    holder = "'); DROP TABLE accounts;--"
+    with store.unit_of_work() as uow:
+        record(uow, purchase(TRICKY, holder, 3, key=TRICKY))
+        uow.commit()
+    with closing(sqlite3.connect(path)) as raw:
+        owners = [row[0] for row in raw.execute("SELECT owner FROM accounts ORDER BY id")]
+        keys = [row[0] for row in raw.execute("SELECT idempotency_key FROM transactions")]
+    assert owners == ["@platform", holder]
+    assert keys == [TRICKY]
+    assert "accounts" in tables(path)
+    with store.unit_of_work() as uow:
+        assert uow.ledger.balances([wallet(holder)]) == {wallet(holder): 3}
+
+
+def test_datetimes_are_stored_as_utc_text(store: SqliteStore, path: Path) -> None:
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 1))
+        uow.commit()
+    with closing(sqlite3.connect(path)) as raw:
+        (stored,) = raw.execute("SELECT occurred_at FROM transactions").fetchone()
+    assert stored == "2026-01-01T00:00:00.000000+00:00"
+
+
+def test_account_ids_learnt_in_a_rolled_back_unit_of_work_are_forgotten(path: Path) -> None:
+    with SqliteStore(path) as first, SqliteStore(path) as second:
+        with first.unit_of_work() as uow:
+            record(uow, purchase("tx-bob", "bob", 5))
+        # The ids bob's rolled-back accounts had are now taken by carol's.
+        with second.unit_of_work() as uow:
+            record(uow, purchase("tx-carol", "carol", 7))
+            uow.commit()
+        with first.unit_of_work() as uow:
+            assert uow.ledger.balances([wallet("bob")]) == {wallet("bob"): 0}
+            record(uow, purchase("tx-bob", "bob", 5))
+            uow.commit()
+        with second.unit_of_work() as uow:
+            assert uow.ledger.balances([wallet("bob"), wallet("carol")]) == {
+                wallet("bob"): 5,
+                wallet("carol"): 7,
+            }
+            report = verify_books(
+                uow.ledger.transactions(), uow.ledger.postings(), uow.ledger.accounts(), []
+            )
+            assert [p for p in report.problems if "lots hold" not in p] == []
