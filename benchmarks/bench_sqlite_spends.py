@@ -86,7 +86,7 @@ def coinecon_round(directory: Path, spends: int, *, batched: bool) -> float:
     return elapsed
 
 
-def raw_round(directory: Path, spends: int, *, batched: bool) -> float:
+def raw_round(directory: Path, spends: int, *, batched: bool) -> float:  # noqa: PLR0915
     """Seconds for the same rows written by a plain sqlite3 script."""
     db = sqlite3.connect(directory / f"raw-{uuid.uuid4().hex}.db", isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
@@ -135,9 +135,7 @@ def raw_round(directory: Path, spends: int, *, batched: bool) -> float:
             raise AssertionError("replay")
         ids = (wallets[h], accounts["spent"], accounts["issuance"], accounts["earnings"])
         rows = dict(
-            db.execute(
-                "SELECT id, balance FROM accounts WHERE id IN (?, ?, ?, ?)", ids
-            ).fetchall()
+            db.execute("SELECT id, balance FROM accounts WHERE id IN (?, ?, ?, ?)", ids).fetchall()
         )
         amounts = (-2, 2, -1, 1)
         after = [rows[i] + a for i, a in zip(ids, amounts, strict=True)]
@@ -203,9 +201,7 @@ def raw_round(directory: Path, spends: int, *, batched: bool) -> float:
     return elapsed
 
 
-def measure(
-    run: Callable[[Path, int], float], directory: Path, spends: int, rounds: int
-) -> float:
+def measure(run: Callable[[Path, int], float], directory: Path, spends: int, rounds: int) -> float:
     """Median spends per second over *rounds* rounds."""
     return statistics.median(spends / run(directory, spends) for _ in range(rounds))
 
@@ -215,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spends", type=int, default=2000, help="spends per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per mode (median taken)")
     args = parser.parse_args(argv)
-    print(f"gift-shaped spends on SQLite (WAL, synchronous=NORMAL), {args.spends} per round, "
-          f"median of {args.rounds} rounds, interleaved\n")
+    print(
+        f"gift-shaped spends on SQLite (WAL, synchronous=NORMAL), {args.spends} per round, "
+        f"median of {args.rounds} rounds, interleaved\n"
+    )
     print(f"{'mode':<26}{'coinecon/s':>12}{'raw/s':>12}{'ratio':>8}")
     worst = 1.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             a, b = statistics.median(ours), statistics.median(raw)
             worst = min(worst, a / b)
             print(f"{label:<26}{a:>12,.0f}{b:>12,.0f}{a / b:>8.2f}")
-    print(f"\ntarget: ratio >= 0.50 in both modes; worst ratio {worst:.2f}: "
-          f"{'met' if worst >= 0.5 else 'NOT met'}")
+    print(
+        f"\ntarget: ratio >= 0.50 in both modes; worst ratio {worst:.2f}: "
+        f"{'met' if worst >= 0.5 else 'NOT met'}"
+    )
     return 0
 
 

@@ -1,0 +1,290 @@
+"""Checking a price book: every problem at once, each saying where it is."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations, pairwise
+from typing import TYPE_CHECKING
+
+from coinecon.errors import CoineconError
+from coinecon.money import Currency, Money
+from coinecon.pricing.custom import CustomAmounts, TierMode
+from coinecon.pricing.fees import Fee
+from coinecon.pricing.packages import CoinPackage
+from coinecon.pricing.problems import Problem, Severity
+from coinecon.pricing.promotions import StackingPolicy
+
+if TYPE_CHECKING:
+    from coinecon.pricing.book import PriceBook
+
+__all__ = ["check_book"]
+
+_ERROR = Severity.ERROR
+_WARNING = Severity.WARNING
+
+
+def check_book(book: PriceBook) -> tuple[Problem, ...]:
+    """Return every problem in *book*, errors and warnings, in a stable order.
+
+    See :meth:`PriceBook.check` for what is checked.
+    """
+    return (
+        *_regions(book),
+        *_packages(book),
+        *(_custom(book.custom) if book.custom is not None else ()),
+        *_packages_against_custom(book),
+        *_promotions(book),
+        *_fees(book),
+    )
+
+
+def _market(currency: Currency, storefront: str) -> str:
+    return f"{currency.code}/{storefront}"
+
+
+def _regions(book: PriceBook) -> list[Problem]:
+    if not book.regions:
+        return [Problem(_ERROR, "regions", "the book sells in no region")]
+    problems = []
+    priced = {price.currency for package in book.packages for _, price in package.prices}
+    if book.custom is not None:
+        priced |= {price.currency for _, price in book.custom.base_prices}
+    sold = {currency for _, currency in book.regions}
+    for region, currency in book.regions:
+        if currency not in priced:
+            problems.append(
+                Problem(
+                    _WARNING,
+                    f"region {region}",
+                    f"sells in {currency.code}, but nothing has a {currency.code} price",
+                )
+            )
+    problems.extend(
+        Problem(
+            _WARNING,
+            f"currency {currency.code}",
+            f"prices are set in {currency.code}, but no region sells in it",
+        )
+        for currency in sorted(priced - sold, key=lambda c: c.code)
+    )
+    return problems
+
+
+def _packages(book: PriceBook) -> list[Problem]:
+    markets: dict[tuple[str, str], list[tuple[CoinPackage, Money]]] = defaultdict(list)
+    for package in book.packages:
+        for storefront, price in package.prices:
+            markets[price.currency.code, storefront].append((package, price))
+    problems = []
+    for (code, storefront), entries in sorted(markets.items()):
+        ordered = sorted(entries, key=lambda e: (e[0].delivered_coins, e[1].minor, e[0].sku))
+        for (few, few_price), (many, many_price) in combinations(ordered, 2):
+            if few.delivered_coins == many.delivered_coins:
+                continue
+            where = f"package {few.sku}, {code}/{storefront}"
+            if few_price > many_price:
+                problems.append(
+                    Problem(
+                        _ERROR,
+                        where,
+                        f"costs {few_price} for {few.delivered_coins} coins, more than package "
+                        f"{many.sku} at {many_price} for {many.delivered_coins} coins",
+                    )
+                )
+            if few_price.minor * many.delivered_coins < many_price.minor * few.delivered_coins:
+                problems.append(
+                    Problem(
+                        _ERROR,
+                        f"package {many.sku}, {code}/{storefront}",
+                        f"costs more per coin ({many_price} for {many.delivered_coins} coins) "
+                        f"than package {few.sku} ({few_price} for {few.delivered_coins} coins)",
+                    )
+                )
+    return problems
+
+
+def _custom(custom: CustomAmounts) -> list[Problem]:
+    problems = [
+        Problem(_ERROR, "custom amounts, tiers", message)
+        for message in custom.band_problems(custom.tier_start, custom.max_coins)
+    ]
+    for lower, upper in pairwise(custom.tiers):
+        if upper.discount < lower.discount:
+            problems.append(
+                Problem(
+                    _ERROR,
+                    f"custom amounts, tier {upper}",
+                    f"the per-coin price rises with quantity: its discount {upper.discount} "
+                    f"is below the {lower.discount} of tier {lower}",
+                )
+            )
+    for currency, storefront in custom.markets():
+        problems.extend(_custom_market(custom, currency, storefront))
+    return problems
+
+
+def _custom_market(custom: CustomAmounts, currency: Currency, storefront: str) -> list[Problem]:
+    market = _market(currency, storefront)
+    problems = []
+    base = custom.find_base_price(currency, storefront)
+    least = custom.min_coins
+    if base is not None and not custom.band_problems(
+        1 if custom.mode is TierMode.GRADUATED else least, least
+    ):
+        smallest = custom.rounding.round(custom.exact_total(least, base))
+        if smallest <= 0:
+            problems.append(
+                Problem(
+                    _ERROR,
+                    f"custom amounts, {market}",
+                    f"{least} coins cost less than one minor unit of {currency.code}: "
+                    "the price is not representable",
+                )
+            )
+    if custom.mode is TierMode.GRADUATED:
+        return problems  # each band adds a positive amount: the total only grows
+    for tier in custom.tiers:
+        boundary = tier.min_coins
+        if not custom.min_coins < boundary <= custom.max_coins:
+            continue
+        try:
+            before = custom.price(boundary - 1, currency, storefront)[1]
+            after = custom.price(boundary, currency, storefront)[1]
+        except CoineconError:
+            continue  # a gap, an overlap or a price below the minor unit: reported above
+        if after < before:
+            problems.append(
+                Problem(
+                    _ERROR,
+                    f"custom amounts, {market}, {boundary} coins",
+                    f"the total drops from {before} for {boundary - 1} coins "
+                    f"to {after} for {boundary} coins",
+                )
+            )
+    return problems
+
+
+def _packages_against_custom(book: PriceBook) -> list[Problem]:
+    custom = book.custom
+    if custom is None:
+        return []
+    problems = []
+    for package in book.packages:
+        coins = package.delivered_coins
+        if not custom.min_coins <= coins <= custom.max_coins:
+            continue
+        for storefront, price in package.prices:
+            if custom.find_base_price(price.currency, storefront) is None:
+                continue
+            try:
+                same = custom.price(coins, price.currency, storefront)[1]
+            except CoineconError:
+                continue  # reported by the custom-amount checks
+            if price > same:
+                problems.append(
+                    Problem(
+                        _WARNING,
+                        f"package {package.sku}, {_market(price.currency, storefront)}",
+                        f"costs {price} for {coins} coins; the same custom amount costs {same}",
+                    )
+                )
+    return problems
+
+
+def _promotions(book: PriceBook) -> list[Problem]:
+    problems = []
+    sold_regions = {region for region, _ in book.regions}
+    most = max(
+        [p.coins for p in book.packages]
+        + ([book.custom.max_coins] if book.custom is not None else []),
+        default=0,
+    )
+    for promotion in book.promotions:
+        where = f"promotion {promotion.id}"
+        start, end = promotion.start, promotion.end
+        if start is not None and end is not None and end <= start:
+            problems.append(
+                Problem(_ERROR, where, f"its window [{start}, {end}) is empty: it never applies")
+            )
+        elif promotion.first_window_start() is None:
+            problems.append(
+                Problem(
+                    _ERROR,
+                    where,
+                    "its recurrence has no occurrence inside its window: it never applies",
+                )
+            )
+        if promotion.stacking_group is not None and book.stacking is StackingPolicy.BEST_SINGLE:
+            problems.append(
+                Problem(
+                    _WARNING,
+                    where,
+                    f"stacking group {promotion.stacking_group!r} has no effect: the book "
+                    "applies only the best single promotion",
+                )
+            )
+        limit = promotion.max_redemptions_per_account
+        if promotion.first_purchase and limit is not None and limit > 1:
+            problems.append(
+                Problem(
+                    _WARNING,
+                    where,
+                    f"applies to first purchases only, so a limit of {limit} redemptions "
+                    "per account can never be reached",
+                )
+            )
+        problems.extend(
+            Problem(
+                _WARNING,
+                where,
+                f"applies in region {region}, where the book does not sell",
+            )
+            for region in sorted(promotion.regions - sold_regions)
+        )
+        if promotion.min_coins > most:
+            problems.append(
+                Problem(
+                    _ERROR,
+                    where,
+                    f"needs at least {promotion.min_coins} coins, but the book sells at most "
+                    f"{most}: it never applies",
+                )
+            )
+    return problems
+
+
+def _fee_currencies(fee: Fee, where: str, currencies: list[Currency]) -> list[Problem]:
+    return [
+        Problem(
+            _ERROR,
+            where,
+            f"its {part} is not set in {currency.code}, a currency the book sells in",
+        )
+        for currency in currencies
+        for part in fee.missing_currencies(currency)
+    ]
+
+
+def _fees(book: PriceBook) -> list[Problem]:
+    fees = book.fees
+    problems = []
+    currencies = sorted({c for _, c in book.regions}, key=lambda c: c.code)
+    if not fees.payment_methods:
+        problems.append(
+            Problem(_ERROR, "fee schedule", "no payment method is accepted: nothing can be bought")
+        )
+    for method in fees.payment_methods:
+        problems.extend(_fee_currencies(method.fee, f"payment method {method.method}", currencies))
+    if fees.service_fee is not None:
+        problems.extend(_fee_currencies(fees.service_fee, "service fee", currencies))
+    taxed = {rule.region for rule in fees.taxes}
+    sold = {region for region, _ in book.regions}
+    problems.extend(
+        Problem(_WARNING, f"region {region}", "has no tax rule: no tax is charged there")
+        for region in sorted(sold - taxed)
+    )
+    problems.extend(
+        Problem(_WARNING, f"tax rule {region}", f"the book does not sell in {region}")
+        for region in sorted(taxed - sold)
+    )
+    return problems

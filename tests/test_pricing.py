@@ -1,0 +1,789 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from coinecon import Money, Rate, Rounding, Unit
+from coinecon.errors import (
+    CoineconError,
+    FloatNotAllowedError,
+    InvalidAmountError,
+    InvalidPriceBookError,
+    InvalidPriceError,
+    InvalidPromotionError,
+    InvalidQuoteError,
+    InvalidTypeError,
+    NaiveDatetimeError,
+    NotAvailableError,
+    PriceBookInvalidError,
+    PricingProblemError,
+    UnknownCurrencyError,
+    ValidationError,
+)
+from coinecon.pricing import (
+    BorneBy,
+    BuyerHistory,
+    CoinPackage,
+    CustomAmounts,
+    Fee,
+    FeeSchedule,
+    LineKind,
+    PaymentMethodFee,
+    PriceBook,
+    PricePoints,
+    Problem,
+    Promotion,
+    PromotionKind,
+    Quote,
+    Severity,
+    StackingPolicy,
+    TaxMode,
+    TaxRule,
+    Tier,
+    TierMode,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 25, 12, tzinfo=UTC)
+NEW = BuyerHistory(first_purchase=True)
+RETURNING = BuyerHistory(first_purchase=False)
+QUARTER = timedelta(minutes=15)
+
+
+def usd(amount: str) -> Money:
+    return Money(amount, "USD")
+
+
+def eur(amount: str) -> Money:
+    return Money(amount, "EUR")
+
+
+LADDER = [
+    (100, 0, "0.99", "1.29"),
+    (500, 25, "4.99", "5.99"),
+    (1000, 100, "9.99", "11.99"),
+    (5000, 750, "49.99", "59.99"),
+    (10000, 2000, "99.99", "114.99"),
+]
+
+
+def ladder() -> list[CoinPackage]:
+    return [
+        CoinPackage(
+            f"coins_{coins}",
+            coins,
+            {"web": [usd(web), eur(web)], "ios": [usd(ios), eur(ios)]},
+            bonus_coins=bonus,
+        )
+        for coins, bonus, web, ios in LADDER
+    ]
+
+
+def custom(mode: TierMode = TierMode.GRADUATED, *, points: bool = True) -> CustomAmounts:
+    return CustomAmounts(
+        100,
+        100_000,
+        {"web": [usd("0.99"), eur("0.99")], "ios": [usd("1.29"), eur("1.29")]},
+        per=100,
+        tiers=[Tier(1, 999), Tier(1000, 4999, Rate("5%")), Tier(5000, None, Rate("10%"))],
+        mode=mode,
+        price_points=[PricePoints(usd("1"), usd("0.99")), PricePoints(eur("1"), eur("0.99"))]
+        if points
+        else [],
+    )
+
+
+def promotions() -> list[Promotion]:
+    return [
+        Promotion(
+            "spring20",
+            PromotionKind.PERCENT_OFF,
+            rate=Rate("20%"),
+            start=datetime(2026, 3, 20, tzinfo=UTC),
+            end=datetime(2026, 4, 20, tzinfo=UTC),
+            stacking_group="price",
+        ),
+        Promotion(
+            "weekend",
+            PromotionKind.BONUS_COINS,
+            bonus_coins=50,
+            start=datetime(2026, 1, 3, tzinfo=BERLIN),
+            rrule="FREQ=WEEKLY;BYDAY=SA",
+            duration=timedelta(hours=48),
+            timezone="Europe/Berlin",
+            min_coins=500,
+            stacking_group="bonus",
+        ),
+        Promotion(
+            "big-spender",
+            PromotionKind.BONUS_PERCENT,
+            rate=Rate("10%"),
+            min_coins=5000,
+            stacking_group="bonus",
+        ),
+        Promotion(
+            "welcome",
+            PromotionKind.FIRST_PURCHASE_BONUS,
+            bonus_coins=100,
+            max_redemptions_per_account=1,
+            stacking_group="welcome",
+        ),
+    ]
+
+
+def fees() -> FeeSchedule:
+    return FeeSchedule(
+        payment_methods=[
+            PaymentMethodFee(
+                "card", Fee(Rate("2.9%"), fixed=[usd("0.30"), eur("0.25")]), storefronts={"web"}
+            ),
+            PaymentMethodFee(
+                "paypal",
+                Fee(Rate("3.49%"), fixed=[usd("0.49"), eur("0.39")]),
+                borne_by=BorneBy.BUYER,
+                storefronts={"web"},
+            ),
+            PaymentMethodFee("app_store", storefronts={"ios"}),
+        ],
+        service_fee=Fee(fixed=[usd("0.10"), eur("0.10")]),
+        store_commissions={"ios": Rate("30%")},
+        taxes=[
+            TaxRule("DE", Rate("19%"), TaxMode.INCLUSIVE, label="VAT"),
+            TaxRule("US", Rate("8.875%"), TaxMode.EXCLUSIVE, label="sales tax"),
+        ],
+    )
+
+
+def book(**changes: Any) -> PriceBook:
+    base = PriceBook(
+        {"US": "USD", "DE": "EUR"},
+        ladder(),
+        custom(),
+        promotions(),
+        fees(),
+        stacking=StackingPolicy.STACK_GROUPS,
+    )
+    return attrs.evolve(base, **changes)
+
+
+def quote(the_book: PriceBook | None = None, **request: Any) -> Quote:
+    arguments: dict[str, object] = {
+        "account": "acct-1",
+        "region": "US",
+        "storefront": "web",
+        "payment_method": "card",
+        "now": NOW,
+        "history": RETURNING,
+        "validity": QUARTER,
+    }
+    arguments.update(request)
+    if "coins" not in arguments and "sku" not in arguments:
+        arguments["sku"] = "coins_1000"
+    return (the_book or book()).quote(**arguments)  # type: ignore[arg-type]
+
+
+# -- the example book --------------------------------------------------------
+
+
+def test_example_book_is_clean() -> None:
+    assert book().check() == ()
+    book().validate()
+
+
+def test_package_quote_breakdown() -> None:
+    q = quote(history=NEW)
+    assert [(line.kind, line.amount) for line in q.buyer_lines] == [
+        (LineKind.LIST_PRICE, usd("9.99")),
+        (LineKind.PROMOTION, usd("-2.00")),
+        (LineKind.SERVICE_FEE, usd("0.10")),
+        (LineKind.TAX, usd("0.71")),
+    ]
+    assert q.total == usd("8.80")
+    assert [(line.kind, line.amount) for line in q.platform_lines] == [
+        (LineKind.PROCESSOR_FEE, usd("-0.56")),
+        (LineKind.TAX_REMITTED, usd("-0.71")),
+    ]
+    assert q.net_revenue == usd("7.53")
+    assert q.coins == Unit("COIN")(1000)
+    assert q.bonus_coins == Unit("COIN")(200)
+    assert q.total_coins == Unit("COIN")(1200)
+    assert q.promotions == ("spring20", "welcome")
+    assert q.price == usd("7.99")
+    assert [line.kind for line in q.discounts] == [LineKind.PROMOTION]
+    assert not q.tax_included
+    assert q.expires_at == NOW + QUARTER
+
+
+def test_inclusive_tax_and_store_commission() -> None:
+    q = quote(
+        region="DE",
+        storefront="ios",
+        payment_method="app_store",
+        coins=1500,
+        now=datetime(2026, 3, 7, 12, tzinfo=UTC),
+    )
+    assert q.list_price == eur("19.99")
+    assert q.total == eur("20.09")
+    assert q.tax == eur("3.19")
+    assert q.tax_included
+    assert LineKind.TAX not in {line.kind for line in q.buyer_lines}
+    commission = next(line for line in q.platform_lines if line.kind is LineKind.STORE_COMMISSION)
+    assert commission.amount == eur("-5.07")
+    assert q.net_revenue == eur("11.83")
+    assert q.promotions == ("weekend",)
+    assert q.bonus_coins.amount == 50
+
+
+def test_tier_discount_line() -> None:
+    the_book = book(custom=custom(points=False))
+    q = quote(the_book, coins=1500)
+    # 999 coins at 0.0099 and 501 at 0.0099 * 95 %, exactly 19.026855 -> 19.03... for ios;
+    # on the web: 9.8901 + 4.711905 = 14.602005 -> 14.60; the list is 14.85.
+    assert q.list_price == usd("14.85")
+    tier = next(line for line in q.buyer_lines if line.kind is LineKind.TIER_DISCOUNT)
+    assert tier.amount == usd("-0.25")
+    assert tier.borne_by is BorneBy.PLATFORM
+
+
+def test_buyer_borne_payment_fee() -> None:
+    q = quote(payment_method="paypal", sku="coins_100", now=datetime(2026, 3, 18, tzinfo=UTC))
+    # 0.99 + 0.10 service + 0.09 tax = 1.18; paypal 3.49 % of it is 0.04, plus 0.49
+    surcharge = next(line for line in q.buyer_lines if line.kind is LineKind.PAYMENT_FEE)
+    assert surcharge.amount == usd("0.53")
+    assert q.total == usd("1.71")
+    processing = next(line for line in q.platform_lines if line.kind is LineKind.PROCESSOR_FEE)
+    assert processing.amount == usd("-0.53")
+    assert processing.borne_by is BorneBy.BUYER
+    assert q.net_revenue == usd("1.71") - usd("0.53") - usd("0.09")
+
+
+# -- availability --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ({"region": "JP"}, "region JP"),
+        ({"storefront": "android", "payment_method": "card"}, "android"),
+        ({"sku": "coins_42"}, "coins_42"),
+        ({"payment_method": "crypto"}, "crypto"),
+        ({"payment_method": "app_store"}, "app_store"),
+        ({"coins": 50}, "50 coins"),
+        ({"coins": 100_001}, "100001 coins"),
+    ],
+)
+def test_not_available_names_what_was_asked(request_: dict[str, Any], message: str) -> None:
+    with pytest.raises(NotAvailableError, match=message) as caught:
+        quote(**request_)
+    assert isinstance(caught.value, LookupError)
+    assert isinstance(caught.value, CoineconError)
+
+
+def test_currency_not_priced_is_not_available() -> None:
+    the_book = book(regions={"US": "USD", "DE": "EUR", "GB": "GBP"})
+    with pytest.raises(NotAvailableError, match="GBP"):
+        quote(the_book, region="GB")
+    with pytest.raises(NotAvailableError, match="GBP"):
+        quote(the_book, region="GB", coins=500)
+    assert (
+        Problem(Severity.WARNING, "region GB", "sells in GBP, but nothing has a GBP price")
+        in the_book.check()
+    )
+
+
+def test_packages_only_book_refuses_custom_amounts() -> None:
+    with pytest.raises(NotAvailableError, match="custom amounts"):
+        quote(book(custom=None), coins=500)
+
+
+def test_missing_fee_currency_is_not_available() -> None:
+    the_book = book(
+        regions={"US": "USD", "DE": "EUR", "CH": "CHF"},
+        packages=[CoinPackage("coins_100", 100, {"web": [usd("0.99"), Money("0.99", "CHF")]})],
+    )
+    with pytest.raises(NotAvailableError, match="CHF"):
+        quote(the_book, region="CH", sku="coins_100")
+    where = {p.where for p in the_book.check() if p.severity is Severity.ERROR}
+    assert {"payment method card", "payment method paypal", "service fee"} <= where
+
+
+# -- bad input -------------------------------------------------------------------
+
+
+def test_request_validation() -> None:
+    with pytest.raises(NaiveDatetimeError):
+        quote(now=datetime(2026, 3, 25))  # noqa: DTZ001
+    with pytest.raises(InvalidQuoteError):
+        quote(coins=500, sku="coins_500")
+    with pytest.raises(InvalidQuoteError):
+        book().quote(
+            account="a",
+            region="US",
+            storefront="web",
+            payment_method="card",
+            now=NOW,
+            history=NEW,
+            validity=QUARTER,
+        )
+    with pytest.raises(InvalidQuoteError):
+        quote(validity=timedelta(0))
+    with pytest.raises(InvalidQuoteError):
+        quote(account="")
+    with pytest.raises(InvalidTypeError):
+        quote(history={"first_purchase": True})
+    with pytest.raises(FloatNotAllowedError):
+        quote(coins=500.0)
+    with pytest.raises(InvalidTypeError):
+        quote(coins=True)
+    with pytest.raises(InvalidAmountError):
+        quote(coins=-5)
+    with pytest.raises(InvalidPriceBookError):
+        quote(region="us")
+
+
+def test_package_validation() -> None:
+    with pytest.raises(InvalidAmountError):
+        CoinPackage("coins_0", 0, {"web": usd("0.99")})
+    with pytest.raises(InvalidAmountError):
+        CoinPackage("coins_100", -100, {"web": usd("0.99")})
+    with pytest.raises(FloatNotAllowedError):
+        CoinPackage("coins_100", 100.0, {"web": usd("0.99")})  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        CoinPackage("coins_100", 100, {"web": usd("0.99")}, bonus_coins=False)
+    with pytest.raises(InvalidPriceError, match="above zero"):
+        CoinPackage("coins_100", 100, {"web": usd("0")})
+    with pytest.raises(InvalidPriceError):
+        CoinPackage("coins_100", 100, {"web": usd("-0.99")})
+    with pytest.raises(FloatNotAllowedError):
+        CoinPackage("coins_100", 100, {"web": 0.99})  # type: ignore[dict-item]
+    with pytest.raises(InvalidPriceError, match="two amounts"):
+        CoinPackage("coins_100", 100, {"web": [usd("0.99"), usd("1.99")]})
+    with pytest.raises(InvalidPriceBookError):
+        CoinPackage("Coins 100", 100, {"web": usd("0.99")})
+    with pytest.raises(InvalidPriceBookError):
+        CoinPackage("coins_100", 100, {"Web Shop": usd("0.99")})
+    with pytest.raises(InvalidPriceBookError, match="no price"):
+        CoinPackage("coins_100", 100, {})
+    with pytest.raises(UnknownCurrencyError):
+        Money("0.99", "ABC")
+
+
+def test_book_validation() -> None:
+    with pytest.raises(InvalidPriceBookError, match="two packages"):
+        book(packages=[*ladder(), ladder()[0]])
+    with pytest.raises(InvalidPriceBookError, match="used twice"):
+        book(promotions=[*promotions(), promotions()[0]])
+    with pytest.raises(InvalidPriceBookError):
+        book(regions={"USA": "USD"})
+    with pytest.raises(UnknownCurrencyError):
+        book(regions={"US": "XXY"})
+    with pytest.raises(InvalidPriceBookError, match="max_coins"):
+        CustomAmounts(500, 100, {"web": usd("0.99")})
+    with pytest.raises(InvalidPriceBookError):
+        Tier(100, 50)
+    with pytest.raises(InvalidPriceBookError, match="below 100%"):
+        Tier(1, None, Rate(1))
+    with pytest.raises(InvalidPriceError):
+        PricePoints(usd("1"), usd("1"))
+    with pytest.raises(InvalidPriceError):
+        PricePoints(usd("1"), eur("0.99"))
+    with pytest.raises(InvalidPriceBookError, match="minimum"):
+        Fee(minimum=usd("2"), maximum=usd("1"))
+    with pytest.raises(InvalidPriceBookError, match="twice"):
+        FeeSchedule(payment_methods=[PaymentMethodFee("card"), PaymentMethodFee("card")])
+    with pytest.raises(InvalidPriceBookError, match="two tax rules"):
+        FeeSchedule(
+            taxes=[
+                TaxRule("DE", Rate("19%"), TaxMode.INCLUSIVE),
+                TaxRule("DE", Rate("7%"), TaxMode.INCLUSIVE),
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"rrule": "FREQ=SOMETIMES"},
+        {"rrule": "FREQ=WEEKLY;BYDAY=XX"},
+        {"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=DAILY"},
+        {"rrule": "FREQ=MINUTELY"},
+        {"duration": None},
+        {"duration": timedelta(0)},
+        {"start": None},
+        {"timezone": "Mars/Olympus_Mons"},
+    ],
+)
+def test_bad_recurrence_refused(changes: dict[str, object]) -> None:
+    arguments: dict[str, object] = {
+        "rrule": "FREQ=WEEKLY;BYDAY=SA",
+        "start": datetime(2026, 1, 3, tzinfo=BERLIN),
+        "duration": timedelta(hours=48),
+        "timezone": "Europe/Berlin",
+        **changes,
+    }
+    with pytest.raises(InvalidPromotionError) as caught:
+        Promotion("weekend", PromotionKind.BONUS_COINS, bonus_coins=50, **arguments)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)
+
+
+def test_floats_refused_everywhere() -> None:
+    with pytest.raises(FloatNotAllowedError):
+        Tier(1, None, 0.05)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        Promotion("p", PromotionKind.PERCENT_OFF, rate=0.2)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        Fee(0.029)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        TaxRule("DE", 0.19, TaxMode.INCLUSIVE)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        FeeSchedule(store_commissions={"ios": 0.3})  # type: ignore[dict-item]
+    with pytest.raises(FloatNotAllowedError):
+        PricePoints(1.0, usd("0.99"))  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        PricePoints(usd("1"), 0.99)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        CustomAmounts(1, 100, {"web": usd("0.99")}, per=1.0)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        Fee(fixed=0.30)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        BuyerHistory(first_purchase=False, redemptions={"p": 1.0})  # type: ignore[dict-item]
+    # Exact strings are welcome where a rate is expected.
+    assert TaxRule("DE", "19%", TaxMode.INCLUSIVE).rate == Rate("0.19")
+
+
+def test_bad_offers_refused() -> None:
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.PERCENT_OFF, rate=Rate(1))
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.PERCENT_OFF, rate=Rate(0))
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.PERCENT_OFF)
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.PERCENT_OFF, rate=Rate("10%"), bonus_coins=5)
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.BONUS_COINS)
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, rate=Rate("10%"))
+    with pytest.raises(InvalidPromotionError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, duration=timedelta(hours=1))
+    with pytest.raises(FloatNotAllowedError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5.0)  # type: ignore[arg-type]
+    with pytest.raises(NaiveDatetimeError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, start=datetime(2026, 1, 1))  # noqa: DTZ001
+    with pytest.raises(InvalidTypeError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, first_purchase_only=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, regions="US")
+    with pytest.raises(InvalidTypeError):
+        BuyerHistory(first_purchase=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidAmountError):
+        BuyerHistory(first_purchase=False, redemptions={"p": -1})
+
+
+# -- promotions -------------------------------------------------------------------
+
+
+def test_recurring_window_follows_the_zone_across_dst() -> None:
+    friday = Promotion(
+        "friday",
+        PromotionKind.PERCENT_OFF,
+        rate=Rate("10%"),
+        start=datetime(2026, 1, 2, 18, tzinfo=BERLIN),
+        rrule="RRULE:FREQ=WEEKLY;BYDAY=FR",
+        duration=timedelta(hours=4),
+        timezone=BERLIN,
+    )
+    winter = datetime(2026, 1, 9, 17, 30, tzinfo=UTC)  # 18:30 in Berlin
+    summer = datetime(2026, 7, 3, 16, 30, tzinfo=UTC)  # 18:30 in Berlin
+    assert friday.is_active_at(winter)
+    assert friday.is_active_at(summer)
+    assert not friday.is_active_at(datetime(2026, 7, 3, 15, 59, tzinfo=UTC))
+    assert not friday.is_active_at(datetime(2026, 7, 3, 20, 0, tzinfo=UTC))
+    assert friday.is_active_at(datetime(2026, 7, 3, 19, 59, tzinfo=UTC))
+    assert not friday.is_active_at(datetime(2026, 1, 1, 18, 30, tzinfo=BERLIN))
+    with pytest.raises(NaiveDatetimeError):
+        friday.is_active_at(datetime(2026, 1, 9, 18))  # noqa: DTZ001
+
+
+def test_fixed_window_is_half_open() -> None:
+    spring = promotions()[0]
+    assert spring.start is not None and spring.end is not None
+    assert spring.is_active_at(spring.start)
+    assert not spring.is_active_at(spring.end)
+    assert spring.is_active_at(spring.end - timedelta(microseconds=1))
+    assert not spring.is_active_at(spring.start - timedelta(microseconds=1))
+
+
+def test_eligibility_rules() -> None:
+    welcome, big = promotions()[3], promotions()[2]
+    facts = {"region": "US", "storefront": "web", "coins": 5000, "now": NOW}
+    assert welcome.is_eligible(history=NEW, **facts)  # type: ignore[arg-type]
+    assert not welcome.is_eligible(history=RETURNING, **facts)  # type: ignore[arg-type]
+    used = BuyerHistory(first_purchase=True, redemptions={"welcome": 1})
+    assert not welcome.is_eligible(history=used, **facts)  # type: ignore[arg-type]
+    assert big.is_eligible(history=RETURNING, **facts)  # type: ignore[arg-type]
+    assert not big.is_eligible(history=RETURNING, **{**facts, "coins": 4999})  # type: ignore[arg-type]
+    only_de = attrs.evolve(big, regions={"DE"}, storefronts={"ios"})
+    assert not only_de.is_eligible(history=RETURNING, **facts)  # type: ignore[arg-type]
+    assert only_de.is_eligible(
+        history=RETURNING,
+        **{**facts, "region": "DE", "storefront": "ios"},  # type: ignore[arg-type]
+    )
+
+
+def test_best_single_picks_most_value_and_breaks_ties_by_id() -> None:
+    single = book(stacking=StackingPolicy.BEST_SINGLE)
+    # spring20 saves 2.00 on 1100 coins; welcome gives 100 coins: 7.99/1100 < 9.99/1200
+    assert quote(single, history=NEW).promotions == ("spring20",)
+    twins = [
+        Promotion("b-bonus", PromotionKind.BONUS_COINS, bonus_coins=100),
+        Promotion("a-bonus", PromotionKind.BONUS_COINS, bonus_coins=100),
+    ]
+    assert quote(book(stacking=StackingPolicy.BEST_SINGLE, promotions=twins)).promotions == (
+        "a-bonus",
+    )
+    assert quote(book(stacking=StackingPolicy.STACK_GROUPS, promotions=twins)).promotions == (
+        "a-bonus",
+    )
+
+
+def test_stack_groups_compounds_percent_offs() -> None:
+    offers = [
+        Promotion("half", PromotionKind.PERCENT_OFF, rate=Rate("50%"), stacking_group="a"),
+        Promotion("more", PromotionKind.PERCENT_OFF, rate=Rate("50%"), stacking_group="b"),
+        Promotion("most", PromotionKind.PERCENT_OFF, rate=Rate("99%"), stacking_group="c"),
+    ]
+    q = quote(book(promotions=offers), sku="coins_100")
+    assert q.promotions == ("half", "more", "most")
+    # 0.99 -> 0.49 (0.495 rounds half up to 0.50 off) -> 0.24 (0.245 -> 0.25 off) -> 0.00
+    assert q.price == usd("0")
+    assert all(line.amount <= usd("0") for line in q.discounts)
+
+
+def test_percent_bonus_rounds_down() -> None:
+    q = quote(sku="coins_5000", now=datetime(2026, 3, 18, tzinfo=UTC))
+    assert q.promotions == ("big-spender",)
+    assert q.bonus_coins.amount == 750 + 500
+    odd = book(
+        promotions=[Promotion("third", PromotionKind.BONUS_PERCENT, rate=Rate("1/3"))],
+        custom=custom(points=False),
+    )
+    assert quote(odd, coins=1000).bonus_coins.amount == 333
+
+
+# -- the quote value ---------------------------------------------------------------
+
+
+def test_quote_validity_and_fingerprint() -> None:
+    q = quote()
+    assert q.is_valid_at(NOW)
+    assert q.is_valid_at(NOW + QUARTER - timedelta(microseconds=1))
+    assert not q.is_valid_at(NOW + QUARTER)
+    assert not q.is_valid_at(NOW - timedelta(seconds=1))
+    with pytest.raises(NaiveDatetimeError):
+        q.is_valid_at(datetime(2026, 3, 25))  # noqa: DTZ001
+    assert len(q.fingerprint) == 64
+    assert int(q.fingerprint, 16) >= 0
+    same_instant = quote(now=NOW.astimezone(BERLIN))
+    assert same_instant == q
+    assert same_instant.fingerprint == q.fingerprint
+    for change in [
+        {"account": "acct-2"},
+        {"created_at": NOW - timedelta(seconds=1)},
+        {"expires_at": NOW + timedelta(hours=1)},
+        {"payment_method": "paypal"},
+        {"promotions": ("other",)},
+        {"coins": Unit("COIN")(1001)},
+        {"bonus_coins": Unit("COIN")(1)},
+        {"list_price": usd("1.00")},
+        {"tax": usd("0")},
+        {"sku": None},
+    ]:
+        assert attrs.evolve(q, **change).fingerprint != q.fingerprint, change  # type: ignore[arg-type]
+
+
+def test_quote_that_does_not_add_up_cannot_exist() -> None:
+    q = quote()
+    with pytest.raises(InvalidQuoteError, match="buyer lines"):
+        attrs.evolve(q, total=q.total + usd("0.01"))
+    with pytest.raises(InvalidQuoteError, match="net revenue"):
+        attrs.evolve(q, net_revenue=q.net_revenue + usd("0.01"))
+    with pytest.raises(InvalidQuoteError, match="expire"):
+        attrs.evolve(q, expires_at=q.created_at)
+    with pytest.raises(InvalidQuoteError, match="USD"):
+        attrs.evolve(q, tax=eur("0"))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        q.total = usd("0")  # type: ignore[misc]
+
+
+# -- fees and tax -----------------------------------------------------------------
+
+
+def test_fee_bounds() -> None:
+    fee = Fee(Rate("10%"), minimum=[usd("0.50")], maximum=[usd("2.00")])
+    assert fee.amount(usd("1.00")) == usd("0.50")
+    assert fee.amount(usd("10.00")) == usd("1.00")
+    assert fee.amount(usd("100.00")) == usd("2.00")
+    with pytest.raises(NotAvailableError, match="EUR"):
+        fee.amount(eur("10.00"))
+    assert Fee(Rate("10%")).amount(eur("10.00")) == eur("1.00")
+
+
+@pytest.mark.parametrize(
+    ("price", "rate", "tax"),
+    [("9.99", "19%", "1.60"), ("119.00", "19%", "19.00"), ("0.01", "19%", "0.00")],
+)
+def test_inclusive_tax_splits_exactly(price: str, rate: str, tax: str) -> None:
+    rule = TaxRule("DE", Rate(rate), TaxMode.INCLUSIVE)
+    assert rule.tax_on(eur(price)) == eur(tax)
+
+
+def test_tax_rounding_is_stated() -> None:
+    half_up = TaxRule("US", Rate("5%"), TaxMode.EXCLUSIVE)
+    down = attrs.evolve(half_up, rounding=Rounding.DOWN)
+    assert half_up.tax_on(usd("0.10")) == usd("0.01")
+    assert down.tax_on(usd("0.10")) == usd("0.00")
+
+
+# -- check ---------------------------------------------------------------------------
+
+
+def errors_of(the_book: PriceBook) -> list[Problem]:
+    return [p for p in the_book.check() if p.severity is Severity.ERROR]
+
+
+def test_check_reports_every_ladder_problem() -> None:
+    naive = [
+        CoinPackage(f"coins_{coins}", coins, {"web": usd(web)})
+        for coins, web in [(100, "0.99"), (500, "4.99"), (1000, "9.99"), (2000, "9.49")]
+    ]
+    problems = errors_of(book(packages=naive, custom=None))
+    wheres = [p.where for p in problems]
+    assert "package coins_500, USD/web" in wheres  # 4.99 / 500 is more per coin than 0.99 / 100
+    assert "package coins_1000, USD/web" in wheres
+    assert any("more than package coins_2000" in p.message for p in problems)
+    assert len(problems) >= 4
+
+
+def test_check_reports_tier_gaps_overlaps_and_rises() -> None:
+    broken = CustomAmounts(
+        100,
+        10_000,
+        {"web": usd("0.99")},
+        per=100,
+        tiers=[Tier(1, 999), Tier(900, 4999, Rate("5%")), Tier(6000, 8000, Rate("10%"))],
+    )
+    messages = [p.message for p in errors_of(book(custom=broken))]
+    assert "tiers 1-999 coins and 900-4999 coins overlap at 900-999 coins" in messages
+    assert "no tier covers 5000-5999 coins" in messages
+    assert "no tier covers 8001-10000 coins" in messages
+    with pytest.raises(PricingProblemError, match="overlap"):
+        quote(book(custom=broken), coins=950)
+    with pytest.raises(PricingProblemError, match="no tier covers"):
+        quote(book(custom=broken), coins=5500)
+    rising = attrs.evolve(broken, tiers=[Tier(1, 999, Rate("10%")), Tier(1000, None)])
+    problems = errors_of(book(custom=rising))
+    assert [(p.where, p.message) for p in problems] == [
+        (
+            "custom amounts, tier 1000+ coins",
+            (
+                "the per-coin price rises with quantity: its discount 0 is below the 0.1 of "
+                "tier 1-999 coins"
+            ),
+        )
+    ]
+
+
+def test_check_reports_volume_cliffs_per_market() -> None:
+    volume = custom(TierMode.VOLUME, points=False)
+    problems = errors_of(book(custom=volume))
+    wheres = {p.where for p in problems}
+    assert "custom amounts, USD/web, 1000 coins" in wheres
+    assert "custom amounts, EUR/ios, 5000 coins" in wheres
+    assert any("drops from 9.89 USD for 999 coins to 9.41 USD" in p.message for p in problems)
+
+
+def test_check_reports_unrepresentable_and_warnings() -> None:
+    tiny = CustomAmounts(1, 1000, {"web": usd("0.01")}, per=1000)
+    problems = book(custom=tiny).check()
+    assert any(
+        p.where == "custom amounts, USD/web" and "not representable" in p.message for p in problems
+    )
+    expensive = [*ladder(), CoinPackage("coins_1500", 1500, {"web": usd("19.99")})]
+    warnings = [p for p in book(packages=expensive).check() if p.severity is Severity.WARNING]
+    assert any(p.where == "package coins_1500, USD/web" for p in warnings)
+
+
+def test_check_reports_promotion_contradictions() -> None:
+    broken = [
+        Promotion(
+            "backwards",
+            PromotionKind.BONUS_COINS,
+            bonus_coins=5,
+            start=datetime(2026, 5, 1, tzinfo=UTC),
+            end=datetime(2026, 4, 1, tzinfo=UTC),
+        ),
+        Promotion(
+            "no-friday",
+            PromotionKind.BONUS_COINS,
+            bonus_coins=5,
+            start=datetime(2026, 1, 3, tzinfo=UTC),  # a Saturday
+            end=datetime(2026, 1, 8, tzinfo=UTC),
+            rrule="FREQ=WEEKLY;BYDAY=FR",
+            duration=timedelta(hours=1),
+        ),
+        Promotion("grouped", PromotionKind.BONUS_COINS, bonus_coins=5, stacking_group="x"),
+        Promotion("huge", PromotionKind.BONUS_COINS, bonus_coins=5, min_coins=10**9),
+        Promotion("abroad", PromotionKind.BONUS_COINS, bonus_coins=5, regions={"FR"}),
+    ]
+    problems = book(promotions=broken, stacking=StackingPolicy.BEST_SINGLE).check()
+    found = {(p.severity, p.where) for p in problems}
+    assert found == {
+        (Severity.ERROR, "promotion backwards"),
+        (Severity.ERROR, "promotion no-friday"),
+        (Severity.WARNING, "promotion grouped"),
+        (Severity.ERROR, "promotion huge"),
+        (Severity.WARNING, "promotion abroad"),
+    }
+
+
+def test_validate_raises_every_error_at_once() -> None:
+    broken = book(custom=custom(TierMode.VOLUME, points=False), fees=FeeSchedule())
+    with pytest.raises(PriceBookInvalidError) as caught:
+        broken.validate()
+    group = caught.value
+    assert isinstance(group, ExceptionGroup)
+    assert isinstance(group, ValueError)
+    assert len(group.exceptions) == len(errors_of(broken)) > 4
+    assert all(isinstance(e, PricingProblemError) for e in group.exceptions)
+    assert "fee schedule" in {
+        e.where for e in group.exceptions if isinstance(e, PricingProblemError)
+    }
+    matched, rest = group.split(lambda e: "USD" in str(e))
+    assert isinstance(matched, PriceBookInvalidError)
+    assert rest is not None
+
+
+def test_check_never_raises_on_an_empty_book() -> None:
+    empty = PriceBook({})
+    assert {p.where for p in empty.check()} == {"regions", "fee schedule"}
+    assert str(empty.check()[0]).startswith("error: regions")
+
+
+def test_price_points_round_up() -> None:
+    points = PricePoints(Money(100, "JPY"), Money(80, "JPY"))
+    assert points.apply(Money(80, "JPY")) == Money(80, "JPY")
+    assert points.apply(Money(81, "JPY")) == Money(180, "JPY")
+    assert points.apply(Money(1, "JPY")) == Money(80, "JPY")
+    assert points.currency.code == "JPY"
+
+
+def test_money_amounts_reject_decimals_only_through_money() -> None:
+    # Prices are Money, so a price with too many places is refused where it is made.
+    with pytest.raises(ValidationError):
+        Money(Decimal("0.999"), "USD")
