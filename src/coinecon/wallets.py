@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, final
@@ -116,6 +116,16 @@ class CreditResult:
         )
 
 
+def _by_currency(amounts: Iterable[Money | None]) -> dict[str, Money]:
+    """Sum money per currency code, skipping ``None``."""
+    totals: dict[str, Money] = {}
+    for money in amounts:
+        if money is not None:
+            code = money.currency.code
+            totals[code] = totals.get(code, Money.zero(money.currency)) + money
+    return totals
+
+
 def _consumption_json(consumed: Sequence[LotConsumption]) -> list[list[Any]]:
     return [
         [
@@ -153,12 +163,7 @@ class SpendResult:
     @property
     def value(self) -> dict[str, Money]:
         """The money value of the coins spent (purchased coins only), per currency."""
-        totals: dict[str, Money] = {}
-        for c in self.consumed:
-            if c.value is not None:
-                code = c.value.currency.code
-                totals[code] = totals.get(code, Money.zero(c.value.currency)) + c.value
-        return totals
+        return _by_currency(c.value for c in self.consumed)
 
     def to_json(self) -> str:
         """Serialise for the idempotency record."""
@@ -643,13 +648,8 @@ class Wallets:
         It is the sum over purchased lots of the value not yet recognised; each
         lot recognises its value as its coins are spent or expire.
         """
-        totals: dict[str, Money] = {}
         with self._store.unit_of_work() as uow:
-            for lot in uow.lots.all():
-                remaining = lot.remaining_value
-                if remaining is not None:
-                    code = remaining.currency.code
-                    totals[code] = totals.get(code, Money.zero(remaining.currency)) + remaining
+            totals = _by_currency(lot.remaining_value for lot in uow.lots.all())
         return dict(sorted(totals.items()))
 
     def deliver_events(self, sink: EventSink, *, limit: int = 100) -> int:
