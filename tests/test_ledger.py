@@ -278,6 +278,20 @@ class TestLots:
         with pytest.raises(InvalidAmountError):
             plan_spend(lots, 0)
 
+    def test_expiring_first_goes_by_expiry_whatever_the_origin(self) -> None:
+        """A purchased lot that expires sooner goes before a bonus lot that
+        expires later (found by the stateful test)."""
+        paid = self.lot(
+            "paid", LotOrigin.PURCHASE, 1, value=Money("0.01", "USD"), expires_at=T0 + timedelta(2)
+        )
+        bonus = self.lot("bonus", LotOrigin.BONUS, 1, expires_at=T0 + timedelta(3))
+        lasting = self.lot("lasting", LotOrigin.BONUS, 1)
+        assert [c.lot_id for c in plan_spend([lasting, bonus, paid], 3)] == [
+            "paid",
+            "bonus",
+            "lasting",
+        ]
+
     def test_lot_validation(self) -> None:
         with pytest.raises(InvalidAmountError):
             self.lot("x", LotOrigin.BONUS, 0)

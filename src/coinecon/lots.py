@@ -219,10 +219,16 @@ class SpendOrder(enum.Enum):
         def key(lot: Lot) -> tuple[int, int, datetime, datetime, str]:
             expiring = lot.expires_at is not None
             paid = lot.origin is LotOrigin.PURCHASE
-            group = (0 if expiring else 1) if paid_last else (0 if paid else 1)
-            subgroup = (1 if paid else 0) if paid_last else (0 if expiring else 1)
-            expiry = lot.expires_at if lot.expires_at is not None else lot.created_at
-            return (group, subgroup, expiry if expiring else lot.created_at, lot.created_at, lot.id)
+            if paid_last:
+                # Expiring lots by expiry whatever their origin; then the
+                # lasting ones, bonus and the like before purchased.
+                group = 0 if expiring else 1
+                subgroup = 1 if paid and not expiring else 0
+            else:
+                group = 0 if paid else 1
+                subgroup = 0 if expiring else 1
+            when = lot.expires_at if lot.expires_at is not None else lot.created_at
+            return (group, subgroup, when, lot.created_at, lot.id)
 
         return sorted(lots, key=key)
 
