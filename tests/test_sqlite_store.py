@@ -316,6 +316,34 @@ def test_an_unbalanced_transaction_is_refused_by_sql(store: SqliteStore) -> None
         )
 
 
+def test_sql_checks_the_balance_of_what_it_is_sent(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the adapter's own check switched off, SQL still refuses an
+    unbalanced transaction when the postings are sent, and the unit of work
+    is rolled back whole."""
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "bob", 1))
+        uow.commit()
+    transaction = purchase("tx-1", "alice", 5)
+    object.__setattr__(
+        transaction,
+        "postings",
+        (Posting(AccountKey.issuance(COIN), -5), Posting(wallet("alice"), 6)),
+    )
+    monkeypatch.setattr(sqlite_adapter, "_imbalance", lambda _transaction: {})
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-2", "carol", 2))
+        uow.ledger.record(transaction, {AccountKey.issuance(COIN): -8, wallet("alice"): 6})
+        with pytest.raises(StorageError, match="tx-1 sums to 1 COIN"):
+            uow.commit()
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.ledger.accounts()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {AccountKey.issuance(COIN): -1, wallet("bob"): 1}
+        assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
+
+
 def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
     lot = Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 10, T0, "tx-1")
     object.__setattr__(lot, "remaining", 11)

@@ -32,14 +32,25 @@ How it keeps the port's contract:
   version is migrated forward in one transaction; a newer version, a foreign
   database or a file that is not SQLite at all is refused with
   :class:`~coinecon.errors.StorageError`, and the file is left untouched.
+* **Batched writes.** Holding the write lock, a unit of work keeps the
+  balances and open lots it has read in memory, and sends postings, balance
+  updates, lot updates and consumption items to SQLite in a few
+  ``executemany`` calls: at commit, before a query that would see them, and
+  every 10,000 rows. A write that can be refused (a duplicate id or key) is
+  sent at once, so the call that causes it raises. A bulk job that runs many
+  commands in one unit of work (``Wallets.batch()``) writes each account's
+  balance once per flush instead of once per command.
 * **Constraints.** Amounts are integers; transaction, lot, event ids and
   idempotency keys are unique; a lot's remaining coins stay within its amount;
-  every transaction is checked in SQL to sum to zero per asset as it is
-  recorded. SQL text is constant: every value is a bound parameter.
+  a transaction that does not sum to zero per asset is refused when it is
+  recorded, and SQL checks every transaction again when its postings are sent
+  (a failure there rolls the whole unit of work back). SQL text is constant:
+  every value is a bound parameter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -47,7 +58,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache, update_wrapper
+from functools import cache, lru_cache, update_wrapper
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar
@@ -69,7 +80,7 @@ from coinecon.ledger import (
     TransactionKind,
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin
-from coinecon.money import Currency, Money
+from coinecon.money import MAX_MINOR_UNITS, Currency, Money
 from coinecon.units import Unit
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "SqliteUnitOfWork"]
@@ -80,6 +91,7 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _MAX_IDLE_CONNECTIONS = 16
 _CHUNK = 100  # accounts per balance query: well below SQLite's 500 compound terms
+_FLUSH_ROWS = 10_000  # buffered rows that make a unit of work send them
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 _P = ParamSpec("_P")
@@ -110,7 +122,14 @@ def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
 
 def _time(value: datetime) -> str:
     # Fixed-width UTC text sorts like the instants it names.
-    return require_aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+    return _utc_text(require_aware(value))
+
+
+@lru_cache(maxsize=256)
+def _utc_text(value: datetime) -> str:
+    # Equal instants hash and compare equal whatever their offset, and give
+    # the same UTC text, so the cache may serve one for the other.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _optional_time(value: datetime | None) -> str | None:
@@ -204,6 +223,80 @@ class _Connection:
     def rolled_back(self) -> None:
         self.forget(self.learnt)
         self.learnt.clear()
+
+
+class _Pending:
+    """What one SQLite transaction has read, and written but not yet sent.
+
+    A unit of work holds the write lock from its first statement to its end,
+    so nothing it read can change under it: balances and open lots, once read,
+    are kept here and served from memory. Postings, balance updates, lot
+    updates and consumption items are kept here too, and sent in a few
+    ``executemany`` calls by :meth:`flush`: at commit, before any query that
+    could see them, and whenever :data:`_FLUSH_ROWS` rows are waiting. Writes
+    that can be refused for a duplicate id or key (transactions, new
+    accounts, lots, consumptions, idempotency records, events) go to SQLite
+    at once, so the refusal comes from the call that caused it.
+    """
+
+    __slots__ = (
+        "balances",
+        "dirty",
+        "first_row",
+        "items",
+        "lot_updates",
+        "lots",
+        "lots_by_id",
+        "postings",
+    )
+
+    def __init__(self) -> None:
+        self.balances: dict[AccountKey, int] = {}
+        self.dirty: dict[int, int] = {}
+        self.postings: list[tuple[int, int, int, int]] = []
+        self.first_row: int | None = None
+        self.lots: dict[AccountKey, dict[str, Lot]] = {}
+        self.lots_by_id: dict[str, Lot] = {}
+        self.lot_updates: dict[str, Lot] = {}
+        self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
+
+    def waiting(self) -> int:
+        """How many rows wait to be sent."""
+        return len(self.postings) + len(self.items) + len(self.dirty) + len(self.lot_updates)
+
+    def flush(self, raw: sqlite3.Connection) -> None:
+        """Send every waiting write, then check in SQL that every transaction
+        recorded since the last flush sums to zero per asset.
+
+        Raises:
+            StorageError: if a transaction does not balance.
+        """
+        if self.dirty:
+            raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
+            self.dirty.clear()
+        if self.postings:
+            raw.executemany(_INSERT_POSTING, self.postings)
+            self.postings.clear()
+        if self.lot_updates:
+            raw.executemany(_UPDATE_LOT, [_lot_update(lot) for lot in self.lot_updates.values()])
+            self.lot_updates.clear()
+        if self.items:
+            raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
+            self.items.clear()
+        if self.first_row is not None:
+            unbalanced = raw.execute(_UNBALANCED, (self.first_row,)).fetchall()
+            self.first_row = None
+            if unbalanced:
+                found = ", ".join(
+                    f"{id_} sums to {total} {code}" for id_, code, total in unbalanced
+                )
+                raise StorageError(f"transactions do not balance: {found}")
+
+    def forget_lots(self, account: AccountKey) -> None:
+        """Stop serving *account*'s open lots from memory (after a write that
+        the cache cannot follow)."""
+        for lot_id in self.lots.pop(account, {}):
+            self.lots_by_id.pop(lot_id, None)
 
 
 class SqliteStore:
@@ -475,6 +568,7 @@ class SqliteUnitOfWork:
         self._connection: _Connection | None = None
         self._in_transaction = False
         self._ended = False
+        self._pending = _Pending()
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
@@ -530,10 +624,15 @@ class SqliteUnitOfWork:
             return
         self._check_alive(connection)
         try:
+            self._pending.flush(connection.raw)
             connection.raw.execute("COMMIT")
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OverflowError, StorageError) as error:
+            self._abandon(connection)
+            if isinstance(error, StorageError):
+                raise
             raise StorageError(f"commit failed: {error}") from error
         self._in_transaction = False
+        self._pending = _Pending()
         connection.committed()
 
     def rollback(self) -> None:
@@ -542,6 +641,7 @@ class SqliteUnitOfWork:
         if connection is None:
             return
         self._in_transaction = False
+        self._pending = _Pending()
         try:
             if connection.raw.in_transaction:
                 connection.raw.execute("ROLLBACK")
@@ -574,6 +674,35 @@ class SqliteUnitOfWork:
             self._in_transaction = True
         return connection
 
+    def _read(self) -> _Connection:
+        """The connection, inside a transaction, with every waiting write sent
+        (for queries that read what the writes change)."""
+        connection = self._work()
+        if self._pending.waiting() or self._pending.first_row is not None:
+            self._send(connection)
+        return connection
+
+    def _send(self, connection: _Connection) -> None:
+        try:
+            self._pending.flush(connection.raw)
+        except BaseException:
+            self._abandon(connection)
+            raise
+
+    def _abandon(self, connection: _Connection) -> None:
+        """Roll the whole SQLite transaction back after a failure that may
+        have left part of a write behind; the unit of work then refuses every
+        further read and write until its ``with`` block ends."""
+        self._pending = _Pending()
+        try:
+            # If this fails too, the end of the 'with' block tries again and,
+            # failing that, closes the connection (closing rolls back).
+            with contextlib.suppress(sqlite3.Error):
+                if connection.raw.in_transaction:
+                    connection.raw.execute("ROLLBACK")
+        finally:
+            connection.rolled_back()
+
 
 # -- repositories -------------------------------------------------------------------
 
@@ -591,9 +720,20 @@ _INSERT_POSTING = (
     "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
 )
 _UNBALANCED = (
-    "SELECT a.asset_code, SUM(p.amount) FROM postings AS p JOIN accounts AS a "
-    "ON a.id = p.account_id WHERE p.transaction_row = ? "
-    "GROUP BY a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
+    "SELECT t.id, a.asset_code, SUM(p.amount) FROM postings AS p "
+    "JOIN accounts AS a ON a.id = p.account_id JOIN transactions AS t ON t.row = p.transaction_row "
+    "WHERE p.transaction_row >= ? "
+    "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
+)
+_UPDATE_LOT = (
+    "UPDATE lots SET account_kind = ?, owner = ?, asset_kind = ?, asset_code = ?, "
+    "origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
+    "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
+    "WHERE id = ?"
+)
+_INSERT_CONSUMPTION_ITEM = (
+    "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
+    "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _ACCOUNT_BY_KEY = (
     "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
@@ -605,6 +745,21 @@ _TRANSACTION_COLUMNS = (
 _POSTING_ACCOUNT_COLUMNS = (
     "p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount"
 )
+
+
+def _imbalance(transaction: Transaction) -> dict[str, int]:
+    """What *transaction*'s postings sum to, per asset, where not zero.
+
+    :class:`~coinecon.ledger.Transaction` checks this itself; the adapter
+    checks again so that a transaction built around that check is refused
+    before anything is written, and SQL checks once more when the postings
+    are sent (see :meth:`_Pending.flush`).
+    """
+    totals: dict[Asset, int] = {}
+    for posting in transaction.postings:
+        asset = posting.account.asset
+        totals[asset] = totals.get(asset, 0) + posting.amount
+    return {str(asset): total for asset, total in totals.items() if total}
 
 
 def _placeholders(count: int) -> str:
@@ -622,11 +777,18 @@ class _Ledger:
 
     @_guarded
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
-        connection = self._uow._work()  # noqa: SLF001
-        ids = connection.ids
+        uow = self._uow
+        connection = uow._work()  # noqa: SLF001
+        known = uow._pending.balances  # noqa: SLF001
         wanted = list(dict.fromkeys(accounts))
-        if not wanted:
-            return {}
+        missing = [account for account in wanted if account not in known]
+        if missing:
+            known.update(self._load_balances(connection, missing))
+        return {account: known[account] for account in wanted}
+
+    @staticmethod
+    def _load_balances(connection: _Connection, wanted: list[AccountKey]) -> dict[AccountKey, int]:
+        ids = connection.ids
         known = [ids.get(account) for account in wanted]
         raw = connection.raw
         if None not in known and len(wanted) <= _CHUNK:
@@ -647,35 +809,25 @@ class _Ledger:
 
     @_guarded
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
-        connection = self._uow._work()  # noqa: SLF001
-        missing = [p.account for p in transaction.postings if p.account not in balances_after]
-        if missing:
-            raise StorageError(f"no balance after given for {missing}")
-        raw = connection.raw
-        learnt_before = len(connection.learnt)
-        raw.execute("SAVEPOINT coinecon_record")
-        try:
-            unbalanced = self._write(connection, transaction, balances_after)
-        except BaseException:
-            self._undo_record(connection, learnt_before)
-            raise
+        uow = self._uow
+        connection = uow._work()  # noqa: SLF001
+        for posting in transaction.postings:
+            after = balances_after.get(posting.account)
+            if after is None:
+                raise StorageError(f"no balance after given for {posting.account}")
+            if type(after) is not int or abs(after) > MAX_MINOR_UNITS:
+                raise StorageError(
+                    f"the balance after of {posting.account} is not a 64-bit integer: {after!r}"
+                )
+        unbalanced = _imbalance(transaction)
         if unbalanced:
-            self._undo_record(connection, learnt_before)
             raise StorageError(
                 f"transaction {transaction.id} does not balance: postings sum to {unbalanced}"
             )
-        raw.execute("RELEASE coinecon_record")
-
-    @staticmethod
-    def _write(
-        connection: _Connection, transaction: Transaction, balances_after: Mapping[AccountKey, int]
-    ) -> dict[str, int]:
-        """Write *transaction*; return what its stored postings sum to per
-        asset where that is not zero (checked in SQL, after writing)."""
         raw = connection.raw
         cause = transaction.cause
         try:
-            cursor = raw.execute(
+            row = raw.execute(
                 _INSERT_TRANSACTION,
                 (
                     transaction.id,
@@ -686,42 +838,51 @@ class _Ledger:
                     cause.id,
                     canonical_json(transaction.metadata),
                 ),
-            )
+            ).lastrowid
         except sqlite3.IntegrityError as error:
             raise StorageError(f"transaction {transaction.id!r} already exists") from error
-        row = cursor.lastrowid
+        assert row is not None  # noqa: S101 (an INSERT into a rowid table)
+        # Past this point a failure may leave part of the transaction written:
+        # the whole unit of work is rolled back instead.
+        try:
+            self._write(connection, uow._pending, row, transaction, balances_after)  # noqa: SLF001
+        except BaseException:
+            uow._abandon(connection)  # noqa: SLF001
+            raise
+
+    @staticmethod
+    def _write(
+        connection: _Connection,
+        pending: _Pending,
+        row: int,
+        transaction: Transaction,
+        balances_after: Mapping[AccountKey, int],
+    ) -> None:
         ids = connection.ids
-        updates: list[tuple[int, int]] = []
-        rows: list[tuple[int | None, int, int, int]] = []
+        known = pending.balances
+        dirty = pending.dirty
+        postings = pending.postings
         for posting in transaction.postings:
             account = posting.account
             after = balances_after[account]
             account_id = ids.get(account)
             if account_id is None:
-                account_id = raw.execute(
+                account_id = connection.raw.execute(
                     _UPSERT_ACCOUNT, (*_account_row(account), after)
                 ).fetchone()[0]
                 connection.learn(account, account_id)
             else:
-                updates.append((after, account_id))
-            rows.append((row, account_id, posting.amount, after))
-        if updates:
-            raw.executemany(_UPDATE_BALANCE, updates)
-        raw.executemany(_INSERT_POSTING, rows)
-        return dict(raw.execute(_UNBALANCED, (row,)).fetchall())
-
-    @staticmethod
-    def _undo_record(connection: _Connection, learnt_before: int) -> None:
-        raw = connection.raw
-        if raw.in_transaction:
-            raw.execute("ROLLBACK TO coinecon_record")
-            raw.execute("RELEASE coinecon_record")
-        connection.forget(connection.learnt[learnt_before:])
-        del connection.learnt[learnt_before:]
+                dirty[account_id] = after
+            known[account] = after
+            postings.append((row, account_id, posting.amount, after))
+        if pending.first_row is None:
+            pending.first_row = row
+        if len(postings) >= _FLUSH_ROWS:
+            pending.flush(connection.raw)
 
     @_guarded
     def get(self, transaction_id: str) -> Transaction | None:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         raw = connection.raw
         header = raw.execute(
             f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.id = ?",
@@ -748,7 +909,7 @@ class _Ledger:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[HistoryEntry]:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         if limit < 1:
             raise InvalidAmountError(f"limit must be at least 1, got {limit}")
         account_id = connection.ids.get(account)
@@ -795,7 +956,7 @@ class _Ledger:
         ]
 
     def _load(self, headers: Mapping[int, Sequence[Any]]) -> dict[int, Transaction]:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         rows = list(headers)
         postings: dict[int, list[Posting]] = {row: [] for row in rows}
         for start in range(0, len(rows), 500):
@@ -811,7 +972,7 @@ class _Ledger:
 
     @_guarded
     def transactions(self) -> Iterator[Transaction]:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         raw = connection.raw
         postings: dict[int, list[Posting]] = {}
         for line in raw.execute(
@@ -826,7 +987,7 @@ class _Ledger:
 
     @_guarded
     def postings(self) -> Iterator[RecordedPosting]:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         lines = connection.raw.execute(
             "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
             "p.amount, p.balance_after FROM postings AS p "
@@ -858,7 +1019,7 @@ class _Ledger:
 
     @_guarded
     def accounts(self) -> dict[AccountKey, int]:
-        connection = self._uow._work()  # noqa: SLF001
+        connection = self._uow._read()  # noqa: SLF001
         lines = connection.raw.execute(
             "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts ORDER BY id"
         ).fetchall()
@@ -909,6 +1070,12 @@ def _lot_values(lot: Lot) -> tuple[object, ...]:
     )
 
 
+def _lot_update(lot: Lot) -> tuple[object, ...]:
+    """The parameters of :data:`_UPDATE_LOT` for *lot*."""
+    values = _lot_values(lot)
+    return (*values[1:], values[0])
+
+
 def _lot(line: Sequence[Any]) -> Lot:
     (
         id_,
@@ -946,7 +1113,8 @@ class _Lots:
 
     @_guarded
     def add(self, lot: Lot) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        uow = self._uow
+        raw = uow._work().raw  # noqa: SLF001
         try:
             raw.execute(
                 f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
@@ -956,40 +1124,63 @@ class _Lots:
             if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
                 raise StorageError(f"lot {lot.id!r} already exists") from error
             raise StorageError(f"lot {lot.id!r} breaks a constraint: {error}") from error
+        pending = uow._pending  # noqa: SLF001
+        cached = pending.lots.get(lot.account)
+        if cached is not None and lot.remaining > 0:
+            cached[lot.id] = lot  # the newest lot comes last, as in the table
+            pending.lots_by_id[lot.id] = lot
 
     @_guarded
     def update(self, lot: Lot) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
-        values = _lot_values(lot)
-        cursor = raw.execute(
-            "UPDATE lots SET account_kind = ?, owner = ?, asset_kind = ?, asset_code = ?, "
-            "origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
-            "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
-            "WHERE id = ?",
-            (*values[1:], values[0]),
-        )
+        uow = self._uow
+        connection = uow._work()  # noqa: SLF001
+        pending = uow._pending  # noqa: SLF001
+        stored = pending.lots_by_id.get(lot.id)
+        if stored is not None and stored.account == lot.account:
+            cached = pending.lots[lot.account]
+            if lot.remaining > 0:
+                cached[lot.id] = lot
+            else:
+                cached.pop(lot.id, None)
+            pending.lots_by_id[lot.id] = lot
+            pending.lot_updates[lot.id] = lot
+            return
+        # A lot not served from memory (or moved to another account): write it
+        # now, and let the accounts it touches be read afresh.
+        uow._send(connection)  # noqa: SLF001
+        cursor = connection.raw.execute(_UPDATE_LOT, _lot_update(lot))
         if cursor.rowcount == 0:
             raise StorageError(f"lot {lot.id!r} does not exist")
+        pending.forget_lots(lot.account)
+        if stored is not None:
+            pending.forget_lots(stored.account)
 
     @_guarded
     def get(self, lot_id: str) -> Lot | None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._read().raw  # noqa: SLF001
         line = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots WHERE id = ?", (lot_id,)).fetchone()
         return None if line is None else _lot(line)
 
     @_guarded
     def open_lots(self, account: AccountKey) -> list[Lot]:
-        raw = self._uow._work().raw  # noqa: SLF001
-        lines = raw.execute(
-            f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-            "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
-            _account_row(account),
-        ).fetchall()
-        return [_lot(line) for line in lines]
+        uow = self._uow
+        raw = uow._work().raw  # noqa: SLF001
+        pending = uow._pending  # noqa: SLF001
+        cached = pending.lots.get(account)
+        if cached is None:
+            lines = raw.execute(
+                f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+                "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
+                _account_row(account),
+            ).fetchall()
+            cached = {line[0]: _lot(line) for line in lines}
+            pending.lots[account] = cached
+            pending.lots_by_id.update(cached)
+        return list(cached.values())
 
     @_guarded
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._read().raw  # noqa: SLF001
         if limit < 1:
             return []
         lines = raw.execute(
@@ -1001,38 +1192,35 @@ class _Lots:
 
     @_guarded
     def all(self) -> Iterator[Lot]:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._read().raw  # noqa: SLF001
         lines = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots ORDER BY row").fetchall()
         return iter([_lot(line) for line in lines])
 
     @_guarded
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        uow = self._uow
+        raw = uow._work().raw  # noqa: SLF001
         try:
             raw.execute(
                 "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
             )
         except sqlite3.IntegrityError as error:
             raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
-        raw.executemany(
-            "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
-            "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    transaction_id,
-                    position,
-                    item.lot_id,
-                    item.amount,
-                    None if item.value is None else item.value.minor,
-                    None if item.value is None else item.value.currency.code,
-                )
-                for position, item in enumerate(consumed)
-            ],
+        uow._pending.items.extend(  # noqa: SLF001
+            (
+                transaction_id,
+                position,
+                item.lot_id,
+                item.amount,
+                None if item.value is None else item.value.minor,
+                None if item.value is None else item.value.currency.code,
+            )
+            for position, item in enumerate(consumed)
         )
 
     @_guarded
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._read().raw  # noqa: SLF001
         lines = raw.execute(
             "SELECT lot_id, amount, value_minor, value_currency FROM lot_consumption_items "
             "WHERE transaction_id = ? ORDER BY position",
