@@ -4,7 +4,7 @@ The public names are re-exported here; the modules they live in are
 :mod:`coinecon.money`, :mod:`coinecon.units`, :mod:`coinecon.rate`,
 :mod:`coinecon.rounding`, :mod:`coinecon.clock`, :mod:`coinecon.ledger`,
 :mod:`coinecon.lots`, :mod:`coinecon.wallets`, :mod:`coinecon.verification`,
-:mod:`coinecon.events` and :mod:`coinecon.errors`. Storage adapters are
+:mod:`coinecon.export`, :mod:`coinecon.events` and :mod:`coinecon.errors`. Storage adapters are
 imported from their own modules (:mod:`coinecon.adapters.memory`), so nothing
 is wired at import time.
 """
@@ -16,6 +16,7 @@ from coinecon.errors import (
     BalanceLimitExceeded,
     CoineconError,
     CurrencyMismatchError,
+    ExportError,
     FloatNotAllowedError,
     IdempotencyConflict,
     InsufficientFunds,
@@ -44,6 +45,15 @@ from coinecon.errors import (
     ValidationError,
 )
 from coinecon.events import EventSink, OutboxEvent
+from coinecon.export import (
+    LEDGER_COLUMNS,
+    STATEMENT_COLUMNS,
+    ExportFormat,
+    TextOutput,
+    escape_formula,
+    export_ledger,
+    export_statement,
+)
 from coinecon.ledger import (
     PLATFORM,
     AccountKey,
@@ -87,7 +97,9 @@ from coinecon.verification import VerificationReport
 from coinecon.wallets import CreditResult, ExpiryResult, HistoryPage, SpendResult, Wallets
 
 __all__ = [
+    "LEDGER_COLUMNS",
     "PLATFORM",
+    "STATEMENT_COLUMNS",
     "AccountKey",
     "AccountKind",
     "AmountMismatchError",
@@ -105,6 +117,8 @@ __all__ = [
     "CustomAmounts",
     "EventSink",
     "ExpiryResult",
+    "ExportError",
+    "ExportFormat",
     "Fee",
     "FeeSchedule",
     "FloatNotAllowedError",
@@ -156,6 +170,7 @@ __all__ = [
     "SystemClock",
     "TaxMode",
     "TaxRule",
+    "TextOutput",
     "Tier",
     "TierMode",
     "Transaction",
@@ -170,6 +185,9 @@ __all__ = [
     "VerificationReport",
     "Wallets",
     "currencies",
+    "escape_formula",
+    "export_ledger",
+    "export_statement",
     "get_currency",
     "register_currency",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "BalanceLimitExceeded",
     "CoineconError",
     "CurrencyMismatchError",
+    "ExportError",
     "FloatNotAllowedError",
     "IdempotencyConflict",
     "InsufficientFunds",
@@ -254,6 +255,17 @@ class StorageError(CoineconError, RuntimeError):
     """The storage backend failed: a corrupt or foreign file, a lock held past
     the time-out, a full disk, a read-only file, or a schema newer than this
     version of coinecon. Nothing was half-written."""
+
+
+class ExportError(CoineconError, ValueError):
+    """An export cannot be written as asked; nothing was written.
+
+    A statement needs each account's postings in its period to follow one
+    another in the ledger, so that the opening balance plus their amounts is
+    the closing balance. If a posting that occurred outside the period was
+    recorded between two inside it (the clock was set back meanwhile), the
+    period cannot be stated: choose other bounds, or export the ledger.
+    """
 
 
 # -- pricing ----------------------------------------------------------------------
