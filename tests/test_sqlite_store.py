@@ -344,6 +344,22 @@ def test_sql_checks_the_balance_of_what_it_is_sent(
         assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
 
 
+def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_adapter, "_FLUSH_ROWS", 5)
+    with store.unit_of_work() as uow:
+        for i in range(10):
+            record(uow, purchase(f"tx-{i}", "alice", 1))
+            assert uow._pending.waiting() < 5
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert [p.balance_after for p in uow.ledger.postings() if p.account == wallet("alice")] == [
+            *range(1, 11)
+        ]
+
+
 def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
     lot = Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 10, T0, "tx-1")
     object.__setattr__(lot, "remaining", 11)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from coinecon.errors import InvalidIdentifierError, InvalidTypeError
 
 MAX_IDENTIFIER_LENGTH = 200
@@ -26,3 +28,14 @@ def check_identifier(value: object, what: str) -> str:
     if not value.isprintable():
         raise InvalidIdentifierError(f"{what} {value!r} contains control characters")
     return value
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def random_id() -> str:
+    """A random version-4 UUID as 32 hex digits, like ``uuid.uuid4().hex``
+    without building a :class:`uuid.UUID` on the way."""
+    bits = int.from_bytes(os.urandom(16))
+    return f"{bits & _UUID4_CLEAR | _UUID4_SET:032x}"

@@ -36,9 +36,12 @@ def _default(value: object) -> object:
     raise InvalidTypeError(f"cannot fingerprint a {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_default)
+
+
 def canonical_json(value: object) -> str:
     """Serialise JSON-compatible *value* canonically (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(value)
 
 
 def fingerprint(command: str, request: Mapping[str, Any]) -> str:

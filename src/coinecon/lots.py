@@ -172,7 +172,18 @@ class Lot:
             total = Rounding.FLOOR.divide(self.value.minor * (self.amount - remaining), self.amount)
             part = Money.from_minor(total - recognised, self.value.currency)
             recognised = total
-        after = attrs.evolve(self, remaining=remaining, value_recognised=recognised)
+        after = Lot(
+            self.id,
+            self.account,
+            self.origin,
+            self.amount,
+            remaining,
+            self.created_at,
+            self.transaction_id,
+            self.value,
+            recognised,
+            self.expires_at,
+        )
         return after, LotConsumption(self.id, coins, part)
 
 
@@ -190,10 +201,6 @@ class LotConsumption:
     lot_id: str
     amount: int
     value: Money | None = None
-
-
-def _expiry_key(lot: Lot) -> tuple[int, datetime | None]:
-    return (0, lot.expires_at) if lot.expires_at is not None else (1, None)
 
 
 class SpendOrder(enum.Enum):

@@ -127,7 +127,12 @@ class LotRepository(Protocol):
 
     def update(self, lot: Lot) -> None:
         """Replace the stored lot with the same id (its remaining coins and
-        recognised value change as it is consumed)."""
+        recognised value change as it is consumed).
+
+        Raises:
+            StorageError: if no lot has this id, or if the stored lot belongs
+                to another account (coins never move between wallets).
+        """
         ...
 
     def get(self, lot_id: str) -> Lot | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -34,7 +33,7 @@ from typing import Any, Self, final
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from coinecon._ids import check_identifier
+from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, require_aware
 from coinecon.errors import (
     InsufficientFunds,
@@ -315,7 +314,7 @@ class Wallets:
         self._store = store
         self._clock: Clock = clock or SystemClock()
         self._order = spend_order
-        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        self._new_id = new_id or random_id
 
     # -- commands -------------------------------------------------------------
 

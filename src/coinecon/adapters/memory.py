@@ -229,6 +229,8 @@ class _Lots:
         previous = state.lots.get(lot.id)
         if previous is None:
             raise StorageError(f"lot {lot.id!r} does not exist")
+        if previous.account != lot.account:
+            raise StorageError(_moved(lot, previous.account))
         state.lots[lot.id] = lot
 
         def undo() -> None:
@@ -313,3 +315,7 @@ class _Outbox:
                 del state.delivered[event_id]
 
         self._uow._on_rollback(undo)  # noqa: SLF001
+
+
+def _moved(lot: Lot, account: AccountKey) -> str:
+    return f"lot {lot.id!r} belongs to {account}; a lot cannot move to {lot.account}"

@@ -235,11 +235,13 @@ class _Pending:
     ``executemany`` calls by :meth:`flush`: at commit, before any query that
     could see them, and whenever :data:`_FLUSH_ROWS` rows are waiting. Writes
     that can be refused for a duplicate id or key (transactions, new
-    accounts, lots, consumptions, idempotency records, events) go to SQLite
-    at once, so the refusal comes from the call that caused it.
+    accounts, lots, consumptions, events) go to SQLite at once, so the
+    refusal comes from the call that caused it; so does an idempotency record,
+    unless its key was looked up and found free in this same transaction.
     """
 
     __slots__ = (
+        "absent",
         "balances",
         "dirty",
         "first_row",
@@ -248,6 +250,7 @@ class _Pending:
         "lots",
         "lots_by_id",
         "postings",
+        "records",
     )
 
     def __init__(self) -> None:
@@ -259,10 +262,18 @@ class _Pending:
         self.lots_by_id: dict[str, Lot] = {}
         self.lot_updates: dict[str, Lot] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
+        self.records: dict[str, IdempotencyRecord] = {}
+        self.absent: set[str] = set()
 
     def waiting(self) -> int:
         """How many rows wait to be sent."""
-        return len(self.postings) + len(self.items) + len(self.dirty) + len(self.lot_updates)
+        return (
+            len(self.postings)
+            + len(self.items)
+            + len(self.dirty)
+            + len(self.lot_updates)
+            + len(self.records)
+        )
 
     def flush(self, raw: sqlite3.Connection) -> None:
         """Send every waiting write, then check in SQL that every transaction
@@ -283,6 +294,9 @@ class _Pending:
         if self.items:
             raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
             self.items.clear()
+        if self.records:
+            raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
+            self.records.clear()
         if self.first_row is not None:
             unbalanced = raw.execute(_UNBALANCED, (self.first_row,)).fetchall()
             self.first_row = None
@@ -726,10 +740,12 @@ _UNBALANCED = (
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
 )
 _UPDATE_LOT = (
-    "UPDATE lots SET account_kind = ?, owner = ?, asset_kind = ?, asset_code = ?, "
-    "origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
+    "UPDATE lots SET origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
     "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
-    "WHERE id = ?"
+    "WHERE id = ? AND account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
+)
+_INSERT_IDEMPOTENCY = (
+    "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)"
 )
 _INSERT_CONSUMPTION_ITEM = (
     "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
@@ -877,7 +893,7 @@ class _Ledger:
             postings.append((row, account_id, posting.amount, after))
         if pending.first_row is None:
             pending.first_row = row
-        if len(postings) >= _FLUSH_ROWS:
+        if pending.waiting() >= _FLUSH_ROWS:
             pending.flush(connection.raw)
 
     @_guarded
@@ -1073,7 +1089,11 @@ def _lot_values(lot: Lot) -> tuple[object, ...]:
 def _lot_update(lot: Lot) -> tuple[object, ...]:
     """The parameters of :data:`_UPDATE_LOT` for *lot*."""
     values = _lot_values(lot)
-    return (*values[1:], values[0])
+    return (*values[5:], *values[:5])
+
+
+def _moved(lot: Lot, account: AccountKey) -> str:
+    return f"lot {lot.id!r} belongs to {account}; a lot cannot move to {lot.account}"
 
 
 def _lot(line: Sequence[Any]) -> Lot:
@@ -1136,24 +1156,31 @@ class _Lots:
         connection = uow._work()  # noqa: SLF001
         pending = uow._pending  # noqa: SLF001
         stored = pending.lots_by_id.get(lot.id)
-        if stored is not None and stored.account == lot.account:
-            cached = pending.lots[lot.account]
-            if lot.remaining > 0:
-                cached[lot.id] = lot
-            else:
-                cached.pop(lot.id, None)
-            pending.lots_by_id[lot.id] = lot
-            pending.lot_updates[lot.id] = lot
-            return
-        # A lot not served from memory (or moved to another account): write it
-        # now, and let the accounts it touches be read afresh.
-        uow._send(connection)  # noqa: SLF001
-        cursor = connection.raw.execute(_UPDATE_LOT, _lot_update(lot))
-        if cursor.rowcount == 0:
-            raise StorageError(f"lot {lot.id!r} does not exist")
-        pending.forget_lots(lot.account)
         if stored is not None:
-            pending.forget_lots(stored.account)
+            if stored.account != lot.account:
+                raise StorageError(_moved(lot, stored.account))
+            cached = pending.lots[lot.account]
+            if lot.id in cached or lot.remaining == 0:
+                if lot.remaining > 0:
+                    cached[lot.id] = lot  # keeps its place
+                else:
+                    cached.pop(lot.id, None)
+                pending.lots_by_id[lot.id] = lot
+                pending.lot_updates[lot.id] = lot
+                return
+        # A lot not served from memory, or one coming back to life: write it
+        # now, and read the account's open lots afresh next time.
+        uow._send(connection)  # noqa: SLF001
+        raw = connection.raw
+        if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
+            line = raw.execute(
+                "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?",
+                (lot.id,),
+            ).fetchone()
+            if line is None:
+                raise StorageError(f"lot {lot.id!r} does not exist")
+            raise StorageError(_moved(lot, _account(*line)))
+        pending.forget_lots(lot.account)
 
     @_guarded
     def get(self, lot_id: str) -> Lot | None:
@@ -1238,25 +1265,42 @@ class _Idempotency:
 
     @_guarded
     def get(self, key: str) -> IdempotencyRecord | None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        uow = self._uow
+        raw = uow._work().raw  # noqa: SLF001
+        pending = uow._pending  # noqa: SLF001
+        waiting = pending.records.get(key)
+        if waiting is not None:
+            return waiting
         line = raw.execute(
             "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
         ).fetchone()
         if line is None:
+            pending.absent.add(key)
             return None
         return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
 
     @_guarded
     def add(self, record: IdempotencyRecord) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        uow = self._uow
+        raw = uow._work().raw  # noqa: SLF001
+        pending = uow._pending  # noqa: SLF001
+        key = record.key
+        if key in pending.absent:
+            # Looked up in this transaction and not found, under the write
+            # lock: the key is free, and the row can wait for the next flush.
+            pending.absent.discard(key)
+            pending.records[key] = record
+            return
+        if key in pending.records:
+            raise StorageError(f"idempotency key {key!r} already exists")
         try:
-            raw.execute(
-                "INSERT INTO idempotency (key, fingerprint, result, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (record.key, record.fingerprint, record.result, _time(record.created_at)),
-            )
+            raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
         except sqlite3.IntegrityError as error:
-            raise StorageError(f"idempotency key {record.key!r} already exists") from error
+            raise StorageError(f"idempotency key {key!r} already exists") from error
+
+
+def _idempotency_row(record: IdempotencyRecord) -> tuple[str, str, str, str]:
+    return (record.key, record.fingerprint, record.result, _time(record.created_at))
 
 
 class _Outbox:

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import pytest
 
 from coinecon.errors import InvalidAmountError, StorageError
@@ -463,6 +464,41 @@ class LotContract(_Contract):
             assert list(uow.lots.all()) == [_lot("lot-1", amount=10)]
             assert uow.lots.open_lots(wallet("bob")) == []
 
+    def test_open_lots_follow_writes_in_the_same_unit_of_work(self, store: Store) -> None:
+        """Updates, emptied lots and new lots show in ``open_lots``, ``get``
+        and ``all`` at once; a rollback returns to what was committed."""
+        first, second = _lot("lot-1", amount=10), _lot("lot-2", amount=10)
+        with store.unit_of_work() as uow:
+            uow.lots.add(first)
+            uow.lots.add(second)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.open_lots(wallet("alice")) == [first, second]
+            emptied, _ = first.take(10)
+            taken, _ = second.take(3)
+            uow.lots.update(emptied)
+            uow.lots.update(taken)
+            assert uow.lots.open_lots(wallet("alice")) == [taken]
+            third = _lot("lot-3", amount=5)
+            uow.lots.add(third)
+            assert uow.lots.open_lots(wallet("alice")) == [taken, third]
+            assert uow.lots.get("lot-1") == emptied
+            assert list(uow.lots.all()) == [emptied, taken, third]
+            refilled = attrs.evolve(emptied, remaining=4)
+            uow.lots.update(refilled)
+            assert uow.lots.open_lots(wallet("alice")) == [refilled, taken, third]
+            with pytest.raises(StorageError, match="cannot move"):
+                uow.lots.update(attrs.evolve(taken, account=wallet("bob")))
+            uow.lots.update(attrs.evolve(third, remaining=0))
+            assert uow.lots.open_lots(wallet("alice")) == [refilled, taken]
+            assert uow.lots.open_lots(wallet("bob")) == []
+            uow.rollback()
+            # Nothing read yet in this transaction: the refusal comes from storage.
+            with pytest.raises(StorageError, match="cannot move"):
+                uow.lots.update(attrs.evolve(first, account=wallet("bob")))
+            assert uow.lots.open_lots(wallet("alice")) == [first, second]
+            assert uow.lots.open_lots(wallet("bob")) == []
+
     def test_update(self, store: Store) -> None:
         """``update`` replaces a stored lot; an unknown lot is an error."""
         lot = _lot("lot-1", value=Money("1.00", "USD"))
@@ -559,6 +595,23 @@ class IdempotencyContract(_Contract):
         with store.unit_of_work() as uow:
             assert uow.idempotency.get(TRICKY) == stored
             assert uow.idempotency.get("other") is None
+
+    def test_a_key_found_free_is_stored_once(self, store: Store) -> None:
+        """Looked up, found free and added: a second add in the same unit of
+        work is refused, and a rollback forgets the first."""
+        first = IdempotencyRecord("k", "a" * 64, "{}", T0)
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.get("k") is None
+            uow.idempotency.add(first)
+            with pytest.raises(StorageError):
+                uow.idempotency.add(IdempotencyRecord("k", "b" * 64, "[]", T0))
+            assert uow.idempotency.get("k") == first
+            uow.rollback()
+            assert uow.idempotency.get("k") is None
+            uow.idempotency.add(first)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.get("k") == first
 
     def test_duplicate_key_raises_and_writes_nothing(self, store: Store) -> None:
         """A key is stored once; a second record for it is refused."""
