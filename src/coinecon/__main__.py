@@ -3,61 +3,168 @@
 from __future__ import annotations
 
 import argparse
+import io
+import itertools
 import sys
+import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from coinecon import Money, Rate, Rounding, Unit, currencies, get_currency
+from coinecon import (
+    Cause,
+    InsufficientFunds,
+    LotOrigin,
+    ManualClock,
+    Money,
+    Rate,
+    Rounding,
+    TransactionKind,
+    Unit,
+    Wallets,
+    export_statement,
+)
+from coinecon.adapters.sqlite import SqliteStore
+from coinecon.ledger import AccountKey, Posting
+from coinecon.pricing import (
+    BuyerHistory,
+    CoinPackage,
+    Fee,
+    FeeSchedule,
+    PaymentMethodFee,
+    PriceBook,
+    TaxMode,
+    TaxRule,
+)
+
+COIN, DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
+START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 
 
-def demo() -> None:
-    """Print a short tour of what coinecon does today."""
-    coin = Unit("COIN", "Coins")
-    print("coinecon demo: exact money and virtual units\n")
+def demo(path: Path | None = None) -> None:
+    """Print a tour of a small coin economy, kept in a SQLite file at *path*
+    (a temporary one if ``None``)."""
+    if path is not None:
+        _tour(path)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        _tour(Path(directory) / "coinecon-demo.db")
 
-    print("Prices in three currencies with different minor units:")
-    for amount, code in (("4.99", "USD"), ("780", "JPY"), ("1.495", "KWD")):
-        money = Money(amount, code)
-        print(f"  {money!s:>12}  = {money.minor} minor units (exponent {money.currency.exponent})")
 
-    print("\nA 15% discount on 9.99 USD, rounded half-up to the cent:")
-    price = Money("9.99", "USD")
-    discount = price.times(Rate("15%"), rounding=Rounding.HALF_UP)
-    print(f"  {price} - {discount} = {price - discount}")
-
-    print("\nSplitting 100.00 USD of gift revenue 70/30 and three ways; parts always add up:")
-    revenue = Money(100, "USD")
-    creator, platform = revenue.allocate([Rate("0.7"), Rate("0.3")])
-    print(f"  creator {creator}, platform {platform}, sum {creator + platform}")
-    thirds = revenue.split(3)
-    print(f"  {', '.join(map(str, thirds))}  (sum {sum(thirds)})")
-
-    print("\nVirtual units never mix with each other or with money:")
-    print(f"  {coin(500)} + {coin(50)} bonus = {coin(500) + coin(50)}")
-    try:
-        coin(1) + Money(1, "USD")  # type: ignore[operator]
-    except TypeError as error:
-        print(f"  COIN + USD -> {type(error).__name__}: {error}")
-
-    print("\nFloats are refused:")
-    try:
-        Money(0.1, "USD")  # type: ignore[arg-type]
-    except TypeError as error:
-        print(f"  Money(0.1, 'USD') -> {type(error).__name__}")
-
-    known = currencies()
-    print(
-        f"\n{len(known)} currencies known (ISO 4217), e.g. {get_currency('CLF').name}: "
-        f"exponent {get_currency('CLF').exponent}."
+def _book() -> PriceBook:
+    packages = [
+        CoinPackage(f"coins_{coins}", coins, {"web": [Money(price, "USD")]}, bonus_coins=bonus)
+        for coins, bonus, price in ((100, 0, "0.99"), (500, 25, "4.99"), (1_000, 100, "9.99"))
+    ]
+    fees = FeeSchedule(
+        payment_methods=[
+            PaymentMethodFee("card", Fee(Rate("2.9%"), fixed=[Money("0.30", "USD")])),
+        ],
+        taxes=[TaxRule("US", Rate("8.875%"), TaxMode.EXCLUSIVE, label="sales tax")],
     )
+    return PriceBook(regions={"US": "USD"}, packages=packages, fees=fees)
+
+
+def _tour(path: Path) -> None:
+    print(f"coinecon demo: a small coin economy in {path.name} (SQLite)\n")
+    clock = ManualClock(START)
+    numbers = itertools.count(1)
+    book = _book()
+    with SqliteStore(path) as store:
+        wallets = Wallets(store, clock=clock, new_id=lambda: f"id-{next(numbers):04d}")
+
+        print("1. alice buys the 1,000-coin package on the web, paying by card:")
+        quote = book.quote(
+            account="alice",
+            region="US",
+            storefront="web",
+            payment_method="card",
+            sku="coins_1000",
+            now=clock.now(),
+            history=BuyerHistory(first_purchase=True),
+            validity=timedelta(minutes=15),
+        )
+        for line in (*quote.buyer_lines, *quote.platform_lines):
+            print(f"     {line}")
+        print(f"     the buyer pays {quote.total}; the platform keeps {quote.net_revenue}")
+        wallets.credit(
+            "order-1",
+            holder="alice",
+            amount=quote.coins,
+            origin=LotOrigin.PURCHASE,
+            cause=Cause("order", "1"),
+            value=quote.net_revenue,
+        )
+        credited = wallets.credit(
+            "order-1-bonus",
+            holder="alice",
+            amount=quote.bonus_coins,
+            origin=LotOrigin.BONUS,
+            cause=Cause("order", "1"),
+            expires_in=timedelta(days=30),
+        )
+        print(f"     alice's wallet: {credited.balance} ({quote.bonus_coins} bonus, for 30 days)")
+
+        print("\n2. alice sends three gifts to the creator bob; bob earns diamonds:")
+        for n, (gift, coins) in enumerate((("rose", 99), ("rocket", 500), ("castle", 800))):
+            clock.advance(timedelta(minutes=5))
+            # The creator's share: half the coins, in diamonds, rounded down.
+            diamonds = COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
+            try:
+                sent = wallets.spend(
+                    f"gift-{n}",
+                    holder="alice",
+                    amount=COIN(coins),
+                    cause=Cause("gift", gift),
+                    kind=TransactionKind.GIFT,
+                    also=(
+                        Posting(AccountKey.issuance(DIAMOND), -diamonds),
+                        Posting(AccountKey.earnings("bob", DIAMOND), diamonds),
+                    ),
+                )
+            except InsufficientFunds as error:
+                print(f"     {gift} ({COIN(coins)}): refused, {error.shortfall} coins short")
+                continue
+            value = ", ".join(str(money) for money in sent.value.values()) or "bonus coins only"
+            print(f"     {gift} ({COIN(coins)}): alice has {sent.balance} left; value {value}")
+        replay = wallets.spend(
+            "gift-0",
+            holder="alice",
+            amount=COIN(99),
+            cause=Cause("gift", "rose"),
+            kind=TransactionKind.GIFT,
+            also=(
+                Posting(AccountKey.issuance(DIAMOND), -49),
+                Posting(AccountKey.earnings("bob", DIAMOND), 49),
+            ),
+        )
+        print(f"     the rose again, same idempotency key: replayed, balance {replay.balance}")
+        earned = wallets.balances([AccountKey.earnings("bob", DIAMOND)])
+        print(f"     bob has earned {DIAMOND(sum(earned.values()))}")
+
+        print("\n3. the books:")
+        report = wallets.verify()
+        print(f"     verify(): {'clean' if report.ok else report.problems}")
+        for code, money in wallets.deferred_revenue().items():
+            print(f"     deferred revenue ({code}): {money} of coins bought but not yet spent")
+
+        print("\n4. alice's statement, as an auditor would get it (CSV):")
+        out = io.StringIO()
+        export_statement(store, out, file_format="csv", account=AccountKey.wallet("alice", COIN))
+        for row in out.getvalue().splitlines():
+            print(f"     {row}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coinecon`` command line; return its exit status."""
     parser = argparse.ArgumentParser(prog="coinecon", description=__doc__)
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("demo", help="show a tour of the library (the default)")
-    parser.parse_args(argv)
-    demo()
+    run = commands.add_parser("demo", help="show a tour of the library (the default)")
+    run.add_argument(
+        "--db", type=Path, help="keep the demo's SQLite file here (default: a temporary file)"
+    )
+    arguments = parser.parse_args(argv)
+    demo(getattr(arguments, "db", None))
     return 0
 
 

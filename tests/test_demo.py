@@ -1,0 +1,46 @@
+"""The demo that the README's Quick start runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coinecon.__main__ import main
+from coinecon.adapters.sqlite import SqliteStore
+from coinecon.ledger import AccountKey
+from coinecon.units import Unit
+from coinecon.wallets import Wallets
+
+if TYPE_CHECKING:
+    import pytest
+
+
+def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "the buyer pays 10.88 USD; the platform keeps 9.37 USD" in out
+    assert "castle (800 COIN): refused, 299 coins short" in out
+    assert "replayed, balance 1001 COIN" in out
+    assert "verify(): clean" in out
+    assert out.rstrip().endswith("closing,wallet,alice,unit,COIN,,,,,,,,,501,")
+
+
+def test_the_demo_can_keep_its_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "demo.db"
+    assert main(["demo", "--db", str(path)]) == 0
+    capsys.readouterr()
+    with SqliteStore(path, read_only=True) as store:
+        wallets = Wallets(store)
+        assert wallets.verify().ok
+        assert wallets.balance("alice", Unit("COIN")) == Unit("COIN")(501)
+        earned = wallets.balances([AccountKey.earnings("bob", Unit("DIAMOND"))])
+        assert sum(earned.values()) == 299
+
+
+def test_python_dash_m_runs_the_demo() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "coinecon"], capture_output=True, text=True, check=True
+    )
+    assert "verify(): clean" in done.stdout
