@@ -360,6 +360,29 @@ def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
         ]
 
 
+def test_whole_tables_stream_page_by_page(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_adapter, "_PAGE", 2)
+    transactions = [purchase(f"tx-{i}", "alice", i + 1) for i in range(5)]
+    lots = [Lot.new(f"lot-{i}", wallet("alice"), LotOrigin.BONUS, i + 1, T0, "t") for i in range(5)]
+    with store.unit_of_work() as uow:
+        for transaction, lot in zip(transactions, lots, strict=True):
+            record(uow, transaction)
+            uow.lots.add(lot)
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert list(uow.ledger.transactions()) == transactions
+        postings = list(uow.ledger.postings())
+        assert [p.sequence for p in postings] == list(range(1, 11))
+        assert [p.transaction_id for p in postings[::2]] == [t.id for t in transactions]
+        assert list(uow.lots.all()) == lots
+        late = uow.ledger.postings()
+        assert next(late).sequence == 1
+    with pytest.raises(StorageError, match="not active"):
+        list(late)
+
+
 def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
     lot = Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 10, T0, "tx-1")
     object.__setattr__(lot, "remaining", 11)

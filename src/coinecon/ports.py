@@ -102,11 +102,16 @@ class LedgerRepository(Protocol):
         ...
 
     def transactions(self) -> Iterator[Transaction]:
-        """Every transaction, in the order recorded."""
+        """Every transaction, in the order recorded.
+
+        An adapter may stream them from storage as they are consumed:
+        consume the iterator inside the unit of work.
+        """
         ...
 
     def postings(self) -> Iterator[RecordedPosting]:
-        """Every recorded posting, in sequence order."""
+        """Every recorded posting, in sequence order (streamed, like
+        :meth:`transactions`)."""
         ...
 
     def accounts(self) -> dict[AccountKey, int]:
@@ -149,7 +154,8 @@ class LotRepository(Protocol):
         ...
 
     def all(self) -> Iterator[Lot]:
-        """Every lot."""
+        """Every lot, in creation order (streamed, like
+        :meth:`LedgerRepository.transactions`)."""
         ...
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:

@@ -988,50 +988,42 @@ class _Ledger:
 
     @_guarded
     def transactions(self) -> Iterator[Transaction]:
-        connection = self._uow._read()  # noqa: SLF001
-        raw = connection.raw
-        postings: dict[int, list[Posting]] = {}
-        for line in raw.execute(
-            f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
-            "JOIN accounts AS a ON a.id = p.account_id ORDER BY p.sequence"
-        ):
-            postings.setdefault(line[0], []).append(_posting(connection, line))
-        headers = raw.execute(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t ORDER BY t.row"
-        ).fetchall()
-        return iter([_transaction(header, postings.get(header[0], [])) for header in headers])
+        self._uow._read()  # noqa: SLF001 (refuse now, not at the first next())
+        return self._transactions()
+
+    def _transactions(self) -> Iterator[Transaction]:
+        sql = f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.row > ? "
+        for connection, headers in _pages(self._uow, sql + "ORDER BY t.row LIMIT ?"):
+            postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
+            lines = _guarded_fetch(
+                connection.raw,
+                f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
+                "JOIN accounts AS a ON a.id = p.account_id "
+                "WHERE p.transaction_row BETWEEN ? AND ? ORDER BY p.sequence",
+                (headers[0][0], headers[-1][0]),
+            )
+            for line in lines:
+                postings[line[0]].append(_posting(connection, line))
+            for header in headers:
+                yield _transaction(header, postings[header[0]])
 
     @_guarded
     def postings(self) -> Iterator[RecordedPosting]:
-        connection = self._uow._read()  # noqa: SLF001
-        lines = connection.raw.execute(
+        self._uow._read()  # noqa: SLF001
+        return self._postings()
+
+    def _postings(self) -> Iterator[RecordedPosting]:
+        sql = (
             "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
             "p.amount, p.balance_after FROM postings AS p "
             "JOIN transactions AS t ON t.row = p.transaction_row "
-            "JOIN accounts AS a ON a.id = p.account_id ORDER BY p.sequence"
-        ).fetchall()
-        return iter(
-            [
-                RecordedPosting(
-                    sequence,
-                    transaction_id,
-                    connection.key(account_id, kind, owner, asset_kind, code),
-                    amount,
-                    balance_after,
-                )
-                for (
-                    sequence,
-                    transaction_id,
-                    account_id,
-                    kind,
-                    owner,
-                    asset_kind,
-                    code,
-                    amount,
-                    balance_after,
-                ) in lines
-            ]
+            "JOIN accounts AS a ON a.id = p.account_id "
+            "WHERE p.sequence > ? ORDER BY p.sequence LIMIT ?"
         )
+        for connection, lines in _pages(self._uow, sql):
+            for sequence, transaction_id, account_id, *account, amount, after in lines:
+                key = connection.key(account_id, *account)
+                yield RecordedPosting(sequence, transaction_id, key, amount, after)
 
     @_guarded
     def accounts(self) -> dict[AccountKey, int]:
@@ -1043,6 +1035,36 @@ class _Ledger:
             connection.key(account_id, kind, owner, asset_kind, code): balance
             for account_id, kind, owner, asset_kind, code, balance in lines
         }
+
+
+_PAGE = 1000  # rows per query when a repository streams a whole table
+
+
+def _pages(uow: SqliteUnitOfWork, sql: str) -> Iterator[tuple[_Connection, list[Any]]]:
+    """Run *sql* page by page, keyset-paginated, while *uow* stays active.
+
+    The first column of *sql* is the integer key it orders by; its two
+    parameters are the key to start after and the page size. Every page is
+    read through the unit of work, so a stream consumed after the unit of
+    work ended raises :class:`~coinecon.errors.StorageError` rather than read
+    from a connection that another unit of work may hold.
+    """
+    after = 0
+    while True:
+        connection = uow._read()  # noqa: SLF001
+        lines = _guarded_fetch(connection.raw, sql, (after, _PAGE))
+        if lines:
+            yield connection, lines
+        if len(lines) < _PAGE:
+            return
+        after = lines[-1][0]
+
+
+def _guarded_fetch(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
+    try:
+        return raw.execute(sql, parameters).fetchall()
+    except sqlite3.Error as error:
+        raise StorageError(f"SQLite failed: {error}") from error
 
 
 def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
@@ -1219,9 +1241,14 @@ class _Lots:
 
     @_guarded
     def all(self) -> Iterator[Lot]:
-        raw = self._uow._read().raw  # noqa: SLF001
-        lines = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots ORDER BY row").fetchall()
-        return iter([_lot(line) for line in lines])
+        self._uow._read()  # noqa: SLF001
+        return self._all()
+
+    def _all(self) -> Iterator[Lot]:
+        sql = f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE row > ? ORDER BY row LIMIT ?"
+        for _connection, lines in _pages(self._uow, sql):
+            for line in lines:
+                yield _lot(line[1:])
 
     @_guarded
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
