@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from coinecon._exact import ExactNumber
 from coinecon.errors import (
@@ -26,8 +26,11 @@ __all__ = [
     "prices_by_storefront",
     "region_code",
     "to_rate",
+    "unique",
     "whole",
 ]
+
+_T = TypeVar("_T")
 
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -138,6 +141,25 @@ def by_currency(values: Money | Iterable[Money], what: str, *, positive: bool) -
             raise InvalidPriceError(f"{what} must not be negative, got {money}")
         seen[money.currency] = money
     return tuple(sorted(seen.values(), key=lambda m: m.currency.code))
+
+
+def unique(
+    values: Iterable[object], kind: type[_T], what: str, key: Callable[[_T], Hashable], label: str
+) -> tuple[_T, ...]:
+    """Return *values* as a tuple of *kind*, no two with the same *key*.
+
+    Raises:
+        InvalidPriceBookError: for a value of another type (naming *what*) or
+            two values with one key (naming the first such *label*).
+    """
+    given: tuple[object, ...] = tuple(values)
+    items = tuple(v for v in given if isinstance(v, kind))
+    if len(items) != len(given):
+        raise InvalidPriceBookError(f"{what} must be {kind.__name__} values")
+    keys = [key(item) for item in items]
+    for repeated in sorted({k for k in keys if keys.count(k) > 1}, key=repr):
+        raise InvalidPriceBookError(f"{label} {repeated!r} is used twice")
+    return items
 
 
 def as_mapping(value: object, what: str) -> Mapping[Any, Any]:

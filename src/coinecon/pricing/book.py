@@ -40,14 +40,7 @@ def _regions(value: Mapping[str, Currency | str]) -> tuple[tuple[str, Currency],
 
 
 def _packages(value: Iterable[CoinPackage]) -> tuple[CoinPackage, ...]:
-    given: tuple[object, ...] = tuple(value)
-    packages = tuple(p for p in given if isinstance(p, CoinPackage))
-    if len(packages) != len(given):
-        raise InvalidPriceBookError("packages must be CoinPackage values")
-    skus = [p.sku for p in packages]
-    for sku in sorted({s for s in skus if skus.count(s) > 1}):
-        raise InvalidPriceBookError(f"SKU {sku!r} is used by two packages")
-    return packages
+    return _validate.unique(value, CoinPackage, "packages", lambda p: p.sku, "SKU")
 
 
 def _custom(value: CustomAmounts | None) -> CustomAmounts | None:
@@ -57,13 +50,7 @@ def _custom(value: CustomAmounts | None) -> CustomAmounts | None:
 
 
 def _promotions(value: Iterable[Promotion]) -> tuple[Promotion, ...]:
-    given: tuple[object, ...] = tuple(value)
-    promotions = tuple(p for p in given if isinstance(p, Promotion))
-    if len(promotions) != len(given):
-        raise InvalidPriceBookError("promotions must be Promotion values")
-    ids = [p.id for p in promotions]
-    for pid in sorted({i for i in ids if ids.count(i) > 1}):
-        raise InvalidPriceBookError(f"promotion id {pid!r} is used twice")
+    promotions = _validate.unique(value, Promotion, "promotions", lambda p: p.id, "promotion id")
     return tuple(sorted(promotions, key=lambda p: p.id))
 
 
