@@ -116,26 +116,50 @@ class TestCommands:
             spend(wallets, "p1", "alice", 1)
         assert wallets.balance("alice", COIN) == COIN(100)
 
-    def test_validation(self, wallets: Wallets) -> None:
-        with pytest.raises(InvalidAmountError):
-            wallets.credit(
-                "k", holder="a", amount=COIN(5), origin=LotOrigin.PURCHASE, cause=Cause("p", "1")
-            )
-        with pytest.raises(InvalidAmountError):
-            wallets.credit(
-                "k",
-                holder="a",
-                amount=COIN(5),
-                origin=LotOrigin.BONUS,
-                cause=Cause("p", "1"),
-                value=Money(1, "USD"),
-            )
-        with pytest.raises(InvalidAmountError):
-            buy(wallets, "k", "a", 0)
+    @pytest.mark.parametrize(
+        ("changes", "error"),
+        [
+            pytest.param(
+                {"origin": LotOrigin.PURCHASE}, InvalidAmountError, id="purchase-no-value"
+            ),
+            pytest.param({"value": Money(1, "USD")}, InvalidAmountError, id="value-not-purchase"),
+            pytest.param({"amount": COIN(0)}, InvalidAmountError, id="zero-coins"),
+            pytest.param({"amount": 5}, InvalidTypeError, id="plain-int"),
+            pytest.param({"holder": ""}, InvalidIdentifierError, id="empty-holder"),
+            pytest.param({"origin": "bonus"}, InvalidTypeError, id="origin-text"),
+            pytest.param(
+                {"expires_at": datetime(2027, 1, 1)},  # noqa: DTZ001
+                NaiveDatetimeError,
+                id="naive-expiry",
+            ),
+            pytest.param({"expires_at": T0 - timedelta(1)}, ValidationError, id="expired"),
+            pytest.param(
+                {"expires_at": T0 + timedelta(1), "expires_in": timedelta(1)},
+                ValidationError,
+                id="two-expiries",
+            ),
+        ],
+    )
+    def test_a_bad_credit_stores_nothing(
+        self, wallets: Wallets, changes: dict[str, object], error: type[Exception]
+    ) -> None:
+        request: dict[str, object] = {
+            "holder": "a",
+            "amount": COIN(5),
+            "origin": LotOrigin.PROMOTION,
+            "cause": Cause("p", "1"),
+        }
+        with pytest.raises(error):
+            wallets.credit("k", **(request | changes))  # type: ignore[arg-type]
+        # Nothing was stored: the key is still free.
+        assert buy(wallets, "k", "a", 5).balance == COIN(5)
+
+    def test_a_bad_spend_stores_nothing(self, wallets: Wallets) -> None:
+        buy(wallets, "p", "a", 5)
         with pytest.raises(InvalidTypeError):
             wallets.spend("k", holder="a", amount=5, cause=Cause("p", "1"))  # type: ignore[arg-type]
         with pytest.raises(InvalidIdentifierError):
-            buy(wallets, "", "a", 5)
+            spend(wallets, "", "a", 5)
         with pytest.raises(InvalidTypeError):
             wallets.spend(
                 "k",
@@ -144,36 +168,7 @@ class TestCommands:
                 cause=Cause("p", "1"),
                 kind=TransactionKind.PURCHASE,
             )
-        with pytest.raises(NaiveDatetimeError):
-            wallets.credit(
-                "k",
-                holder="a",
-                amount=COIN(5),
-                origin=LotOrigin.PROMOTION,
-                cause=Cause("p", "1"),
-                expires_at=datetime(2027, 1, 1),  # noqa: DTZ001
-            )
-        with pytest.raises(ValidationError):
-            wallets.credit(
-                "k",
-                holder="a",
-                amount=COIN(5),
-                origin=LotOrigin.PROMOTION,
-                cause=Cause("p", "1"),
-                expires_at=T0 - timedelta(1),
-            )
-        with pytest.raises(ValidationError):
-            wallets.credit(
-                "k",
-                holder="a",
-                amount=COIN(5),
-                origin=LotOrigin.PROMOTION,
-                cause=Cause("p", "1"),
-                expires_at=T0 + timedelta(1),
-                expires_in=timedelta(1),
-            )
-        # Nothing was stored by any of them: the key is still free.
-        assert buy(wallets, "k", "a", 5).balance == COIN(5)
+        assert spend(wallets, "k", "a", 5).balance == COIN(0)
 
     def test_transfer_through_also_is_refused(self, wallets: Wallets) -> None:
         buy(wallets, "p1", "alice", 10)
