@@ -14,11 +14,13 @@ import pytest
 from coinecon.adapters import sqlite as sqlite_adapter
 from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
-from coinecon.ledger import AccountKey, Posting
+from coinecon.ledger import AccountKey, Cause, Posting
 from coinecon.lots import Lot, LotOrigin
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
 from coinecon.verification import verify_books
+from coinecon.wallets import Wallets
 
 
 @pytest.fixture
@@ -381,6 +383,57 @@ def test_whole_tables_stream_page_by_page(
         assert next(late).sequence == 1
     with pytest.raises(StorageError, match="not active"):
         list(late)
+
+
+def test_a_full_disk_raises_and_keeps_nothing_of_the_failed_work(path: Path) -> None:
+    """``PRAGMA max_page_count`` makes the file "full": single commands and a
+    batch fail with ``StorageError``, and nothing of them is kept."""
+    with SqliteStore(path) as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        wallets.credit(
+            "seed",
+            holder="alice",
+            amount=COIN(10**6),
+            origin=LotOrigin.BONUS,
+            cause=Cause("s", "1"),
+        )
+        (connection,) = store._idle  # the one pooled connection
+        pages = connection.raw.execute("PRAGMA page_count").fetchone()[0]
+        connection.raw.execute(f"PRAGMA max_page_count = {pages}")
+
+        def spend(key: str) -> None:
+            wallets.spend(key, holder="alice", amount=COIN(1), cause=Cause("item", key))
+
+        done: list[str] = []
+
+        def spend_one_by_one() -> None:
+            for n in range(1000):
+                spend(f"one-{n}")
+                done.append(f"one-{n}")
+
+        def spend_in_bulk() -> None:
+            with wallets.batch() as bulk:
+                for n in range(5000):
+                    bulk.spend(f"bulk-{n}", holder="alice", amount=COIN(1), cause=Cause("b", "1"))
+
+        with pytest.raises(StorageError, match="full"):
+            spend_one_by_one()
+        kept = len(done)
+        with pytest.raises(StorageError, match="full"):
+            spend_in_bulk()
+        connection.raw.execute(f"PRAGMA max_page_count = {2**30}")
+        spend("after")  # the store works again once there is room
+    with SqliteStore(path, read_only=True) as store:
+        wallets = Wallets(store)
+        assert wallets.verify().ok
+        assert wallets.balance("alice", COIN) == COIN(10**6 - kept - 1)
+        keys = {
+            t.idempotency_key
+            for t in wallets.history(AccountKey.wallet("alice", COIN), limit=1000).entries
+        }
+        assert not any(key.startswith("bulk-") for key in keys)
+        assert f"one-{kept}" not in keys
+        assert "after" in keys
 
 
 def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
