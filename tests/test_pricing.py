@@ -374,7 +374,7 @@ def test_package_validation() -> None:
 
 
 def test_book_validation() -> None:
-    with pytest.raises(InvalidPriceBookError, match="SKU .coins_100. is used twice"):
+    with pytest.raises(InvalidPriceBookError, match=r"SKU .coins_100. is used twice"):
         book(packages=[*ladder(), ladder()[0]])
     with pytest.raises(InvalidPriceBookError, match="used twice"):
         book(promotions=[*promotions(), promotions()[0]])

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import multiprocessing
+import random
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from coinecon import Money
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey
+from coinecon.errors import InsufficientFunds
+from coinecon.ledger import AccountKey, AccountKind, Cause, Posting, TransactionKind
 from coinecon.lots import Lot, LotOrigin
-from coinecon.testing.contract import COIN, T0, purchase, record, wallet
+from coinecon.testing.contract import COIN, DIAMOND, T0, purchase, record, wallet
 from coinecon.verification import verify_books
+from coinecon.wallets import Wallets
 
 # Run in spawned processes through the builtin exec, so the child needs nothing
 # from this test module (which pytest imports under a name the child cannot).
@@ -113,3 +122,218 @@ def test_processes_and_threads_on_one_file(tmp_path: Path) -> None:
     assert failures == []
     assert [process.exitcode for process in processes] == [0, 0, 0]
     check_books(path, 6 * 40)
+
+
+# -- the same, through the wallet service -------------------------------------------
+#
+# Workers credit coins, send gift-shaped spends (coins spent, diamonds earned by a
+# creator in the same transaction) and run small batches, all on three shared
+# wallets. Wallets start empty and spends are often larger than what is there, so
+# many spends are refused with InsufficientFunds; each worker also makes one
+# spend that nothing could cover, so refusals are certain. Every worker reports
+# the commands that succeeded; the books must hold exactly those.
+
+HOLDERS = ("alice", "bob", "carol")
+CREATOR = "creator"
+
+# [idempotency key, "credit" or "gift", holder, coins]
+Command = list[str | int]
+
+
+def diamonds_for(coins: int) -> int:
+    """What the creator earns for a gift of *coins* (never zero)."""
+    return (coins + 1) // 2
+
+
+def run_command(wallets: Wallets, command: Command) -> None:
+    key, operation, holder, coins = command
+    assert isinstance(key, str)
+    assert isinstance(holder, str)
+    assert isinstance(coins, int)
+    if operation == "credit":
+        wallets.credit(
+            key,
+            holder=holder,
+            amount=COIN(coins),
+            origin=LotOrigin.PURCHASE,
+            cause=Cause("purchase", key),
+            value=Money.from_minor(coins, "USD"),
+        )
+    else:
+        earned = diamonds_for(coins)
+        wallets.spend(
+            key,
+            holder=holder,
+            amount=COIN(coins),
+            cause=Cause("gift", key),
+            kind=TransactionKind.GIFT,
+            also=(
+                Posting(AccountKey.issuance(DIAMOND), -earned),
+                Posting(AccountKey.earnings(CREATOR, DIAMOND), earned),
+            ),
+        )
+
+
+def run_commands(wallets: Wallets, tag: str, rounds: int, seed: int) -> dict[str, Any]:
+    """Run *rounds* random commands; return those that committed and how many
+    were refused for want of coins."""
+    rng = random.Random(seed)
+    committed: list[Command] = []
+    refused = 0
+    for i in range(rounds):
+        holder = rng.choice(HOLDERS)
+        key = f"{tag}-{i}"
+        roll = rng.random()
+        if i == 0:
+            commands: list[Command] = [[key, "gift", holder, 10**12]]
+        elif roll < 0.4:
+            commands = [[key, "credit", holder, rng.randint(1, 20)]]
+        elif roll < 0.85:
+            commands = [[key, "gift", holder, rng.randint(1, 25)]]
+        else:
+            commands = [
+                [f"{key}-a", "credit", holder, rng.randint(1, 10)],
+                [f"{key}-b", "gift", holder, rng.randint(1, 25)],
+                [f"{key}-c", "gift", holder, rng.randint(1, 5)],
+            ]
+        try:
+            if len(commands) == 1:
+                run_command(wallets, commands[0])
+            else:
+                with wallets.batch() as bulk:
+                    for command in commands:
+                        run_command(bulk, command)
+        except InsufficientFunds:
+            refused += 1  # a refused batch keeps none of its commands
+        else:
+            committed.extend(commands)
+    return {"committed": committed, "refused": refused}
+
+
+def child_main(argv: list[str]) -> int:
+    """Entry point of a spawned worker process (see LAUNCH)."""
+    path, tag, rounds, seed = argv
+    with SqliteStore(path, timeout=30) as store:
+        print("ready", flush=True)  # noqa: T201 (then wait for the parent's go)
+        sys.stdin.readline()
+        outcome = run_commands(Wallets(store), tag, int(rounds), int(seed))
+    print(json.dumps(outcome))  # noqa: T201 (the parent reads it)
+    return 0
+
+
+# The child loads this very file by path and calls child_main, so processes and
+# threads run the same code (pytest imports this module under a name a child
+# could not import).
+LAUNCH = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('coinecon_worker', sys.argv[1])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['coinecon_worker'] = module\n"
+    "spec.loader.exec_module(module)\n"
+    "sys.exit(module.child_main(sys.argv[2:]))\n"
+)
+
+
+def check_service_books(path: Path, outcomes: list[dict[str, Any]]) -> list[str]:
+    committed = [command for outcome in outcomes for command in outcome["committed"]]
+    keys = [str(command[0]) for command in committed]
+    assert len(set(keys)) == len(keys)
+    credited = dict.fromkeys(HOLDERS, 0)
+    gifted = dict.fromkeys(HOLDERS, 0)
+    for _key, operation, holder, coins in committed:
+        assert isinstance(holder, str)
+        assert isinstance(coins, int)
+        (credited if operation == "credit" else gifted)[holder] += coins
+    earned = sum(
+        diamonds_for(int(coins)) for _, operation, _, coins in committed if operation == "gift"
+    )
+    with SqliteStore(path) as store:
+        report = Wallets(store).verify()
+        assert report.ok, str(report)
+        assert report.transactions == len(committed)
+        with store.unit_of_work() as uow:
+            order = [t.idempotency_key for t in uow.ledger.transactions()]
+            postings = list(uow.ledger.postings())
+            accounts = uow.ledger.accounts()
+            events = uow.outbox.pending(limit=10 * len(committed) + 10)
+        # No coin lost or created: the books hold exactly the commands that succeeded.
+        assert sorted(order) == sorted(keys)
+        assert len(events) == len(committed)
+        expected = {
+            **{AccountKey.wallet(h, COIN): credited[h] - gifted[h] for h in HOLDERS},
+            AccountKey.issuance(COIN): -sum(credited.values()),
+            AccountKey.spent(COIN): sum(gifted.values()),
+            AccountKey.issuance(DIAMOND): -earned,
+            AccountKey.earnings(CREATOR, DIAMOND): earned,
+        }
+        assert set(accounts) <= set(expected)
+        assert {account: accounts.get(account, 0) for account in expected} == expected
+        # No wallet ever went below zero, not even for a moment between commands.
+        for posting in postings:
+            if posting.account.kind in {AccountKind.WALLET, AccountKind.EARNINGS}:
+                assert posting.balance_after >= 0, posting
+    return order
+
+
+@pytest.mark.slow
+def test_processes_and_threads_credit_and_spend_through_wallets(tmp_path: Path) -> None:
+    path = tmp_path / "coins.db"
+    SqliteStore(path).close()
+    rounds = 250
+    processes = [
+        subprocess.Popen(  # noqa: S603 (our own interpreter, our own arguments)
+            [sys.executable, "-c", LAUNCH, __file__, str(path), f"p{n}", str(rounds), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    outcomes: list[dict[str, Any]] = []
+    failures: list[BaseException] = []
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "ready\n"
+
+        def thread_work(store: SqliteStore, tag: str, seed: int) -> None:
+            try:
+                outcomes.append(run_commands(Wallets(store), tag, rounds, seed))
+            except BaseException as error:  # noqa: BLE001 (the main thread reports it)
+                failures.append(error)
+
+        with SqliteStore(path, timeout=30) as shared, SqliteStore(path, timeout=30) as own:
+            # Two threads share a store (its in-process lock, then SQLite's); one
+            # has a store of its own (SQLite's lock only).
+            threads = [
+                threading.Thread(target=thread_work, args=(shared, "t0", 10)),
+                threading.Thread(target=thread_work, args=(shared, "t1", 11)),
+                threading.Thread(target=thread_work, args=(own, "t2", 12)),
+            ]
+            for process in processes:
+                assert process.stdin is not None
+                process.stdin.write("go\n")
+                process.stdin.flush()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        for process in processes:
+            out, _ = process.communicate(timeout=120)
+            assert process.returncode == 0, "a worker process failed: see its stderr"
+            outcomes.append(json.loads(out))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert failures == []
+    assert len(outcomes) == 6
+    # Every worker had its certain refusal; random ones come on top.
+    assert all(outcome["refused"] >= 1 for outcome in outcomes)
+    assert sum(len(outcome["committed"]) for outcome in outcomes) > 6 * rounds // 2
+    order = check_service_books(path, outcomes)
+    workers = [key.split("-")[0] for key in order]
+    switches = sum(a != b for a, b in itertools.pairwise(workers))
+    # The workers really ran at once: their commits interleave in the ledger.
+    assert switches >= 10, f"the workers ran one after another ({switches} switches)"
