@@ -278,16 +278,6 @@ def test_a_lock_held_past_the_time_out_raises(path: Path) -> None:
             uow.commit()
 
 
-def test_a_nested_unit_of_work_in_one_thread_is_refused(store: SqliteStore) -> None:
-    with store.unit_of_work() as uow:
-        with pytest.raises(StorageError, match="already has a unit of work"), store.unit_of_work():
-            pass
-        record(uow, purchase("tx-1", "alice", 1))
-        uow.commit()
-    with store.unit_of_work() as uow:
-        assert uow.ledger.get("tx-1") is not None
-
-
 # -- constraints in SQL ----------------------------------------------------------------
 
 

@@ -8,8 +8,11 @@ Nothing survives the process; use it for tests, simulations and examples::
     ...     uow.ledger.accounts()
     {}
 
-One unit of work runs at a time (a re-entrant lock is held from ``__enter__``
-to ``__exit__``), so a unit of work is isolated exactly as the port requires.
+One unit of work runs at a time (a lock is held from ``__enter__`` to
+``__exit__``), so a unit of work is isolated exactly as the port requires. As
+with SQLite, a thread that opens a second unit of work on the store while its
+first is open is refused with :class:`~coinecon.errors.StorageError` rather
+than left to wait for itself.
 Every write is recorded in an undo log; rolling back replays it backwards, so
 a failed unit of work leaves the store as it was, at the cost of its own writes
 only.
@@ -37,7 +40,8 @@ class _State:
     """Everything the store holds, plus the lock that serialises units of work."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
+        self.owner: int | None = None  # the thread holding the lock
         self.balances: dict[AccountKey, int] = {}
         self.transactions: dict[str, Transaction] = {}
         self.postings: list[RecordedPosting] = []
@@ -80,7 +84,15 @@ class MemoryUnitOfWork:
     def __enter__(self) -> Self:
         if self._active or self._ended:
             raise StorageError("a unit of work can be entered only once")
-        self._state.lock.acquire()
+        state = self._state
+        me = threading.get_ident()
+        if state.owner == me:
+            raise StorageError(
+                "this thread already has a unit of work open on this store; "
+                "a nested unit of work would wait for itself"
+            )
+        state.lock.acquire()
+        state.owner = me
         self._active = True
         return self
 
@@ -95,6 +107,7 @@ class MemoryUnitOfWork:
         finally:
             self._active = False
             self._ended = True
+            self._state.owner = None
             self._state.lock.release()
 
     def commit(self) -> None:

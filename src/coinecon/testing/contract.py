@@ -783,6 +783,17 @@ class UnitOfWorkContract(_Contract):
         with store.unit_of_work() as again:
             assert again.ledger.get("tx-1") == purchase("tx-1", "alice", 1)
 
+    def test_a_nested_unit_of_work_in_one_thread_is_refused(self, store: Store) -> None:
+        """A second unit of work opened by a thread whose first is still open
+        is refused (it would wait for itself); the first goes on unharmed."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(StorageError, match="already has a unit of work"):
+                store.unit_of_work().__enter__()
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.get("tx-1") is not None
+
 
 class ConcurrencyContract(_Contract):
     """Units of work on many threads are isolated from each other."""
