@@ -15,6 +15,12 @@ absolute rates vary from machine to machine and run to run.
 
 Two modes: one command per SQLite transaction (``synchronous=NORMAL``, WAL),
 and batched (all commands of a round in one transaction, ``Wallets.batch()``).
+The raw script writes each command's rows as it goes, as a hand-written script
+would; coinecon's adapter keeps what a unit of work read in memory and sends
+its rows in ``executemany`` calls at commit, so in batched mode it writes each
+account's balance once per batch rather than once per spend (see "Batched
+writes" in ``docs/storage.md``). Both write every transaction, posting, lot
+update, consumption, idempotency record and event.
 """
 
 from __future__ import annotations
