@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,7 +34,7 @@ from coinecon.ledger import (
     amount_of,
     check_rules,
 )
-from coinecon.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
+from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, plan_spend, take_from_lots
 from coinecon.money import MAX_MINOR_UNITS
 
 COIN = Unit("COIN")
@@ -291,6 +292,21 @@ class TestLots:
             "bonus",
             "lasting",
         ]
+
+    def test_consumption_validation(self) -> None:
+        with pytest.raises(InvalidAmountError):
+            LotConsumption("lot-1", 0)
+        with pytest.raises(InvalidTypeError):
+            LotConsumption("lot-1", 2.0)  # type: ignore[arg-type]
+        with pytest.raises(InvalidAmountError):
+            LotConsumption("lot-1", 1, Money("-0.01", "USD"))
+        with pytest.raises(InvalidTypeError):
+            LotConsumption("lot-1", 1, 5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidIdentifierError):
+            LotConsumption("", 1)
+        lot = self.lot("x", LotOrigin.BONUS, 5)
+        with pytest.raises(InvalidTypeError):
+            attrs.evolve(lot, remaining=2.5)  # type: ignore[arg-type]
 
     def test_lot_validation(self) -> None:
         with pytest.raises(InvalidAmountError):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,10 @@ from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
+from coinecon.events import OutboxEvent
+from coinecon.idempotency import IdempotencyRecord
 from coinecon.ledger import AccountKey, Cause, Posting
-from coinecon.lots import Lot, LotOrigin
+from coinecon.lots import Lot, LotConsumption, LotOrigin
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
 from coinecon.verification import verify_books
 from coinecon.wallets import Wallets
@@ -212,6 +215,7 @@ def test_a_unit_of_work_open_at_close_still_ends_cleanly(store: SqliteStore) -> 
 def test_a_read_only_store_reads_and_refuses_writes(path: Path) -> None:
     with SqliteStore(path) as store, store.unit_of_work() as uow:
         record(uow, purchase("tx-1", "alice", 5))
+        uow.lots.add(Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 5, T0, "tx-1"))
         uow.commit()
     before = path.read_bytes()
     with SqliteStore(path, read_only=True) as store:
@@ -219,11 +223,26 @@ def test_a_read_only_store_reads_and_refuses_writes(path: Path) -> None:
         assert "read_only=True" in repr(store)
         with store.unit_of_work() as uow:
             assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 5}
-            with pytest.raises(StorageError, match="readonly"):
-                record(uow, purchase("tx-2", "alice", 5))
-            with pytest.raises(StorageError, match="readonly"):
-                uow.outbox.mark_delivered(["e"], T0)
+            # Reads first, so that nothing could be kept in memory to write later.
+            (lot,) = uow.lots.open_lots(wallet("alice"))
+            assert uow.idempotency.get("k") is None
+            writes: list[Callable[[], object]] = [
+                lambda: record(uow, purchase("tx-2", "alice", 5)),
+                lambda: uow.lots.add(
+                    Lot.new("lot-2", wallet("alice"), LotOrigin.BONUS, 1, T0, "t")
+                ),
+                lambda: uow.lots.update(lot.take(3)[0]),
+                lambda: uow.lots.record_consumption("tx-1", [LotConsumption(lot.id, 1)]),
+                lambda: uow.idempotency.add(IdempotencyRecord("k", "f" * 64, "{}", T0)),
+                lambda: uow.outbox.add(OutboxEvent("e", "coins.spent", T0, "{}")),
+                lambda: uow.outbox.mark_delivered(["e"], T0),
+            ]
+            for write in writes:
+                with pytest.raises(StorageError, match="read-only"):
+                    write()
             assert uow.ledger.get("tx-2") is None
+            assert uow.lots.open_lots(wallet("alice")) == [lot]
+            assert uow.idempotency.get("k") is None
         # Two read-only units of work may be open at once: they take no write lock.
         with store.unit_of_work() as first, store.unit_of_work() as second:
             assert first.ledger.accounts() == second.ledger.accounts()
@@ -424,6 +443,91 @@ def test_a_full_disk_raises_and_keeps_nothing_of_the_failed_work(path: Path) -> 
         assert not any(key.startswith("bulk-") for key in keys)
         assert f"one-{kept}" not in keys
         assert "after" in keys
+
+
+def test_a_write_refused_while_a_stream_reads_raises_storage_error(store: SqliteStore) -> None:
+    """A waiting write that SQL refuses when a stream sends it (here an item
+    whose amount was broken after its checks ran) raises ``StorageError``
+    and rolls the unit of work back."""
+    item = LotConsumption("lot-1", 1)
+    object.__setattr__(item, "amount", 0)
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "alice", 1))
+        uow.lots.add(Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 1, T0, "tx-0"))
+        lots = uow.lots.all()
+        uow.lots.record_consumption("tx-1", [item])
+        with pytest.raises(StorageError, match="rolled back"):
+            list(lots)
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {}
+
+
+class _RollbackFails:
+    """A stand-in for a sqlite3 connection whose first ROLLBACK fails."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+        self.failed = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "ROLLBACK" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("disk I/O error (simulated)")
+        return self._raw.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def test_a_unit_of_work_whose_rollback_failed_commits_nothing(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails half-way rolls the unit of work back; should that
+    rollback fail too, the unit of work still refuses to commit what was
+    left half-written."""
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "bob", 1))
+        connection = uow._connection
+        assert connection is not None
+        real = connection.raw
+        connection.raw = _RollbackFails(real)  # type: ignore[assignment]
+
+        def boom(*_args: object) -> None:
+            raise RuntimeError("boom after the transaction row")
+
+        monkeypatch.setattr(sqlite_adapter._Ledger, "_write", staticmethod(boom))
+        with pytest.raises(RuntimeError, match="boom"):
+            record(uow, purchase("tx-1", "alice", 5))
+        monkeypatch.undo()
+        connection.raw = real
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.commit()
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.ledger.accounts()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {}
+        assert list(uow.ledger.transactions()) == []
+
+
+def test_what_a_unit_of_work_read_is_read_again_after_its_commit(path: Path) -> None:
+    """Balances and open lots kept in memory do not outlive a commit: another
+    writer may write before the next read."""
+    with SqliteStore(path) as first, SqliteStore(path) as second, first.unit_of_work() as uow:
+        uow.lots.add(Lot.new("lot-1", wallet("alice"), LotOrigin.BONUS, 10, T0, "tx-1"))
+        record(uow, purchase("tx-1", "alice", 10))
+        uow.commit()
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
+        assert [lot.remaining for lot in uow.lots.open_lots(wallet("alice"))] == [10]
+        uow.commit()
+        with second.unit_of_work() as other:
+            record(other, purchase("tx-2", "alice", 5))
+            (lot,) = other.lots.open_lots(wallet("alice"))
+            other.lots.update(lot.take(4)[0])
+            other.commit()
+        assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 15}
+        assert [lot.remaining for lot in uow.lots.open_lots(wallet("alice"))] == [6]
 
 
 def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:

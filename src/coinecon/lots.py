@@ -57,12 +57,22 @@ def _positive(_instance: object, attribute: Any, value: Any) -> None:
         raise InvalidAmountError(f"lot {attribute.name} must be positive, got {value}")
 
 
+def _value(value: object) -> None:
+    if value is not None and not isinstance(value, Money):
+        raise InvalidTypeError(f"a consumption's value must be Money or None, got {value!r}")
+    if isinstance(value, Money) and value.minor < 0:
+        raise InvalidAmountError(f"a consumption's value must not be negative, got {value}")
+
+
 def _optional_aware(_instance: object, attribute: Any, value: Any) -> None:
     if value is not None:
         require_aware(value, attribute.name)
 
 
 def _check_lot(lot: Lot) -> None:
+    for name in ("remaining", "value_recognised"):
+        if type(getattr(lot, name)) is not int:
+            raise InvalidTypeError(f"lot {name} must be an int, got {getattr(lot, name)!r}")
     if lot.account.kind is not AccountKind.WALLET:
         raise InvalidTypeError(f"lots belong to wallets, not to {lot.account}")
     if not 0 <= lot.remaining <= lot.amount:
@@ -198,9 +208,9 @@ class LotConsumption:
         value: the money value of those coins (purchased lots), else ``None``.
     """
 
-    lot_id: str
-    amount: int
-    value: Money | None = None
+    lot_id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "lot id"))
+    amount: int = attrs.field(validator=_positive)
+    value: Money | None = attrs.field(default=None, validator=lambda _i, _a, v: _value(v))
 
 
 class SpendOrder(enum.Enum):

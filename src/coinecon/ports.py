@@ -102,7 +102,9 @@ class LedgerRepository(Protocol):
         ...
 
     def transactions(self) -> Iterator[Transaction]:
-        """Every transaction, in the order recorded.
+        """Every transaction, in the order recorded, as stored when this is
+        called: transactions recorded while the iterator is read are not
+        yielded.
 
         An adapter may stream them from storage as they are consumed:
         consume the iterator inside the unit of work.

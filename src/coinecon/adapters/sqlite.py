@@ -309,8 +309,10 @@ class _Pending:
     def forget_lots(self, account: AccountKey) -> None:
         """Stop serving *account*'s open lots from memory (after a write that
         the cache cannot follow)."""
-        for lot_id in self.lots.pop(account, {}):
-            self.lots_by_id.pop(lot_id, None)
+        self.lots.pop(account, None)
+        # Emptied lots left the account's open lots but not lots_by_id.
+        for lot_id in [i for i, lot in self.lots_by_id.items() if lot.account == account]:
+            del self.lots_by_id[lot_id]
 
 
 class SqliteStore:
@@ -582,6 +584,7 @@ class SqliteUnitOfWork:
         self._connection: _Connection | None = None
         self._in_transaction = False
         self._ended = False
+        self._broken = False
         self._pending = _Pending()
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
@@ -637,13 +640,11 @@ class SqliteUnitOfWork:
         if not self._in_transaction:
             return
         self._check_alive(connection)
+        self._send(connection)
         try:
-            self._pending.flush(connection.raw)
             connection.raw.execute("COMMIT")
-        except (sqlite3.Error, OverflowError, StorageError) as error:
+        except sqlite3.Error as error:
             self._abandon(connection)
-            if isinstance(error, StorageError):
-                raise
             raise StorageError(f"commit failed: {error}") from error
         self._in_transaction = False
         self._pending = _Pending()
@@ -661,6 +662,8 @@ class SqliteUnitOfWork:
                 connection.raw.execute("ROLLBACK")
         except sqlite3.Error as error:
             raise StorageError(f"rollback failed: {error}") from error
+        else:
+            self._broken = False
         finally:
             connection.rolled_back()
 
@@ -671,7 +674,7 @@ class SqliteUnitOfWork:
         return connection
 
     def _check_alive(self, connection: _Connection) -> None:
-        if not connection.raw.in_transaction:
+        if self._broken or not connection.raw.in_transaction:
             raise StorageError(
                 "SQLite rolled this unit of work back after an earlier error; "
                 "its writes are lost: leave the 'with' block and start again"
@@ -688,6 +691,13 @@ class SqliteUnitOfWork:
             self._in_transaction = True
         return connection
 
+    def _writing(self) -> _Connection:
+        """Like :meth:`_work`, for a write: a read-only store refuses it here,
+        before anything is kept in memory."""
+        if self._store._read_only:  # noqa: SLF001
+            raise StorageError(f"{self._store.path} is open read-only: it takes no writes")
+        return self._work()
+
     def _read(self) -> _Connection:
         """The connection, inside a transaction, with every waiting write sent
         (for queries that read what the writes change)."""
@@ -699,15 +709,22 @@ class SqliteUnitOfWork:
     def _send(self, connection: _Connection) -> None:
         try:
             self._pending.flush(connection.raw)
+        except (sqlite3.Error, OverflowError) as error:
+            self._abandon(connection)
+            raise StorageError(
+                f"SQLite refused the writes of this unit of work, which is rolled back: {error}"
+            ) from error
         except BaseException:
             self._abandon(connection)
             raise
 
     def _abandon(self, connection: _Connection) -> None:
         """Roll the whole SQLite transaction back after a failure that may
-        have left part of a write behind; the unit of work then refuses every
-        further read and write until its ``with`` block ends."""
+        have left part of a write behind. The unit of work then refuses every
+        read, write and commit until :meth:`rollback` succeeds (explicitly, or
+        at the end of the ``with`` block)."""
         self._pending = _Pending()
+        self._broken = True
         try:
             # If this fails too, the end of the 'with' block tries again and,
             # failing that, closes the connection (closing rolls back).
@@ -826,7 +843,7 @@ class _Ledger:
     @_guarded
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
         uow = self._uow
-        connection = uow._work()  # noqa: SLF001
+        connection = uow._writing()  # noqa: SLF001
         for posting in transaction.postings:
             after = balances_after.get(posting.account)
             if after is None:
@@ -988,12 +1005,15 @@ class _Ledger:
 
     @_guarded
     def transactions(self) -> Iterator[Transaction]:
-        self._uow._read()  # noqa: SLF001 (refuse now, not at the first next())
-        return self._transactions()
+        last = _last(self._uow, "SELECT max(row) FROM transactions")
+        return self._transactions(last)
 
-    def _transactions(self) -> Iterator[Transaction]:
-        sql = f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.row > ? "
-        for connection, headers in _pages(self._uow, sql + "ORDER BY t.row LIMIT ?"):
+    def _transactions(self, last: int) -> Iterator[Transaction]:
+        sql = (
+            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t "
+            "WHERE t.row > ? AND t.row <= ? ORDER BY t.row LIMIT ?"
+        )
+        for connection, headers in _pages(self._uow, sql, last):
             postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
             lines = _guarded_fetch(
                 connection.raw,
@@ -1009,18 +1029,17 @@ class _Ledger:
 
     @_guarded
     def postings(self) -> Iterator[RecordedPosting]:
-        self._uow._read()  # noqa: SLF001
-        return self._postings()
+        return self._postings(_last(self._uow, "SELECT max(sequence) FROM postings"))
 
-    def _postings(self) -> Iterator[RecordedPosting]:
+    def _postings(self, last: int) -> Iterator[RecordedPosting]:
         sql = (
             "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
             "p.amount, p.balance_after FROM postings AS p "
             "JOIN transactions AS t ON t.row = p.transaction_row "
             "JOIN accounts AS a ON a.id = p.account_id "
-            "WHERE p.sequence > ? ORDER BY p.sequence LIMIT ?"
+            "WHERE p.sequence > ? AND p.sequence <= ? ORDER BY p.sequence LIMIT ?"
         )
-        for connection, lines in _pages(self._uow, sql):
+        for connection, lines in _pages(self._uow, sql, last):
             for sequence, transaction_id, account_id, *account, amount, after in lines:
                 key = connection.key(account_id, *account)
                 yield RecordedPosting(sequence, transaction_id, key, amount, after)
@@ -1040,19 +1059,27 @@ class _Ledger:
 _PAGE = 1000  # rows per query when a repository streams a whole table
 
 
-def _pages(uow: SqliteUnitOfWork, sql: str) -> Iterator[tuple[_Connection, list[Any]]]:
+def _last(uow: SqliteUnitOfWork, sql: str) -> int:
+    """The highest key a whole-table stream will yield: the rows there are
+    when it is asked for (``0`` for an empty table)."""
+    last: int | None = uow._read().raw.execute(sql).fetchone()[0]  # noqa: SLF001
+    return last or 0
+
+
+def _pages(uow: SqliteUnitOfWork, sql: str, last: int) -> Iterator[tuple[_Connection, list[Any]]]:
     """Run *sql* page by page, keyset-paginated, while *uow* stays active.
 
-    The first column of *sql* is the integer key it orders by; its two
-    parameters are the key to start after and the page size. Every page is
-    read through the unit of work, so a stream consumed after the unit of
-    work ended raises :class:`~coinecon.errors.StorageError` rather than read
-    from a connection that another unit of work may hold.
+    The first column of *sql* is the integer key it orders by; its three
+    parameters are the key to start after, the last key to read (so rows
+    added while the stream is read are not yielded) and the page size. Every
+    page is read through the unit of work, so a stream consumed after the
+    unit of work ended raises :class:`~coinecon.errors.StorageError` rather
+    than read from a connection that another unit of work may hold.
     """
     after = 0
-    while True:
+    while after < last:
         connection = uow._read()  # noqa: SLF001
-        lines = _guarded_fetch(connection.raw, sql, (after, _PAGE))
+        lines = _guarded_fetch(connection.raw, sql, (after, last, _PAGE))
         if lines:
             yield connection, lines
         if len(lines) < _PAGE:
@@ -1156,7 +1183,7 @@ class _Lots:
     @_guarded
     def add(self, lot: Lot) -> None:
         uow = self._uow
-        raw = uow._work().raw  # noqa: SLF001
+        raw = uow._writing().raw  # noqa: SLF001
         try:
             raw.execute(
                 f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
@@ -1175,13 +1202,13 @@ class _Lots:
     @_guarded
     def update(self, lot: Lot) -> None:
         uow = self._uow
-        connection = uow._work()  # noqa: SLF001
+        connection = uow._writing()  # noqa: SLF001
         pending = uow._pending  # noqa: SLF001
         stored = pending.lots_by_id.get(lot.id)
         if stored is not None:
             if stored.account != lot.account:
                 raise StorageError(_moved(lot, stored.account))
-            cached = pending.lots[lot.account]
+            cached = pending.lots[lot.account]  # lots_by_id holds cached accounts' lots only
             if lot.id in cached or lot.remaining == 0:
                 if lot.remaining > 0:
                     cached[lot.id] = lot  # keeps its place
@@ -1241,19 +1268,20 @@ class _Lots:
 
     @_guarded
     def all(self) -> Iterator[Lot]:
-        self._uow._read()  # noqa: SLF001
-        return self._all()
+        return self._all(_last(self._uow, "SELECT max(row) FROM lots"))
 
-    def _all(self) -> Iterator[Lot]:
-        sql = f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE row > ? ORDER BY row LIMIT ?"
-        for _connection, lines in _pages(self._uow, sql):
+    def _all(self, last: int) -> Iterator[Lot]:
+        sql = (
+            f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE row > ? AND row <= ? ORDER BY row LIMIT ?"
+        )
+        for _connection, lines in _pages(self._uow, sql, last):
             for line in lines:
                 yield _lot(line[1:])
 
     @_guarded
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
         uow = self._uow
-        raw = uow._work().raw  # noqa: SLF001
+        raw = uow._writing().raw  # noqa: SLF001
         try:
             raw.execute(
                 "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
@@ -1309,7 +1337,7 @@ class _Idempotency:
     @_guarded
     def add(self, record: IdempotencyRecord) -> None:
         uow = self._uow
-        raw = uow._work().raw  # noqa: SLF001
+        raw = uow._writing().raw  # noqa: SLF001
         pending = uow._pending  # noqa: SLF001
         key = record.key
         if key in pending.absent:
@@ -1336,7 +1364,7 @@ class _Outbox:
 
     @_guarded
     def add(self, event: OutboxEvent) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._writing().raw  # noqa: SLF001
         try:
             raw.execute(
                 "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
@@ -1369,7 +1397,7 @@ class _Outbox:
 
     @_guarded
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._writing().raw  # noqa: SLF001
         delivered_at = _time(at)
         raw.executemany(
             "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",

@@ -348,6 +348,36 @@ class LedgerContract(_Contract):
             with pytest.raises(InvalidAmountError):
                 uow.ledger.history(wallet("nobody"), limit=0)
 
+    def test_an_account_created_and_rolled_back_was_never_posted(self, store: Store) -> None:
+        """An account that a rolled-back transaction created reads as 0, is
+        not listed, and can be created afresh."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "bob", 3))
+            assert uow.ledger.balances([wallet("bob")]) == {wallet("bob"): 3}
+            uow.rollback()
+            assert uow.ledger.balances([wallet("bob")]) == {wallet("bob"): 0}
+            assert uow.ledger.accounts() == {}
+            record(uow, purchase("tx-1", "bob", 2))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.balances([wallet("bob")]) == {wallet("bob"): 2}
+            assert [p.balance_after for p in uow.ledger.postings()] == [-2, 2]
+
+    def test_streams_hold_what_there_was_when_asked(self, store: Store) -> None:
+        """``transactions``, ``postings`` and ``lots.all`` yield what was stored
+        when they were called, not rows written while they are read."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.lots.add(_lot("lot-1"))
+            transactions = uow.ledger.transactions()
+            postings = uow.ledger.postings()
+            lots = uow.lots.all()
+            record(uow, purchase("tx-2", "alice", 1))
+            uow.lots.add(_lot("lot-2"))
+            assert [t.id for t in transactions] == ["tx-1"]
+            assert [p.transaction_id for p in postings] == ["tx-1", "tx-1"]
+            assert [lot.id for lot in lots] == ["lot-1"]
+
     def test_money_accounts_round_trip(self, store: Store) -> None:
         """Accounts holding a currency come back as that currency."""
         settlement = Transaction(
@@ -536,6 +566,40 @@ class LotContract(_Contract):
             assert uow.lots.open_lots(AccountKey.wallet("alice", DIAMOND)) == []
             assert [lot.id for lot in uow.lots.all()] == ["lot-c", "lot-a", "lot-b", "lot-bob"]
 
+    def test_a_lot_emptied_refilled_and_taken_from_again(self, store: Store) -> None:
+        """Updates of one lot that empty it, bring it back and take from it
+        again, with no read in between, all land."""
+        first, second = _lot("lot-1", amount=10), _lot("lot-2", amount=10)
+        with store.unit_of_work() as uow:
+            uow.lots.add(first)
+            uow.lots.add(second)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.open_lots(wallet("alice")) == [first, second]
+            emptied, _ = first.take(10)
+            uow.lots.update(emptied)
+            refilled = attrs.evolve(emptied, remaining=4)
+            uow.lots.update(refilled)
+            again, _ = refilled.take(1)
+            uow.lots.update(again)
+            assert uow.lots.open_lots(wallet("alice")) == [again, second]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.get("lot-1") == again
+
+    def test_lots_added_after_open_lots_and_rolled_back(self, store: Store) -> None:
+        """A lot added after ``open_lots`` shows at once (unless it has no coins
+        left), and a rollback takes it away again."""
+        with store.unit_of_work() as uow:
+            assert uow.lots.open_lots(wallet("alice")) == []
+            fresh = _lot("lot-1", amount=5)
+            uow.lots.add(fresh)
+            uow.lots.add(attrs.evolve(_lot("lot-0", amount=5), remaining=0))
+            assert uow.lots.open_lots(wallet("alice")) == [fresh]
+            uow.rollback()
+            assert uow.lots.open_lots(wallet("alice")) == []
+            assert list(uow.lots.all()) == []
+
     def test_expired_soonest_first_with_limit(self, store: Store) -> None:
         """Lots with coins left whose expiry is at or before *now*, soonest first."""
         day = timedelta(days=1)
@@ -609,6 +673,11 @@ class IdempotencyContract(_Contract):
             uow.rollback()
             assert uow.idempotency.get("k") is None
             uow.idempotency.add(first)
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.ledger.accounts()  # a read that may send waiting writes
+            with pytest.raises(StorageError):
+                uow.idempotency.add(IdempotencyRecord("k", "b" * 64, "[]", T0))
+            assert uow.idempotency.get("k") == first
             uow.commit()
         with store.unit_of_work() as uow:
             assert uow.idempotency.get("k") == first
