@@ -232,7 +232,7 @@ def check_ledger_export(store: Store) -> list[Record]:
         ]
         running[account_of(row)] += row["amount"]
         assert running[account_of(row)] == row["balance_after"]
-    assert set(per_transaction.values()) <= {0}
+    assert set(per_transaction.values()) == ({0} if rows else set())
     assert dict(running) == balances
     return rows
 
@@ -327,13 +327,13 @@ class TestLedgerExport:
         populate(store, clock)
         everything = read(store, ledger_text)
         start, end = T0 + timedelta(minutes=30), T0 + timedelta(hours=2)
-        part = read(store, ledger_text, start=start, end=end)
+        part = read(store, ledger_text, since=start, until=end)
         assert part == [
             r for r in everything if start <= datetime.fromisoformat(r["occurred_at"]) < end
         ]
         assert {r["kind"] for r in part} == {"promotion"}
-        assert read(store, ledger_text, end=T0) == []
-        assert read(store, ledger_text, start=T0) == everything
+        assert read(store, ledger_text, until=T0) == []
+        assert read(store, ledger_text, since=T0) == everything
 
     def test_same_export_from_every_store(self, tmp_path: Path) -> None:
         memory = MemoryStore()
@@ -353,17 +353,43 @@ class TestLedgerExport:
         with SqliteStore(path) as writer:
             populate(writer, clock)
             expected = ledger_text(writer, "csv")
-            with SqliteStore(path, read_only=True) as reader, writer.unit_of_work():
+            with SqliteStore(path, read_only=True) as reader, writer.unit_of_work() as uow:
+                # The writer records more and sends it to SQLite, uncommitted.
+                uow.ledger.record(
+                    grant := Transaction(
+                        id="late",
+                        kind=TransactionKind.ADJUSTMENT,
+                        postings=(
+                            Posting(AccountKey.issuance(COIN), -1),
+                            Posting(AccountKey.wallet("late", COIN), 1),
+                        ),
+                        occurred_at=T0,
+                        idempotency_key="late",
+                        cause=Cause("test", "late"),
+                    ),
+                    {AccountKey.issuance(COIN): -1, AccountKey.wallet("late", COIN): 1},
+                )
+                assert uow.ledger.get(grant.id) is not None  # a read sends waiting writes
                 assert ledger_text(reader, "csv") == expected
 
     def test_export_writes_nothing_to_the_store(self, store: Store, clock: ManualClock) -> None:
         populate(store, clock)
-        before = ledger_text(store, "jsonl")
+
+        def everything() -> tuple[object, ...]:
+            with store.unit_of_work() as uow:
+                return (
+                    list(uow.ledger.transactions()),
+                    list(uow.ledger.postings()),
+                    uow.ledger.accounts(),
+                    list(uow.lots.all()),
+                    uow.outbox.pending(limit=1000),
+                )
+
+        before = everything()
+        assert before[4]  # there are events that an export must leave pending
         export_ledger(store, io.StringIO(), file_format="csv")
         export_statement(store, io.StringIO(), file_format="csv", holder="alice")
-        assert ledger_text(store, "jsonl") == before
-        with store.unit_of_work() as uow:
-            assert uow.outbox.pending(limit=100)  # usable afterwards
+        assert everything() == before
 
     def test_to_a_file_on_disk(self, store: Store, clock: ManualClock, tmp_path: Path) -> None:
         populate(store, clock)
@@ -507,7 +533,7 @@ class TestStatement:
         populate(store, clock)
         alice = AccountKey.wallet("alice", COIN)
         start, end = T0 + timedelta(minutes=1), T0 + timedelta(days=1)
-        [section] = sections(read(store, statement_text, account=alice, start=start, end=end))
+        [section] = sections(read(store, statement_text, account=alice, since=start, until=end))
         assert section[0] == {
             "record_type": "opening",
             "account_kind": "wallet",
@@ -525,7 +551,7 @@ class TestStatement:
         populate(store, clock)
         tokyo = timezone(timedelta(hours=9))
         start = datetime(2026, 1, 1, 9, 1, tzinfo=tokyo)
-        records = read(store, statement_text, holder="alice", start=start)
+        records = read(store, statement_text, holder="alice", since=start)
         assert records[0]["occurred_at"] == "2026-01-01T00:01:00+00:00"
         assert records[0]["balance"] == 500
 
@@ -533,18 +559,18 @@ class TestStatement:
         populate(store, clock)
         alice = AccountKey.wallet("alice", COIN)
         later = T0 + timedelta(days=30)
-        records = read(store, statement_text, account=alice, start=later)
+        records = read(store, statement_text, account=alice, since=later)
         assert [(r["record_type"], r["balance"]) for r in records] == [
             ("opening", -120),
             ("closing", -120),
         ]
-        records = read(store, statement_text, account=alice, end=T0)
+        records = read(store, statement_text, account=alice, until=T0)
         assert [(r["record_type"], r["balance"]) for r in records] == [
             ("opening", 0),
             ("closing", 0),
         ]
         between = T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)
-        records = read(store, statement_text, account=alice, start=between[0], end=between[1])
+        records = read(store, statement_text, account=alice, since=between[0], until=between[1])
         assert [(r["record_type"], r["balance"]) for r in records] == [
             ("opening", 500),
             ("closing", 500),
@@ -596,10 +622,10 @@ class TestStatement:
         wallet = AccountKey.wallet("h", COIN)
         for count in (9, 10, 11):
             end = T0 + timedelta(minutes=count)
-            [section] = sections(read(store, statement_text, account=wallet, end=end))
+            [section] = sections(read(store, statement_text, account=wallet, until=end))
             assert [r["amount"] for r in section[1:-1]] == list(range(1, count + 1))
         start = T0 + timedelta(minutes=2)
-        [section] = sections(read(store, statement_text, account=wallet, start=start))
+        [section] = sections(read(store, statement_text, account=wallet, since=start))
         assert [r["amount"] for r in section[1:-1]] == list(range(3, 12))
         assert section[0]["balance"] == 3
 
@@ -622,12 +648,47 @@ class TestStatement:
         grant("d")
         out = io.StringIO()
         with pytest.raises(ExportError, match="postings 4 and 8"):
-            export_statement(store, out, file_format="csv", holder="h", start=T0)
+            export_statement(store, out, file_format="csv", holder="h", since=T0)
         assert out.getvalue() == ""
         # Bounds that keep the period's postings together are fine.
         start = T0 + timedelta(hours=2, minutes=30)
-        records = read(store, statement_text, holder="h", start=start)
+        records = read(store, statement_text, holder="h", since=start)
         assert [r["balance"] for r in records] == [3, 4, 4]
+
+    def test_a_posting_back_dated_past_a_bound_is_refused(
+        self, store: Store, clock: ManualClock
+    ) -> None:
+        """A posting dated before the period but recorded after the period's
+        postings (or dated after it but recorded before) would make the
+        opening or closing balance wrong: refused."""
+        wallets = Wallets(store, clock=clock)
+
+        def grant(key: str) -> None:
+            wallets.credit(
+                key, holder="h", amount=COIN(1), origin=LotOrigin.BONUS, cause=Cause("b", key)
+            )
+
+        grant("a")  # T0
+        clock.set(T0 + timedelta(hours=2))
+        grant("b")
+        clock.set(T0 - timedelta(hours=1))  # the clock is set back
+        grant("c")
+        wallet = AccountKey.wallet("h", COIN)
+        periods: list[dict[str, Any]] = [
+            {"since": T0 + timedelta(hours=1)},  # c belongs before the period: closing 2, not 3
+            {"until": T0 + timedelta(hours=1)},  # b lies after it, recorded before c
+            {"since": T0 + timedelta(hours=1), "until": T0 + timedelta(hours=3)},
+        ]
+        for period in periods:
+            out = io.StringIO()
+            with pytest.raises(ExportError, match="while the clock was behind"):
+                export_statement(store, out, file_format="jsonl", account=wallet, **period)
+            assert out.getvalue() == ""
+        # Bounds that every posting falls on the right side of are fine.
+        records = read(store, statement_text, account=wallet, since=T0 - timedelta(hours=2))
+        assert [r["balance"] for r in records] == [0, 1, 2, 3, 3]
+        records = read(store, statement_text, account=wallet, since=T0 + timedelta(hours=3))
+        assert [r["balance"] for r in records] == [3, 3]  # all three came before
 
 
 # -- arguments -------------------------------------------------------------------
@@ -666,15 +727,33 @@ class TestArguments:
             (export_ledger, {}),
             (export_statement, {"holder": "h"}),
         ]
+        bad: list[tuple[dict[str, Any], type[Exception], str]] = [
+            ({"since": naive}, NaiveDatetimeError, "since"),
+            ({"until": naive}, NaiveDatetimeError, "until"),
+            ({"since": "2026-01-01"}, InvalidTypeError, "since"),
+            ({"since": T0, "until": T0}, ValidationError, "empty"),
+        ]
         for exporter, options in cases:
-            with pytest.raises(NaiveDatetimeError, match="start"):
-                exporter(store, io.StringIO(), file_format="csv", start=naive, **options)
-            with pytest.raises(NaiveDatetimeError, match="end"):
-                exporter(store, io.StringIO(), file_format="csv", end=naive, **options)
-            with pytest.raises(InvalidTypeError):
-                exporter(store, io.StringIO(), file_format="csv", start="2026-01-01", **options)
-            with pytest.raises(ValidationError, match="empty"):
-                exporter(store, io.StringIO(), file_format="csv", start=T0, end=T0, **options)
+            for period, error, match in bad:
+                out = io.StringIO()
+                with pytest.raises(error, match=match):
+                    exporter(store, out, file_format="csv", **period, **options)
+                assert out.getvalue() == ""  # refused before anything was written
+
+    def test_binary_streams_are_refused(self, store: Store, tmp_path: Path) -> None:
+        exporters: list[tuple[Callable[..., int], dict[str, Any]]] = [
+            (export_ledger, {}),
+            (export_statement, {"holder": "h"}),
+        ]
+        with (tmp_path / "ledger.csv").open("wb") as binary:
+            for exporter, options in exporters:
+                with pytest.raises(InvalidTypeError, match="text stream"):
+                    exporter(store, binary, file_format="csv", **options)
+        streams: list[Any] = [io.BytesIO(), io.BufferedWriter(io.BytesIO())]
+        for stream in streams:
+            with pytest.raises(InvalidTypeError, match="text stream"):
+                export_ledger(store, stream, file_format="jsonl")
+        assert (tmp_path / "ledger.csv").read_bytes() == b""
 
     def test_statement_subject(self, store: Store) -> None:
         out = io.StringIO()
@@ -801,7 +880,7 @@ def test_exports_agree_with_the_store(
         start = T0 + timedelta(minutes=bounds[0])
         end = start + timedelta(minutes=bounds[1])
         wallet = AccountKey.wallet("alice", unit)
-        [section] = sections(read(store, statement_text, account=wallet, start=start, end=end))
+        [section] = sections(read(store, statement_text, account=wallet, since=start, until=end))
 
         def before(moment: datetime, rows: list[Record], account: AccountKey) -> int:
             return sum(

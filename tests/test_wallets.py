@@ -249,6 +249,8 @@ class TestQueries:
             wallets.history(account, limit=0)
         with pytest.raises(NaiveDatetimeError):
             wallets.history(account, since=datetime(2026, 1, 1))  # noqa: DTZ001
+        with pytest.raises(ValidationError, match="empty"):
+            wallets.history(account, since=T0, until=T0)
 
     def test_deferred_revenue(self, wallets: Wallets) -> None:
         buy(wallets, "p1", "alice", 100, "0.99")

@@ -260,11 +260,12 @@ class StorageError(CoineconError, RuntimeError):
 class ExportError(CoineconError, ValueError):
     """An export cannot be written as asked; nothing was written.
 
-    A statement needs each account's postings in its period to follow one
-    another in the ledger, so that the opening balance plus their amounts is
-    the closing balance. If a posting that occurred outside the period was
-    recorded between two inside it (the clock was set back meanwhile), the
-    period cannot be stated: choose other bounds, or export the ledger.
+    A statement's balances are the ledger's running balances, so each
+    account's postings must come in ledger order as they fall in time around
+    the period: those dated before it first, then those in it, then those
+    after it. If a posting was recorded on the wrong side of a bound (the clock
+    was set back meanwhile), the period cannot be stated: choose other bounds,
+    or export the ledger.
     """
 
 

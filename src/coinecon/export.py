@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -198,9 +199,13 @@ def _file_format(value: object) -> ExportFormat:
 
 
 def _check_output(out: object) -> TextOutput:
-    if not callable(getattr(out, "write", None)):
+    binary = isinstance(out, io.RawIOBase | io.BufferedIOBase) or "b" in str(
+        getattr(out, "mode", "")
+    )
+    if binary or not callable(getattr(out, "write", None)):
         raise InvalidTypeError(
-            f"out must have a write(str) method (a text file, io.StringIO...), got {out!r}"
+            f"out must be a text stream with a write(str) method (a file opened in text mode, "
+            f"io.StringIO...), got {out!r}"
         )
     return cast("TextOutput", out)
 
@@ -217,15 +222,15 @@ def _check_flag(value: object, name: str) -> bool:
     return value
 
 
-def _check_period(start: object, end: object) -> tuple[datetime | None, datetime | None]:
-    since = None if start is None else require_aware(start, "start")
-    until = None if end is None else require_aware(end, "end")
-    if since is not None and until is not None and until <= since:
+def _check_period(since: object, until: object) -> tuple[datetime | None, datetime | None]:
+    start = None if since is None else require_aware(since, "since")
+    end = None if until is None else require_aware(until, "until")
+    if start is not None and end is not None and end <= start:
         raise ValidationError(
-            f"the period [start, end) is empty: end {until.isoformat()} is not after "
-            f"start {since.isoformat()}"
+            f"the period [since, until) is empty: until {end.isoformat()} is not after "
+            f"since {start.isoformat()}"
         )
-    return since, until
+    return start, end
 
 
 # -- writing ---------------------------------------------------------------------
@@ -369,8 +374,8 @@ def export_ledger(
     out: TextOutput,
     *,
     file_format: FileFormat,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     escape_formulas: bool = True,
 ) -> int:
     """Write the ledger's journal to *out*: one record per posting, in ledger
@@ -380,8 +385,8 @@ def export_ledger(
         store: the store to read, in one unit of work that is rolled back.
         out: where to write (a text file opened with ``newline=""`` for CSV).
         file_format: ``"csv"`` or ``"jsonl"`` (or an :class:`ExportFormat`).
-        start: only transactions that occurred at or after this time.
-        end: only transactions that occurred before this time.
+        since: only transactions that occurred at or after this time.
+        until: only transactions that occurred before this time.
         escape_formulas: in CSV, pass every text cell through
             :func:`escape_formula`; ignored for JSON Lines.
 
@@ -390,19 +395,17 @@ def export_ledger(
 
     Raises:
         InvalidTypeError: an argument has the wrong type.
-        ValidationError: an unknown *file_format*, or *end* not after *start*.
-        NaiveDatetimeError: *start* or *end* has no time zone.
+        ValidationError: an unknown *file_format*, or *until* not after *since*.
+        NaiveDatetimeError: *since* or *until* has no time zone.
         StorageError: the store failed, or its postings and transactions
             disagree (the output is then incomplete).
     """
     checked_store = _check_store(store)
-    writer = _Writer(
-        _check_output(out),
-        _file_format(file_format),
-        LEDGER_COLUMNS,
-        escape=_check_flag(escape_formulas, "escape_formulas"),
-    )
-    since, until = _check_period(start, end)
+    checked_out = _check_output(out)
+    checked_format = _file_format(file_format)
+    escape = _check_flag(escape_formulas, "escape_formulas")
+    since, until = _check_period(since, until)
+    writer = _Writer(checked_out, checked_format, LEDGER_COLUMNS, escape=escape)
     with checked_store.unit_of_work() as uow:
         journal = _journal(uow.ledger.transactions(), uow.ledger.postings())
         for posting, transaction in journal:
@@ -458,6 +461,7 @@ class _Section:
             if len(page) < _PAGE:
                 break
             before = page[-1].sequence
+        self._check_order()
         if newest is None or newer is None:  # no posting in the period
             self.opening = self.closing = self._balance_before_period()
         else:
@@ -468,6 +472,27 @@ class _Section:
         return self._ledger.history(
             self.account, limit=_PAGE, before=before, since=self._since, until=self._until
         )
+
+    def _check_order(self) -> None:
+        """Check that, in ledger order, the account's postings before the
+        period all come before those in it, and those all come before the ones
+        after it; only then do the running balances give the balances at the
+        period's bounds. A posting recorded while the clock was behind can
+        break this."""
+        for bound in (self._since, self._until):
+            if bound is None:
+                continue
+            last_before = self._ledger.history(self.account, limit=1, until=bound)
+            if last_before and self._ledger.history(
+                self.account, limit=1, before=last_before[0].sequence, since=bound
+            ):
+                raise ExportError(
+                    f"cannot write a statement of {self.account} for this period: a posting "
+                    f"dated before {bound.isoformat()} was recorded after one dated at or after "
+                    "it (while the clock was behind), so the balance at that bound is not a "
+                    "running balance of the ledger; choose other period bounds or export "
+                    "the ledger"
+                )
 
     def _balance_before_period(self) -> int:
         if self._since is None:
@@ -499,16 +524,16 @@ def export_statement(
     file_format: FileFormat,
     account: AccountKey | None = None,
     holder: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     escape_formulas: bool = True,
 ) -> int:
     """Write the statement of *account*, or of every account of *holder*, over
-    the period [*start*, *end*) to *out*.
+    the period [*since*, *until*) to *out*.
 
-    Each account's section is an ``opening`` record (its balance at *start*),
+    Each account's section is an ``opening`` record (its balance at *since*),
     one ``posting`` record per posting in the period, oldest first, with the
-    running balance after it, and a ``closing`` record (its balance at *end*),
+    running balance after it, and a ``closing`` record (its balance at *until*),
     with the columns of :data:`STATEMENT_COLUMNS`. The opening balance plus
     the amounts always equals the closing balance. A holder's accounts
     (wallets, earnings, money owed, in each unit and currency ever posted) come
@@ -522,9 +547,9 @@ def export_statement(
         file_format: ``"csv"`` or ``"jsonl"`` (or an :class:`ExportFormat`).
         account: the account; give this or *holder*.
         holder: the holder or creator whose accounts to include.
-        start: the start of the period (inclusive); from the first posting
+        since: the start of the period (inclusive); from the first posting
             when ``None``.
-        end: the end of the period (exclusive); up to the last posting when
+        until: the end of the period (exclusive); up to the last posting when
             ``None``.
         escape_formulas: in CSV, pass every text cell through
             :func:`escape_formula`; ignored for JSON Lines.
@@ -536,18 +561,18 @@ def export_statement(
     Raises:
         InvalidTypeError: an argument has the wrong type.
         ValidationError: both or neither of *account* and *holder*, an unknown
-            *file_format*, or *end* not after *start*.
+            *file_format*, or *until* not after *since*.
         InvalidIdentifierError: *holder* is not a valid identifier.
-        NaiveDatetimeError: *start* or *end* has no time zone.
-        ExportError: an account's postings in the period are not contiguous in
-            the ledger (see the error); nothing is written.
+        NaiveDatetimeError: *since* or *until* has no time zone.
+        ExportError: the ledger's order of an account's postings does not
+            respect the period's bounds (see the error); nothing is written.
         StorageError: the store failed.
     """
     checked_store = _check_store(store)
     checked_out = _check_output(out)
     checked_format = _file_format(file_format)
     escape = _check_flag(escape_formulas, "escape_formulas")
-    since, until = _check_period(start, end)
+    since, until = _check_period(since, until)
     chosen = _statement_accounts(account, holder)
     with checked_store.unit_of_work() as uow:
         ledger = uow.ledger

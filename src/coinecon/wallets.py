@@ -620,6 +620,11 @@ class Wallets:
         for name, moment in (("since", since), ("until", until)):
             if moment is not None:
                 require_aware(moment, name)
+        if since is not None and until is not None and until <= since:
+            raise ValidationError(
+                f"the period [since, until) is empty: until {until.isoformat()} is not after "
+                f"since {since.isoformat()}"
+            )
         wanted = None if kinds is None else frozenset(kinds)
         if wanted is not None and not all(isinstance(k, TransactionKind) for k in wanted):
             raise InvalidTypeError("kinds must be TransactionKind values")
