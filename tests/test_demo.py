@@ -44,3 +44,13 @@ def test_python_dash_m_runs_the_demo() -> None:
         [sys.executable, "-m", "coinecon"], capture_output=True, text=True, check=True
     )
     assert "verify(): clean" in done.stdout
+
+
+def test_the_demo_never_writes_into_an_existing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "coins.db"
+    path.write_bytes(b"someone's data")
+    assert main(["demo", "--db", str(path)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert path.read_bytes() == b"someone's data"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -183,10 +184,18 @@ def test_arguments_are_checked(path: Path) -> None:
         SqliteStore(path, timeout="5")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         SqliteStore(path, timeout=0)
+    for forever in (math.inf, math.nan, 10**12):
+        with pytest.raises(ValidationError):
+            SqliteStore(path, timeout=forever)
     with pytest.raises(ValidationError):
         SqliteStore(path, synchronous="SOMETIMES")
+    with pytest.raises(InvalidTypeError):
+        SqliteStore(path, read_only="no")  # type: ignore[arg-type]
+    for wrong in (123, b"coins.db", None):
+        with pytest.raises(InvalidTypeError):
+            SqliteStore(wrong)  # type: ignore[arg-type]
     for name in (":memory:", "", "file:x.db?mode=memory"):
-        with pytest.raises(StorageError, match="file path"):
+        with pytest.raises(ValidationError, match="file path"):
             SqliteStore(name)
     assert not path.exists()
 
@@ -295,6 +304,16 @@ def test_a_lock_held_past_the_time_out_raises(path: Path) -> None:
         with store.unit_of_work() as uow:
             record(uow, purchase("tx-1", "alice", 1))
             uow.commit()
+
+
+def test_a_nested_unit_of_work_in_one_thread_is_refused(store: SqliteStore) -> None:
+    with store.unit_of_work() as uow:
+        with pytest.raises(StorageError, match="already has a unit of work"):
+            store.unit_of_work().__enter__()
+        record(uow, purchase("tx-1", "alice", 1))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.get("tx-1") is not None
 
 
 # -- constraints in SQL ----------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from coinecon import ManualClock, Money, Unit
+from coinecon import ManualClock, Money, Unit, UnitAmount
 from coinecon.adapters.memory import MemoryStore
 from coinecon.errors import (
     IdempotencyConflict,
@@ -390,6 +390,24 @@ class TestBatch:
                 buy(bulk, "p2", "alice", 10)
         assert wallets.balance("alice", COIN) == COIN(10)
         assert wallets.verify().transactions == 1
+
+    def test_the_outer_wallets_refuse_while_their_batch_is_open(self, wallets: Wallets) -> None:
+        with wallets.batch() as bulk:
+            buy(bulk, "p1", "alice", 10)
+            with pytest.raises(StorageError, match="use the Wallets that batch"):
+                wallets.balance("alice", COIN)
+            with pytest.raises(StorageError, match="use the Wallets that batch"):
+                buy(wallets, "p2", "alice", 10)
+            buy(bulk, "p3", "alice", 10)
+        assert wallets.balance("alice", COIN) == COIN(20)
+        # Other threads just wait for the batch, as for any unit of work.
+        seen: list[UnitAmount] = []
+        with wallets.batch() as bulk:
+            reader = threading.Thread(target=lambda: seen.append(wallets.balance("alice", COIN)))
+            reader.start()
+            buy(bulk, "p4", "alice", 10)
+        reader.join()
+        assert seen == [COIN(30)]
 
     def test_exception_in_block_keeps_nothing(self, wallets: Wallets) -> None:
         with pytest.raises(KeyError), wallets.batch() as bulk:  # noqa: PT012

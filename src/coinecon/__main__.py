@@ -13,6 +13,7 @@ from pathlib import Path
 
 from coinecon import (
     Cause,
+    CoineconError,
     InsufficientFunds,
     LotOrigin,
     ManualClock,
@@ -21,6 +22,7 @@ from coinecon import (
     Rounding,
     TransactionKind,
     Unit,
+    ValidationError,
     Wallets,
     export_statement,
 )
@@ -37,14 +39,21 @@ from coinecon.pricing import (
     TaxRule,
 )
 
-COIN, DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
-START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+_COIN, _DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
+_START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 
 
 def demo(path: Path | None = None) -> None:
-    """Print a tour of a small coin economy, kept in a SQLite file at *path*
-    (a temporary one if ``None``)."""
+    """Print a tour of a small coin economy, kept in a new SQLite file at
+    *path* (a temporary one if ``None``).
+
+    Raises:
+        ValidationError: if a file exists at *path* (the demo never writes
+            into an existing store).
+    """
     if path is not None:
+        if path.exists():
+            raise ValidationError(f"{path} exists; the demo writes only to a new file")
         _tour(path)
         return
     with tempfile.TemporaryDirectory() as directory:
@@ -67,7 +76,7 @@ def _book() -> PriceBook:
 
 def _tour(path: Path) -> None:
     print(f"coinecon demo: a small coin economy in {path.name} (SQLite)\n")
-    clock = ManualClock(START)
+    clock = ManualClock(_START)
     numbers = itertools.count(1)
     book = _book()
     with SqliteStore(path) as store:
@@ -109,38 +118,38 @@ def _tour(path: Path) -> None:
         for n, (gift, coins) in enumerate((("rose", 99), ("rocket", 500), ("castle", 800))):
             clock.advance(timedelta(minutes=5))
             # The creator's share: half the coins, in diamonds, rounded down.
-            diamonds = COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
+            diamonds = _COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
             try:
                 sent = wallets.spend(
                     f"gift-{n}",
                     holder="alice",
-                    amount=COIN(coins),
+                    amount=_COIN(coins),
                     cause=Cause("gift", gift),
                     kind=TransactionKind.GIFT,
                     also=(
-                        Posting(AccountKey.issuance(DIAMOND), -diamonds),
-                        Posting(AccountKey.earnings("bob", DIAMOND), diamonds),
+                        Posting(AccountKey.issuance(_DIAMOND), -diamonds),
+                        Posting(AccountKey.earnings("bob", _DIAMOND), diamonds),
                     ),
                 )
             except InsufficientFunds as error:
-                print(f"     {gift} ({COIN(coins)}): refused, {error.shortfall} coins short")
+                print(f"     {gift} ({_COIN(coins)}): refused, {error.shortfall} coins short")
                 continue
             value = ", ".join(str(money) for money in sent.value.values()) or "bonus coins only"
-            print(f"     {gift} ({COIN(coins)}): alice has {sent.balance} left; value {value}")
+            print(f"     {gift} ({_COIN(coins)}): alice has {sent.balance} left; value {value}")
         replay = wallets.spend(
             "gift-0",
             holder="alice",
-            amount=COIN(99),
+            amount=_COIN(99),
             cause=Cause("gift", "rose"),
             kind=TransactionKind.GIFT,
             also=(
-                Posting(AccountKey.issuance(DIAMOND), -49),
-                Posting(AccountKey.earnings("bob", DIAMOND), 49),
+                Posting(AccountKey.issuance(_DIAMOND), -49),
+                Posting(AccountKey.earnings("bob", _DIAMOND), 49),
             ),
         )
         print(f"     the rose again, same idempotency key: replayed, balance {replay.balance}")
-        earned = wallets.balances([AccountKey.earnings("bob", DIAMOND)])
-        print(f"     bob has earned {DIAMOND(sum(earned.values()))}")
+        earned = wallets.balances([AccountKey.earnings("bob", _DIAMOND)])
+        print(f"     bob has earned {_DIAMOND(sum(earned.values()))}")
 
         print("\n3. the books:")
         report = wallets.verify()
@@ -150,7 +159,7 @@ def _tour(path: Path) -> None:
 
         print("\n4. alice's statement, as an auditor would get it (CSV):")
         out = io.StringIO()
-        export_statement(store, out, file_format="csv", account=AccountKey.wallet("alice", COIN))
+        export_statement(store, out, file_format="csv", account=AccountKey.wallet("alice", _COIN))
         for row in out.getvalue().splitlines():
             print(f"     {row}")
 
@@ -164,7 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--db", type=Path, help="keep the demo's SQLite file here (default: a temporary file)"
     )
     arguments = parser.parse_args(argv)
-    demo(getattr(arguments, "db", None))
+    try:
+        demo(getattr(arguments, "db", None))
+    except CoineconError as error:
+        print(f"coinecon: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -315,6 +316,7 @@ class Wallets:
         self._clock: Clock = clock or SystemClock()
         self._order = spend_order
         self._new_id = new_id or random_id
+        self._batches: set[int] = set()  # threads with a batch open
 
     # -- commands -------------------------------------------------------------
 
@@ -380,7 +382,7 @@ class Wallets:
             "metadata": dict(metadata or {}),
         }
         digest = fingerprint("credit", request)
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
                 return CreditResult.from_json(replayed)
@@ -473,7 +475,7 @@ class Wallets:
             Posting(AccountKey.spent(amount.unit), amount.amount),
             *extra,
         )
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
                 return SpendResult.from_json(replayed)
@@ -503,7 +505,7 @@ class Wallets:
         if type(limit) is not int or limit < 1:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
         results: list[ExpiryResult] = []
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             now = self._now()
             for lot in uow.lots.expired(now, limit=limit):
                 unit = lot.account.asset
@@ -543,7 +545,10 @@ class Wallets:
         as for single commands. The batch is all or nothing: if the block
         raises, or if any command in it raised (even if the caller caught the
         error), nothing of the batch is kept, and leaving the block raises
-        :class:`~coinecon.errors.StorageError` in the second case::
+        :class:`~coinecon.errors.StorageError` in the second case. The batch
+        holds its store's unit of work (on SQLite, the write lock) until the
+        block ends; using these wallets themselves, rather than the yielded
+        ones, inside the block raises :class:`~coinecon.errors.StorageError`::
 
             >>> from coinecon.adapters.memory import MemoryStore
             >>> wallets = Wallets(MemoryStore())
@@ -555,10 +560,14 @@ class Wallets:
             >>> wallets.balance("user-2", Unit("COIN"))
             UnitAmount(10, 'COIN')
         """
-        shared = _BatchStore(self._store.unit_of_work())
+        shared = _BatchStore(self._unit_of_work())
         inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
         with shared.uow:
-            yield inner
+            self._batches.add(threading.get_ident())
+            try:
+                yield inner
+            finally:
+                self._batches.discard(threading.get_ident())
             if shared.failed:
                 raise StorageError("a command in the batch failed; nothing of the batch was kept")
             shared.uow.commit()
@@ -568,28 +577,28 @@ class Wallets:
     def balance(self, holder: str, unit: Unit) -> UnitAmount:
         """The balance of *holder*'s wallet for *unit* (negative only while in debt)."""
         wallet = AccountKey.wallet(holder, unit)
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return UnitAmount(uow.ledger.balances([wallet])[wallet], unit)
 
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
         """The balances of any accounts, in their smallest unit."""
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return uow.ledger.balances(accounts)
 
     def lots(self, holder: str, unit: Unit) -> list[Lot]:
         """The lots of *holder*'s wallet that still hold coins, oldest first."""
         wallet = AccountKey.wallet(holder, unit)
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return uow.lots.open_lots(wallet)
 
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
         """The lots a spend or expiry consumed."""
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return uow.lots.consumption(check_identifier(transaction_id, "transaction id"))
 
     def transaction(self, transaction_id: str) -> Transaction | None:
         """The transaction with this id, or ``None``."""
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return uow.ledger.get(check_identifier(transaction_id, "transaction id"))
 
     def history(
@@ -628,7 +637,7 @@ class Wallets:
         wanted = None if kinds is None else frozenset(kinds)
         if wanted is not None and not all(isinstance(k, TransactionKind) for k in wanted):
             raise InvalidTypeError("kinds must be TransactionKind values")
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             entries = uow.ledger.history(
                 account, limit=limit + 1, before=before, kinds=wanted, since=since, until=until
             )
@@ -638,7 +647,7 @@ class Wallets:
 
     def verify(self) -> VerificationReport:
         """Recompute every balance from the postings and report any drift."""
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             return verify_books(
                 uow.ledger.transactions(),
                 uow.ledger.postings(),
@@ -652,7 +661,7 @@ class Wallets:
         It is the sum over purchased lots of the value not yet recognised; each
         lot recognises its value as its coins are spent or expire.
         """
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             totals = _by_currency(lot.remaining_value for lot in uow.lots.all())
         return dict(sorted(totals.items()))
 
@@ -665,18 +674,26 @@ class Wallets:
         """
         if type(limit) is not int or limit < 1:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
-        with self._store.unit_of_work() as uow:
+        with self._unit_of_work() as uow:
             pending = uow.outbox.pending(limit=limit)
         delivered = 0
         for event in pending:
             sink.deliver(event)
-            with self._store.unit_of_work() as uow:
+            with self._unit_of_work() as uow:
                 uow.outbox.mark_delivered([event.id], self._now())
                 uow.commit()
             delivered += 1
         return delivered
 
     # -- helpers --------------------------------------------------------------
+
+    def _unit_of_work(self) -> UnitOfWork:
+        if threading.get_ident() in self._batches:
+            raise StorageError(
+                "this thread has a batch open on these wallets: inside the 'with' block, "
+                "use the Wallets that batch() yielded"
+            )
+        return self._store.unit_of_work()
 
     def _now(self) -> datetime:
         return require_aware(self._clock.now(), "clock time")

