@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+
+import pytest
 
 from coinecon._ids import random_id
 
@@ -15,3 +18,19 @@ def test_random_ids_are_version_4_uuids_in_hex() -> None:
         assert parsed.hex == text
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_other_ids() -> None:
+    """Without reseeding, a forked child would repeat its parent's next ids."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.write(write, random_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 32).decode()
+    os.close(read)
+    os.close(write)
+    assert len(child) == 32
+    assert child != random_id()

@@ -28,6 +28,7 @@ This module is pure: it checks and computes, and never stores anything.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, final
@@ -162,27 +163,27 @@ class AccountKey:
     @classmethod
     def wallet(cls, holder: str, unit: Unit) -> AccountKey:
         """The wallet of *holder* for *unit*."""
-        return cls(AccountKind.WALLET, holder, unit)
+        return _key(AccountKind.WALLET, holder, unit)
 
     @classmethod
     def earnings(cls, creator: str, unit: Unit) -> AccountKey:
         """The earnings account of *creator* for the creator-side *unit*."""
-        return cls(AccountKind.EARNINGS, creator, unit)
+        return _key(AccountKind.EARNINGS, creator, unit)
 
     @classmethod
     def issuance(cls, unit: Unit) -> AccountKey:
         """The platform's issuance account for *unit*."""
-        return cls(AccountKind.ISSUANCE, PLATFORM, unit)
+        return _key(AccountKind.ISSUANCE, PLATFORM, unit)
 
     @classmethod
     def spent(cls, unit: Unit) -> AccountKey:
         """The platform's sink for spent *unit*."""
-        return cls(AccountKind.SPENT, PLATFORM, unit)
+        return _key(AccountKind.SPENT, PLATFORM, unit)
 
     @classmethod
     def expired(cls, unit: Unit) -> AccountKey:
         """The platform's sink for expired *unit*."""
-        return cls(AccountKind.EXPIRED, PLATFORM, unit)
+        return _key(AccountKind.EXPIRED, PLATFORM, unit)
 
     @classmethod
     def system(cls, kind: AccountKind, asset: Asset) -> AccountKey:
@@ -213,6 +214,24 @@ def _check_posting_amount(_instance: object, _attribute: object, amount: Any) ->
         raise InvalidAmountError("a posting amount must not be zero")
     if abs(amount) > MAX_MINOR_UNITS:
         raise BalanceLimitExceeded(f"posting amount {amount} is beyond the 64-bit range")
+
+
+def _key(kind: AccountKind, owner: object, asset: object) -> AccountKey:
+    """``AccountKey(kind, owner, asset)``, shared for the accounts used most.
+
+    Keys are immutable, so one object can serve every caller; what is not
+    well-typed text and a unit or currency goes straight to the constructor,
+    for its typed errors.
+    """
+    if type(owner) is str and isinstance(asset, Unit | Currency):
+        # The name is part of the cache key: equal units may differ in it.
+        return _shared_key(kind, owner, asset, asset.name)
+    return AccountKey(kind, owner, asset)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_key(kind: AccountKind, owner: str, asset: Asset, _name: str) -> AccountKey:
+    return AccountKey(kind, owner, asset)
 
 
 @final

@@ -182,19 +182,20 @@ class Lot:
             total = Rounding.FLOOR.divide(self.value.minor * (self.amount - remaining), self.amount)
             part = Money.from_minor(total - recognised, self.value.currency)
             recognised = total
-        after = Lot(
-            self.id,
-            self.account,
-            self.origin,
-            self.amount,
-            remaining,
-            self.created_at,
-            self.transaction_id,
-            self.value,
-            recognised,
-            self.expires_at,
-        )
-        return after, LotConsumption(self.id, coins, part)
+        return self._with(remaining, recognised), LotConsumption(self.id, coins, part)
+
+    def _with(self, remaining: int, recognised: int) -> Lot:
+        """This lot with *remaining* coins and *recognised* value, unchecked:
+        only :meth:`take` calls it, with values it computed within bounds."""
+        after = object.__new__(Lot)
+        for name in _LOT_FIELDS:
+            object.__setattr__(after, name, getattr(self, name))
+        object.__setattr__(after, "remaining", remaining)
+        object.__setattr__(after, "value_recognised", recognised)
+        return after
+
+
+_LOT_FIELDS = tuple(field.name for field in attrs.fields(Lot))
 
 
 @final
@@ -229,6 +230,9 @@ class SpendOrder(enum.Enum):
 
     def sort(self, lots: Iterable[Lot]) -> list[Lot]:
         """Return *lots* in the order this policy consumes them."""
+        lots = list(lots)
+        if len(lots) < 2:
+            return lots
         if self is SpendOrder.OLDEST_FIRST:
             return sorted(lots, key=lambda lot: (lot.created_at, lot.id))
         paid_last = self is SpendOrder.EXPIRING_FIRST

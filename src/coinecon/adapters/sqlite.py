@@ -320,7 +320,8 @@ class _Pending:
             self.first_row = None
             if unbalanced:
                 found = ", ".join(
-                    f"{id_} sums to {total} {code}" for id_, code, total in unbalanced
+                    f"{_transaction_id(raw, row)} sums to {total} {code}"
+                    for row, code, total in unbalanced
                 )
                 raise StorageError(f"transactions do not balance: {found}")
 
@@ -331,6 +332,11 @@ class _Pending:
         # Emptied lots left the account's open lots but not lots_by_id.
         for lot_id in [i for i, lot in self.lots_by_id.items() if lot.account == account]:
             del self.lots_by_id[lot_id]
+
+
+def _transaction_id(raw: sqlite3.Connection, row: int) -> str:
+    found: tuple[str] = raw.execute("SELECT id FROM transactions WHERE row = ?", (row,)).fetchone()
+    return found[0]
 
 
 class SqliteStore:
@@ -770,9 +776,8 @@ _INSERT_POSTING = (
     "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
 )
 _UNBALANCED = (
-    "SELECT t.id, a.asset_code, SUM(p.amount) FROM postings AS p "
-    "JOIN accounts AS a ON a.id = p.account_id JOIN transactions AS t ON t.row = p.transaction_row "
-    "WHERE p.transaction_row >= ? "
+    "SELECT p.transaction_row, a.asset_code, SUM(p.amount) FROM postings AS p "
+    "JOIN accounts AS a ON a.id = p.account_id WHERE p.transaction_row >= ? "
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
 )
 _UPDATE_LOT = (
@@ -832,10 +837,13 @@ class _Ledger:
         uow = self._uow
         connection = uow._work()  # noqa: SLF001
         known = uow._pending.balances  # noqa: SLF001
+        try:
+            return {account: known[account] for account in accounts}
+        except KeyError:
+            pass  # read the accounts not read yet in this transaction
         wanted = list(dict.fromkeys(accounts))
         missing = [account for account in wanted if account not in known]
-        if missing:
-            known.update(self._load_balances(connection, missing))
+        known.update(self._load_balances(connection, missing))
         return {account: known[account] for account in wanted}
 
     @staticmethod
@@ -888,7 +896,7 @@ class _Ledger:
                     transaction.idempotency_key,
                     cause.type,
                     cause.id,
-                    canonical_json(transaction.metadata),
+                    canonical_json(transaction.metadata) if transaction.metadata else "[]",
                 ),
             ).lastrowid
         except sqlite3.IntegrityError as error:

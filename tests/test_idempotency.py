@@ -1,0 +1,50 @@
+"""Canonical JSON and request fingerprints."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from coinecon.errors import IdempotencyConflict, InvalidTypeError
+from coinecon.idempotency import IdempotencyRecord, canonical_json, fingerprint
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON)
+def test_canonical_json_is_json_with_sorted_keys_and_no_spaces(value: object) -> None:
+    text = canonical_json(value)
+    assert text == json.dumps(value, sort_keys=True, separators=(",", ":"))
+    assert json.loads(text) == value
+
+
+def test_datetimes_are_written_in_iso_8601_and_other_objects_refused() -> None:
+    moment = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert canonical_json({"at": moment}) == '{"at":"2026-01-01T12:00:00+00:00"}'
+    with pytest.raises(InvalidTypeError, match="cannot fingerprint a object"):
+        canonical_json({"x": object()})
+
+
+@given(st.dictionaries(st.text(), JSON, max_size=4))
+def test_a_fingerprint_ignores_key_order_but_not_values(request: dict[str, object]) -> None:
+    reordered = dict(reversed(list(request.items())))
+    assert fingerprint("spend", request) == fingerprint("spend", reordered)
+    assert fingerprint("spend", request) != fingerprint("credit", request)
+    assume("\x00extra" not in request)
+    assert fingerprint("spend", request) != fingerprint("spend", {**request, "\x00extra": 1})
+
+
+def test_a_record_replays_its_result_or_refuses_another_request() -> None:
+    record = IdempotencyRecord("k", "f" * 64, '{"ok":true}', datetime(2026, 1, 1, tzinfo=UTC))
+    assert record.replay("f" * 64) == '{"ok":true}'
+    with pytest.raises(IdempotencyConflict) as info:
+        record.replay("e" * 64)
+    assert info.value.key == "k"
