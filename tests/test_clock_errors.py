@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 import coinecon
@@ -68,3 +71,43 @@ def test_public_api_is_sorted_and_documented() -> None:
                 if attribute.startswith("_") or not callable(member):
                     continue
                 assert inspect.getdoc(member), f"{name}.{attribute}"
+
+
+def _attrs_classes() -> list[type]:
+    found: dict[str, type] = {}
+    for info in pkgutil.walk_packages(coinecon.__path__, "coinecon."):
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if inspect.isclass(obj) and attrs.has(obj) and obj.__module__.startswith("coinecon"):
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+def test_no_value_class_raises_a_bare_type_error_from_attrs() -> None:
+    """attrs' own instance_of validators raise a plain TypeError, outside the
+    CoineconError family: every value class uses coinecon._checks instead."""
+    classes = _attrs_classes()
+    assert len(classes) > 20
+    foreign = [
+        f"{cls.__qualname__}.{field.name}"
+        for cls in classes
+        for field in attrs.fields(cls)
+        if field.validator is not None and type(field.validator).__module__.startswith("attr")
+    ]
+    assert foreign == []
+
+
+def test_a_wrong_type_is_a_typed_error_naming_the_field() -> None:
+    from coinecon.pricing import TaxRule  # noqa: PLC0415
+
+    with pytest.raises(InvalidTypeError, match="mode must be a TaxMode, got str 'exclusive'"):
+        TaxRule("US", coinecon.Rate("5%"), "exclusive")  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="kind must be a TransactionKind"):
+        coinecon.Transaction(
+            id="t",
+            kind="gift",  # type: ignore[arg-type]
+            postings=(),
+            occurred_at=START,
+            idempotency_key="k",
+            cause=coinecon.Cause("gift", "1"),
+        )

@@ -35,6 +35,7 @@ from typing import Any, TypeAlias, final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
 from coinecon.errors import (
@@ -156,7 +157,7 @@ class AccountKey:
         asset: the unit or currency it holds.
     """
 
-    kind: AccountKind = attrs.field(validator=attrs.validators.instance_of(AccountKind))
+    kind: AccountKind = attrs.field(validator=instance_of(AccountKind))
     owner: str = attrs.field(validator=_check_owner)
     asset: Asset = attrs.field(validator=_check_asset)
 
@@ -246,7 +247,7 @@ class Posting:
         amount: a non-zero whole number in the account asset's smallest unit.
     """
 
-    account: AccountKey = attrs.field(validator=attrs.validators.instance_of(AccountKey))
+    account: AccountKey = attrs.field(validator=instance_of(AccountKey))
     amount: int = attrs.field(validator=_check_posting_amount)
 
     @property
@@ -433,13 +434,13 @@ class Transaction:
     """
 
     id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "transaction id"))
-    kind: TransactionKind = attrs.field(validator=attrs.validators.instance_of(TransactionKind))
+    kind: TransactionKind = attrs.field(validator=instance_of(TransactionKind))
     postings: tuple[Posting, ...] = attrs.field(validator=_check_postings)
     occurred_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "occurred_at"))
     idempotency_key: str = attrs.field(
         validator=lambda _i, _a, v: check_identifier(v, "idempotency key")
     )
-    cause: Cause = attrs.field(validator=attrs.validators.instance_of(Cause))
+    cause: Cause = attrs.field(validator=instance_of(Cause))
     metadata: Metadata = attrs.field(default=(), converter=_to_metadata)
 
     @property

@@ -27,6 +27,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import instance_of, optional_instance_of
 from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
 from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
@@ -108,15 +109,13 @@ class Lot:
     """
 
     id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "lot id"))
-    account: AccountKey = attrs.field(validator=attrs.validators.instance_of(AccountKey))
-    origin: LotOrigin = attrs.field(validator=attrs.validators.instance_of(LotOrigin))
+    account: AccountKey = attrs.field(validator=instance_of(AccountKey))
+    origin: LotOrigin = attrs.field(validator=instance_of(LotOrigin))
     amount: int = attrs.field(validator=_positive)
     remaining: int
     created_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "created_at"))
     transaction_id: str
-    value: Money | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Money))
-    )
+    value: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
     value_recognised: int = 0
     expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
 

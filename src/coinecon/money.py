@@ -32,6 +32,7 @@ from typing import Any, NoReturn, final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon._exact import ExactNumber, to_fraction, whole_factor
 from coinecon.errors import (
     AmountOutOfRangeError,
@@ -110,8 +111,8 @@ class Currency:
 
     code: str = attrs.field(validator=_check_code)
     exponent: int = attrs.field(validator=_check_exponent)
-    name: str = attrs.field(default="", validator=attrs.validators.instance_of(str), eq=False)
-    numeric: str = attrs.field(default="", validator=attrs.validators.instance_of(str), eq=False)
+    name: str = attrs.field(default="", validator=instance_of(str), eq=False)
+    numeric: str = attrs.field(default="", validator=instance_of(str), eq=False)
 
     @classmethod
     def of(cls, currency: Currency | str) -> Currency:

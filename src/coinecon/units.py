@@ -25,6 +25,7 @@ from typing import Any, NoReturn, final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon._exact import ExactNumber, to_fraction, whole_factor
 from coinecon.errors import (
     AmountOutOfRangeError,
@@ -65,7 +66,7 @@ class Unit:
     """
 
     code: str = attrs.field(validator=_check_code)
-    name: str = attrs.field(default="", validator=attrs.validators.instance_of(str), eq=False)
+    name: str = attrs.field(default="", validator=instance_of(str), eq=False)
 
     def __call__(self, amount: int | ExactNumber) -> UnitAmount:
         """Make an amount of this unit: ``COIN(100)``."""

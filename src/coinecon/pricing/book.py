@@ -9,6 +9,7 @@ from typing import final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import (
     InvalidPriceBookError,
@@ -87,16 +88,14 @@ class PriceBook:
     packages: tuple[CoinPackage, ...] = attrs.field(default=(), converter=_packages)
     custom: CustomAmounts | None = attrs.field(default=None, converter=_custom)
     promotions: tuple[Promotion, ...] = attrs.field(default=(), converter=_promotions)
-    fees: FeeSchedule = attrs.field(
-        factory=FeeSchedule, validator=attrs.validators.instance_of(FeeSchedule)
-    )
+    fees: FeeSchedule = attrs.field(factory=FeeSchedule, validator=instance_of(FeeSchedule))
     stacking: StackingPolicy = attrs.field(
         default=StackingPolicy.BEST_SINGLE,
-        validator=attrs.validators.instance_of(StackingPolicy),
+        validator=instance_of(StackingPolicy),
     )
-    unit: Unit = attrs.field(default=Unit("COIN"), validator=attrs.validators.instance_of(Unit))
+    unit: Unit = attrs.field(default=Unit("COIN"), validator=instance_of(Unit))
     discount_rounding: Rounding = attrs.field(
-        default=Rounding.HALF_UP, validator=attrs.validators.instance_of(Rounding)
+        default=Rounding.HALF_UP, validator=instance_of(Rounding)
     )
 
     # -- lookups -----------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon.errors import (
     FloatNotAllowedError,
     InvalidPriceBookError,
@@ -228,12 +229,8 @@ class CustomAmounts:
     base_prices: tuple[tuple[str, Money], ...] = attrs.field(converter=_base_prices)
     per: int = attrs.field(default=1, converter=_per)
     tiers: tuple[Tier, ...] = attrs.field(default=(), converter=_tiers)
-    mode: TierMode = attrs.field(
-        default=TierMode.VOLUME, validator=attrs.validators.instance_of(TierMode)
-    )
-    rounding: Rounding = attrs.field(
-        default=Rounding.HALF_UP, validator=attrs.validators.instance_of(Rounding)
-    )
+    mode: TierMode = attrs.field(default=TierMode.VOLUME, validator=instance_of(TierMode))
+    rounding: Rounding = attrs.field(default=Rounding.HALF_UP, validator=instance_of(Rounding))
     price_points: tuple[PricePoints, ...] = attrs.field(default=(), converter=_price_points)
 
     def __attrs_post_init__(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon.errors import InvalidPriceBookError, InvalidRateError, NotAvailableError
 from coinecon.money import Currency, Money
 from coinecon.pricing import _validate
@@ -84,9 +85,7 @@ class Fee:
     fixed: tuple[Money, ...] = attrs.field(default=(), converter=_amounts)
     minimum: tuple[Money, ...] = attrs.field(default=(), converter=_amounts)
     maximum: tuple[Money, ...] = attrs.field(default=(), converter=_amounts)
-    rounding: Rounding = attrs.field(
-        default=Rounding.HALF_UP, validator=attrs.validators.instance_of(Rounding)
-    )
+    rounding: Rounding = attrs.field(default=Rounding.HALF_UP, validator=instance_of(Rounding))
 
     def __attrs_post_init__(self) -> None:
         for low in self.minimum:
@@ -150,10 +149,8 @@ class PaymentMethodFee:
     """
 
     method: str = attrs.field(converter=_method)
-    fee: Fee = attrs.field(factory=Fee, validator=attrs.validators.instance_of(Fee))
-    borne_by: BorneBy = attrs.field(
-        default=BorneBy.PLATFORM, validator=attrs.validators.instance_of(BorneBy)
-    )
+    fee: Fee = attrs.field(factory=Fee, validator=instance_of(Fee))
+    borne_by: BorneBy = attrs.field(default=BorneBy.PLATFORM, validator=instance_of(BorneBy))
     storefronts: frozenset[str] = attrs.field(default=frozenset(), converter=_storefronts)
 
 
@@ -187,11 +184,9 @@ class TaxRule:
 
     region: str = attrs.field(converter=_region)
     rate: Rate = attrs.field(converter=_validate.to_rate)
-    mode: TaxMode = attrs.field(validator=attrs.validators.instance_of(TaxMode))
-    rounding: Rounding = attrs.field(
-        default=Rounding.HALF_UP, validator=attrs.validators.instance_of(Rounding)
-    )
-    label: str = attrs.field(default="tax", validator=attrs.validators.instance_of(str))
+    mode: TaxMode = attrs.field(validator=instance_of(TaxMode))
+    rounding: Rounding = attrs.field(default=Rounding.HALF_UP, validator=instance_of(Rounding))
+    label: str = attrs.field(default="tax", validator=instance_of(str))
 
     def tax_on(self, price: Money) -> Money:
         """The tax in (inclusive) or on (exclusive) *price*."""
@@ -270,7 +265,7 @@ class FeeSchedule:
         factory=dict, converter=_commissions
     )
     commission_rounding: Rounding = attrs.field(
-        default=Rounding.HALF_UP, validator=attrs.validators.instance_of(Rounding)
+        default=Rounding.HALF_UP, validator=instance_of(Rounding)
     )
     taxes: tuple[TaxRule, ...] = attrs.field(default=(), converter=_taxes)
 

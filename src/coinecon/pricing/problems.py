@@ -7,6 +7,7 @@ from typing import final
 
 import attrs
 
+from coinecon._checks import instance_of
 from coinecon.errors import PricingProblemError
 
 __all__ = ["Problem", "Severity"]
@@ -35,9 +36,9 @@ class Problem:
         message: what is wrong there.
     """
 
-    severity: Severity = attrs.field(validator=attrs.validators.instance_of(Severity))
-    where: str = attrs.field(validator=attrs.validators.instance_of(str))
-    message: str = attrs.field(validator=attrs.validators.instance_of(str))
+    severity: Severity = attrs.field(validator=instance_of(Severity))
+    where: str = attrs.field(validator=instance_of(str))
+    message: str = attrs.field(validator=instance_of(str))
 
     def __str__(self) -> str:
         return f"{self.severity.value}: {self.where}: {self.message}"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import dateutil.rrule
 
+from coinecon._checks import instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidPromotionError, InvalidTypeError
 from coinecon.pricing import _validate
@@ -149,12 +150,10 @@ class Promotion:
     """
 
     id: str = attrs.field(converter=_identifier)
-    kind: PromotionKind = attrs.field(validator=attrs.validators.instance_of(PromotionKind))
+    kind: PromotionKind = attrs.field(validator=instance_of(PromotionKind))
     rate: Rate | None = attrs.field(default=None, converter=_validate.optional_rate)
     bonus_coins: int | None = attrs.field(default=None, converter=_optional_count)
-    bonus_rounding: Rounding = attrs.field(
-        default=Rounding.DOWN, validator=attrs.validators.instance_of(Rounding)
-    )
+    bonus_rounding: Rounding = attrs.field(default=Rounding.DOWN, validator=instance_of(Rounding))
     start: datetime | None = attrs.field(default=None, converter=_optional_aware)
     end: datetime | None = attrs.field(default=None, converter=_optional_aware)
     rrule: str | None = attrs.field(default=None)

@@ -11,6 +11,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import instance_of, optional_instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidQuoteError
 from coinecon.money import Currency, Money
@@ -55,10 +56,10 @@ class QuoteLine:
         borne_by: who pays it.
     """
 
-    kind: LineKind = attrs.field(validator=attrs.validators.instance_of(LineKind))
-    label: str = attrs.field(validator=attrs.validators.instance_of(str))
-    amount: Money = attrs.field(validator=attrs.validators.instance_of(Money))
-    borne_by: BorneBy = attrs.field(validator=attrs.validators.instance_of(BorneBy))
+    kind: LineKind = attrs.field(validator=instance_of(LineKind))
+    label: str = attrs.field(validator=instance_of(str))
+    amount: Money = attrs.field(validator=instance_of(Money))
+    borne_by: BorneBy = attrs.field(validator=instance_of(BorneBy))
 
     def __str__(self) -> str:
         return f"{self.label}: {self.amount}"
@@ -114,24 +115,22 @@ class Quote:
         expires_at: when it stops being valid (exclusive).
     """
 
-    account: str = attrs.field(validator=attrs.validators.instance_of(str))
-    region: str = attrs.field(validator=attrs.validators.instance_of(str))
-    currency: Currency = attrs.field(validator=attrs.validators.instance_of(Currency))
-    storefront: str = attrs.field(validator=attrs.validators.instance_of(str))
-    payment_method: str = attrs.field(validator=attrs.validators.instance_of(str))
-    sku: str | None = attrs.field(
-        validator=attrs.validators.optional(attrs.validators.instance_of(str))
-    )
-    coins: UnitAmount = attrs.field(validator=attrs.validators.instance_of(UnitAmount))
-    bonus_coins: UnitAmount = attrs.field(validator=attrs.validators.instance_of(UnitAmount))
-    list_price: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+    account: str = attrs.field(validator=instance_of(str))
+    region: str = attrs.field(validator=instance_of(str))
+    currency: Currency = attrs.field(validator=instance_of(Currency))
+    storefront: str = attrs.field(validator=instance_of(str))
+    payment_method: str = attrs.field(validator=instance_of(str))
+    sku: str | None = attrs.field(validator=optional_instance_of(str))
+    coins: UnitAmount = attrs.field(validator=instance_of(UnitAmount))
+    bonus_coins: UnitAmount = attrs.field(validator=instance_of(UnitAmount))
+    list_price: Money = attrs.field(validator=instance_of(Money))
     promotions: tuple[str, ...] = attrs.field(converter=_ids)
     buyer_lines: tuple[QuoteLine, ...] = attrs.field(converter=_lines)
     platform_lines: tuple[QuoteLine, ...] = attrs.field(converter=_lines)
-    tax: Money = attrs.field(validator=attrs.validators.instance_of(Money))
-    tax_included: bool = attrs.field(validator=attrs.validators.instance_of(bool))
-    total: Money = attrs.field(validator=attrs.validators.instance_of(Money))
-    net_revenue: Money = attrs.field(validator=attrs.validators.instance_of(Money))
+    tax: Money = attrs.field(validator=instance_of(Money))
+    tax_included: bool = attrs.field(validator=instance_of(bool))
+    total: Money = attrs.field(validator=instance_of(Money))
+    net_revenue: Money = attrs.field(validator=instance_of(Money))
     created_at: datetime = attrs.field(converter=_aware)
     expires_at: datetime = attrs.field(converter=_aware)
 

@@ -1,0 +1,41 @@
+"""attrs validators that raise coinecon's typed errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from coinecon.errors import InvalidTypeError
+
+__all__ = ["instance_of", "optional_instance_of"]
+
+Validator = Callable[[Any, Any, Any], None]
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def instance_of(kind: type | tuple[type, ...]) -> Validator:
+    """Like ``attrs.validators.instance_of``, raising
+    :class:`~coinecon.errors.InvalidTypeError` (a ``TypeError``) that names the field."""
+
+    def check(_instance: object, attribute: Any, value: object) -> None:
+        if not isinstance(value, kind):
+            raise InvalidTypeError(
+                f"{attribute.name} must be a {_names(kind)}, got {type(value).__name__} {value!r}"
+            )
+
+    return check
+
+
+def optional_instance_of(kind: type | tuple[type, ...]) -> Validator:
+    """:func:`instance_of` that also accepts ``None``."""
+    inner = instance_of(kind)
+
+    def check(instance: object, attribute: Any, value: object) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
