@@ -384,7 +384,9 @@ def export_ledger(
     Args:
         store: the store to read, in one unit of work that is rolled back.
         out: where to write (a text file opened with ``newline=""`` for CSV).
-        file_format: ``"csv"`` or ``"jsonl"`` (or an :class:`ExportFormat`).
+        file_format: an :class:`ExportFormat`, or its value ``"csv"`` or
+            ``"jsonl"`` (unlike other enum arguments, text is accepted here:
+            a file format usually comes from a command line or configuration).
         since: only transactions that occurred at or after this time.
         until: only transactions that occurred before this time.
         escape_formulas: in CSV, pass every text cell through
@@ -544,7 +546,9 @@ def export_statement(
     Args:
         store: the store to read, in one unit of work that is rolled back.
         out: where to write (a text file opened with ``newline=""`` for CSV).
-        file_format: ``"csv"`` or ``"jsonl"`` (or an :class:`ExportFormat`).
+        file_format: an :class:`ExportFormat`, or its value ``"csv"`` or
+            ``"jsonl"`` (unlike other enum arguments, text is accepted here:
+            a file format usually comes from a command line or configuration).
         account: the account; give this or *holder*.
         holder: the holder or creator whose accounts to include.
         since: the start of the period (inclusive); from the first posting
