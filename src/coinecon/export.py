@@ -44,7 +44,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol, TypeAlias, cast
+from typing import Final, Literal, NamedTuple, Protocol, TypeAlias, cast
 
 from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
@@ -233,6 +233,37 @@ def _check_period(since: object, until: object) -> tuple[datetime | None, dateti
     return start, end
 
 
+class _Request(NamedTuple):
+    """The arguments every export takes, checked before anything is written."""
+
+    store: Store
+    out: TextOutput
+    file_format: ExportFormat
+    escape: bool
+    since: datetime | None
+    until: datetime | None
+
+    @classmethod
+    def of(
+        cls,
+        store: object,
+        out: object,
+        file_format: object,
+        escape_formulas: object,
+        since: object,
+        until: object,
+    ) -> _Request:
+        checked_store = _check_store(store)
+        checked_out = _check_output(out)
+        checked_format = _file_format(file_format)
+        escape = _check_flag(escape_formulas, "escape_formulas")
+        start, end = _check_period(since, until)
+        return cls(checked_store, checked_out, checked_format, escape, start, end)
+
+    def writer(self, columns: tuple[str, ...]) -> _Writer:
+        return _Writer(self.out, self.file_format, columns, escape=self.escape)
+
+
 # -- writing ---------------------------------------------------------------------
 
 _Record: TypeAlias = dict[str, object]
@@ -402,13 +433,10 @@ def export_ledger(
         StorageError: the store failed, or its postings and transactions
             disagree (the output is then incomplete).
     """
-    checked_store = _check_store(store)
-    checked_out = _check_output(out)
-    checked_format = _file_format(file_format)
-    escape = _check_flag(escape_formulas, "escape_formulas")
-    since, until = _check_period(since, until)
-    writer = _Writer(checked_out, checked_format, LEDGER_COLUMNS, escape=escape)
-    with checked_store.unit_of_work() as uow:
+    request = _Request.of(store, out, file_format, escape_formulas, since, until)
+    since, until = request.since, request.until
+    writer = request.writer(LEDGER_COLUMNS)
+    with request.store.unit_of_work() as uow:
         journal = _journal(uow.ledger.transactions(), uow.ledger.postings())
         for posting, transaction in journal:
             occurred = transaction.occurred_at
@@ -572,16 +600,13 @@ def export_statement(
             respect the period's bounds (see the error); nothing is written.
         StorageError: the store failed.
     """
-    checked_store = _check_store(store)
-    checked_out = _check_output(out)
-    checked_format = _file_format(file_format)
-    escape = _check_flag(escape_formulas, "escape_formulas")
-    since, until = _check_period(since, until)
+    request = _Request.of(store, out, file_format, escape_formulas, since, until)
+    since, until = request.since, request.until
     chosen = _statement_accounts(account, holder)
-    with checked_store.unit_of_work() as uow:
+    with request.store.unit_of_work() as uow:
         ledger = uow.ledger
         sections = [_Section(ledger, key, since, until) for key in chosen(ledger)]
-        writer = _Writer(checked_out, checked_format, STATEMENT_COLUMNS, escape=escape)
+        writer = request.writer(STATEMENT_COLUMNS)
         for section in sections:
             for record in section.records():
                 writer.write(record)

@@ -462,6 +462,16 @@ def _lot(
     )
 
 
+def _two_stored_lots(store: Store) -> tuple[Lot, Lot]:
+    """Store alice's lots ``lot-1`` and ``lot-2`` of 10 coins; return them."""
+    first, second = _lot("lot-1", amount=10), _lot("lot-2", amount=10)
+    with store.unit_of_work() as uow:
+        uow.lots.add(first)
+        uow.lots.add(second)
+        uow.commit()
+    return first, second
+
+
 class LotContract(_Contract):
     """Lots and the record of what spends consumed."""
 
@@ -497,11 +507,7 @@ class LotContract(_Contract):
     def test_open_lots_follow_writes_in_the_same_unit_of_work(self, store: Store) -> None:
         """Updates, emptied lots and new lots show in ``open_lots``, ``get``
         and ``all`` at once; a rollback returns to what was committed."""
-        first, second = _lot("lot-1", amount=10), _lot("lot-2", amount=10)
-        with store.unit_of_work() as uow:
-            uow.lots.add(first)
-            uow.lots.add(second)
-            uow.commit()
+        first, second = _two_stored_lots(store)
         with store.unit_of_work() as uow:
             assert uow.lots.open_lots(wallet("alice")) == [first, second]
             emptied, _ = first.take(10)
@@ -569,11 +575,7 @@ class LotContract(_Contract):
     def test_a_lot_emptied_refilled_and_taken_from_again(self, store: Store) -> None:
         """Updates of one lot that empty it, bring it back and take from it
         again, with no read in between, all land."""
-        first, second = _lot("lot-1", amount=10), _lot("lot-2", amount=10)
-        with store.unit_of_work() as uow:
-            uow.lots.add(first)
-            uow.lots.add(second)
-            uow.commit()
+        first, second = _two_stored_lots(store)
         with store.unit_of_work() as uow:
             assert uow.lots.open_lots(wallet("alice")) == [first, second]
             emptied, _ = first.take(10)
