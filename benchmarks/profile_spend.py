@@ -1,0 +1,158 @@
+"""Where a gift-shaped spend spends its Python time, storage aside.
+
+Run with ``.venv/bin/python benchmarks/profile_spend.py``. Not a benchmark
+(``python3 tasks.py bench`` runs those): a profiling aid that runs
+``Wallets.spend`` on a store whose repositories do nothing, so that only the
+service and domain code are timed, then again with parts switched off, and
+prints microseconds per spend for each. Compare the lines of one run with
+each other: absolute times vary from machine to machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from coinecon import ManualClock, Money, Unit
+from coinecon import wallets as wallets_module
+from coinecon.ledger import AccountKey, AccountKind, Cause, Posting, TransactionKind
+from coinecon.lots import Lot, LotOrigin
+from coinecon.wallets import Wallets
+
+COIN, DIAMOND = Unit("COIN"), Unit("DIAMOND")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HOLDERS = 10
+LOT = Lot.new(
+    "lot-1",
+    AccountKey.wallet("holder-0", COIN),
+    LotOrigin.PURCHASE,
+    10**12,
+    T0,
+    "seed",
+    value=Money(1000, "USD"),
+)
+
+
+class NoStore:
+    """A store whose unit of work reads plausible values and writes nothing."""
+
+    def unit_of_work(self) -> NoStore:
+        return self
+
+    @property
+    def ledger(self) -> NoStore:
+        return self
+
+    @property
+    def lots(self) -> NoStore:
+        return self
+
+    @property
+    def idempotency(self) -> NoStore:
+        return self
+
+    @property
+    def outbox(self) -> NoStore:
+        return self
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    def commit(self) -> None:
+        return None
+
+    def get(self, _key: str) -> None:
+        return None
+
+    def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
+        return {a: 10**12 if a.kind is AccountKind.WALLET else 0 for a in accounts}
+
+    def record(self, *_args: object) -> None:
+        return None
+
+    def open_lots(self, _account: AccountKey) -> list[Lot]:
+        return [LOT]
+
+    def update(self, _lot: Lot) -> None:
+        return None
+
+    def record_consumption(self, *_args: object) -> None:
+        return None
+
+    def add(self, _item: object) -> None:
+        return None
+
+
+def time_spends(wallets: Wallets, rounds: int = 7, spends: int = 10_000) -> float:
+    """Median microseconds per spend over *rounds* rounds."""
+    also = (
+        Posting(AccountKey.issuance(DIAMOND), -1),
+        Posting(AccountKey.earnings("creator", DIAMOND), 1),
+    )
+    samples = []
+    for r in range(rounds):
+        start = time.perf_counter()
+        for n in range(spends):
+            wallets.spend(
+                f"gift-{r}-{n}",
+                holder=f"holder-{n % HOLDERS}",
+                amount=COIN(2),
+                cause=Cause("gift", f"g-{n}"),
+                kind=TransactionKind.GIFT,
+                also=also,
+            )
+        samples.append((time.perf_counter() - start) / spends * 1e6)
+    return statistics.median(samples)
+
+
+def without(wallets: Wallets, owner: object, name: str, replacement: object) -> float:
+    """:func:`time_spends` with ``owner.name`` replaced by *replacement*."""
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        return time_spends(wallets)
+    finally:
+        setattr(owner, name, original)
+
+
+def main() -> int:
+    wallets = Wallets(NoStore(), clock=ManualClock(T0))  # type: ignore[arg-type]
+    print("Wallets.spend on a store that does nothing, microseconds per spend\n")
+    print(f"{'everything':<34}{time_spends(wallets):>8.1f}")
+    attrs.validators.set_disabled(True)
+    try:
+        print(f"{'without attrs validators':<34}{time_spends(wallets):>8.1f}")
+    finally:
+        attrs.validators.set_disabled(False)
+    cases: list[tuple[str, object, str, Any]] = [
+        ("without the request fingerprint", wallets_module, "fingerprint", lambda _c, _r: "f" * 64),
+        (
+            "without check_rules",
+            wallets_module,
+            "check_rules",
+            lambda t, b: {p.account: b.get(p.account, 0) + p.amount for p in t.postings},
+        ),
+        ("without the result JSON", wallets_module.SpendResult, "to_json", lambda _self: "{}"),
+    ]
+    for label, owner, name, replacement in cases:
+        print(f"{label:<34}{without(wallets, owner, name, replacement):>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
