@@ -48,3 +48,10 @@ def test_a_record_replays_its_result_or_refuses_another_request() -> None:
     with pytest.raises(IdempotencyConflict) as info:
         record.replay("e" * 64)
     assert info.value.key == "k"
+
+
+def test_a_circular_value_is_refused_with_a_typed_error() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(InvalidTypeError, match="JSON"):
+        canonical_json({"request": loop})

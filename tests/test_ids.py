@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -34,3 +36,12 @@ def test_a_forked_child_draws_other_ids() -> None:
     os.close(write)
     assert len(child) == 32
     assert child != random_id()
+
+
+def test_coinecon_imports_where_os_cannot_fork() -> None:
+    """Windows has no os.register_at_fork; coinecon must import all the same."""
+    code = "import os; del os.fork, os.register_at_fork; import coinecon, coinecon.wallets"
+    done = subprocess.run(  # noqa: S603 (our own interpreter, our own code)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

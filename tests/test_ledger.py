@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinecon import Money, Unit
+from coinecon import Currency, Money, Unit
 from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
@@ -366,3 +366,18 @@ class TestLots:
         taken = take_from_lots(lots, coins, order)
         assert sum(c.amount for _, c in taken) == coins
         assert all(after.remaining >= 0 for after, _ in taken)
+
+
+def test_shared_account_keys_are_the_keys_asked_for() -> None:
+    """Keys of the common accounts are shared, but never one that differs
+    from what the caller passed in a field that equality ignores."""
+    named = Unit("COIN", "Coins")
+    assert AccountKey.wallet("alice", named).asset.name == "Coins"
+    assert AccountKey.wallet("alice", COIN).asset.name == ""
+    with_numeric = Currency("XTS", 2, "Test", "963")
+    without = Currency("XTS", 2, "Test", "")
+    AccountKey.system(AccountKind.REVENUE, with_numeric)
+    assert AccountKey.issuance(without).asset.numeric == ""  # type: ignore[arg-type, union-attr]
+    assert AccountKey.wallet("alice", COIN) is AccountKey.wallet("alice", COIN)
+    with pytest.raises(LedgerRuleViolation):
+        AccountKey.wallet("@alice", COIN)

@@ -8,8 +8,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -611,3 +613,30 @@ def test_account_ids_learnt_in_a_rolled_back_unit_of_work_are_forgotten(path: Pa
                 uow.ledger.transactions(), uow.ledger.postings(), uow.ledger.accounts(), []
             )
             assert [p for p in report.problems if "lots hold" not in p] == []
+
+
+def test_the_two_readings_of_a_repeated_wall_time_are_stored_an_hour_apart(
+    path: Path,
+) -> None:
+    """01:30 in New York happens twice when the clocks go back; the two
+    datetimes compare equal but are an hour apart, and are stored so."""
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)  # EDT, 05:30 UTC
+    second = first.replace(fold=1)  # EST, 06:30 UTC
+    assert second == first
+    assert second.timestamp() - first.timestamp() == 3600
+    with SqliteStore(path) as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        for key, expiry in (("a", first), ("b", second)):
+            wallets.credit(
+                key,
+                holder=f"holder-{key}",
+                amount=COIN(5),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("promo", key),
+                expires_at=expiry,
+            )
+        for key, expiry in (("a", first), ("b", second)):
+            (lot,) = wallets.lots(f"holder-{key}", COIN)
+            assert lot.expires_at is not None
+            assert lot.expires_at.timestamp() == expiry.timestamp()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -414,3 +415,46 @@ class TestBatch:
             buy(bulk, "p1", "alice", 10)
             raise KeyError("boom")
         assert wallets.balance("alice", COIN) == COIN(0)
+
+
+def test_a_batch_closed_on_another_thread_leaves_the_wallets_usable() -> None:
+    wallets = Wallets(MemoryStore())
+
+    def job() -> Generator[Wallets]:
+        with wallets.batch() as bulk:
+            yield bulk
+
+    suspended = job()
+    next(suspended)  # the batch is open, registered under this thread
+    closer = threading.Thread(target=suspended.close)
+    closer.start()
+    closer.join()
+    assert wallets.balance("alice", COIN) == COIN(0)
+
+
+def test_metadata_is_checked_before_anything_else() -> None:
+    wallets = Wallets(MemoryStore())
+    loop: list[object] = []
+    loop.append(loop)
+    bad: list[object] = [{"note": loop}, {"ratio": 0.5}, {1: "x"}, {"": "x"}, 7, [("k", "v")]]
+    for metadata in bad:
+        with pytest.raises((InvalidTypeError, InvalidIdentifierError)):
+            wallets.credit(
+                "k1",
+                holder="alice",
+                amount=COIN(5),
+                origin=LotOrigin.ADJUSTMENT,
+                cause=Cause("support", "1"),
+                metadata=metadata,  # type: ignore[arg-type]
+            )
+    credited = wallets.credit(
+        "k1",
+        holder="alice",
+        amount=COIN(5),
+        origin=LotOrigin.ADJUSTMENT,
+        cause=Cause("support", "1"),
+        metadata={"ticket": "T-1", "urgent": True},
+    )
+    transaction = wallets.transaction(credited.transaction_id)
+    assert transaction is not None
+    assert transaction.meta == {"ticket": "T-1", "urgent": True}

@@ -37,7 +37,8 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 # Ids must be unique, not secret: a generator seeded from the OS, reseeded in
 # every forked child, draws them faster than a system call per id would.
 _random = random.Random(os.urandom(32))  # noqa: S311
-os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def random_id() -> str:

@@ -60,9 +60,15 @@ _C_ENCODER = (
 
 def canonical_json(value: object) -> str:
     """Serialise JSON-compatible *value* canonically (sorted keys, no spaces)."""
-    if _C_ENCODER is None or isinstance(value, str):  # pragma: no cover (no C accelerator)
+    if _C_ENCODER is not None and not isinstance(value, str):
+        try:
+            return "".join(_C_ENCODER(value, 0))
+        except RecursionError:
+            pass  # a circular or very deep value: let the checking encoder say which
+    try:
         return _ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+    except (ValueError, RecursionError) as error:
+        raise InvalidTypeError(f"cannot write this value as JSON: {error}") from error
 
 
 def fingerprint(command: str, request: Mapping[str, Any]) -> str:

@@ -65,6 +65,7 @@ __all__ = [
     "TransactionKind",
     "amount_of",
     "check_rules",
+    "metadata_pairs",
 ]
 
 Asset: TypeAlias = Unit | Currency
@@ -220,11 +221,12 @@ def _check_posting_amount(_instance: object, _attribute: object, amount: Any) ->
 def _key(kind: AccountKind, owner: object, asset: object) -> AccountKey:
     """``AccountKey(kind, owner, asset)``, shared for the accounts used most.
 
-    Keys are immutable, so one object can serve every caller; what is not
-    well-typed text and a unit or currency goes straight to the constructor,
-    for its typed errors.
+    Keys are immutable, so one object can serve every caller. Only keys of a
+    plain ``str`` owner and a :class:`Unit` are shared (a currency carries
+    fields that its equality ignores); anything else goes straight to the
+    constructor, which also gives bad input its typed errors.
     """
-    if type(owner) is str and isinstance(asset, Unit | Currency):
+    if type(owner) is str and type(asset) is Unit:
         # The name is part of the cache key: equal units may differ in it.
         return _shared_key(kind, owner, asset, asset.name)
     return AccountKey(kind, owner, asset)  # type: ignore[arg-type]
@@ -349,10 +351,32 @@ class Cause:
         return f"{self.type}:{self.id}"
 
 
-def _to_metadata(value: Mapping[str, MetadataValue] | Metadata | None) -> Metadata:
+def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Metadata:
+    """Check *value* as a transaction's metadata; return it as sorted pairs.
+
+    Metadata maps identifiers to JSON scalars (``str``, ``int``, ``bool`` or
+    ``None``); it comes as a mapping or as the ``(key, value)`` pairs a
+    :class:`Transaction` keeps::
+
+        >>> metadata_pairs({"source": "import", "batch": 7})
+        (('batch', 7), ('source', 'import'))
+
+    Raises:
+        InvalidTypeError: *value* is not a mapping or pairs, or a value is not
+            a JSON scalar (a float, a list...).
+        InvalidIdentifierError: a key is empty, too long or not printable.
+    """
     if value is None:
         return ()
-    items = value.items() if isinstance(value, Mapping) else value
+    given: object = value
+    if isinstance(given, Mapping):
+        items = list(given.items())
+    elif isinstance(given, tuple) and all(type(p) is tuple and len(p) == 2 for p in given):
+        items = list(given)
+    else:
+        raise InvalidTypeError(
+            f"metadata must map str keys to str, int, bool or None, got {type(value).__name__}"
+        )
     pairs = []
     for key, item in items:
         check_identifier(key, "metadata key")
@@ -441,7 +465,7 @@ class Transaction:
         validator=lambda _i, _a, v: check_identifier(v, "idempotency key")
     )
     cause: Cause = attrs.field(validator=instance_of(Cause))
-    metadata: Metadata = attrs.field(default=(), converter=_to_metadata)
+    metadata: Metadata = attrs.field(default=(), converter=metadata_pairs)
 
     @property
     def meta(self) -> dict[str, MetadataValue]:

@@ -55,6 +55,7 @@ from coinecon.ledger import (
     Transaction,
     TransactionKind,
     check_rules,
+    metadata_pairs,
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
 from coinecon.money import Money
@@ -370,6 +371,7 @@ class Wallets:
             raise InvalidTypeError(
                 f"expires_in must be a relativedelta or timedelta, got {expires_in!r}"
             )
+        pairs = metadata_pairs(metadata)
         request = {
             "holder": holder,
             "unit": amount.unit.code,
@@ -379,7 +381,7 @@ class Wallets:
             "value": None if value is None else [value.minor, value.currency.code],
             "expires_at": expires_at,
             "expires_in": None if expires_in is None else repr(expires_in),
-            "metadata": dict(metadata or {}),
+            "metadata": dict(pairs),
         }
         digest = fingerprint("credit", request)
         with self._unit_of_work() as uow:
@@ -400,7 +402,7 @@ class Wallets:
                 occurred_at=now,
                 idempotency_key=key,
                 cause=cause,
-                metadata=metadata,
+                metadata=pairs,
             )
             after = self._record(uow, transaction)
             lot = Lot.new(
@@ -460,6 +462,7 @@ class Wallets:
         extra = tuple(also)
         if not all(isinstance(p, Posting) for p in extra):
             raise InvalidTypeError("also must hold Posting values")
+        pairs = metadata_pairs(metadata)
         request = {
             "holder": holder,
             "unit": amount.unit.code,
@@ -467,7 +470,7 @@ class Wallets:
             "cause": str(cause),
             "kind": kind.value,
             "also": sorted([str(p.account), p.amount] for p in extra),
-            "metadata": dict(metadata or {}),
+            "metadata": dict(pairs),
         }
         digest = fingerprint("spend", request)
         postings = (
@@ -486,7 +489,7 @@ class Wallets:
                 occurred_at=self._now(),
                 idempotency_key=key,
                 cause=cause,
-                metadata=metadata,
+                metadata=pairs,
             )
             after = self._record(uow, transaction)
             consumed = self._consume(uow, wallet, amount.amount, transaction.id)
@@ -562,12 +565,13 @@ class Wallets:
         """
         shared = _BatchStore(self._unit_of_work())
         inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
+        opener = threading.get_ident()  # the generator may be closed on another thread
         with shared.uow:
-            self._batches.add(threading.get_ident())
+            self._batches.add(opener)
             try:
                 yield inner
             finally:
-                self._batches.discard(threading.get_ident())
+                self._batches.discard(opener)
             if shared.failed:
                 raise StorageError("a command in the batch failed; nothing of the batch was kept")
             shared.uow.commit()

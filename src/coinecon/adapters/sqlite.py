@@ -58,7 +58,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache, update_wrapper
 from pathlib import Path
 from types import TracebackType
@@ -124,13 +124,14 @@ def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
 
 def _time(value: datetime) -> str:
     # Fixed-width UTC text sorts like the instants it names.
-    return _utc_text(require_aware(value))
+    aware = require_aware(value)
+    return _utc_text(aware, aware.utcoffset())
 
 
 @lru_cache(maxsize=256)
-def _utc_text(value: datetime) -> str:
-    # Equal instants hash and compare equal whatever their offset, and give
-    # the same UTC text, so the cache may serve one for the other.
+def _utc_text(value: datetime, _offset: timedelta | None) -> str:
+    # The offset is part of the key: within one zone, the two readings of a
+    # wall time that a clock change repeats compare equal but are an hour apart.
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
