@@ -198,13 +198,9 @@ class TaxRule:
 
 
 def _methods(value: Iterable[PaymentMethodFee]) -> tuple[PaymentMethodFee, ...]:
-    given: tuple[object, ...] = tuple(value)
-    methods = tuple(m for m in given if isinstance(m, PaymentMethodFee))
-    if len(given) != len(methods):
-        raise InvalidPriceBookError("payment_methods must be PaymentMethodFee values")
-    names = [m.method for m in methods]
-    if len(set(names)) != len(names):
-        raise InvalidPriceBookError(f"a payment method is listed twice in {sorted(names)}")
+    methods = _validate.unique(
+        value, PaymentMethodFee, "payment_methods", lambda m: m.method, "payment method"
+    )
     return tuple(sorted(methods, key=lambda m: m.method))
 
 
@@ -223,13 +219,7 @@ def _commissions(value: Mapping[str, Rate]) -> tuple[tuple[str, Rate], ...]:
 
 
 def _taxes(value: Iterable[TaxRule]) -> tuple[TaxRule, ...]:
-    given: tuple[object, ...] = tuple(value)
-    rules = tuple(r for r in given if isinstance(r, TaxRule))
-    if len(given) != len(rules):
-        raise InvalidPriceBookError("taxes must be TaxRule values")
-    regions = [r.region for r in rules]
-    if len(set(regions)) != len(regions):
-        raise InvalidPriceBookError(f"a region has two tax rules in {sorted(regions)}")
+    rules = _validate.unique(value, TaxRule, "taxes", lambda r: r.region, "tax region")
     return tuple(sorted(rules, key=lambda r: r.region))
 
 
