@@ -321,7 +321,7 @@ def test_a_nested_unit_of_work_in_one_thread_is_refused(store: SqliteStore) -> N
 # -- constraints in SQL ----------------------------------------------------------------
 
 
-def test_an_unbalanced_transaction_is_refused_by_sql(store: SqliteStore) -> None:
+def test_an_unbalanced_transaction_is_refused_when_recorded(store: SqliteStore) -> None:
     transaction = purchase("tx-1", "alice", 5)
     # Bypass the domain's own check, as a buggy caller could.
     object.__setattr__(
@@ -363,7 +363,7 @@ def test_sql_checks_the_balance_of_what_it_is_sent(
         "postings",
         (Posting(AccountKey.issuance(COIN), -5), Posting(wallet("alice"), 6)),
     )
-    monkeypatch.setattr(sqlite_adapter, "_imbalance", lambda _transaction: {})
+    monkeypatch.setattr(sqlite_adapter, "imbalance", lambda _postings: {})
     with store.unit_of_work() as uow:
         record(uow, purchase("tx-2", "carol", 2))
         uow.ledger.record(transaction, {AccountKey.issuance(COIN): -8, wallet("alice"): 6})

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, final
 
@@ -65,6 +65,7 @@ __all__ = [
     "TransactionKind",
     "amount_of",
     "check_rules",
+    "imbalance",
     "metadata_pairs",
 ]
 
@@ -388,19 +389,34 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
     return tuple(sorted(pairs))
 
 
+def imbalance(postings: Iterable[Posting]) -> dict[str, int]:
+    """What *postings* sum to per asset code, where that is not zero.
+
+    Postings that balance give an empty ``dict``::
+
+        >>> from coinecon import Unit
+        >>> coin = Unit("COIN")
+        >>> imbalance([Posting(AccountKey.issuance(coin), -5), Posting(AccountKey.spent(coin), 6)])
+        {'COIN': 1}
+    """
+    totals: dict[Asset, int] = {}
+    for posting in postings:
+        asset = posting.account.asset
+        totals[asset] = totals.get(asset, 0) + posting.amount
+    return {asset.code: total for asset, total in totals.items() if total}
+
+
 def _check_postings(instance: Transaction, _attribute: object, postings: Any) -> None:
     if not isinstance(postings, tuple) or not postings:
         raise InvalidAmountError("a transaction needs at least one posting")
     seen: set[AccountKey] = set()
-    totals: dict[Asset, int] = {}
     for posting in postings:
         if not isinstance(posting, Posting):
             raise InvalidTypeError(f"postings must be Posting values, got {posting!r}")
         if posting.account in seen:
             raise LedgerRuleViolation(f"account {posting.account} appears twice in one transaction")
         seen.add(posting.account)
-        totals[posting.account.asset] = totals.get(posting.account.asset, 0) + posting.amount
-    unbalanced = {asset.code: total for asset, total in totals.items() if total != 0}
+    unbalanced = imbalance(postings)
     if unbalanced:
         raise UnbalancedTransactionError(
             f"transaction {instance.id} does not balance: postings sum to {unbalanced}"

@@ -79,6 +79,7 @@ from coinecon.ledger import (
     RecordedPosting,
     Transaction,
     TransactionKind,
+    imbalance,
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin
 from coinecon.money import MAX_MINOR_UNITS, Currency, Money
@@ -805,21 +806,6 @@ _POSTING_ACCOUNT_COLUMNS = (
 )
 
 
-def _imbalance(transaction: Transaction) -> dict[str, int]:
-    """What *transaction*'s postings sum to, per asset, where not zero.
-
-    :class:`~coinecon.ledger.Transaction` checks this itself; the adapter
-    checks again so that a transaction built around that check is refused
-    before anything is written, and SQL checks once more when the postings
-    are sent (see :meth:`_Pending.flush`).
-    """
-    totals: dict[Asset, int] = {}
-    for posting in transaction.postings:
-        asset = posting.account.asset
-        totals[asset] = totals.get(asset, 0) + posting.amount
-    return {str(asset): total for asset, total in totals.items() if total}
-
-
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -880,7 +866,10 @@ class _Ledger:
                 raise StorageError(
                     f"the balance after of {posting.account} is not a 64-bit integer: {after!r}"
                 )
-        unbalanced = _imbalance(transaction)
+        # Transaction checks this itself; checking again refuses a transaction
+        # built around that check before anything is written (and SQL checks
+        # once more when the postings are sent: see _Pending.flush).
+        unbalanced = imbalance(transaction.postings)
         if unbalanced:
             raise StorageError(
                 f"transaction {transaction.id} does not balance: postings sum to {unbalanced}"
