@@ -268,7 +268,6 @@ class _Pending:
         "items",
         "lot_updates",
         "lots",
-        "lots_by_id",
         "postings",
         "records",
     )
@@ -279,7 +278,6 @@ class _Pending:
         self.postings: list[tuple[int, int, int, int]] = []
         self.first_row: int | None = None
         self.lots: dict[AccountKey, dict[str, Lot]] = {}
-        self.lots_by_id: dict[str, Lot] = {}
         self.lot_updates: dict[str, Lot] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.records: dict[str, IdempotencyRecord] = {}
@@ -326,14 +324,6 @@ class _Pending:
                     for row, code, total in unbalanced
                 )
                 raise StorageError(f"transactions do not balance: {found}")
-
-    def forget_lots(self, account: AccountKey) -> None:
-        """Stop serving *account*'s open lots from memory (after a write that
-        the cache cannot follow)."""
-        self.lots.pop(account, None)
-        # Emptied lots left the account's open lots but not lots_by_id.
-        for lot_id in [i for i, lot in self.lots_by_id.items() if lot.account == account]:
-            del self.lots_by_id[lot_id]
 
 
 def _transaction_id(raw: sqlite3.Connection, row: int) -> str:
@@ -1214,28 +1204,23 @@ class _Lots:
         cached = pending.lots.get(lot.account)
         if cached is not None and lot.remaining > 0:
             cached[lot.id] = lot  # the newest lot comes last, as in the table
-            pending.lots_by_id[lot.id] = lot
 
     @_guarded
     def update(self, lot: Lot) -> None:
         uow = self._uow
         connection = uow._writing()  # noqa: SLF001
         pending = uow._pending  # noqa: SLF001
-        stored = pending.lots_by_id.get(lot.id)
-        if stored is not None:
-            if stored.account != lot.account:
-                raise StorageError(_moved(lot, stored.account))
-            cached = pending.lots[lot.account]  # lots_by_id holds cached accounts' lots only
-            if lot.id in cached or lot.remaining == 0:
-                if lot.remaining > 0:
-                    cached[lot.id] = lot  # keeps its place
-                else:
-                    cached.pop(lot.id, None)
-                pending.lots_by_id[lot.id] = lot
-                pending.lot_updates[lot.id] = lot
-                return
-        # A lot not served from memory, or one coming back to life: write it
-        # now, and read the account's open lots afresh next time.
+        cached = pending.lots.get(lot.account)
+        if cached is not None and lot.id in cached:
+            if lot.remaining > 0:
+                cached[lot.id] = lot  # keeps its place
+            else:
+                del cached[lot.id]
+            pending.lot_updates[lot.id] = lot
+            return
+        # Any other lot (not served from memory, emptied earlier, or claimed for
+        # another account): send what waits, write it now, and read the
+        # account's open lots afresh next time.
         uow._send(connection)  # noqa: SLF001
         raw = connection.raw
         if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
@@ -1246,7 +1231,7 @@ class _Lots:
             if line is None:
                 raise StorageError(f"lot {lot.id!r} does not exist")
             raise StorageError(_moved(lot, _account(*line)))
-        pending.forget_lots(lot.account)
+        pending.lots.pop(lot.account, None)
 
     @_guarded
     def get(self, lot_id: str) -> Lot | None:
@@ -1268,7 +1253,6 @@ class _Lots:
             ).fetchall()
             cached = {line[0]: _lot(line) for line in lines}
             pending.lots[account] = cached
-            pending.lots_by_id.update(cached)
         return list(cached.values())
 
     @_guarded
