@@ -719,7 +719,7 @@ class SqliteUnitOfWork:
         """The connection, inside a transaction, with every waiting write sent
         (for queries that read what the writes change)."""
         connection = self._work()
-        if self._pending.waiting() or self._pending.first_row is not None:
+        if self._pending.waiting():  # first_row is set only while postings wait
             self._send(connection)
         return connection
 
