@@ -38,6 +38,7 @@ from coinecon.pricing import (
     TaxMode,
     TaxRule,
 )
+from coinecon.wallets import SpendResult
 
 _COIN, _DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
 _START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -72,6 +73,23 @@ def _book() -> PriceBook:
         taxes=[TaxRule("US", Rate("8.875%"), TaxMode.EXCLUSIVE, label="sales tax")],
     )
     return PriceBook(regions={"US": "USD"}, packages=packages, fees=fees)
+
+
+def _send_gift(wallets: Wallets, key: str, gift: str, coins: int) -> SpendResult:
+    """Alice sends *gift* worth *coins* to bob, who earns half of them in
+    diamonds, rounded down."""
+    diamonds = _COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
+    return wallets.spend(
+        key,
+        holder="alice",
+        amount=_COIN(coins),
+        cause=Cause("gift", gift),
+        kind=TransactionKind.GIFT,
+        also=(
+            Posting(AccountKey.issuance(_DIAMOND), -diamonds),
+            Posting(AccountKey.earnings("bob", _DIAMOND), diamonds),
+        ),
+    )
 
 
 def _tour(path: Path) -> None:
@@ -115,38 +133,17 @@ def _tour(path: Path) -> None:
         print(f"     alice's wallet: {credited.balance} ({quote.bonus_coins} bonus, for 30 days)")
 
         print("\n2. alice sends three gifts to the creator bob; bob earns diamonds:")
-        for n, (gift, coins) in enumerate((("rose", 99), ("rocket", 500), ("castle", 800))):
+        gifts = (("rose", 99), ("rocket", 500), ("castle", 800))
+        for n, (gift, coins) in enumerate(gifts):
             clock.advance(timedelta(minutes=5))
-            # The creator's share: half the coins, in diamonds, rounded down.
-            diamonds = _COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
             try:
-                sent = wallets.spend(
-                    f"gift-{n}",
-                    holder="alice",
-                    amount=_COIN(coins),
-                    cause=Cause("gift", gift),
-                    kind=TransactionKind.GIFT,
-                    also=(
-                        Posting(AccountKey.issuance(_DIAMOND), -diamonds),
-                        Posting(AccountKey.earnings("bob", _DIAMOND), diamonds),
-                    ),
-                )
+                sent = _send_gift(wallets, f"gift-{n}", gift, coins)
             except InsufficientFunds as error:
                 print(f"     {gift} ({_COIN(coins)}): refused, {error.shortfall} coins short")
                 continue
             value = ", ".join(str(money) for money in sent.value.values()) or "bonus coins only"
             print(f"     {gift} ({_COIN(coins)}): alice has {sent.balance} left; value {value}")
-        replay = wallets.spend(
-            "gift-0",
-            holder="alice",
-            amount=_COIN(99),
-            cause=Cause("gift", "rose"),
-            kind=TransactionKind.GIFT,
-            also=(
-                Posting(AccountKey.issuance(_DIAMOND), -49),
-                Posting(AccountKey.earnings("bob", _DIAMOND), 49),
-            ),
-        )
+        replay = _send_gift(wallets, "gift-0", *gifts[0])
         print(f"     the rose again, same idempotency key: replayed, balance {replay.balance}")
         earned = wallets.balances([AccountKey.earnings("bob", _DIAMOND)])
         print(f"     bob has earned {_DIAMOND(sum(earned.values()))}")
