@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from coinecon._ids import MAX_IDENTIFIER_LENGTH, check_identifier
+from coinecon.clock import require_aware
 from coinecon.errors import InvalidTypeError
 
-__all__ = ["instance_of", "optional_instance_of"]
+__all__ = ["aware", "identifier", "instance_of", "optional_instance_of"]
 
 Validator = Callable[[Any, Any, Any], None]
 
@@ -37,5 +40,31 @@ def optional_instance_of(kind: type | tuple[type, ...]) -> Validator:
     def check(instance: object, attribute: Any, value: object) -> None:
         if value is not None:
             inner(instance, attribute, value)
+
+    return check
+
+
+def identifier(what: str) -> Validator:
+    """A validator that runs :func:`~coinecon._ids.check_identifier` on the
+    value, naming it *what* in the error."""
+
+    def check(_instance: object, _attribute: object, value: Any) -> None:
+        if (
+            type(value) is not str
+            or not 0 < len(value) <= MAX_IDENTIFIER_LENGTH
+            or not value.isprintable()
+        ):
+            check_identifier(value, what)
+
+    return check
+
+
+def aware(what: str) -> Validator:
+    """A validator that runs :func:`~coinecon.clock.require_aware` on the
+    value, naming it *what* in the error."""
+
+    def check(_instance: object, _attribute: object, value: Any) -> None:
+        if type(value) is not datetime or value.utcoffset() is None:
+            require_aware(value, what)
 
     return check

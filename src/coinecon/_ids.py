@@ -18,6 +18,8 @@ def check_identifier(value: object, what: str) -> str:
     characters without control characters. Quotes, SQL fragments and any other
     printable text are allowed: storage keeps them as data, never as code.
     """
+    if type(value) is str and 0 < len(value) <= MAX_IDENTIFIER_LENGTH and value.isprintable():
+        return value  # the usual case, in one test
     if not isinstance(value, str):
         raise InvalidTypeError(f"{what} must be a string, got {type(value).__name__}")
     if not value:

@@ -13,7 +13,7 @@ from typing import Protocol, final, runtime_checkable
 
 import attrs
 
-from coinecon.clock import require_aware
+from coinecon._checks import aware
 
 __all__ = ["EventSink", "OutboxEvent"]
 
@@ -33,7 +33,7 @@ class OutboxEvent:
 
     id: str
     type: str
-    occurred_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "occurred_at"))
+    occurred_at: datetime = attrs.field(validator=aware("occurred_at"))
     payload: str
     transaction_id: str | None = None
 

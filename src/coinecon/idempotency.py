@@ -24,7 +24,7 @@ from typing import Any, final
 
 import attrs
 
-from coinecon.clock import require_aware
+from coinecon._checks import aware
 from coinecon.errors import IdempotencyConflict, InvalidTypeError
 
 __all__ = ["IdempotencyRecord", "canonical_json", "fingerprint"]
@@ -92,7 +92,7 @@ class IdempotencyRecord:
     key: str
     fingerprint: str
     result: str
-    created_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "created_at"))
+    created_at: datetime = attrs.field(validator=aware("created_at"))
 
     def replay(self, fingerprint: str) -> str:
         """Return the stored result for a replay with *fingerprint*.

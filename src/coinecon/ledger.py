@@ -35,9 +35,8 @@ from typing import Any, TypeAlias, final
 
 import attrs
 
-from coinecon._checks import instance_of
+from coinecon._checks import aware, identifier, instance_of
 from coinecon._ids import check_identifier
-from coinecon.clock import require_aware
 from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
@@ -345,8 +344,8 @@ class Cause:
         id: that record's id.
     """
 
-    type: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "cause type"))
-    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "cause id"))
+    type: str = attrs.field(validator=identifier("cause type"))
+    id: str = attrs.field(validator=identifier("cause id"))
 
     def __str__(self) -> str:
         return f"{self.type}:{self.id}"
@@ -367,7 +366,7 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
             a JSON scalar (a float, a list...).
         InvalidIdentifierError: a key is empty, too long or not printable.
     """
-    if value is None:
+    if value is None or (type(value) is tuple and not value):
         return ()
     given: object = value
     if isinstance(given, Mapping):
@@ -407,24 +406,32 @@ def imbalance(postings: Iterable[Posting]) -> dict[str, int]:
 
 
 def _check_postings(instance: Transaction, _attribute: object, postings: Any) -> None:
+    # One pass over the postings: this runs for every transaction built.
     if not isinstance(postings, tuple) or not postings:
         raise InvalidAmountError("a transaction needs at least one posting")
     seen: set[AccountKey] = set()
+    totals: dict[Asset, int] = {}
+    wallets: list[Posting] = []
     for posting in postings:
         if not isinstance(posting, Posting):
             raise InvalidTypeError(f"postings must be Posting values, got {posting!r}")
-        if posting.account in seen:
-            raise LedgerRuleViolation(f"account {posting.account} appears twice in one transaction")
-        seen.add(posting.account)
-    unbalanced = imbalance(postings)
-    if unbalanced:
+        account = posting.account
+        if account in seen:
+            raise LedgerRuleViolation(f"account {account} appears twice in one transaction")
+        seen.add(account)
+        asset = account.asset
+        totals[asset] = totals.get(asset, 0) + posting.amount
+        if account.kind is AccountKind.WALLET:
+            wallets.append(posting)
+    if any(totals.values()):
         raise UnbalancedTransactionError(
-            f"transaction {instance.id} does not balance: postings sum to {unbalanced}"
+            f"transaction {instance.id} does not balance: postings sum to {imbalance(postings)}"
         )
-    _check_kind_and_transfer(instance.kind, postings)
+    if wallets:
+        _check_kind_and_transfer(instance.kind, wallets)
 
 
-def _check_kind_and_transfer(kind: TransactionKind, postings: tuple[Posting, ...]) -> None:
+def _check_kind_and_transfer(kind: TransactionKind, postings: Iterable[Posting]) -> None:
     debited_holders: set[str] = set()
     credited_holders: set[str] = set()
     refused: list[str] = []
@@ -473,13 +480,11 @@ class Transaction:
         metadata: extra JSON-scalar facts, as sorted pairs (see :attr:`meta`).
     """
 
-    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "transaction id"))
+    id: str = attrs.field(validator=identifier("transaction id"))
     kind: TransactionKind = attrs.field(validator=instance_of(TransactionKind))
     postings: tuple[Posting, ...] = attrs.field(validator=_check_postings)
-    occurred_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "occurred_at"))
-    idempotency_key: str = attrs.field(
-        validator=lambda _i, _a, v: check_identifier(v, "idempotency key")
-    )
+    occurred_at: datetime = attrs.field(validator=aware("occurred_at"))
+    idempotency_key: str = attrs.field(validator=identifier("idempotency key"))
     cause: Cause = attrs.field(validator=instance_of(Cause))
     metadata: Metadata = attrs.field(default=(), converter=metadata_pairs)
 

@@ -27,13 +27,14 @@ from typing import Any, final
 
 import attrs
 
-from coinecon._checks import instance_of, optional_instance_of
-from coinecon._ids import check_identifier
+from coinecon._checks import aware, identifier, instance_of, optional_instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
 from coinecon.ledger import AccountKey, AccountKind
 from coinecon.money import Money
-from coinecon.rounding import Rounding
+
+_new = object.__new__
+_set = object.__setattr__  # builds frozen values the module computed itself
 
 __all__ = ["Lot", "LotConsumption", "LotOrigin", "SpendOrder", "plan_spend", "take_from_lots"]
 
@@ -108,12 +109,12 @@ class Lot:
         expires_at: when the remaining coins expire, if they do.
     """
 
-    id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "lot id"))
+    id: str = attrs.field(validator=identifier("lot id"))
     account: AccountKey = attrs.field(validator=instance_of(AccountKey))
     origin: LotOrigin = attrs.field(validator=instance_of(LotOrigin))
     amount: int = attrs.field(validator=_positive)
     remaining: int
-    created_at: datetime = attrs.field(validator=lambda _i, _a, v: require_aware(v, "created_at"))
+    created_at: datetime = attrs.field(validator=aware("created_at"))
     transaction_id: str
     value: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
     value_recognised: int = 0
@@ -177,24 +178,33 @@ class Lot:
         remaining = self.remaining - coins
         recognised = self.value_recognised
         part = None
-        if self.value is not None:
-            total = Rounding.FLOOR.divide(self.value.minor * (self.amount - remaining), self.amount)
-            part = Money.from_minor(total - recognised, self.value.currency)
+        value = self.value
+        if value is not None:
+            # Floor division of ints is Rounding.FLOOR. The total is within
+            # 0..value, so the part is in range; it is negative only if the lot
+            # says it recognised more than its consumed coins are worth.
+            total = value.minor * (self.amount - remaining) // self.amount
+            part = Money._unchecked(total - recognised, value.currency)  # noqa: SLF001
+            if total < recognised:
+                raise InvalidAmountError(f"a consumption's value must not be negative, got {part}")
             recognised = total
-        return self._with(remaining, recognised), LotConsumption(self.id, coins, part)
+        return self._with(remaining, recognised), _consumption(self.id, coins, part)
 
     def _with(self, remaining: int, recognised: int) -> Lot:
         """This lot with *remaining* coins and *recognised* value, unchecked:
         only :meth:`take` calls it, with values it computed within bounds."""
-        after = object.__new__(Lot)
-        for name in _LOT_FIELDS:
-            object.__setattr__(after, name, getattr(self, name))
-        object.__setattr__(after, "remaining", remaining)
-        object.__setattr__(after, "value_recognised", recognised)
+        after = _new(Lot)
+        _set(after, "id", self.id)
+        _set(after, "account", self.account)
+        _set(after, "origin", self.origin)
+        _set(after, "amount", self.amount)
+        _set(after, "remaining", remaining)
+        _set(after, "created_at", self.created_at)
+        _set(after, "transaction_id", self.transaction_id)
+        _set(after, "value", self.value)
+        _set(after, "value_recognised", recognised)
+        _set(after, "expires_at", self.expires_at)
         return after
-
-
-_LOT_FIELDS = tuple(field.name for field in attrs.fields(Lot))
 
 
 @final
@@ -208,9 +218,19 @@ class LotConsumption:
         value: the money value of those coins (purchased lots), else ``None``.
     """
 
-    lot_id: str = attrs.field(validator=lambda _i, _a, v: check_identifier(v, "lot id"))
+    lot_id: str = attrs.field(validator=identifier("lot id"))
     amount: int = attrs.field(validator=_positive)
     value: Money | None = attrs.field(default=None, validator=lambda _i, _a, v: _value(v))
+
+
+def _consumption(lot_id: str, amount: int, value: Money | None) -> LotConsumption:
+    """A :class:`LotConsumption` of what :meth:`Lot.take` computed, unchecked:
+    its lot's id, a positive amount and a non-negative value."""
+    consumption = _new(LotConsumption)
+    _set(consumption, "lot_id", lot_id)
+    _set(consumption, "amount", amount)
+    _set(consumption, "value", value)
+    return consumption
 
 
 class SpendOrder(enum.Enum):
@@ -273,7 +293,8 @@ def take_from_lots(
     """Like :func:`plan_spend`, but return each consumed lot as it is after."""
     if type(coins) is not int or coins <= 0:
         raise InvalidAmountError(f"coins to spend must be a positive int, got {coins!r}")
-    available = sum(lot.remaining for lot in lots)
+    unspent = [lot for lot in lots if lot.remaining > 0]
+    available = sum([lot.remaining for lot in unspent])
     if available < coins:
         account = lots[0].account if lots else None
         raise InsufficientFunds(
@@ -284,7 +305,7 @@ def take_from_lots(
         )
     taken: list[tuple[Lot, LotConsumption]] = []
     left = coins
-    for lot in order.sort(lot for lot in lots if lot.remaining > 0):
+    for lot in order.sort(unspent):
         if left == 0:
             break
         after, consumption = lot.take(min(left, lot.remaining))

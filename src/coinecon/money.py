@@ -321,6 +321,14 @@ class Money:
         return money
 
     @classmethod
+    def _unchecked(cls, minor: int, currency: Currency) -> Money:
+        """Money of *minor* units of *currency*, for callers that computed an
+        ``int`` within :data:`MAX_MINOR_UNITS` themselves."""
+        money = object.__new__(cls)
+        money.__attrs_init__(minor, currency)
+        return money
+
+    @classmethod
     def zero(cls, currency: Currency | str) -> Money:
         """Return no money in *currency*."""
         return cls.from_minor(0, currency)

@@ -125,8 +125,17 @@ def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
 
 def _time(value: datetime) -> str:
     # Fixed-width UTC text sorts like the instants it names.
+    global _last_time  # noqa: PLW0603 (a one-entry cache, replaced whole)
+    last = _last_time
+    if value is last[0]:  # one command writes its time several times
+        return last[1]
     aware = require_aware(value)
-    return _utc_text(aware, aware.utcoffset())
+    text = _utc_text(aware, aware.utcoffset())
+    _last_time = (aware, text)
+    return text
+
+
+_last_time: tuple[datetime | None, str] = (None, "")
 
 
 @lru_cache(maxsize=256)
@@ -599,6 +608,10 @@ class SqliteUnitOfWork:
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self._connection: _Connection | None = None
+        # The connection while a healthy transaction is open (what _work
+        # checks first), and the same for writes when the store takes them.
+        self._ready: _Connection | None = None
+        self._writable: _Connection | None = None
         self._in_transaction = False
         self._ended = False
         self._broken = False
@@ -625,7 +638,7 @@ class SqliteUnitOfWork:
             store._release_writer()  # noqa: SLF001
             raise
         self._connection = connection
-        self._in_transaction = True
+        self._began(connection)
         return self
 
     def __exit__(
@@ -637,6 +650,7 @@ class SqliteUnitOfWork:
         connection = self._connection
         if connection is None:
             return
+        self._ready = self._writable = None
         try:
             self.rollback()
         finally:
@@ -663,6 +677,7 @@ class SqliteUnitOfWork:
         except sqlite3.Error as error:
             self._abandon(connection)
             raise StorageError(f"commit failed: {error}") from error
+        self._ready = self._writable = None
         self._in_transaction = False
         self._pending = _Pending()
         connection.committed()
@@ -672,6 +687,7 @@ class SqliteUnitOfWork:
         connection = self._connection
         if connection is None:
             return
+        self._ready = self._writable = None
         self._in_transaction = False
         self._pending = _Pending()
         try:
@@ -697,20 +713,31 @@ class SqliteUnitOfWork:
                 "its writes are lost: leave the 'with' block and start again"
             )
 
+    def _began(self, connection: _Connection) -> None:
+        self._in_transaction = True
+        self._ready = connection
+        self._writable = None if self._store._read_only else connection  # noqa: SLF001
+
     def _work(self) -> _Connection:
         """The connection, inside a transaction (begun anew after a commit)."""
+        connection = self._ready
+        if connection is not None and connection.raw.in_transaction:
+            return connection  # every repository call passes here: keep it short
         connection = self._require_active()
         if self._in_transaction:
             self._check_alive(connection)
         else:
             store = self._store
             store._begin(connection.raw, time.monotonic() + store._timeout)  # noqa: SLF001
-            self._in_transaction = True
+            self._began(connection)
         return connection
 
     def _writing(self) -> _Connection:
         """Like :meth:`_work`, for a write: a read-only store refuses it here,
         before anything is kept in memory."""
+        connection = self._writable
+        if connection is not None and connection.raw.in_transaction:
+            return connection
         if self._store._read_only:  # noqa: SLF001
             raise StorageError(f"{self._store.path} is open read-only: it takes no writes")
         return self._work()
@@ -741,6 +768,7 @@ class SqliteUnitOfWork:
         read, write and commit until :meth:`rollback` succeeds (explicitly, or
         at the end of the ``with`` block)."""
         self._pending = _Pending()
+        self._ready = self._writable = None
         self._broken = True
         try:
             # If this fails too, the end of the 'with' block tries again and,
@@ -805,6 +833,31 @@ def _balances_by_id(count: int) -> str:
     return f"SELECT id, balance FROM accounts WHERE id IN ({_placeholders(count)})"
 
 
+def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
+    """Refuse a transaction that does not balance, or balances after it that
+    are missing or not 64-bit integers, before anything of it is written.
+
+    :class:`Transaction` checks the balance itself; checking again refuses a
+    transaction built around that check (and SQL checks once more when the
+    postings are sent: see :meth:`_Pending.flush`).
+    """
+    totals: dict[Asset, int] = {}
+    for posting in transaction.postings:
+        account = posting.account
+        after = balances_after.get(account)
+        if type(after) is not int or not -MAX_MINOR_UNITS <= after <= MAX_MINOR_UNITS:
+            if after is None:
+                raise StorageError(f"no balance after given for {account}")
+            raise StorageError(f"the balance after of {account} is not a 64-bit integer: {after!r}")
+        asset = account.asset
+        totals[asset] = totals.get(asset, 0) + posting.amount
+    if any(totals.values()):
+        raise StorageError(
+            f"transaction {transaction.id} does not balance: "
+            f"postings sum to {imbalance(transaction.postings)}"
+        )
+
+
 class _Ledger:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
@@ -848,22 +901,7 @@ class _Ledger:
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
         uow = self._uow
         connection = uow._writing()  # noqa: SLF001
-        for posting in transaction.postings:
-            after = balances_after.get(posting.account)
-            if after is None:
-                raise StorageError(f"no balance after given for {posting.account}")
-            if type(after) is not int or abs(after) > MAX_MINOR_UNITS:
-                raise StorageError(
-                    f"the balance after of {posting.account} is not a 64-bit integer: {after!r}"
-                )
-        # Transaction checks this itself; checking again refuses a transaction
-        # built around that check before anything is written (and SQL checks
-        # once more when the postings are sent: see _Pending.flush).
-        unbalanced = imbalance(transaction.postings)
-        if unbalanced:
-            raise StorageError(
-                f"transaction {transaction.id} does not balance: postings sum to {unbalanced}"
-            )
+        _check_record(transaction, balances_after)
         raw = connection.raw
         cause = transaction.cause
         try:
