@@ -493,6 +493,33 @@ class Transaction:
         """The metadata as a new ``dict``."""
         return dict(self.metadata)
 
+    @classmethod
+    def _of(
+        cls,
+        id: str,  # noqa: A002 (the field's name)
+        kind: TransactionKind,
+        postings: tuple[Posting, ...],
+        occurred_at: datetime,
+        idempotency_key: str,
+        cause: Cause,
+        metadata: Metadata,
+    ) -> Transaction:
+        """A transaction whose caller has checked *kind*, *occurred_at*,
+        *idempotency_key*, *cause* and *metadata* as the constructor would (the
+        wallet service, on every command). The id and the postings are checked
+        here, exactly as by the constructor."""
+        transaction = object.__new__(cls)
+        _set = object.__setattr__
+        _set(transaction, "id", check_identifier(id, "transaction id"))
+        _set(transaction, "kind", kind)
+        _set(transaction, "postings", postings)
+        _set(transaction, "occurred_at", occurred_at)
+        _set(transaction, "idempotency_key", idempotency_key)
+        _set(transaction, "cause", cause)
+        _set(transaction, "metadata", metadata)
+        _check_postings(transaction, None, postings)
+        return transaction
+
     def posting_for(self, account: AccountKey) -> Posting | None:
         """The posting on *account*, if the transaction has one."""
         for posting in self.postings:
