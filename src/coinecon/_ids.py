@@ -49,4 +49,4 @@ def random_id() -> str:
     The bits come from a generator seeded from the operating system (and
     reseeded in forked children): ids are unique, but not secrets.
     """
-    return f"{_random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return (_random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET).to_bytes(16).hex()

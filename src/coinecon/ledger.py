@@ -89,6 +89,10 @@ class AccountKind(enum.Enum):
     issuance account is negative by exactly what it has issued).
     """
 
+    # Members are singletons that compare by identity: hash them by identity
+    # too, in C (Enum's hash is Python code, run on every command).
+    __hash__ = object.__hash__
+
     WALLET = "wallet"
     """A holder's spendable coins. Non-transferable."""
     EARNINGS = "earnings"
@@ -198,7 +202,8 @@ class AccountKey:
         return self.asset.code
 
     def __str__(self) -> str:
-        return f"{self.kind.value}:{self.owner}:{self.asset.code}"
+        # _value_ is what Enum's value property returns, without the property.
+        return f"{self.kind._value_}:{self.owner}:{self.asset.code}"
 
 
 def amount_of(asset: Asset, amount: int) -> Money | UnitAmount:
@@ -275,6 +280,10 @@ class TransactionKind(enum.Enum):
     ``CHARGEBACK``          no                     yes, even below zero
     ======================  =====================  =====================
     """
+
+    # Members are singletons that compare by identity: hash them by identity
+    # too, in C (Enum's hash is Python code, run on every command).
+    __hash__ = object.__hash__
 
     PURCHASE = "purchase"
     """Coins bought with money."""
@@ -427,6 +436,10 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
         raise UnbalancedTransactionError(
             f"transaction {instance.id} does not balance: postings sum to {imbalance(postings)}"
         )
+    if len(wallets) == 1:  # the usual case: no transfer, one direction to allow
+        allowed = _CREDITS_WALLET if wallets[0].amount > 0 else _DEBITS_WALLET
+        if instance.kind in allowed:
+            return
     if wallets:
         _check_kind_and_transfer(instance.kind, wallets)
 

@@ -767,11 +767,5 @@ class Wallets:
     ) -> None:
         uow.idempotency.add(IdempotencyRecord(key, digest, result, transaction.occurred_at))
         uow.outbox.add(
-            OutboxEvent(
-                id=self._new_id(),
-                type=event_type,
-                occurred_at=transaction.occurred_at,
-                payload=result,
-                transaction_id=transaction.id,
-            )
+            OutboxEvent(self._new_id(), event_type, transaction.occurred_at, result, transaction.id)
         )

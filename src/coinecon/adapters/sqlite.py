@@ -833,15 +833,17 @@ def _balances_by_id(count: int) -> str:
     return f"SELECT id, balance FROM accounts WHERE id IN ({_placeholders(count)})"
 
 
-def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
-    """Refuse a transaction that does not balance, or balances after it that
-    are missing or not 64-bit integers, before anything of it is written.
+def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> list[int]:
+    """The balance after each posting of *transaction*, in order; refuse a
+    transaction that does not balance, or balances after it that are missing
+    or not 64-bit integers, before anything of it is written.
 
     :class:`Transaction` checks the balance itself; checking again refuses a
     transaction built around that check (and SQL checks once more when the
     postings are sent: see :meth:`_Pending.flush`).
     """
     totals: dict[Asset, int] = {}
+    afters = []
     for posting in transaction.postings:
         account = posting.account
         after = balances_after.get(account)
@@ -849,6 +851,7 @@ def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, 
             if after is None:
                 raise StorageError(f"no balance after given for {account}")
             raise StorageError(f"the balance after of {account} is not a 64-bit integer: {after!r}")
+        afters.append(after)
         asset = account.asset
         totals[asset] = totals.get(asset, 0) + posting.amount
     if any(totals.values()):
@@ -856,6 +859,7 @@ def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, 
             f"transaction {transaction.id} does not balance: "
             f"postings sum to {imbalance(transaction.postings)}"
         )
+    return afters
 
 
 class _Ledger:
@@ -901,7 +905,7 @@ class _Ledger:
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
         uow = self._uow
         connection = uow._writing()  # noqa: SLF001
-        _check_record(transaction, balances_after)
+        afters = _check_record(transaction, balances_after)
         raw = connection.raw
         cause = transaction.cause
         try:
@@ -909,7 +913,7 @@ class _Ledger:
                 _INSERT_TRANSACTION,
                 (
                     transaction.id,
-                    transaction.kind.value,
+                    transaction.kind._value_,  # what .value returns, without the property
                     _time(transaction.occurred_at),
                     transaction.idempotency_key,
                     cause.type,
@@ -923,7 +927,7 @@ class _Ledger:
         # Past this point a failure may leave part of the transaction written:
         # the whole unit of work is rolled back instead.
         try:
-            self._write(connection, uow._pending, row, transaction, balances_after)  # noqa: SLF001
+            self._write(connection, uow._pending, row, transaction.postings, afters)  # noqa: SLF001
         except BaseException:
             uow._abandon(connection)  # noqa: SLF001
             raise
@@ -933,16 +937,15 @@ class _Ledger:
         connection: _Connection,
         pending: _Pending,
         row: int,
-        transaction: Transaction,
-        balances_after: Mapping[AccountKey, int],
+        postings: Sequence[Posting],
+        afters: Sequence[int],
     ) -> None:
         ids = connection.ids
         known = pending.balances
         dirty = pending.dirty
-        postings = pending.postings
-        for posting in transaction.postings:
+        waiting = pending.postings
+        for posting, after in zip(postings, afters, strict=True):
             account = posting.account
-            after = balances_after[account]
             account_id = ids.get(account)
             if account_id is None:
                 account_id = connection.raw.execute(
@@ -952,7 +955,7 @@ class _Ledger:
             else:
                 dirty[account_id] = after
             known[account] = after
-            postings.append((row, account_id, posting.amount, after))
+            waiting.append((row, account_id, posting.amount, after))
         if pending.first_row is None:
             pending.first_row = row
         if pending.waiting() >= _FLUSH_ROWS:
@@ -1328,15 +1331,19 @@ class _Lots:
         except sqlite3.IntegrityError as error:
             raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
         uow._pending.items.extend(  # noqa: SLF001
-            (
-                transaction_id,
-                position,
-                item.lot_id,
-                item.amount,
-                None if item.value is None else item.value.minor,
-                None if item.value is None else item.value.currency.code,
-            )
-            for position, item in enumerate(consumed)
+            [
+                (transaction_id, position, item.lot_id, item.amount, None, None)
+                if item.value is None
+                else (
+                    transaction_id,
+                    position,
+                    item.lot_id,
+                    item.amount,
+                    item.value.minor,
+                    item.value.currency.code,
+                )
+                for position, item in enumerate(consumed)
+            ]
         )
 
     @_guarded
