@@ -372,7 +372,11 @@ def test_sql_checks_the_balance_of_what_it_is_sent(
         "postings",
         (Posting(AccountKey.issuance(COIN), -5), Posting(wallet("alice"), 6)),
     )
-    monkeypatch.setattr(sqlite_adapter, "_check_record", lambda _transaction, _after: None)
+    monkeypatch.setattr(
+        sqlite_adapter,
+        "_check_record",
+        lambda transaction, after: [after[p.account] for p in transaction.postings],
+    )
     with store.unit_of_work() as uow:
         record(uow, purchase("tx-2", "carol", 2))
         uow.ledger.record(transaction, {AccountKey.issuance(COIN): -8, wallet("alice"): 6})
