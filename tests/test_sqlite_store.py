@@ -545,6 +545,69 @@ def test_a_unit_of_work_whose_rollback_failed_commits_nothing(
         assert list(uow.ledger.transactions()) == []
 
 
+class _StatementsFail:
+    """A stand-in for a sqlite3 connection on which every statement but
+    transaction control fails, as on a disk that has gone away."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql in ("BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK"):
+            return self._raw.execute(sql, *args)
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    def executemany(self, *_args: Any) -> sqlite3.Cursor:
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+_REPOSITORY_CALLS: dict[str, Callable[[Any], object]] = {
+    "ledger.balances": lambda uow: uow.ledger.balances([wallet("zed")]),
+    "ledger.record": lambda uow: uow.ledger.record(
+        purchase("tx-9", "zed", 1), {AccountKey.issuance(COIN): -1, wallet("zed"): 1}
+    ),
+    "ledger.get": lambda uow: uow.ledger.get("tx-9"),
+    "ledger.accounts": lambda uow: uow.ledger.accounts(),
+    "lots.add": lambda uow: uow.lots.add(
+        Lot.new("lot-9", wallet("zed"), LotOrigin.BONUS, 1, T0, "tx-9")
+    ),
+    "lots.update": lambda uow: uow.lots.update(
+        Lot.new("lot-9", wallet("zed"), LotOrigin.BONUS, 1, T0, "tx-9")
+    ),
+    "lots.open_lots": lambda uow: uow.lots.open_lots(wallet("zed")),
+    "lots.record_consumption": lambda uow: uow.lots.record_consumption(
+        "tx-9", [LotConsumption("lot-9", 1)]
+    ),
+    "idempotency.get": lambda uow: uow.idempotency.get("key-9"),
+    "idempotency.add": lambda uow: uow.idempotency.add(IdempotencyRecord("key-9", "f", "{}", T0)),
+    "outbox.add": lambda uow: uow.outbox.add(OutboxEvent("event-9", "t", T0, "{}")),
+    "outbox.pending": lambda uow: uow.outbox.pending(limit=10),
+}
+
+
+@pytest.mark.parametrize("call", sorted(_REPOSITORY_CALLS))
+def test_a_failing_statement_raises_storage_error_from_every_repository_method(
+    store: SqliteStore, call: str
+) -> None:
+    """Every repository method turns a failure of SQLite into
+    ``StorageError`` (most through one decorator; the few that every command
+    calls catch it themselves)."""
+    with store.unit_of_work() as uow:
+        uow.ledger.accounts()  # the transaction is open before the disk goes
+        connection = uow._connection
+        assert connection is not None
+        real = connection.raw
+        connection.raw = _StatementsFail(real)  # type: ignore[assignment]
+        try:
+            with pytest.raises(StorageError, match="SQLite failed: disk I/O error"):
+                _REPOSITORY_CALLS[call](uow)
+        finally:
+            connection.raw = real
+
+
 def test_what_a_unit_of_work_read_is_read_again_after_its_commit(path: Path) -> None:
     """Balances and open lots kept in memory do not outlive a commit: another
     writer may write before the next read."""

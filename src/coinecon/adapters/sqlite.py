@@ -193,6 +193,22 @@ def _is_busy(error: sqlite3.Error) -> bool:
     return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _BUSY_CODES
 
 
+_FAULTS = (sqlite3.Error, OverflowError)
+
+
+def _fault(error: sqlite3.Error | OverflowError) -> StorageError:
+    """The :class:`StorageError` for a failure of SQLite, or for a value
+    beyond its 64-bit integers.
+
+    Repository methods raise it through :func:`_guarded`, except the few that
+    every command calls: they catch :data:`_FAULTS` themselves, which saves
+    the wrapper's call on the hot path.
+    """
+    if isinstance(error, OverflowError):
+        return StorageError(f"a value is beyond SQLite's 64-bit integers: {error}")
+    return StorageError(f"SQLite failed: {error}")
+
+
 def _guarded(
     method: Callable[Concatenate[Any, _P], _R],
 ) -> Callable[Concatenate[Any, _P], _R]:
@@ -201,10 +217,8 @@ def _guarded(
     def guarded(self: Any, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite failed: {error}") from error
-        except OverflowError as error:
-            raise StorageError(f"a value is beyond SQLite's 64-bit integers: {error}") from error
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     update_wrapper(guarded, method)
     return guarded
@@ -866,19 +880,22 @@ class _Ledger:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
 
-    @_guarded
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
-        uow = self._uow
-        connection = uow._work()  # noqa: SLF001
-        known = uow._pending.balances  # noqa: SLF001
+        # Guarded inline, not by @_guarded: see _fault.
         try:
-            return {account: known[account] for account in accounts}
-        except KeyError:
-            pass  # read the accounts not read yet in this transaction
-        wanted = list(dict.fromkeys(accounts))
-        missing = [account for account in wanted if account not in known]
-        known.update(self._load_balances(connection, missing))
-        return {account: known[account] for account in wanted}
+            uow = self._uow
+            connection = uow._work()  # noqa: SLF001
+            known = uow._pending.balances  # noqa: SLF001
+            try:
+                return {account: known[account] for account in accounts}
+            except KeyError:
+                pass  # read the accounts not read yet in this transaction
+            wanted = list(dict.fromkeys(accounts))
+            missing = [account for account in wanted if account not in known]
+            known.update(self._load_balances(connection, missing))
+            return {account: known[account] for account in wanted}
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @staticmethod
     def _load_balances(connection: _Connection, wanted: list[AccountKey]) -> dict[AccountKey, int]:
@@ -901,36 +918,39 @@ class _Ledger:
                     connection.learn(account, account_id)
         return result
 
-    @_guarded
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
-        uow = self._uow
-        connection = uow._writing()  # noqa: SLF001
-        afters = _check_record(transaction, balances_after)
-        raw = connection.raw
-        cause = transaction.cause
+        # Guarded inline, not by @_guarded: see _fault.
         try:
-            row = raw.execute(
-                _INSERT_TRANSACTION,
-                (
-                    transaction.id,
-                    transaction.kind._value_,  # what .value returns, without the property
-                    _time(transaction.occurred_at),
-                    transaction.idempotency_key,
-                    cause.type,
-                    cause.id,
-                    canonical_json(transaction.metadata) if transaction.metadata else "[]",
-                ),
-            ).lastrowid
-        except sqlite3.IntegrityError as error:
-            raise StorageError(f"transaction {transaction.id!r} already exists") from error
-        assert row is not None  # noqa: S101 (an INSERT into a rowid table)
-        # Past this point a failure may leave part of the transaction written:
-        # the whole unit of work is rolled back instead.
-        try:
-            self._write(connection, uow._pending, row, transaction.postings, afters)  # noqa: SLF001
-        except BaseException:
-            uow._abandon(connection)  # noqa: SLF001
-            raise
+            uow = self._uow
+            connection = uow._writing()  # noqa: SLF001
+            afters = _check_record(transaction, balances_after)
+            raw = connection.raw
+            cause = transaction.cause
+            try:
+                row = raw.execute(
+                    _INSERT_TRANSACTION,
+                    (
+                        transaction.id,
+                        transaction.kind._value_,  # what .value returns, without the property
+                        _time(transaction.occurred_at),
+                        transaction.idempotency_key,
+                        cause.type,
+                        cause.id,
+                        canonical_json(transaction.metadata) if transaction.metadata else "[]",
+                    ),
+                ).lastrowid
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"transaction {transaction.id!r} already exists") from error
+            assert row is not None  # noqa: S101 (an INSERT into a rowid table)
+            # Past this point a failure may leave part of the transaction written:
+            # the whole unit of work is rolled back instead.
+            try:
+                self._write(connection, uow._pending, row, transaction.postings, afters)  # noqa: SLF001
+            except BaseException:
+                uow._abandon(connection)  # noqa: SLF001
+                raise
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @staticmethod
     def _write(
@@ -1246,33 +1266,36 @@ class _Lots:
         if cached is not None and lot.remaining > 0:
             cached[lot.id] = lot  # the newest lot comes last, as in the table
 
-    @_guarded
     def update(self, lot: Lot) -> None:
-        uow = self._uow
-        connection = uow._writing()  # noqa: SLF001
-        pending = uow._pending  # noqa: SLF001
-        cached = pending.lots.get(lot.account)
-        if cached is not None and lot.id in cached:
-            if lot.remaining > 0:
-                cached[lot.id] = lot  # keeps its place
-            else:
-                del cached[lot.id]
-            pending.lot_updates[lot.id] = lot
-            return
-        # Any other lot (not served from memory, emptied earlier, or claimed for
-        # another account): send what waits, write it now, and read the
-        # account's open lots afresh next time.
-        uow._send(connection)  # noqa: SLF001
-        raw = connection.raw
-        if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
-            line = raw.execute(
-                "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?",
-                (lot.id,),
-            ).fetchone()
-            if line is None:
-                raise StorageError(f"lot {lot.id!r} does not exist")
-            raise StorageError(_moved(lot, _account(*line)))
-        pending.lots.pop(lot.account, None)
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            connection = uow._writing()  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            cached = pending.lots.get(lot.account)
+            if cached is not None and lot.id in cached:
+                if lot.remaining > 0:
+                    cached[lot.id] = lot  # keeps its place
+                else:
+                    del cached[lot.id]
+                pending.lot_updates[lot.id] = lot
+                return
+            # Any other lot (not served from memory, emptied earlier, or claimed for
+            # another account): send what waits, write it now, and read the
+            # account's open lots afresh next time.
+            uow._send(connection)  # noqa: SLF001
+            raw = connection.raw
+            if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
+                line = raw.execute(
+                    "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?",
+                    (lot.id,),
+                ).fetchone()
+                if line is None:
+                    raise StorageError(f"lot {lot.id!r} does not exist")
+                raise StorageError(_moved(lot, _account(*line)))
+            pending.lots.pop(lot.account, None)
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @_guarded
     def get(self, lot_id: str) -> Lot | None:
@@ -1280,21 +1303,24 @@ class _Lots:
         line = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots WHERE id = ?", (lot_id,)).fetchone()
         return None if line is None else _lot(line)
 
-    @_guarded
     def open_lots(self, account: AccountKey) -> list[Lot]:
-        uow = self._uow
-        raw = uow._work().raw  # noqa: SLF001
-        pending = uow._pending  # noqa: SLF001
-        cached = pending.lots.get(account)
-        if cached is None:
-            lines = raw.execute(
-                f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-                "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
-                _account_row(account),
-            ).fetchall()
-            cached = {line[0]: _lot(line) for line in lines}
-            pending.lots[account] = cached
-        return list(cached.values())
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._work().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            cached = pending.lots.get(account)
+            if cached is None:
+                lines = raw.execute(
+                    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+                    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
+                    _account_row(account),
+                ).fetchall()
+                cached = {line[0]: _lot(line) for line in lines}
+                pending.lots[account] = cached
+            return list(cached.values())
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @_guarded
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
@@ -1320,31 +1346,34 @@ class _Lots:
             for line in lines:
                 yield _lot(line[1:])
 
-    @_guarded
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
-        uow = self._uow
-        raw = uow._writing().raw  # noqa: SLF001
+        # Guarded inline, not by @_guarded: see _fault.
         try:
-            raw.execute(
-                "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
-            )
-        except sqlite3.IntegrityError as error:
-            raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
-        uow._pending.items.extend(  # noqa: SLF001
-            [
-                (transaction_id, position, item.lot_id, item.amount, None, None)
-                if item.value is None
-                else (
-                    transaction_id,
-                    position,
-                    item.lot_id,
-                    item.amount,
-                    item.value.minor,
-                    item.value.currency.code,
+            uow = self._uow
+            raw = uow._writing().raw  # noqa: SLF001
+            try:
+                raw.execute(
+                    "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
                 )
-                for position, item in enumerate(consumed)
-            ]
-        )
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
+            uow._pending.items.extend(  # noqa: SLF001
+                [
+                    (transaction_id, position, item.lot_id, item.amount, None, None)
+                    if item.value is None
+                    else (
+                        transaction_id,
+                        position,
+                        item.lot_id,
+                        item.amount,
+                        item.value.minor,
+                        item.value.currency.code,
+                    )
+                    for position, item in enumerate(consumed)
+                ]
+            )
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @_guarded
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
@@ -1364,40 +1393,46 @@ class _Idempotency:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
 
-    @_guarded
     def get(self, key: str) -> IdempotencyRecord | None:
-        uow = self._uow
-        raw = uow._work().raw  # noqa: SLF001
-        pending = uow._pending  # noqa: SLF001
-        waiting = pending.records.get(key)
-        if waiting is not None:
-            return waiting
-        line = raw.execute(
-            "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
-        ).fetchone()
-        if line is None:
-            pending.absent.add(key)
-            return None
-        return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
-
-    @_guarded
-    def add(self, record: IdempotencyRecord) -> None:
-        uow = self._uow
-        raw = uow._writing().raw  # noqa: SLF001
-        pending = uow._pending  # noqa: SLF001
-        key = record.key
-        if key in pending.absent:
-            # Looked up in this transaction and not found, under the write
-            # lock: the key is free, and the row can wait for the next flush.
-            pending.absent.discard(key)
-            pending.records[key] = record
-            return
-        if key in pending.records:
-            raise StorageError(f"idempotency key {key!r} already exists")
+        # Guarded inline, not by @_guarded: see _fault.
         try:
-            raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
-        except sqlite3.IntegrityError as error:
-            raise StorageError(f"idempotency key {key!r} already exists") from error
+            uow = self._uow
+            raw = uow._work().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            waiting = pending.records.get(key)
+            if waiting is not None:
+                return waiting
+            line = raw.execute(
+                "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
+            ).fetchone()
+            if line is None:
+                pending.absent.add(key)
+                return None
+            return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    def add(self, record: IdempotencyRecord) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._writing().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            key = record.key
+            if key in pending.absent:
+                # Looked up in this transaction and not found, under the write
+                # lock: the key is free, and the row can wait for the next flush.
+                pending.absent.discard(key)
+                pending.records[key] = record
+                return
+            if key in pending.records:
+                raise StorageError(f"idempotency key {key!r} already exists")
+            try:
+                raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"idempotency key {key!r} already exists") from error
+        except _FAULTS as error:
+            raise _fault(error) from error
 
 
 def _idempotency_row(record: IdempotencyRecord) -> tuple[str, str, str, str]:
@@ -1408,23 +1443,26 @@ class _Outbox:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
 
-    @_guarded
     def add(self, event: OutboxEvent) -> None:
-        raw = self._uow._writing().raw  # noqa: SLF001
+        # Guarded inline, not by @_guarded: see _fault.
         try:
-            raw.execute(
-                "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    event.id,
-                    event.type,
-                    _time(event.occurred_at),
-                    event.payload,
-                    event.transaction_id,
-                ),
-            )
-        except sqlite3.IntegrityError as error:
-            raise StorageError(f"event {event.id!r} already exists") from error
+            raw = self._uow._writing().raw  # noqa: SLF001
+            try:
+                raw.execute(
+                    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.type,
+                        _time(event.occurred_at),
+                        event.payload,
+                        event.transaction_id,
+                    ),
+                )
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"event {event.id!r} already exists") from error
+        except _FAULTS as error:
+            raise _fault(error) from error
 
     @_guarded
     def pending(self, *, limit: int) -> list[OutboxEvent]:
