@@ -314,9 +314,10 @@ class _BatchStore:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.failed = False
+        self._view = _BatchUnitOfWork(self)  # keeps no state of its own: one serves all
 
     def unit_of_work(self) -> _BatchUnitOfWork:
-        return _BatchUnitOfWork(self)
+        return self._view
 
 
 class Wallets:
@@ -752,7 +753,7 @@ class Wallets:
             ) from error
         for lot, _ in taken:
             uow.lots.update(lot)
-        consumed = tuple(consumption for _, consumption in taken)
+        consumed = tuple([consumption for _, consumption in taken])
         uow.lots.record_consumption(transaction_id, consumed)
         return consumed
 
