@@ -418,20 +418,24 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
     # One pass over the postings: this runs for every transaction built.
     if not isinstance(postings, tuple) or not postings:
         raise InvalidAmountError("a transaction needs at least one posting")
-    seen: set[AccountKey] = set()
+    accounts: list[AccountKey] = []
     totals: dict[Asset, int] = {}
     wallets: list[Posting] = []
     for posting in postings:
         if not isinstance(posting, Posting):
             raise InvalidTypeError(f"postings must be Posting values, got {posting!r}")
         account = posting.account
-        if account in seen:
-            raise LedgerRuleViolation(f"account {account} appears twice in one transaction")
-        seen.add(account)
+        accounts.append(account)
         asset = account.asset
         totals[asset] = totals.get(asset, 0) + posting.amount
         if account.kind is AccountKind.WALLET:
             wallets.append(posting)
+    if len(set(accounts)) < len(accounts):
+        seen: set[AccountKey] = set()
+        for account in accounts:
+            if account in seen:
+                raise LedgerRuleViolation(f"account {account} appears twice in one transaction")
+            seen.add(account)
     if any(totals.values()):
         raise UnbalancedTransactionError(
             f"transaction {instance.id} does not balance: postings sum to {imbalance(postings)}"
