@@ -1,19 +1,20 @@
 """Where a gift-shaped spend spends its Python time, storage aside.
 
-Run with ``.venv/bin/python benchmarks/profile_spend.py``. Not a benchmark
-(``python3 tasks.py bench`` runs those): a profiling aid that runs
-``Wallets.spend`` on a store whose repositories do nothing, so that only the
-service and domain code are timed, then again with parts switched off, and
-prints microseconds per spend for each. Compare the lines of one run with
-each other: absolute times vary from machine to machine.
+Run with ``.venv/bin/python benchmarks/profile_spend.py`` (``--help`` for
+options). Not a benchmark (``python3 tasks.py bench`` runs those): a profiling
+aid that runs ``Wallets.spend`` on a store whose repositories do nothing, so
+that only the service and domain code are timed, then again with parts
+switched off, and prints microseconds per spend for each. Compare the lines of
+one run with each other: absolute times vary from machine to machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -120,27 +121,40 @@ def time_spends(wallets: Wallets, rounds: int = 7, spends: int = 10_000) -> floa
     return statistics.median(samples)
 
 
-def without(wallets: Wallets, owner: object, name: str, replacement: object) -> float:
-    """:func:`time_spends` with ``owner.name`` replaced by *replacement*."""
+def without(timed: Callable[[], float], owner: object, name: str, replacement: object) -> float:
+    """*timed* with ``owner.name`` replaced by *replacement*."""
     original = getattr(owner, name)
     setattr(owner, name, replacement)
     try:
-        return time_spends(wallets)
+        return timed()
     finally:
         setattr(owner, name, original)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spends", type=int, default=10_000, help="spends per round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per line (median taken)")
+    args = parser.parse_args(argv)
     wallets = Wallets(NoStore(), clock=ManualClock(T0))  # type: ignore[arg-type]
+
+    def timed() -> float:
+        return time_spends(wallets, args.rounds, args.spends)
+
     print("Wallets.spend on a store that does nothing, microseconds per spend\n")
-    print(f"{'everything':<34}{time_spends(wallets):>8.1f}")
+    print(f"{'everything':<34}{timed():>8.1f}")
     attrs.validators.set_disabled(True)
     try:
-        print(f"{'without attrs validators':<34}{time_spends(wallets):>8.1f}")
+        print(f"{'without attrs validators':<34}{timed():>8.1f}")
     finally:
         attrs.validators.set_disabled(False)
     cases: list[tuple[str, object, str, Any]] = [
-        ("without the request fingerprint", wallets_module, "fingerprint", lambda _c, _r: "f" * 64),
+        (
+            "without the request fingerprint",
+            wallets_module,
+            "_spend_fingerprint",
+            lambda *_request: "f" * 64,
+        ),
         (
             "without check_rules",
             wallets_module,
@@ -150,7 +164,7 @@ def main() -> int:
         ("without the result JSON", wallets_module.SpendResult, "to_json", lambda _self: "{}"),
     ]
     for label, owner, name, replacement in cases:
-        print(f"{label:<34}{without(wallets, owner, name, replacement):>8.1f}")
+        print(f"{label:<34}{without(timed, owner, name, replacement):>8.1f}")
     return 0
 
 
