@@ -3,7 +3,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import attrs
 import pytest
@@ -13,6 +13,7 @@ from coinecon import Clock, CoineconError, ManualClock, NaiveDatetimeError, Syst
 from coinecon import errors as errors_module
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidTypeError, ValidationError
+from coinecon.events import OutboxEvent
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -48,6 +49,31 @@ def test_naive_refused() -> None:
         require_aware("2026-01-01")
     with pytest.raises(ValueError, match="timezone-aware"):
         require_aware(datetime(2026, 1, 1), "start")  # noqa: DTZ001
+
+
+class _BrokenZone(tzinfo):
+    """A time zone whose offset is not a timedelta within a day."""
+
+    def __init__(self, offset: object) -> None:
+        self._offset = offset
+
+    def utcoffset(self, _dt: datetime | None) -> timedelta:
+        return self._offset  # type: ignore[return-value]
+
+    def dst(self, _dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, _dt: datetime | None) -> str:
+        return "broken"
+
+
+@pytest.mark.parametrize("offset", [5, timedelta(hours=25)])
+def test_a_time_zone_without_a_valid_offset_is_a_typed_error(offset: object) -> None:
+    broken = datetime(2026, 1, 1, tzinfo=_BrokenZone(offset))
+    with pytest.raises(InvalidTypeError, match="no valid UTC offset"):
+        require_aware(broken, "start")
+    with pytest.raises(InvalidTypeError, match="occurred_at has a time zone"):
+        OutboxEvent("event-1", "t", broken, "{}")
 
 
 def test_every_error_is_documented_and_rooted() -> None:

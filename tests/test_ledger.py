@@ -112,6 +112,15 @@ class TestTransactions:
             Posting(ALICE, 2**63)
         with pytest.raises(LedgerRuleViolation, match="twice"):
             tx(TransactionKind.ADJUSTMENT, (ALICE, -5), (ALICE, 5))
+        with pytest.raises(LedgerRuleViolation, match="twice"):  # the first fault found wins
+            Transaction(
+                id="t",
+                kind=TransactionKind.ADJUSTMENT,
+                postings=(Posting(ALICE, -5), Posting(ALICE, 5), "junk"),  # type: ignore[arg-type]
+                occurred_at=T0,
+                idempotency_key="k",
+                cause=Cause("test", "1"),
+            )
         with pytest.raises(NaiveDatetimeError):
             Transaction(
                 id="t",
@@ -320,6 +329,29 @@ class TestLots:
         lot = self.lot("x", LotOrigin.BONUS, 5)
         with pytest.raises(InvalidAmountError):
             lot.take(6)
+        # A lot claiming more recognised value than its consumed coins are worth.
+        odd = attrs.evolve(
+            self.lot("y", LotOrigin.PURCHASE, 10, value=Money("1", "USD")), value_recognised=50
+        )
+        with pytest.raises(InvalidAmountError, match="must not be negative"):
+            odd.take(1)
+
+    def test_taking_from_a_lot_keeps_every_other_field(self) -> None:
+        lot = Lot(
+            id="lot-7",
+            account=ALICE,
+            origin=LotOrigin.PURCHASE,
+            amount=10,
+            remaining=8,
+            created_at=T0,
+            transaction_id="tx-7",
+            value=Money("1.00", "USD"),
+            value_recognised=20,
+            expires_at=T0 + timedelta(days=30),
+        )
+        after, consumption = lot.take(3)
+        assert after == attrs.evolve(lot, remaining=5, value_recognised=50)
+        assert consumption == LotConsumption("lot-7", 3, Money("0.30", "USD"))
 
     @given(
         st.integers(1, 10_000),

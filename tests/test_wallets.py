@@ -3,6 +3,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -23,6 +25,13 @@ from coinecon.errors import (
 from coinecon.events import OutboxEvent
 from coinecon.ledger import AccountKey, Cause, Posting, Transaction, TransactionKind
 from coinecon.lots import Lot, LotOrigin
+from coinecon.ports import (
+    IdempotencyRepository,
+    LedgerRepository,
+    LotRepository,
+    OutboxRepository,
+    UnitOfWork,
+)
 from coinecon.wallets import CreditResult, SpendResult, Wallets
 
 COIN = Unit("COIN")
@@ -415,6 +424,74 @@ class TestBatch:
             buy(bulk, "p1", "alice", 10)
             raise KeyError("boom")
         assert wallets.balance("alice", COIN) == COIN(0)
+
+
+class _EnteredOnly:
+    """A unit of work whose repositories exist only between entry and exit, as
+    an adapter's that binds them to a connection taken on entry would."""
+
+    def __init__(self, inner: UnitOfWork) -> None:
+        self._inner = inner
+        self._entered = False
+
+    def _open(self) -> UnitOfWork:
+        if not self._entered:
+            raise StorageError("the repositories exist only inside the 'with' block")
+        return self._inner
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        return self._open().ledger
+
+    @property
+    def lots(self) -> LotRepository:
+        return self._open().lots
+
+    @property
+    def idempotency(self) -> IdempotencyRepository:
+        return self._open().idempotency
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        return self._open().outbox
+
+    def __enter__(self) -> Self:
+        self._inner.__enter__()
+        self._entered = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._entered = False
+        self._inner.__exit__(exc_type, exc, traceback)
+
+    def commit(self) -> None:
+        self._inner.commit()
+
+    def rollback(self) -> None:
+        self._inner.rollback()
+
+
+class _EnteredOnlyStore:
+    def __init__(self) -> None:
+        self._inner = MemoryStore()
+
+    def unit_of_work(self) -> _EnteredOnly:
+        return _EnteredOnly(self._inner.unit_of_work())
+
+
+def test_a_batch_reaches_the_repositories_only_once_it_has_entered() -> None:
+    wallets = Wallets(_EnteredOnlyStore(), clock=ManualClock(T0))
+    buy(wallets, "p0", "alice", 10)
+    with wallets.batch() as bulk:
+        buy(bulk, "p1", "alice", 10)
+        spend(bulk, "s1", "alice", 15)
+    assert wallets.balance("alice", COIN) == COIN(5)
+    assert wallets.verify().ok
 
 
 def test_a_batch_closed_on_another_thread_leaves_the_wallets_usable() -> None:

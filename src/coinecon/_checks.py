@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from coinecon._ids import MAX_IDENTIFIER_LENGTH, check_identifier
@@ -64,7 +64,7 @@ def aware(what: str) -> Validator:
     value, naming it *what* in the error."""
 
     def check(_instance: object, _attribute: object, value: Any) -> None:
-        if type(value) is not datetime or value.utcoffset() is None:
+        if type(value) is not datetime or value.tzinfo is not UTC:  # UTC: the usual case
             require_aware(value, what)
 
     return check

@@ -29,12 +29,19 @@ def require_aware(value: object, name: str = "datetime") -> datetime:
     """Return *value* if it is a timezone-aware ``datetime``; raise otherwise.
 
     Raises:
-        InvalidTypeError: if *value* is not a ``datetime``.
+        InvalidTypeError: if *value* is not a ``datetime``, or its time zone
+            gives no valid UTC offset.
         NaiveDatetimeError: if it has no time zone.
     """
     if not isinstance(value, datetime):
         raise InvalidTypeError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+    try:
+        offset = value.utcoffset()
+    except (TypeError, ValueError) as error:  # a tzinfo that returns nonsense
+        raise InvalidTypeError(
+            f"{name} has a time zone with no valid UTC offset: {error}"
+        ) from error
+    if offset is None:
         raise NaiveDatetimeError(f"{name} must be timezone-aware, got naive {value}")
     return value
 

@@ -423,6 +423,7 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
     wallets: list[Posting] = []
     for posting in postings:
         if not isinstance(posting, Posting):
+            _refuse_duplicates(accounts)  # a duplicate before it is reported first
             raise InvalidTypeError(f"postings must be Posting values, got {posting!r}")
         account = posting.account
         accounts.append(account)
@@ -431,11 +432,7 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
         if account.kind is AccountKind.WALLET:
             wallets.append(posting)
     if len(set(accounts)) < len(accounts):
-        seen: set[AccountKey] = set()
-        for account in accounts:
-            if account in seen:
-                raise LedgerRuleViolation(f"account {account} appears twice in one transaction")
-            seen.add(account)
+        _refuse_duplicates(accounts)
     if any(totals.values()):
         raise UnbalancedTransactionError(
             f"transaction {instance.id} does not balance: postings sum to {imbalance(postings)}"
@@ -446,6 +443,14 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
             return
     if wallets:
         _check_kind_and_transfer(instance.kind, wallets)
+
+
+def _refuse_duplicates(accounts: Iterable[AccountKey]) -> None:
+    seen: set[AccountKey] = set()
+    for account in accounts:
+        if account in seen:
+            raise LedgerRuleViolation(f"account {account} appears twice in one transaction")
+        seen.add(account)
 
 
 def _check_kind_and_transfer(kind: TransactionKind, postings: Iterable[Posting]) -> None:

@@ -489,7 +489,7 @@ class Wallets:
         """
         key = check_identifier(idempotency_key, "idempotency key")
         wallet = self._wallet(holder, amount)
-        if kind not in _SPEND_KINDS:
+        if type(kind) is not TransactionKind or kind not in _SPEND_KINDS:
             raise InvalidTypeError(f"a spend is of kind SPEND or GIFT, not {kind!r}")
         if not isinstance(cause, Cause):
             raise InvalidTypeError(f"cause must be a Cause, got {cause!r}")
@@ -583,10 +583,12 @@ class Wallets:
             >>> wallets.balance("user-2", Unit("COIN"))
             UnitAmount(10, 'COIN')
         """
-        shared = _BatchStore(self._unit_of_work())
-        inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
+        uow = self._unit_of_work()
         opener = threading.get_ident()  # the generator may be closed on another thread
-        with shared.uow:
+        with uow:
+            # Built once entered: a store may bind its repositories on entry.
+            shared = _BatchStore(uow)
+            inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
             self._batches.add(opener)
             try:
                 yield inner
@@ -594,7 +596,7 @@ class Wallets:
                 self._batches.discard(opener)
             if shared.failed:
                 raise StorageError("a command in the batch failed; nothing of the batch was kept")
-            shared.uow.commit()
+            uow.commit()
 
     # -- queries --------------------------------------------------------------
 
