@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from coinecon.adapters import sqlite as sqlite_adapter
@@ -23,7 +24,15 @@ from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
 from coinecon.events import OutboxEvent
 from coinecon.idempotency import IdempotencyRecord
-from coinecon.ledger import AccountKey, Cause, Posting
+from coinecon.ledger import (
+    PLATFORM,
+    AccountKey,
+    AccountKind,
+    Cause,
+    Posting,
+    Transaction,
+    TransactionKind,
+)
 from coinecon.lots import Lot, LotConsumption, LotOrigin
 from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
@@ -45,6 +54,13 @@ def store(path: Path) -> Iterator[SqliteStore]:
 def pragma(path: Path, name: str) -> object:
     with closing(sqlite3.connect(path)) as raw:
         return raw.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def triggers(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as raw:
+        return [
+            row[0] for row in raw.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+        ]
 
 
 def tables(path: Path) -> list[str]:
@@ -389,6 +405,22 @@ def test_sql_checks_the_balance_of_what_it_is_sent(
         assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
 
 
+@pytest.mark.parametrize("check", ["_UNBALANCED", "_OVERDRAWN"])
+def test_the_checks_at_each_flush_read_only_the_new_postings(
+    store: SqliteStore, check: str
+) -> None:
+    """Both run once per flush, so each must start from the postings written
+    since the last one (by their transaction), never scan the ledger."""
+    with store.unit_of_work() as uow:
+        uow.ledger.accounts()
+        connection = uow._connection
+        assert connection is not None
+        plan = connection.raw.execute(
+            "EXPLAIN QUERY PLAN " + getattr(sqlite_adapter, check), (1,)
+        ).fetchall()
+    assert "SEARCH p USING INDEX postings_of_transaction (transaction_row>?)" in plan[0][3]
+
+
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -426,6 +458,61 @@ def test_whole_tables_stream_page_by_page(
         assert next(late).sequence == 1
     with pytest.raises(StorageError, match="not active"):
         list(late)
+
+
+def _overdraft(
+    kind: AccountKind, transaction_kind: TransactionKind
+) -> tuple[Transaction, AccountKey]:
+    """A transaction that takes an account of *kind* from 0 to -1, against a
+    system account: what check_rules refuses for a holder's account outside a
+    chargeback, built by hand."""
+    owner = "carol" if kind.holder_owned else PLATFORM
+    account = AccountKey(kind, owner, COIN)
+    counter = AccountKey.spent(COIN) if kind is AccountKind.ISSUANCE else AccountKey.issuance(COIN)
+    transaction = Transaction(
+        id=f"tx-{kind.value}-{transaction_kind.value}",
+        kind=transaction_kind,
+        postings=(Posting(account, -1), Posting(counter, 1)),
+        occurred_at=T0,
+        idempotency_key=f"key-{kind.value}-{transaction_kind.value}",
+        cause=Cause("test", kind.value),
+    )
+    return transaction, account
+
+
+@pytest.mark.parametrize("kind", list(AccountKind))
+def test_sql_refuses_a_debit_below_zero_on_a_holders_account_outside_a_chargeback(
+    store: SqliteStore, kind: AccountKind
+) -> None:
+    """SQL checks at each flush what check_rules checks first: a holder's
+    account (wallet, earnings, creator payable) goes below zero only in a
+    chargeback; system accounts may. A unit of work that breaks the rule is
+    rolled back whole."""
+    for transaction_kind in (TransactionKind.ADJUSTMENT, TransactionKind.CHARGEBACK):
+        transaction, account = _overdraft(kind, transaction_kind)
+        counter = transaction.postings[1].account
+        refused = kind.holder_owned and transaction_kind is TransactionKind.ADJUSTMENT
+        with store.unit_of_work() as uow:
+            uow.ledger.record(transaction, {account: -1, counter: 1})
+            if refused:
+                with pytest.raises(StorageError, match="below zero outside a chargeback"):
+                    uow.commit()
+            else:
+                uow.commit()
+        with store.unit_of_work() as uow:
+            kept = uow.ledger.get(transaction.id) is not None
+            assert kept is not refused
+            if kept:  # undo it by hand, for the next kind of transaction
+                uow.ledger.record(
+                    attrs.evolve(
+                        transaction,
+                        id=f"{transaction.id}-back",
+                        kind=TransactionKind.ADJUSTMENT,
+                        postings=(Posting(account, 1), Posting(counter, -1)),
+                    ),
+                    {account: 0, counter: 0},
+                )
+                uow.commit()
 
 
 def test_a_full_disk_raises_and_keeps_nothing_of_the_failed_work(path: Path) -> None:

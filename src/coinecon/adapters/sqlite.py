@@ -339,14 +339,21 @@ class _Pending:
             raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
             self.records.clear()
         if self.first_row is not None:
-            unbalanced = raw.execute(_UNBALANCED, (self.first_row,)).fetchall()
-            self.first_row = None
+            first, self.first_row = self.first_row, None
+            unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()
             if unbalanced:
                 found = ", ".join(
                     f"{_transaction_id(raw, row)} sums to {total} {code}"
                     for row, code, total in unbalanced
                 )
                 raise StorageError(f"transactions do not balance: {found}")
+            overdrawn = raw.execute(_OVERDRAWN, (first,)).fetchone()
+            if overdrawn is not None:
+                row, kind, owner, code, balance = overdrawn
+                raise StorageError(
+                    f"transaction {_transaction_id(raw, row)} takes {kind}:{owner}:{code} "
+                    f"to {balance}: below zero outside a chargeback"
+                )
 
 
 def _transaction_id(raw: sqlite3.Connection, row: int) -> str:
@@ -811,8 +818,21 @@ _INSERT_POSTING = (
 )
 _UNBALANCED = (
     "SELECT p.transaction_row, a.asset_code, SUM(p.amount) FROM postings AS p "
-    "JOIN accounts AS a ON a.id = p.account_id WHERE p.transaction_row >= ? "
+    "CROSS JOIN accounts AS a ON a.id = p.account_id WHERE p.transaction_row >= ? "
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
+)
+# A debit that took a holder's account below zero outside a chargeback (the one
+# kind of transaction that may leave a debt): check_rules refuses it, and SQL
+# checks again at each flush, as it does the balance of every transaction.
+_OVERDRAWN = (
+    "SELECT p.transaction_row, a.kind, a.owner, a.asset_code, p.balance_after "
+    # CROSS JOIN keeps SQLite to this order: the new postings first, by the
+    # index on transaction_row, rather than every posting of every holder.
+    "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
+    "CROSS JOIN transactions AS t ON t.row = p.transaction_row "
+    "WHERE p.transaction_row >= ? AND p.amount < 0 AND p.balance_after < 0 "
+    f"AND a.kind IN ({', '.join(repr(kind.value) for kind in AccountKind if kind.holder_owned)}) "
+    f"AND t.kind != {TransactionKind.CHARGEBACK.value!r} LIMIT 1"
 )
 _UPDATE_LOT = (
     "UPDATE lots SET origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
