@@ -672,6 +672,14 @@ _REPOSITORY_CALLS: dict[str, Callable[[Any], object]] = {
     "idempotency.add": lambda uow: uow.idempotency.add(IdempotencyRecord("key-9", "f", "{}", T0)),
     "outbox.add": lambda uow: uow.outbox.add(OutboxEvent("event-9", "t", T0, "{}")),
     "outbox.pending": lambda uow: uow.outbox.pending(limit=10),
+    "outbox.mark_delivered": lambda uow: uow.outbox.mark_delivered(["event-9"], T0),
+    "ledger.history": lambda uow: uow.ledger.history(wallet("zed"), limit=10),
+    "ledger.transactions": lambda uow: list(uow.ledger.transactions()),
+    "ledger.postings": lambda uow: list(uow.ledger.postings()),
+    "lots.get": lambda uow: uow.lots.get("lot-9"),
+    "lots.expired": lambda uow: uow.lots.expired(T0, limit=10),
+    "lots.all": lambda uow: list(uow.lots.all()),
+    "lots.consumption": lambda uow: uow.lots.consumption("tx-9"),
 }
 
 
@@ -693,6 +701,23 @@ def test_a_failing_statement_raises_storage_error_from_every_repository_method(
                 _REPOSITORY_CALLS[call](uow)
         finally:
             connection.raw = real
+
+
+def test_a_transaction_sqlite_rolled_back_by_itself_is_not_continued(store: SqliteStore) -> None:
+    """SQLite ends a transaction on its own after some errors (a full disk, an
+    I/O error); the unit of work must then refuse to go on, rather than write
+    the rest into a new transaction and commit half of its work."""
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5))
+        connection = uow._connection
+        assert connection is not None
+        connection.raw.execute("ROLLBACK")  # what SQLite does itself on such errors
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            record(uow, purchase("tx-2", "alice", 5))
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {}
 
 
 def test_what_a_unit_of_work_read_is_read_again_after_its_commit(path: Path) -> None:

@@ -287,7 +287,6 @@ class _Pending:
         "absent",
         "balances",
         "dirty",
-        "first_row",
         "items",
         "lot_updates",
         "lots",
@@ -299,7 +298,6 @@ class _Pending:
         self.balances: dict[AccountKey, int] = {}
         self.dirty: dict[int, int] = {}
         self.postings: list[tuple[int, int, int, int]] = []
-        self.first_row: int | None = None
         self.lots: dict[AccountKey, dict[str, Lot]] = {}
         self.lot_updates: dict[str, Lot] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
@@ -326,6 +324,8 @@ class _Pending:
         if self.dirty:
             raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
             self.dirty.clear()
+        # The checks below read the transactions whose postings are sent now.
+        first = self.postings[0][0] if self.postings else None
         if self.postings:
             raw.executemany(_INSERT_POSTING, self.postings)
             self.postings.clear()
@@ -338,8 +338,7 @@ class _Pending:
         if self.records:
             raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
             self.records.clear()
-        if self.first_row is not None:
-            first, self.first_row = self.first_row, None
+        if first is not None:
             unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()
             if unbalanced:
                 found = ", ".join(
@@ -536,7 +535,7 @@ class SqliteStore:
         while True:
             try:
                 raw.execute(statement)
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
                 if not _is_busy(error):
                     raise StorageError(f"cannot begin a transaction: {error}") from error
                 remaining = deadline - time.monotonic()
@@ -628,11 +627,11 @@ class SqliteUnitOfWork:
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
+        self._read_only = store._read_only  # noqa: SLF001
         self._connection: _Connection | None = None
-        # The connection while a healthy transaction is open (what _work
-        # checks first), and the same for writes when the store takes them.
+        # The connection while a healthy transaction is open: what _work and
+        # _writing check first.
         self._ready: _Connection | None = None
-        self._writable: _Connection | None = None
         self._in_transaction = False
         self._ended = False
         self._broken = False
@@ -671,7 +670,6 @@ class SqliteUnitOfWork:
         connection = self._connection
         if connection is None:
             return
-        self._ready = self._writable = None
         try:
             self.rollback()
         finally:
@@ -698,7 +696,7 @@ class SqliteUnitOfWork:
         except sqlite3.Error as error:
             self._abandon(connection)
             raise StorageError(f"commit failed: {error}") from error
-        self._ready = self._writable = None
+        self._ready = None
         self._in_transaction = False
         self._pending = _Pending()
         connection.committed()
@@ -708,7 +706,7 @@ class SqliteUnitOfWork:
         connection = self._connection
         if connection is None:
             return
-        self._ready = self._writable = None
+        self._ready = None
         self._in_transaction = False
         self._pending = _Pending()
         try:
@@ -737,7 +735,6 @@ class SqliteUnitOfWork:
     def _began(self, connection: _Connection) -> None:
         self._in_transaction = True
         self._ready = connection
-        self._writable = None if self._store._read_only else connection  # noqa: SLF001
 
     def _work(self) -> _Connection:
         """The connection, inside a transaction (begun anew after a commit)."""
@@ -756,10 +753,10 @@ class SqliteUnitOfWork:
     def _writing(self) -> _Connection:
         """Like :meth:`_work`, for a write: a read-only store refuses it here,
         before anything is kept in memory."""
-        connection = self._writable
-        if connection is not None and connection.raw.in_transaction:
+        connection = self._ready
+        if connection is not None and connection.raw.in_transaction and not self._read_only:
             return connection
-        if self._store._read_only:  # noqa: SLF001
+        if self._read_only:
             raise StorageError(f"{self._store.path} is open read-only: it takes no writes")
         return self._work()
 
@@ -767,14 +764,14 @@ class SqliteUnitOfWork:
         """The connection, inside a transaction, with every waiting write sent
         (for queries that read what the writes change)."""
         connection = self._work()
-        if self._pending.waiting():  # first_row is set only while postings wait
+        if self._pending.waiting():
             self._send(connection)
         return connection
 
     def _send(self, connection: _Connection) -> None:
         try:
             self._pending.flush(connection.raw)
-        except (sqlite3.Error, OverflowError) as error:
+        except _FAULTS as error:
             self._abandon(connection)
             raise StorageError(
                 f"SQLite refused the writes of this unit of work, which is rolled back: {error}"
@@ -789,7 +786,7 @@ class SqliteUnitOfWork:
         read, write and commit until :meth:`rollback` succeeds (explicitly, or
         at the end of the ``with`` block)."""
         self._pending = _Pending()
-        self._ready = self._writable = None
+        self._ready = None
         self._broken = True
         try:
             # If this fails too, the end of the 'with' block tries again and,
@@ -853,8 +850,11 @@ _ACCOUNT_BY_KEY = (
 _TRANSACTION_COLUMNS = (
     "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, t.metadata"
 )
-_POSTING_ACCOUNT_COLUMNS = (
-    "p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount"
+# The postings of some transactions with their accounts (add a WHERE on
+# p.transaction_row), as _posting reads them.
+_POSTINGS_WITH_ACCOUNTS = (
+    "SELECT p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount "
+    "FROM postings AS p JOIN accounts AS a ON a.id = p.account_id "
 )
 
 
@@ -965,7 +965,7 @@ class _Ledger:
             # Past this point a failure may leave part of the transaction written:
             # the whole unit of work is rolled back instead.
             try:
-                self._write(connection, uow._pending, row, transaction.postings, afters)  # noqa: SLF001
+                self._write(uow, connection, row, transaction.postings, afters)
             except BaseException:
                 uow._abandon(connection)  # noqa: SLF001
                 raise
@@ -974,12 +974,13 @@ class _Ledger:
 
     @staticmethod
     def _write(
+        uow: SqliteUnitOfWork,
         connection: _Connection,
-        pending: _Pending,
         row: int,
         postings: Sequence[Posting],
         afters: Sequence[int],
     ) -> None:
+        pending = uow._pending  # noqa: SLF001
         ids = connection.ids
         known = pending.balances
         dirty = pending.dirty
@@ -996,28 +997,22 @@ class _Ledger:
                 dirty[account_id] = after
             known[account] = after
             waiting.append((row, account_id, posting.amount, after))
-        if pending.first_row is None:
-            pending.first_row = row
         if pending.waiting() >= _FLUSH_ROWS:
-            pending.flush(connection.raw)
+            uow._send(connection)  # noqa: SLF001
 
     @_guarded
     def get(self, transaction_id: str) -> Transaction | None:
-        connection = self._uow._read()  # noqa: SLF001
-        raw = connection.raw
-        header = raw.execute(
-            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.id = ?",
-            (transaction_id,),
-        ).fetchone()
+        header = (
+            self._uow._read()  # noqa: SLF001
+            .raw.execute(
+                f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.id = ?",
+                (transaction_id,),
+            )
+            .fetchone()
+        )
         if header is None:
             return None
-        postings = raw.execute(
-            f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
-            "JOIN accounts AS a ON a.id = p.account_id "
-            "WHERE p.transaction_row = ? ORDER BY p.sequence",
-            (header[0],),
-        ).fetchall()
-        return _transaction(header, [_posting(connection, row) for row in postings])
+        return self._load({header[0]: header})[header[0]]
 
     @_guarded
     def history(
@@ -1083,8 +1078,7 @@ class _Ledger:
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
             for line in connection.raw.execute(
-                f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
-                "JOIN accounts AS a ON a.id = p.account_id "
+                f"{_POSTINGS_WITH_ACCOUNTS}"
                 f"WHERE p.transaction_row IN ({_placeholders(len(chunk))}) ORDER BY p.sequence",
                 chunk,
             ):
@@ -1105,8 +1099,7 @@ class _Ledger:
             postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
             lines = _guarded_fetch(
                 connection.raw,
-                f"SELECT {_POSTING_ACCOUNT_COLUMNS} FROM postings AS p "
-                "JOIN accounts AS a ON a.id = p.account_id "
+                f"{_POSTINGS_WITH_ACCOUNTS}"
                 "WHERE p.transaction_row BETWEEN ? AND ? ORDER BY p.sequence",
                 (headers[0][0], headers[-1][0]),
             )
@@ -1178,8 +1171,8 @@ def _pages(uow: SqliteUnitOfWork, sql: str, last: int) -> Iterator[tuple[_Connec
 def _guarded_fetch(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> list[Any]:
     try:
         return raw.execute(sql, parameters).fetchall()
-    except sqlite3.Error as error:
-        raise StorageError(f"SQLite failed: {error}") from error
+    except _FAULTS as error:
+        raise _fault(error) from error
 
 
 def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
