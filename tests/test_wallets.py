@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Self
 
@@ -32,6 +32,7 @@ from coinecon.ports import (
     OutboxRepository,
     UnitOfWork,
 )
+from coinecon.testing.contract import wallet
 from coinecon.wallets import CreditResult, SpendResult, Wallets
 
 COIN = Unit("COIN")
@@ -219,6 +220,55 @@ class TestExpiry:
         assert wallets.expire() == ()
         assert wallets.balances([AccountKey.expired(COIN)]) == {AccountKey.expired(COIN): 15}
         assert wallets.verify().ok
+
+    def test_a_callers_key_cannot_block_expiry(self, wallets: Wallets, clock: ManualClock) -> None:
+        promo = wallets.credit(
+            "promo1",
+            holder="alice",
+            amount=COIN(20),
+            origin=LotOrigin.PROMOTION,
+            cause=Cause("promotion", "welcome"),
+            expires_in=timedelta(days=1),
+        )
+        buy(wallets, f"expiry:{promo.lot_id}", "bob", 10)  # the key expiry's transaction names
+        clock.advance(timedelta(days=1))
+        (expired,) = wallets.expire()
+        assert expired.lot_id == promo.lot_id
+        assert wallets.balance("alice", COIN) == COIN(0)
+        assert buy(wallets, f"expiry:{promo.lot_id}", "bob", 10).balance == COIN(10)  # replayed
+        assert wallets.verify().ok
+
+    def test_an_expiry_in_another_offset_is_the_same_request(self, wallets: Wallets) -> None:
+        at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        first = wallets.credit(
+            "promo1",
+            holder="alice",
+            amount=COIN(20),
+            origin=LotOrigin.PROMOTION,
+            cause=Cause("promotion", "welcome"),
+            expires_at=at,
+        )
+        again = wallets.credit(
+            "promo1",
+            holder="alice",
+            amount=COIN(20),
+            origin=LotOrigin.PROMOTION,
+            cause=Cause("promotion", "welcome"),
+            expires_at=at.astimezone(timezone(timedelta(hours=9))),
+        )
+        assert again == first
+
+    def test_an_expiry_beyond_the_calendar_is_refused(self, wallets: Wallets) -> None:
+        with pytest.raises(ValidationError, match="cannot expire"):
+            wallets.credit(
+                "promo1",
+                holder="alice",
+                amount=COIN(20),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("promotion", "welcome"),
+                expires_in=relativedelta(years=9000),
+            )
+        assert wallets.verify().transactions == 0
 
     def test_expire_limit_validated(self, wallets: Wallets) -> None:
         with pytest.raises(InvalidAmountError):
@@ -509,19 +559,66 @@ def test_a_batch_closed_on_another_thread_leaves_the_wallets_usable() -> None:
     assert wallets.balance("alice", COIN) == COIN(0)
 
 
-def test_metadata_is_checked_before_anything_else() -> None:
+class _Sink:
+    def deliver(self, event: OutboxEvent) -> None:
+        del event
+
+
+def test_every_argument_of_the_service_is_checked() -> None:
+    store = MemoryStore()
+    with pytest.raises(InvalidTypeError, match="store"):
+        Wallets(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="clock"):
+        Wallets(store, clock="now")  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="new_id"):
+        Wallets(store, new_id="id-1")  # type: ignore[arg-type]
+    wallets = Wallets(store, clock=ManualClock(T0))
+    buy(wallets, "p1", "alice", 10)
+    for also in (None, Posting(AccountKey.issuance(COIN), -1)):
+        with pytest.raises(InvalidTypeError, match="also"):
+            wallets.spend(
+                "s1",
+                holder="alice",
+                amount=COIN(1),
+                cause=Cause("item", "s1"),
+                also=also,  # type: ignore[arg-type]
+            )
+    with pytest.raises(InvalidTypeError, match="kinds"):
+        wallets.history(wallet("alice"), kinds=5)  # type: ignore[arg-type]
+    for accounts in (5, ["alice"]):
+        with pytest.raises(InvalidTypeError, match="accounts"):
+            wallets.balances(accounts)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="sink"):
+        wallets.deliver_events(None)  # type: ignore[arg-type]
+    assert wallets.deliver_events(_Sink()) == 1
+    assert wallets.balance("alice", COIN) == COIN(10)
+    assert wallets.verify().transactions == 1
+
+
+def test_metadata_is_checked_before_the_fingerprint() -> None:
+    """Bad metadata gets the metadata check's own error, not whatever
+    fingerprinting it would raise."""
     wallets = Wallets(MemoryStore())
+    buy(wallets, "p1", "alice", 10)
     loop: list[object] = []
     loop.append(loop)
     bad: list[object] = [{"note": loop}, {"ratio": 0.5}, {1: "x"}, {"": "x"}, 7, [("k", "v")]]
     for metadata in bad:
-        with pytest.raises((InvalidTypeError, InvalidIdentifierError)):
+        with pytest.raises((InvalidTypeError, InvalidIdentifierError), match="metadata"):
             wallets.credit(
                 "k1",
                 holder="alice",
                 amount=COIN(5),
                 origin=LotOrigin.ADJUSTMENT,
                 cause=Cause("support", "1"),
+                metadata=metadata,  # type: ignore[arg-type]
+            )
+        with pytest.raises((InvalidTypeError, InvalidIdentifierError), match="metadata"):
+            wallets.spend(
+                "s1",
+                holder="alice",
+                amount=COIN(1),
+                cause=Cause("item", "1"),
                 metadata=metadata,  # type: ignore[arg-type]
             )
     credited = wallets.credit(

@@ -28,7 +28,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, final
 
@@ -345,10 +345,16 @@ class Wallets:
         spend_order: SpendOrder = SpendOrder.EXPIRING_FIRST,
         new_id: Callable[[], str] | None = None,
     ) -> None:
+        if not callable(getattr(store, "unit_of_work", None)):
+            raise InvalidTypeError(f"store must be a coinecon Store, got {store!r}")
+        if clock is not None and not isinstance(clock, Clock):
+            raise InvalidTypeError(f"clock must have a now() method, got {clock!r}")
         if not isinstance(spend_order, SpendOrder):
             raise InvalidTypeError(f"spend_order must be a SpendOrder, got {spend_order!r}")
+        if new_id is not None and not callable(new_id):
+            raise InvalidTypeError(f"new_id must be callable, got {new_id!r}")
         self._store = store
-        self._clock: Clock = clock or SystemClock()
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self._order = spend_order
         self._new_id = new_id or random_id
         self._batches: set[int] = set()  # threads with a batch open
@@ -413,7 +419,8 @@ class Wallets:
             "origin": origin.value,
             "cause": str(cause),
             "value": None if value is None else [value.minor, value.currency.code],
-            "expires_at": expires_at,
+            # The instant, whatever offset the caller wrote it in.
+            "expires_at": None if expires_at is None else expires_at.astimezone(UTC),
             "expires_in": None if expires_in is None else repr(expires_in),
             "metadata": dict(pairs),
         }
@@ -423,7 +430,10 @@ class Wallets:
             if replayed is not None:
                 return CreditResult.from_json(replayed)
             now = self._now()
-            expiry = expires_at if expires_in is None else now + expires_in
+            try:
+                expiry = expires_at if expires_in is None else now + expires_in
+            except (OverflowError, ValueError) as error:  # past year 9999, or an odd relativedelta
+                raise ValidationError(f"the coins cannot expire {expires_in!r} from now") from error
             if expiry is not None and expiry <= now:
                 raise ValidationError(f"the coins would expire at {expiry}, not after now ({now})")
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
@@ -493,7 +503,10 @@ class Wallets:
             raise InvalidTypeError(f"a spend is of kind SPEND or GIFT, not {kind!r}")
         if not isinstance(cause, Cause):
             raise InvalidTypeError(f"cause must be a Cause, got {cause!r}")
-        extra = tuple(also)
+        try:
+            extra = tuple(also)
+        except TypeError:
+            raise InvalidTypeError(f"also must be a sequence of Postings, got {also!r}") from None
         for posting in extra:
             if not isinstance(posting, Posting):
                 raise InvalidTypeError(f"also must hold Posting values, got {posting!r}")
@@ -552,8 +565,9 @@ class Wallets:
                 result = ExpiryResult(
                     transaction.id, lot.id, UnitAmount(consumption.amount, unit), consumption.value
                 )
-                digest = fingerprint("expire", {"lot": lot.id})
-                self._finish(uow, key, digest, result.to_json(), "coins.expired", transaction)
+                # No idempotency record: an expired lot holds nothing to expire
+                # again, and the key stays free for whoever else may use it.
+                self._announce(uow, "coins.expired", transaction, result.to_json())
                 results.append(result)
             uow.commit()
         return tuple(results)
@@ -608,8 +622,17 @@ class Wallets:
 
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
         """The balances of any accounts, in their smallest unit."""
+        try:
+            wanted = list(accounts)
+        except TypeError:
+            raise InvalidTypeError(
+                f"accounts must be AccountKey values, got {accounts!r}"
+            ) from None
+        for account in wanted:
+            if not isinstance(account, AccountKey):
+                raise InvalidTypeError(f"accounts must be AccountKey values, got {account!r}")
         with self._unit_of_work() as uow:
-            return uow.ledger.balances(accounts)
+            return uow.ledger.balances(wanted)
 
     def lots(self, holder: str, unit: Unit) -> list[Lot]:
         """The lots of *holder*'s wallet that still hold coins, oldest first."""
@@ -660,7 +683,10 @@ class Wallets:
                 f"the period [since, until) is empty: until {until.isoformat()} is not after "
                 f"since {since.isoformat()}"
             )
-        wanted = None if kinds is None else frozenset(kinds)
+        try:
+            wanted = None if kinds is None else frozenset(kinds)
+        except TypeError:
+            raise InvalidTypeError(f"kinds must be TransactionKind values, got {kinds!r}") from None
         if wanted is not None and not all(isinstance(k, TransactionKind) for k in wanted):
             raise InvalidTypeError("kinds must be TransactionKind values")
         with self._unit_of_work() as uow:
@@ -698,6 +724,8 @@ class Wallets:
         an event whose delivery failed (or whose marking was lost in a crash)
         is delivered again later: at least once.
         """
+        if not isinstance(sink, EventSink):
+            raise InvalidTypeError(f"sink must have a deliver(event) method, got {sink!r}")
         if type(limit) is not int or limit < 1:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
         with self._unit_of_work() as uow:
@@ -769,6 +797,12 @@ class Wallets:
         transaction: Transaction,
     ) -> None:
         uow.idempotency.add(IdempotencyRecord(key, digest, result, transaction.occurred_at))
+        self._announce(uow, event_type, transaction, result)
+
+    def _announce(
+        self, uow: UnitOfWork, event_type: str, transaction: Transaction, payload: str
+    ) -> None:
+        event_id = self._new_id()
         uow.outbox.add(
-            OutboxEvent(self._new_id(), event_type, transaction.occurred_at, result, transaction.id)
+            OutboxEvent(event_id, event_type, transaction.occurred_at, payload, transaction.id)
         )
