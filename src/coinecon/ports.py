@@ -70,7 +70,8 @@ class LedgerRepository(Protocol):
         account it touches to *balances_after*.
 
         Raises:
-            StorageError: if a transaction with the same id exists.
+            StorageError: if a transaction with the same id exists, or
+                *balances_after* lacks an account the transaction touches.
         """
         ...
 
@@ -161,7 +162,11 @@ class LotRepository(Protocol):
         ...
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
-        """Remember which lots *transaction_id* consumed, and how much."""
+        """Remember which lots *transaction_id* consumed, and how much.
+
+        Raises:
+            StorageError: if a consumption of *transaction_id* is recorded already.
+        """
         ...
 
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
@@ -189,7 +194,11 @@ class OutboxRepository(Protocol):
     """Events stored with their transaction, awaiting delivery."""
 
     def add(self, event: OutboxEvent) -> None:
-        """Store a new event."""
+        """Store a new event.
+
+        Raises:
+            StorageError: if an event with the same id exists.
+        """
         ...
 
     def pending(self, *, limit: int) -> list[OutboxEvent]:

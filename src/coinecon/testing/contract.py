@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -340,6 +341,39 @@ class LedgerContract(_Contract):
             assert _ids(history(alice, limit=10, since=since_tokyo)) == ["g-3", "p-2"]
             assert _ids(history(alice, limit=2, kinds=purchases, since=T0)) == ["p-2", "p-0"]
             assert _ids(history(alice, limit=10, until=T0)) == []
+
+    def test_history_pages_through_filters(self, store: Store) -> None:
+        """``before`` pages on within ``kinds``, ``since`` and ``until`` alike."""
+        hour = timedelta(hours=1)
+        with store.unit_of_work() as uow:
+            for i in range(6):
+                record(uow, purchase(f"p-{i}", "alice", 10, at=T0 + 2 * i * hour))
+                record(uow, gift(f"g-{i}", "alice", "carol", 1, at=T0 + (2 * i + 1) * hour))
+            alice = wallet("alice")
+
+            def pages(**filters: Any) -> list[list[str]]:
+                found: list[list[str]] = []
+                before: int | None = None
+                while len(found) < 12 and (
+                    page := uow.ledger.history(alice, limit=2, before=before, **filters)
+                ):
+                    found.append(_ids(page))
+                    before = page[-1].sequence
+                return found
+
+            assert pages(kinds={TransactionKind.GIFT}) == [
+                ["g-5", "g-4"],
+                ["g-3", "g-2"],
+                ["g-1", "g-0"],
+            ]
+            assert pages(since=T0 + 7 * hour) == [["g-5", "p-5"], ["g-4", "p-4"], ["g-3"]]
+            assert pages(until=T0 + 3 * hour) == [["p-1", "g-0"], ["p-0"]]
+            assert pages(
+                kinds={TransactionKind.PURCHASE}, since=T0 + hour, until=T0 + 9 * hour
+            ) == [
+                ["p-4", "p-3"],
+                ["p-2", "p-1"],
+            ]
 
     def test_history_of_unknown_account_and_bad_limit(self, store: Store) -> None:
         """An account never posted to has no history; ``limit`` must be positive."""
@@ -752,14 +786,19 @@ def _write_everything(uow: UnitOfWork, tag: str) -> None:
     uow.outbox.add(_event(f"e-{tag}"))
 
 
-def _nothing_of(uow: UnitOfWork, tag: str) -> bool:
+def _kept(uow: UnitOfWork, tag: str) -> tuple[bool, bool, bool, bool, bool]:
+    """Which of the five writes of :func:`_write_everything` *uow* reads."""
     return (
-        uow.ledger.get(f"tx-{tag}") is None
-        and uow.lots.get(f"lot-{tag}") is None
-        and uow.lots.consumption(f"tx-{tag}") == []
-        and uow.idempotency.get(f"key-{tag}") is None
-        and all(e.id != f"e-{tag}" for e in uow.outbox.pending(limit=100))
+        uow.ledger.get(f"tx-{tag}") is not None,
+        uow.lots.get(f"lot-{tag}") is not None,
+        uow.lots.consumption(f"tx-{tag}") != [],
+        uow.idempotency.get(f"key-{tag}") is not None,
+        any(e.id == f"e-{tag}" for e in uow.outbox.pending(limit=100)),
     )
+
+
+_ALL = (True, True, True, True, True)
+_NONE = (False, False, False, False, False)
 
 
 class UnitOfWorkContract(_Contract):
@@ -771,7 +810,7 @@ class UnitOfWorkContract(_Contract):
             _write_everything(uow, "a")
             uow.commit()
         with store.unit_of_work() as uow:
-            assert not _nothing_of(uow, "a")
+            assert _kept(uow, "a") == _ALL
             assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
 
     def test_leaving_without_commit_rolls_back(self, store: Store) -> None:
@@ -781,13 +820,13 @@ class UnitOfWorkContract(_Contract):
             uow.commit()
         with store.unit_of_work() as uow:
             _write_everything(uow, "b")
-            assert not _nothing_of(uow, "b")
+            assert _kept(uow, "b") == _ALL
             lot = uow.lots.get("lot-a")
             assert lot is not None
             uow.lots.update(lot.take(5)[0])
             uow.outbox.mark_delivered(["e-a"], T0)
         with store.unit_of_work() as uow:
-            assert _nothing_of(uow, "b")
+            assert _kept(uow, "b") == _NONE
             assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
             assert uow.ledger.accounts() == {wallet("alice"): 10, AccountKey.issuance(COIN): -10}
             assert len(list(uow.ledger.postings())) == 2
@@ -805,7 +844,7 @@ class UnitOfWorkContract(_Contract):
         with pytest.raises(RuntimeError, match="boom"):
             fail()
         with store.unit_of_work() as uow:
-            assert _nothing_of(uow, "a")
+            assert _kept(uow, "a") == _NONE
             assert uow.ledger.accounts() == {}
 
     def test_explicit_rollback_and_writes_after_commit(self, store: Store) -> None:
@@ -814,15 +853,15 @@ class UnitOfWorkContract(_Contract):
         with store.unit_of_work() as uow:
             _write_everything(uow, "a")
             uow.rollback()
-            assert _nothing_of(uow, "a")
+            assert _kept(uow, "a") == _NONE
             _write_everything(uow, "b")
             uow.commit()
             _write_everything(uow, "c")
-            assert not _nothing_of(uow, "c")
+            assert _kept(uow, "c") == _ALL
         with store.unit_of_work() as uow:
-            assert _nothing_of(uow, "a")
-            assert not _nothing_of(uow, "b")
-            assert _nothing_of(uow, "c")
+            assert _kept(uow, "a") == _NONE
+            assert _kept(uow, "b") == _ALL
+            assert _kept(uow, "c") == _NONE
             assert uow.ledger.balances([wallet("alice")]) == {wallet("alice"): 10}
             uow.commit()
             uow.commit()
