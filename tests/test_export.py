@@ -421,7 +421,11 @@ class TestLedgerExport:
 
 class TestFormulaEscaping:
     @pytest.mark.parametrize(
-        "text", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", "\0x", "'x", "\uff1d1"]
+        "text",
+        [
+            *("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx", "\0x", "'x"),
+            *("\uff1d1", "\uff0b1", "\uff0d1", "\uff20x"),  # full-width = + - @
+        ],
     )
     def test_risky_text_gets_one_quote(self, text: str) -> None:
         assert escape_formula(text) == "'" + text

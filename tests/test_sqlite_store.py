@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -322,6 +323,34 @@ def test_a_lock_held_past_the_time_out_raises(path: Path) -> None:
         finally:
             holder.close()
         with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 1))
+            uow.commit()
+
+
+def test_the_write_lock_held_by_another_thread_past_the_time_out_raises(path: Path) -> None:
+    with SqliteStore(path, timeout=0.2) as store:
+        entered, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store.unit_of_work():
+                entered.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert entered.wait(10)
+            started = time.monotonic()
+            with (
+                pytest.raises(StorageError, match="another unit of work in this process held it"),
+                store.unit_of_work(),
+            ):
+                pass
+            assert 0.15 <= time.monotonic() - started < 5
+        finally:
+            release.set()
+            holder.join()
+        with store.unit_of_work() as uow:  # free again once the holder is done
             record(uow, purchase("tx-1", "alice", 1))
             uow.commit()
 

@@ -266,7 +266,7 @@ class _Lots:
         due = [
             lot
             for lot in state.lots.values()
-            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= now
+            if lot.remaining > 0 and lot.is_expired(now)
         ]
         due.sort(key=lambda lot: (lot.expires_at, lot.id))
         return due[:limit]
