@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,8 +14,10 @@ import pytest
 from coinecon import Money, Rate, Rounding, Unit
 from coinecon.errors import (
     CoineconError,
+    CurrencyMismatchError,
     FloatNotAllowedError,
     InvalidAmountError,
+    InvalidIdentifierError,
     InvalidPriceBookError,
     InvalidPriceError,
     InvalidPromotionError,
@@ -40,6 +45,7 @@ from coinecon.pricing import (
     Promotion,
     PromotionKind,
     Quote,
+    QuoteLine,
     Severity,
     StackingPolicy,
     TaxMode,
@@ -412,6 +418,16 @@ def test_book_validation() -> None:
         {"rrule": "FREQ=WEEKLY;BYDAY=XX"},
         {"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=DAILY"},
         {"rrule": "FREQ=MINUTELY"},
+        {"rrule": "FREQ=HOURLY;BYMINUTE=0,30"},
+        {"rrule": "freq=hourly;byminute=0,30"},
+        {"rrule": "FREQ=DAILY;BYHOUR=9;BYMINUTE=0,15,30,45"},
+        {"rrule": "FREQ=HOURLY;BYMINUTE=0;BYSECOND=0,1"},
+        {
+            "rrule": "FREQ=HOURLY;BYMINUTE="
+            + ",".join(map(str, range(60)))
+            + ";BYSECOND="
+            + ",".join(map(str, range(60)))
+        },
         {"duration": None},
         {"duration": timedelta(0)},
         {"start": None},
@@ -429,6 +445,41 @@ def test_bad_recurrence_refused(changes: dict[str, object]) -> None:
     with pytest.raises(InvalidPromotionError) as caught:
         Promotion("weekend", PromotionKind.BONUS_COINS, bonus_coins=50, **arguments)  # type: ignore[arg-type]
     assert isinstance(caught.value, ValueError)
+
+
+def recurring(rrule: str) -> Promotion:
+    return Promotion(
+        "hours",
+        PromotionKind.BONUS_COINS,
+        bonus_coins=5,
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        rrule=rrule,
+        duration=timedelta(minutes=30),
+    )
+
+
+@pytest.mark.parametrize(
+    "rrule",
+    [
+        "FREQ=HOURLY;BYMINUTE=0,30",
+        "FREQ=HOURLY;BYSECOND=0,30",
+        "FREQ=WEEKLY;BYDAY=SA;BYHOUR=10;BYMINUTE=0,1",
+    ],
+)
+def test_recurrence_more_often_than_hourly_refused(rrule: str) -> None:
+    with pytest.raises(InvalidPromotionError, match="at most hourly"):
+        recurring(rrule)
+
+
+def test_recurrence_at_most_hourly_accepted() -> None:
+    # Several hours a day, each at one minute and second, is at most hourly.
+    shifts = recurring("FREQ=DAILY;BYHOUR=9,10,11;BYMINUTE=0;BYSECOND=0")
+    assert shifts.is_active_at(datetime(2026, 1, 5, 10, 29, tzinfo=UTC))
+    assert not shifts.is_active_at(datetime(2026, 1, 5, 10, 30, tzinfo=UTC))
+    assert not shifts.is_active_at(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    assert recurring("FREQ=HOURLY;BYMINUTE=15,15").is_active_at(
+        datetime(2026, 1, 5, 7, 44, tzinfo=UTC)
+    )
 
 
 def test_floats_refused_everywhere() -> None:
@@ -587,8 +638,8 @@ def test_quote_validity_and_fingerprint() -> None:
     assert not q.is_valid_at(NOW - timedelta(seconds=1))
     with pytest.raises(NaiveDatetimeError):
         q.is_valid_at(datetime(2026, 3, 25))  # noqa: DTZ001
-    assert len(q.fingerprint) == 64
-    assert int(q.fingerprint, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{64}", q.fingerprint)
+    assert q.fingerprint == hashlib.sha256(q.canonical().encode("utf-8")).hexdigest()
     same_instant = quote(now=NOW.astimezone(BERLIN))
     assert same_instant == q
     assert same_instant.fingerprint == q.fingerprint
@@ -600,11 +651,80 @@ def test_quote_validity_and_fingerprint() -> None:
         {"promotions": ("other",)},
         {"coins": Unit("COIN")(1001)},
         {"bonus_coins": Unit("COIN")(1)},
-        {"list_price": usd("1.00")},
-        {"tax": usd("0")},
         {"sku": None},
     ]:
         assert attrs.evolve(q, **change).fingerprint != q.fingerprint, change  # type: ignore[arg-type]
+    # The list price and the tax must agree with the lines, so change them together.
+    assert with_list_price(q, usd("1.00")).fingerprint != q.fingerprint
+    assert with_tax(q, usd("0")).fingerprint != q.fingerprint
+
+
+def with_list_price(q: Quote, amount: Money) -> Quote:
+    """*q* with another list price, its list-price line and totals changed to match."""
+    delta = amount - q.list_price
+    lines = [
+        attrs.evolve(line, amount=amount) if line.kind is LineKind.LIST_PRICE else line
+        for line in q.buyer_lines
+    ]
+    return attrs.evolve(
+        q,
+        list_price=amount,
+        buyer_lines=lines,
+        total=q.total + delta,
+        net_revenue=q.net_revenue + delta,
+    )
+
+
+def with_tax(q: Quote, amount: Money) -> Quote:
+    """*q* (with tax added on top) with another tax, its lines and total changed to match."""
+    delta = amount - q.tax
+
+    def shift(lines: tuple[QuoteLine, ...], kind: LineKind, by: Money) -> list[QuoteLine]:
+        return [attrs.evolve(i, amount=i.amount + by) if i.kind is kind else i for i in lines]
+
+    return attrs.evolve(
+        q,
+        tax=amount,
+        buyer_lines=shift(q.buyer_lines, LineKind.TAX, delta),
+        platform_lines=shift(q.platform_lines, LineKind.TAX_REMITTED, -delta),
+        total=q.total + delta,
+    )
+
+
+# A quote whose canonical form has non-ASCII text; pinned, so the serialisation
+# (escapes, key order, separators) and the fingerprint stay byte for byte the same.
+PINNED_CANONICAL = (
+    '{"account":"zo\\u00eb \\u00fc \\u65e5\\u672c \\"quoted\\"","bonus_coins":0,'
+    '"buyer_lines":[["list-price","1500 coins",1999,"buyer"],'
+    '["promotion","promotion spring20",-400,"platform"],'
+    '["service-fee","service fee",10,"buyer"]],"coins":1500,'
+    '"created_at":"2026-03-25T12:00:00+00:00","currency":["EUR",2],'
+    '"expires_at":"2026-03-25T12:15:00+00:00","list_price":1999,"net_revenue":948,'
+    '"payment_method":"app_store","platform_lines":'
+    '[["store-commission","ios store commission",-406,"platform"],'
+    '["tax-remitted","MwSt. \\u00fc \\u20ac 19% remitted",-255,"buyer"]],'
+    '"promotions":["spring20"],"region":"DE","sku":null,"storefront":"ios","tax":255,'
+    '"tax_included":true,"total":1609,"unit":"COIN","version":"coinecon.quote.v1"}'
+)
+
+
+def test_canonical_form_and_fingerprint_are_pinned() -> None:
+    vat = TaxRule("DE", Rate("19%"), TaxMode.INCLUSIVE, label="MwSt. \u00fc \u20ac")
+    the_book = book(fees=attrs.evolve(fees(), taxes=[vat]))
+    q = quote(
+        the_book,
+        account='zo\u00eb \u00fc \u65e5\u672c "quoted"',
+        region="DE",
+        storefront="ios",
+        payment_method="app_store",
+        coins=1500,
+    )
+    assert q.canonical() == PINNED_CANONICAL
+    assert q.canonical() == json.dumps(q._document(), sort_keys=True, separators=(",", ":"))
+    assert q.fingerprint == "6ae8744e2e75f96065318b5ba4b37a888ff0916a804e36c4700aea31f11aa112"
+    assert quote(history=NEW).fingerprint == (
+        "9996278296213f7c4c52a9ab0bf0915656cc4f43262d9ee6dbe49cb123f4a1e2"
+    )
 
 
 def test_quote_that_does_not_add_up_cannot_exist() -> None:
@@ -619,6 +739,48 @@ def test_quote_that_does_not_add_up_cannot_exist() -> None:
         attrs.evolve(q, tax=eur("0"))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         q.total = usd("0")  # type: ignore[misc]
+
+
+def test_quote_totals_must_match_its_lines() -> None:
+    q = quote(history=NEW)  # sales tax added on top; promotions spring20 and welcome
+    assert with_list_price(q, usd("1.00")).list_price == usd("1.00")
+    assert with_tax(q, usd("0.72")).tax == usd("0.72")
+    with pytest.raises(InvalidQuoteError, match="list price"):
+        attrs.evolve(q, list_price=usd("1.00"))
+    with pytest.raises(InvalidQuoteError, match="tax"):
+        attrs.evolve(q, tax=usd("0.72"))
+    with pytest.raises(InvalidQuoteError, match="tax"):
+        attrs.evolve(q, tax=usd("0"))
+    with pytest.raises(InvalidQuoteError, match="tax"):
+        attrs.evolve(q, tax_included=True)
+    with pytest.raises(InvalidTypeError, match="promotions"):
+        attrs.evolve(q, promotions="xyz")
+    with pytest.raises(CoineconError):
+        attrs.evolve(q, tax=usd("0"), list_price=usd("1.00"), tax_included=True, promotions="xyz")
+    with pytest.raises(InvalidQuoteError, match="sorted"):
+        attrs.evolve(q, promotions=("welcome", "spring20"))
+    with pytest.raises(InvalidQuoteError, match="sorted"):
+        attrs.evolve(q, promotions=("spring20", "spring20"))
+    with pytest.raises(InvalidQuoteError, match="promotion id"):
+        attrs.evolve(q, promotions=("Spring 20",))
+    with pytest.raises(InvalidQuoteError, match="wrong side"):
+        attrs.evolve(q, platform_lines=(*q.platform_lines, attrs.evolve(q.buyer_lines[0])))
+    with pytest.raises(InvalidQuoteError, match="list price"):
+        attrs.evolve(
+            q,
+            buyer_lines=(*q.buyer_lines, attrs.evolve(q.buyer_lines[0], amount=usd("0"))),
+        )
+    with pytest.raises(InvalidIdentifierError):
+        attrs.evolve(q, account="a\nb")
+    with pytest.raises(InvalidQuoteError, match="QuoteLine"):
+        attrs.evolve(q, buyer_lines=[*q.buyer_lines, "tip"])  # type: ignore[list-item]
+    with pytest.raises(InvalidTypeError):
+        attrs.evolve(q, buyer_lines=5)  # type: ignore[arg-type]
+    # An included tax has no line on the buyer's side, only the one remitted.
+    inclusive = quote(region="DE", storefront="ios", payment_method="app_store", coins=1500)
+    assert inclusive.tax_included and inclusive.tax.is_positive
+    with pytest.raises(InvalidQuoteError, match="tax"):
+        attrs.evolve(inclusive, tax_included=False)
 
 
 # -- fees and tax -----------------------------------------------------------------
@@ -719,6 +881,47 @@ def test_check_reports_unrepresentable_and_warnings() -> None:
     assert any(p.where == "package coins_1500, USD/web" for p in warnings)
 
 
+def test_check_reports_a_volume_tier_that_rounds_to_nothing() -> None:
+    # 1 coin costs 0.005, rounded to 0.01; from 2 coins 90 % off: 2 * 0.005 * 10 % = 0.001.
+    tiny = CustomAmounts(
+        1,
+        10,
+        {"web": Money.from_minor(1, "USD")},
+        per=2,
+        tiers=[Tier(1, 1), Tier(2, None, Rate("90%"))],
+        mode=TierMode.VOLUME,
+    )
+    the_book = PriceBook({"US": "USD"}, custom=tiny, fees=FeeSchedule([PaymentMethodFee("card")]))
+    assert the_book.coin_price(region="US", storefront="web", coins=1) == usd("0.01")
+    with pytest.raises(PricingProblemError, match="minor unit"):
+        the_book.coin_price(region="US", storefront="web", coins=2)
+    assert errors_of(the_book) == [
+        Problem(
+            Severity.ERROR,
+            "custom amounts, USD/web",
+            "2 coins cost less than one minor unit of USD: the price is not representable",
+        ),
+        # A price that rounds to nothing is a drop from the quantity before it.
+        Problem(
+            Severity.ERROR,
+            "custom amounts, USD/web, 2 coins",
+            "the total drops from 0.01 USD for 1 coins to 0.00 USD for 2 coins",
+        ),
+    ]
+    with pytest.raises(PriceBookInvalidError):
+        the_book.validate()
+    # A later tier start is checked too; tiers starting outside the range are not.
+    three = attrs.evolve(
+        tiny,
+        max_coins=20,
+        tiers=[Tier(1, 9), Tier(10, 29, Rate("95%")), Tier(30, None, Rate("99%"))],
+    )
+    assert [p.message for p in errors_of(attrs.evolve(the_book, custom=three))] == [
+        "10 coins cost less than one minor unit of USD: the price is not representable",
+        "the total drops from 0.05 USD for 9 coins to 0.00 USD for 10 coins",
+    ]
+
+
 def test_check_reports_promotion_contradictions() -> None:
     broken = [
         Promotion(
@@ -787,3 +990,123 @@ def test_money_amounts_reject_decimals_only_through_money() -> None:
     # Prices are Money, so a price with too many places is refused where it is made.
     with pytest.raises(ValidationError):
         Money(Decimal("0.999"), "USD")
+
+
+def test_price_points_refuse_another_currency() -> None:
+    points = PricePoints(usd("1"), usd("0.99"))
+    with pytest.raises(CurrencyMismatchError, match="EUR and USD"):
+        points.apply(eur("14.12"))
+    with pytest.raises(InvalidPriceError):
+        points.apply(5)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        points.apply(14.12)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPriceBookError, match="price point currency 'USD' is used twice"):
+        attrs.evolve(custom(), price_points=[points, PricePoints(usd("5"), usd("4.99"))])
+
+
+def test_fees_and_taxes_refuse_what_is_not_money() -> None:
+    rule = TaxRule("DE", Rate("19%"), TaxMode.INCLUSIVE)
+    with pytest.raises(InvalidPriceError):
+        Fee(Rate("2%")).amount(5)  # type: ignore[arg-type]
+    with pytest.raises(FloatNotAllowedError):
+        Fee(Rate("2%")).amount(9.99)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPriceError):
+        rule.tax_on("9.99")  # type: ignore[arg-type]
+    with pytest.raises(InvalidPriceError):
+        attrs.evolve(rule, mode=TaxMode.EXCLUSIVE).tax_on(None)  # type: ignore[arg-type]
+
+
+def test_promotion_inputs_are_checked() -> None:
+    welcome = promotions()[3]
+    facts: dict[str, Any] = {
+        "region": "US",
+        "storefront": "web",
+        "coins": 5,
+        "history": NEW,
+        "now": NOW,
+    }
+    assert welcome.is_eligible(**facts)
+    cases: list[tuple[dict[str, Any], type[Exception]]] = [
+        ({"coins": "5"}, InvalidTypeError),
+        ({"coins": 0}, InvalidAmountError),
+        ({"history": {}}, InvalidTypeError),
+        ({"region": ["US"]}, InvalidPriceBookError),
+        ({"storefront": None}, InvalidPriceBookError),
+        ({"now": datetime(2026, 3, 25)}, NaiveDatetimeError),  # noqa: DTZ001
+        # Checked even where the promotion would not apply anyway.
+        ({"region": "DE", "now": datetime(2026, 3, 25)}, NaiveDatetimeError),  # noqa: DTZ001
+    ]
+    for change, error in cases:
+        with pytest.raises(error):
+            welcome.is_eligible(**{**facts, **change})
+    with pytest.raises(InvalidTypeError):
+        welcome.bonus_for("5")  # type: ignore[arg-type]
+    half = Promotion("half", PromotionKind.PERCENT_OFF, rate=Rate("50%"))
+    assert half.price_cut(usd("0.99"), rounding=Rounding.HALF_UP) == usd("0.50")
+    assert welcome.price_cut(usd("0.99"), rounding=Rounding.HALF_UP) == usd("0")
+    with pytest.raises(InvalidPriceError):
+        half.price_cut(99, rounding=Rounding.HALF_UP)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        half.price_cut(usd("0.99"), rounding="half-up")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: book(packages=5),
+        lambda: book(promotions=None),
+        lambda: book(packages="coins_100"),
+        lambda: attrs.evolve(custom(), tiers=5),  # type: ignore[arg-type]
+        lambda: attrs.evolve(custom(), price_points=5),  # type: ignore[arg-type]
+        lambda: FeeSchedule(payment_methods=5),  # type: ignore[arg-type]
+        lambda: FeeSchedule(taxes=5),  # type: ignore[arg-type]
+        lambda: PaymentMethodFee("card", storefronts=5),  # type: ignore[arg-type]
+        lambda: Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, regions=5),  # type: ignore[arg-type]
+        lambda: Promotion("p", PromotionKind.BONUS_COINS, bonus_coins=5, storefronts=5),  # type: ignore[arg-type]
+    ],
+)
+def test_collections_that_are_not_collections_are_typed_errors(make: Any) -> None:
+    with pytest.raises(InvalidTypeError, match="list, tuple or set"):
+        make()
+
+
+@pytest.mark.parametrize("account", ["a\nb", "x" * 201, "x" * 5000, 5, "tab\there"])
+def test_quote_refuses_an_unusable_account(account: object) -> None:
+    with pytest.raises(InvalidQuoteError, match="account"):
+        quote(account=account)
+
+
+def test_quote_accepts_any_printable_account() -> None:
+    assert quote(account="x" * 200).account == "x" * 200
+    assert quote(account="Zoë O'Brien").account == "Zoë O'Brien"
+
+
+def test_discount_rounding_is_the_books() -> None:
+    half = [Promotion("half", PromotionKind.PERCENT_OFF, rate=Rate("50%"))]
+    # 0.99 less 50 %: a cut of 0.495, rounded half up to 0.50 or down to 0.49.
+    default = quote(book(promotions=half), sku="coins_100")
+    assert default.price == usd("0.49")
+    assert [line.amount for line in default.discounts] == [usd("-0.50")]
+    down = quote(book(promotions=half, discount_rounding=Rounding.DOWN), sku="coins_100")
+    assert down.price == usd("0.50")
+    assert [line.amount for line in down.discounts] == [usd("-0.49")]
+
+
+def test_a_book_sells_its_own_unit() -> None:
+    gems = book(unit=Unit("GEM"))
+    q = quote(gems, history=NEW)
+    assert q.coins == Unit("GEM")(1000)
+    assert q.bonus_coins == Unit("GEM")(200)
+    assert q.total_coins == Unit("GEM")(1200)
+    assert q.fingerprint != quote(history=NEW).fingerprint
+    with pytest.raises(InvalidTypeError):
+        book(unit="GEM")
+
+
+def test_warnings_do_not_fail_validate() -> None:
+    the_book = book(regions={"US": "USD", "DE": "EUR", "FR": "EUR"})
+    problems = the_book.check()
+    assert problems == (
+        Problem(Severity.WARNING, "region FR", "has no tax rule: no tax is charged there"),
+    )
+    the_book.validate()  # does not raise

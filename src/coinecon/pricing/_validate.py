@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -20,7 +21,11 @@ from coinecon.rate import Rate
 __all__ = [
     "as_mapping",
     "by_currency",
+    "find_price",
     "identifier",
+    "instances",
+    "items",
+    "money",
     "name",
     "names",
     "prices_by_storefront",
@@ -76,11 +81,23 @@ def name(value: object, what: str) -> str:
     return value
 
 
+def items(values: object, what: str) -> tuple[object, ...]:
+    """Return the items of the collection *values* as a tuple.
+
+    Raises:
+        InvalidTypeError: for a string, a mapping or anything not iterable.
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise InvalidTypeError(
+            f"{what} must be a list, tuple or set, got {type(values).__name__} ({values!r:.80})"
+        )
+    return tuple(values)
+
+
 def names(values: Iterable[str], what: str) -> frozenset[str]:
     """Return *values* as a frozen set of valid names (see :func:`name`)."""
-    if isinstance(values, str):
-        raise InvalidTypeError(f"{what} must be a collection of names, not a single string")
-    return frozenset(name(value, what) for value in values)
+    plural = what.removeprefix("a ") + "s"
+    return frozenset(name(value, what) for value in items(values, plural))
 
 
 def to_rate(value: Rate | ExactNumber) -> Rate:
@@ -108,7 +125,13 @@ def region_code(value: object) -> str:
     return value
 
 
-def _money(value: object, what: str) -> Money:
+def money(value: object, what: str) -> Money:
+    """Return *value* if it is :class:`~coinecon.money.Money`.
+
+    Raises:
+        FloatNotAllowedError: for a ``float``.
+        InvalidPriceError: for anything else that is not money.
+    """
     if isinstance(value, float):
         raise FloatNotAllowedError(f"{what} must be Money, got the float {value!r}")
     if not isinstance(value, Money):
@@ -129,18 +152,39 @@ def by_currency(values: Money | Iterable[Money], what: str, *, positive: bool) -
             amount out of range.
     """
     given: object = values
-    items = tuple(given) if isinstance(given, Iterable) and not isinstance(given, str) else (given,)
+    amounts = (
+        tuple(given) if isinstance(given, Iterable) and not isinstance(given, str) else (given,)
+    )
     seen: dict[Currency, Money] = {}
-    for item in items:
-        money = _money(item, what)
-        if money.currency in seen:
-            raise InvalidPriceError(f"{what} has two amounts in {money.currency.code}")
-        if positive and not money.is_positive:
-            raise InvalidPriceError(f"{what} must be above zero, got {money}")
-        if money.is_negative:
-            raise InvalidPriceError(f"{what} must not be negative, got {money}")
-        seen[money.currency] = money
+    for item in amounts:
+        amount = money(item, what)
+        if amount.currency in seen:
+            raise InvalidPriceError(f"{what} has two amounts in {amount.currency.code}")
+        if positive and not amount.is_positive:
+            raise InvalidPriceError(f"{what} must be above zero, got {amount}")
+        if amount.is_negative:
+            raise InvalidPriceError(f"{what} must not be negative, got {amount}")
+        seen[amount.currency] = amount
     return tuple(sorted(seen.values(), key=lambda m: m.currency.code))
+
+
+def instances(
+    values: object,
+    kind: type[_T],
+    what: str,
+    error: type[ValueError] = InvalidPriceBookError,
+) -> tuple[_T, ...]:
+    """Return the collection *values* as a tuple of *kind*.
+
+    Raises:
+        InvalidTypeError: if *values* is not a collection (see :func:`items`).
+        InvalidPriceBookError: (or *error*) for a value of another type, naming *what*.
+    """
+    given = items(values, what)
+    checked = tuple(v for v in given if isinstance(v, kind))
+    if len(checked) != len(given):
+        raise error(f"{what} must be {kind.__name__} values")
+    return checked
 
 
 def unique(
@@ -149,17 +193,31 @@ def unique(
     """Return *values* as a tuple of *kind*, no two with the same *key*.
 
     Raises:
+        InvalidTypeError: if *values* is not a collection.
         InvalidPriceBookError: for a value of another type (naming *what*) or
             two values with one key (naming the first such *label*).
     """
-    given: tuple[object, ...] = tuple(values)
-    items = tuple(v for v in given if isinstance(v, kind))
-    if len(items) != len(given):
-        raise InvalidPriceBookError(f"{what} must be {kind.__name__} values")
-    keys = [key(item) for item in items]
-    for repeated in sorted({k for k in keys if keys.count(k) > 1}, key=repr):
+    checked = instances(values, kind, what)
+    counts = Counter(key(item) for item in checked)
+    for repeated in sorted((k for k, n in counts.items() if n > 1), key=repr):
         raise InvalidPriceBookError(f"{label} {repeated!r} is used twice")
-    return items
+    return checked
+
+
+def find_price(
+    prices: tuple[tuple[str, Money], ...], currency: Currency | str, storefront: str
+) -> Money | None:
+    """Return the price in *currency* on *storefront* from sorted ``(storefront,
+    price)`` pairs, or ``None`` if there is none.
+
+    Raises:
+        UnknownCurrencyError: for a currency code that is not registered.
+    """
+    code = Currency.of(currency).code
+    for shop, price in prices:
+        if shop == storefront and price.currency.code == code:
+            return price
+    return None
 
 
 def as_mapping(value: object, what: str) -> Mapping[Any, Any]:

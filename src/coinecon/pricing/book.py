@@ -10,8 +10,10 @@ from typing import final
 import attrs
 
 from coinecon._checks import instance_of
+from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
 from coinecon.errors import (
+    InvalidIdentifierError,
     InvalidPriceBookError,
     InvalidQuoteError,
     InvalidTypeError,
@@ -60,8 +62,10 @@ def _check_request(account: object, history: object, validity: object) -> None:
         raise InvalidQuoteError(f"validity must be a positive timedelta, got {validity!r}")
     if not isinstance(history, BuyerHistory):
         raise InvalidTypeError(f"history must be a BuyerHistory, got {history!r}")
-    if not isinstance(account, str) or not account:
-        raise InvalidQuoteError(f"account must be a non-empty string, got {account!r}")
+    try:
+        check_identifier(account, "account")
+    except (InvalidIdentifierError, InvalidTypeError) as error:
+        raise InvalidQuoteError(str(error)) from None
 
 
 @final
@@ -189,8 +193,9 @@ class PriceBook:
             NotAvailableError: for a region, storefront, currency, SKU, payment
                 method or quantity not on sale.
             NaiveDatetimeError: if *now* has no time zone.
-            InvalidQuoteError: for both or neither of *coins* and *sku*, an empty
-                account, or a validity that is not positive.
+            InvalidQuoteError: for both or neither of *coins* and *sku*, an
+                account that is not a usable identifier (empty, too long, or with
+                control characters), or a validity that is not positive.
             PricingProblemError: if the book's tiers cannot price *coins*.
         """
         now = require_aware(now, "now")
@@ -216,9 +221,10 @@ class PriceBook:
             history=history,
             now=now,
         )
-        for promotion in chosen:
+        for promotion in chosen:  # percent-offs compound, in id order
+            cut = promotion.price_cut(price, rounding=self.discount_rounding)
+            bonus += promotion.bonus_for(bought)
             if promotion.kind is PromotionKind.PERCENT_OFF:
-                cut = self._cut(promotion, price)
                 price -= cut
                 buyer.append(
                     QuoteLine(
@@ -228,8 +234,6 @@ class PriceBook:
                         BorneBy.PLATFORM,
                     )
                 )
-            else:
-                bonus += promotion.bonus_for(bought)
         zero = currency.zero()
         if self.fees.service_fee is not None:
             service = self.fees.service_fee.amount(price)
@@ -293,12 +297,6 @@ class PriceBook:
             expires_at=now + validity,
         )
 
-    def _cut(self, promotion: Promotion, price: Money) -> Money:
-        """The price cut of a percent-off *promotion*: never below zero, never
-        more than *price* (the rate is below 100%)."""
-        assert promotion.rate is not None  # checked on construction  # noqa: S101
-        return price.times(promotion.rate, rounding=self.discount_rounding)
-
     def _choose(
         self,
         *,
@@ -325,9 +323,7 @@ class PriceBook:
         ]
 
         def value(promotion: Promotion) -> tuple[Fraction, str]:
-            paid = price
-            if promotion.kind is PromotionKind.PERCENT_OFF:
-                paid = price - self._cut(promotion, price)
+            paid = price - promotion.price_cut(price, rounding=self.discount_rounding)
             received = bought + bonus + promotion.bonus_for(bought)
             return Fraction(paid.minor, received), promotion.id
 

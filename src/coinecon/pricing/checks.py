@@ -6,7 +6,7 @@ from collections import defaultdict
 from itertools import combinations, pairwise
 from typing import TYPE_CHECKING
 
-from coinecon.errors import CoineconError
+from coinecon.errors import PricingProblemError
 from coinecon.money import Currency, Money
 from coinecon.pricing.custom import CustomAmounts, TierMode
 from coinecon.pricing.fees import Fee
@@ -125,33 +125,30 @@ def _custom(custom: CustomAmounts) -> list[Problem]:
 
 def _custom_market(custom: CustomAmounts, currency: Currency, storefront: str) -> list[Problem]:
     market = _market(currency, storefront)
-    problems = []
     base = custom.find_base_price(currency, storefront)
-    least = custom.min_coins
-    if base is not None and not custom.band_problems(
-        1 if custom.mode is TierMode.GRADUATED else least, least
-    ):
-        smallest = custom.rounding.round(custom.exact_total(least, base))
-        if smallest <= 0:
-            problems.append(
-                Problem(
-                    _ERROR,
-                    f"custom amounts, {market}",
-                    f"{least} coins cost less than one minor unit of {currency.code}: "
-                    "the price is not representable",
-                )
-            )
+    if base is None:  # pragma: no cover (markets() lists only priced markets)
+        return []
+    problems = [
+        Problem(
+            _ERROR,
+            f"custom amounts, {market}",
+            f"{coins} coins cost less than one minor unit of {currency.code}: "
+            "the price is not representable",
+        )
+        for coins in _cheapest_quantities(custom)
+        if not custom.band_problems(1 if custom.mode is TierMode.GRADUATED else coins, coins)
+        and custom.rounding.round(custom.exact_total(coins, base)) <= 0
+    ]
     if custom.mode is TierMode.GRADUATED:
         return problems  # each band adds a positive amount: the total only grows
     for tier in custom.tiers:
         boundary = tier.min_coins
         if not custom.min_coins < boundary <= custom.max_coins:
             continue
-        try:
-            before = custom.price(boundary - 1, currency, storefront)[1]
-            after = custom.price(boundary, currency, storefront)[1]
-        except CoineconError:
-            continue  # a gap, an overlap or a price below the minor unit: reported above
+        before = _tier_price(custom, boundary - 1, base, storefront)
+        after = _tier_price(custom, boundary, base, storefront)
+        if before is None or after is None:
+            continue  # a gap or an overlap: reported above
         if after < before:
             problems.append(
                 Problem(
@@ -162,6 +159,33 @@ def _custom_market(custom: CustomAmounts, currency: Currency, storefront: str) -
                 )
             )
     return problems
+
+
+def _tier_price(custom: CustomAmounts, coins: int, base: Money, storefront: str) -> Money | None:
+    """The price of *coins* after the tier discount in volume mode; zero where
+    it rounds to nothing (reported on its own), ``None`` where the tiers cannot
+    price it (a gap or an overlap, reported on its own)."""
+    if custom.band_problems(coins, coins):
+        return None
+    if custom.rounding.round(custom.exact_total(coins, base)) <= 0:
+        return base.currency.zero()
+    return custom.price(coins, base.currency, storefront)[1]
+
+
+def _cheapest_quantities(custom: CustomAmounts) -> list[int]:
+    """The quantities where the price is lowest for its tier: ``min_coins``, and
+    in volume mode each tier start above it, where a bigger discount begins.
+
+    Within one tier the exact total grows with the quantity, and rounding keeps
+    that order, so if none of these rounds to zero, no quantity does. (In
+    graduated mode the total grows everywhere.)
+    """
+    if custom.mode is TierMode.GRADUATED:
+        return [custom.min_coins]
+    starts = {
+        t.min_coins for t in custom.tiers if custom.min_coins < t.min_coins <= custom.max_coins
+    }
+    return [custom.min_coins, *sorted(starts)]
 
 
 def _packages_against_custom(book: PriceBook) -> list[Problem]:
@@ -178,7 +202,7 @@ def _packages_against_custom(book: PriceBook) -> list[Problem]:
                 continue
             try:
                 same = custom.price(coins, price.currency, storefront)[1]
-            except CoineconError:
+            except PricingProblemError:
                 continue  # reported by the custom-amount checks
             if price > same:
                 problems.append(

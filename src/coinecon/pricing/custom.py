@@ -11,6 +11,7 @@ import attrs
 
 from coinecon._checks import instance_of
 from coinecon.errors import (
+    CurrencyMismatchError,
     FloatNotAllowedError,
     InvalidPriceBookError,
     InvalidPriceError,
@@ -136,7 +137,18 @@ class PricePoints:
         return self.step.currency
 
     def apply(self, price: Money) -> Money:
-        """Return the smallest allowed price at or above *price*."""
+        """Return the smallest allowed price at or above *price*.
+
+        Raises:
+            CurrencyMismatchError: if *price* is not in :attr:`currency`.
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`
+                (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
+        """
+        price = _validate.money(price, "the price to move to a price point")
+        if price.currency != self.currency:
+            raise CurrencyMismatchError(
+                price.currency.code, self.currency.code, "apply price points in"
+            )
         step, ending = self.step.minor, self.ending.minor
         steps = max(0, Rounding.CEILING.divide(price.minor - ending, step))
         return Money.from_minor(ending + steps * step, price.currency)
@@ -161,11 +173,7 @@ def _base_prices(
 
 
 def _tiers(value: Iterable[Tier]) -> tuple[Tier, ...]:
-    tiers = tuple(value)
-    for tier in tiers:
-        if not isinstance(tier, Tier):
-            raise InvalidPriceBookError(f"tiers must be Tier values, got {tier!r}")
-    return tuple(sorted(tiers, key=_tier_order))
+    return tuple(sorted(_validate.instances(value, Tier, "tiers"), key=_tier_order))
 
 
 def _tier_order(tier: Tier) -> tuple[int, float, Fraction]:
@@ -174,14 +182,10 @@ def _tier_order(tier: Tier) -> tuple[int, float, Fraction]:
 
 
 def _price_points(value: Iterable[PricePoints]) -> tuple[PricePoints, ...]:
-    seen: dict[str, PricePoints] = {}
-    for points in value:
-        if not isinstance(points, PricePoints):
-            raise InvalidPriceBookError(f"price_points must be PricePoints, got {points!r}")
-        if points.currency.code in seen:
-            raise InvalidPriceBookError(f"two price point rules for {points.currency.code}")
-        seen[points.currency.code] = points
-    return tuple(seen[code] for code in sorted(seen))
+    points = _validate.unique(
+        value, PricePoints, "price_points", lambda p: p.currency.code, "price point currency"
+    )
+    return tuple(sorted(points, key=lambda p: p.currency.code))
 
 
 @final
@@ -252,11 +256,7 @@ class CustomAmounts:
 
     def find_base_price(self, currency: Currency | str, storefront: str) -> Money | None:
         """The base price of ``per`` coins, or ``None`` if not sold there."""
-        code = Currency.of(currency).code
-        for shop, price in self.base_prices:
-            if shop == storefront and price.currency.code == code:
-                return price
-        return None
+        return _validate.find_price(self.base_prices, currency, storefront)
 
     def price_points_for(self, currency: Currency) -> PricePoints | None:
         """The price points for *currency*, if any."""

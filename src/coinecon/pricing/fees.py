@@ -111,7 +111,10 @@ class Fee:
         Raises:
             NotAvailableError: if a fixed part, minimum or maximum is set, but
                 not in *base*'s currency.
+            InvalidPriceError: if *base* is not :class:`~coinecon.money.Money`
+                (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
         """
+        base = _validate.money(base, "the amount a fee is charged on")
         currency = base.currency
         fee = base.times(self.rate, rounding=self.rounding)
         fixed = _pick(self.fixed, currency, "the fee's fixed part")
@@ -189,7 +192,13 @@ class TaxRule:
     label: str = attrs.field(default="tax", validator=instance_of(str))
 
     def tax_on(self, price: Money) -> Money:
-        """The tax in (inclusive) or on (exclusive) *price*."""
+        """The tax in (inclusive) or on (exclusive) *price*.
+
+        Raises:
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`
+                (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
+        """
+        price = _validate.money(price, "the price taxed")
         if self.mode is TaxMode.EXCLUSIVE:
             return price.times(self.rate, rounding=self.rounding)
         numerator, denominator = self.rate.numerator, self.rate.denominator

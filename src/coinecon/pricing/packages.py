@@ -80,11 +80,7 @@ class CoinPackage:
 
     def find_price(self, currency: Currency | str, storefront: str) -> Money | None:
         """Return the price in *currency* on *storefront*, or ``None`` if not sold there."""
-        code = Currency.of(currency).code
-        for shop, price in self.prices:
-            if shop == storefront and price.currency.code == code:
-                return price
-        return None
+        return _validate.find_price(self.prices, currency, storefront)
 
     def price(self, currency: Currency | str, storefront: str) -> Money:
         """Return the price in *currency* on *storefront*.

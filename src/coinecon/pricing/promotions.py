@@ -14,6 +14,7 @@ import dateutil.rrule
 from coinecon._checks import instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidPromotionError, InvalidTypeError
+from coinecon.money import Money
 from coinecon.pricing import _validate
 from coinecon.rate import Rate
 from coinecon.rounding import Rounding
@@ -82,7 +83,7 @@ def _max_redemptions(value: int | None) -> int | None:
 def _regions(value: Iterable[str]) -> frozenset[str]:
     if isinstance(value, str):
         raise InvalidTypeError("regions must be a collection of codes, not a single string")
-    return frozenset(_validate.region_code(code) for code in value)
+    return frozenset(_validate.region_code(code) for code in _validate.items(value, "regions"))
 
 
 def _storefronts(value: Iterable[str]) -> frozenset[str]:
@@ -118,8 +119,11 @@ class Promotion:
         rrule: an RFC 5545 recurrence rule (``"FREQ=WEEKLY;BYDAY=FR"``), evaluated
             as wall-clock times in *timezone* from *start*; the promotion then
             applies only during ``[occurrence, occurrence + duration)``. Needs
-            *start* and *duration*. At most hourly. Bound it with *end* rather
-            than ``UNTIL``, whose value would have to be a local wall-clock time.
+            *start* and *duration*. At most hourly: no ``MINUTELY`` or
+            ``SECONDLY`` frequency, and at most one ``BYMINUTE`` and one
+            ``BYSECOND`` value (several ``BYHOUR`` values are fine). Bound it
+            with *end* rather than ``UNTIL``, whose value would have to be a
+            local wall-clock time.
         duration: how long each recurring window lasts (elapsed time).
         timezone: the time zone the rule is read in (a ``tzinfo`` or an IANA
             name; default UTC).
@@ -233,12 +237,27 @@ class Promotion:
             parsed, dateutil.rrule.rrule
         ):  # pragma: no cover (one RRULE gives an rrule)
             raise InvalidPromotionError(f"promotion {self.id}: rrule {text!r} is not one rule")
-        frequency = body.upper().partition("FREQ=")[2].split(";")[0]
+        self._check_frequency(body)
+        return parsed
+
+    def _check_frequency(self, body: str) -> None:
+        """Refuse a rule (one that parsed) that can fire more often than hourly:
+        a minutely or secondly frequency, or several minutes or seconds in a rule
+        of any frequency (``FREQ=HOURLY;BYMINUTE=0,30`` fires twice an hour).
+        Several hours (``BYHOUR``) with one minute each stay at most hourly."""
+        parts = dict(part.split("=", 1) for part in body.upper().split(";") if part)
+        frequency = parts.get("FREQ", "")
         if frequency in _TOO_FREQUENT:
             raise InvalidPromotionError(
                 f"promotion {self.id}: a promotion may recur at most hourly, got {frequency}"
             )
-        return parsed
+        for field in ("BYMINUTE", "BYSECOND"):
+            values = {int(v) for v in parts.get(field, "").split(",") if v}
+            if len(values) > 1:
+                raise InvalidPromotionError(
+                    f"promotion {self.id}: a promotion may recur at most hourly, but "
+                    f"{field}={parts[field]} gives {len(values)} occurrences in an hour"
+                )
 
     @property
     def first_purchase(self) -> bool:
@@ -296,7 +315,23 @@ class Promotion:
         history: BuyerHistory,
         now: datetime,
     ) -> bool:
-        """Whether a purchase of *coins* (before bonus) qualifies at *now*."""
+        """Whether a purchase of *coins* (before bonus) qualifies at *now*.
+
+        Raises:
+            InvalidPriceBookError: for a malformed region or storefront code.
+            InvalidAmountError: for fewer than one coin
+                (:class:`~coinecon.errors.InvalidTypeError` for a non-``int``).
+            InvalidTypeError: if *history* is not a :class:`BuyerHistory`.
+            NaiveDatetimeError: if *now* has no time zone.
+        """
+        region = _validate.region_code(region)
+        storefront = _validate.name(storefront, "a storefront")
+        coins = _validate.whole(coins, "coins", minimum=1)
+        if not isinstance(history, BuyerHistory):
+            raise InvalidTypeError(
+                f"history must be a BuyerHistory, got {type(history).__name__} ({history!r})"
+            )
+        now = require_aware(now, "now")
         if self.regions and region not in self.regions:
             return False
         if self.storefronts and storefront not in self.storefronts:
@@ -310,8 +345,40 @@ class Promotion:
             return False
         return self.is_active_at(now)
 
+    def price_cut(self, price: Money, *, rounding: Rounding) -> Money:
+        """What this promotion takes off *price*.
+
+        For :attr:`PromotionKind.PERCENT_OFF`, *price* times :attr:`rate` rounded
+        with *rounding*; zero for the kinds that give coins. Never below zero,
+        never above *price*::
+
+            >>> from coinecon import Money
+            >>> half = Promotion("half", PromotionKind.PERCENT_OFF, rate=Rate("50%"))
+            >>> half.price_cut(Money("0.99", "USD"), rounding=Rounding.HALF_UP)
+            Money('0.50', 'USD')
+            >>> half.price_cut(Money("0.99", "USD"), rounding=Rounding.DOWN)
+            Money('0.49', 'USD')
+
+        Raises:
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`.
+            InvalidTypeError: if *rounding* is not a :class:`~coinecon.rounding.Rounding`.
+        """
+        price = _validate.money(price, "the price a promotion cuts")
+        if not isinstance(rounding, Rounding):
+            raise InvalidTypeError(f"rounding must be a Rounding, got {rounding!r}")
+        if self.kind is not PromotionKind.PERCENT_OFF:
+            return price.currency.zero()
+        assert self.rate is not None  # checked on construction  # noqa: S101
+        return price.times(self.rate, rounding=rounding)
+
     def bonus_for(self, coins: int) -> int:
-        """The extra coins this promotion gives on *coins* bought (0 for percent off)."""
+        """The extra coins this promotion gives on *coins* bought (0 for percent off).
+
+        Raises:
+            InvalidAmountError: for fewer than one coin
+                (:class:`~coinecon.errors.InvalidTypeError` for a non-``int``).
+        """
+        coins = _validate.whole(coins, "coins", minimum=1)
         if self.kind is PromotionKind.BONUS_PERCENT:
             assert self.rate is not None  # checked on construction  # noqa: S101
             return self.bonus_rounding.divide(coins * self.rate.numerator, self.rate.denominator)

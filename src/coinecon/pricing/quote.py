@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, final
 
 import attrs
 
-from coinecon._checks import instance_of, optional_instance_of
+from coinecon._checks import identifier, instance_of, optional_instance_of
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidQuoteError
+from coinecon.errors import InvalidPriceBookError, InvalidQuoteError, InvalidTypeError
+from coinecon.idempotency import canonical_json
 from coinecon.money import Currency, Money
+from coinecon.pricing import _validate
 from coinecon.pricing.fees import BorneBy
 from coinecon.units import UnitAmount
 
@@ -65,12 +66,21 @@ class QuoteLine:
         return f"{self.label}: {self.amount}"
 
 
+_BUYER_KINDS = frozenset(
+    {
+        LineKind.LIST_PRICE,
+        LineKind.TIER_DISCOUNT,
+        LineKind.PROMOTION,
+        LineKind.SERVICE_FEE,
+        LineKind.PAYMENT_FEE,
+        LineKind.TAX,
+    }
+)
+_PLATFORM_KINDS = frozenset(LineKind) - _BUYER_KINDS
+
+
 def _lines(value: Iterable[QuoteLine]) -> tuple[QuoteLine, ...]:
-    lines: tuple[object, ...] = tuple(value)
-    checked = tuple(line for line in lines if isinstance(line, QuoteLine))
-    if len(checked) != len(lines):
-        raise InvalidQuoteError("quote lines must be QuoteLine values")
-    return checked
+    return _validate.instances(value, QuoteLine, "quote lines", InvalidQuoteError)
 
 
 def _aware(value: datetime) -> datetime:
@@ -78,7 +88,19 @@ def _aware(value: datetime) -> datetime:
 
 
 def _ids(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    if not isinstance(value, tuple | list):
+        raise InvalidTypeError(
+            f"a quote's promotions must be a tuple of promotion ids, got {type(value).__name__}"
+        )
+    try:
+        ids = tuple(_validate.identifier(given, "a quote's promotion id") for given in value)
+    except InvalidPriceBookError as error:
+        raise InvalidQuoteError(str(error)) from None
+    if list(ids) != sorted(set(ids)):
+        raise InvalidQuoteError(
+            f"a quote's promotion ids must be sorted and each given once, got {ids!r}"
+        )
+    return ids
 
 
 _FINGERPRINT_VERSION = "coinecon.quote.v1"
@@ -91,8 +113,11 @@ class Quote:
 
     The buyer side adds up: the sum of :attr:`buyer_lines` is :attr:`total`. The
     platform side adds up: :attr:`total` plus the (negative) :attr:`platform_lines`
-    is :attr:`net_revenue`. Both are checked when a quote is made, so a quote
-    that does not add up cannot exist.
+    is :attr:`net_revenue`. The totals agree with the lines: :attr:`list_price`
+    is the one list-price line, the tax-remitted lines are :attr:`tax`, and the
+    added-tax lines are :attr:`tax` when it is added on top, zero when it is
+    included. All of it is checked when a quote is made, so a quote that does
+    not add up cannot exist.
 
     Attributes:
         account: the buying account.
@@ -115,7 +140,7 @@ class Quote:
         expires_at: when it stops being valid (exclusive).
     """
 
-    account: str = attrs.field(validator=instance_of(str))
+    account: str = attrs.field(validator=identifier("a quote's account"))
     region: str = attrs.field(validator=instance_of(str))
     currency: Currency = attrs.field(validator=instance_of(Currency))
     storefront: str = attrs.field(validator=instance_of(str))
@@ -144,6 +169,7 @@ class Quote:
         if not self.coins.is_positive or self.bonus_coins.is_negative:
             raise InvalidQuoteError("a quote sells a positive number of coins")
         zero = self.currency.zero()
+        self._check_lines(zero)
         if sum((line.amount for line in self.buyer_lines), zero) != self.total:
             raise InvalidQuoteError(f"the buyer lines do not add up to the total {self.total}")
         if (
@@ -155,6 +181,32 @@ class Quote:
             )
         if self.expires_at <= self.created_at:
             raise InvalidQuoteError("a quote must expire after it is made")
+
+    def _check_lines(self, zero: Money) -> None:
+        """Refuse lines on the wrong side, and a list price or tax that the
+        lines do not show."""
+        if any(line.kind not in _BUYER_KINDS for line in self.buyer_lines) or any(
+            line.kind not in _PLATFORM_KINDS for line in self.platform_lines
+        ):
+            raise InvalidQuoteError("a quote line is on the wrong side (buyer or platform)")
+        listed = [line.amount for line in self.buyer_lines if line.kind is LineKind.LIST_PRICE]
+        if listed != [self.list_price]:
+            raise InvalidQuoteError(
+                f"the list price {self.list_price} is not the one list-price line "
+                f"({', '.join(map(str, listed)) or 'none'})"
+            )
+
+        def total(kind: LineKind, lines: tuple[QuoteLine, ...]) -> Money:
+            return sum((line.amount for line in lines if line.kind is kind), zero)
+
+        if self.tax.is_negative or -total(LineKind.TAX_REMITTED, self.platform_lines) != self.tax:
+            raise InvalidQuoteError(f"the tax {self.tax} is not the tax remitted")
+        added = zero if self.tax_included else self.tax
+        if total(LineKind.TAX, self.buyer_lines) != added:
+            raise InvalidQuoteError(
+                f"the tax lines do not show the tax {self.tax} as "
+                f"{'included in' if self.tax_included else 'added to'} the price"
+            )
 
     @property
     def price(self) -> Money:
@@ -188,7 +240,7 @@ class Quote:
     def canonical(self) -> str:
         """The quote as canonical JSON: sorted keys, amounts in minor units, times in
         UTC. What :attr:`fingerprint` hashes; stable across Python versions."""
-        return json.dumps(self._document(), sort_keys=True, separators=(",", ":"))
+        return canonical_json(self._document())
 
     @property
     def fingerprint(self) -> str:
