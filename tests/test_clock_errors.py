@@ -12,8 +12,11 @@ import coinecon
 from coinecon import Clock, CoineconError, ManualClock, NaiveDatetimeError, SystemClock
 from coinecon import errors as errors_module
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidTypeError, ValidationError
+from coinecon.errors import InvalidIdentifierError, InvalidTypeError, ValidationError
 from coinecon.events import OutboxEvent
+from coinecon.ledger import AccountKey, Metadata, metadata_pairs
+from coinecon.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
+from coinecon.units import Unit
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -137,3 +140,126 @@ def test_a_wrong_type_is_a_typed_error_naming_the_field() -> None:
             idempotency_key="k",
             cause=coinecon.Cause("gift", "1"),
         )
+
+
+def test_advancing_past_the_last_datetime_is_a_validation_error() -> None:
+    last = datetime.max.replace(tzinfo=UTC)
+    clock = ManualClock(last - timedelta(hours=1))
+    with pytest.raises(ValidationError, match="beyond the last datetime"):
+        clock.advance(timedelta(days=1))
+    assert clock.now() == last - timedelta(hours=1)
+    assert clock.advance(timedelta(hours=1)) == last
+
+
+WALLET = AccountKey.wallet("alice", Unit("COIN"))
+
+
+def _lot(**fields: object) -> Lot:
+    given: dict[str, object] = {
+        "id": "lot-1",
+        "account": WALLET,
+        "origin": LotOrigin.BONUS,
+        "amount": 5,
+        "created_at": START,
+        "transaction_id": "tx-1",
+        **fields,
+    }
+    return Lot.new(**given)  # type: ignore[arg-type]
+
+
+def test_is_expired_refuses_a_naive_or_untyped_now() -> None:
+    expiring = _lot(expires_at=START + timedelta(days=1))
+    lasting = _lot()
+    for lot in (expiring, lasting):
+        with pytest.raises(NaiveDatetimeError, match="now must be timezone-aware"):
+            lot.is_expired(datetime(2026, 1, 2))  # noqa: DTZ001
+        with pytest.raises(InvalidTypeError, match="now must be a datetime"):
+            lot.is_expired("2026-01-02")  # type: ignore[arg-type]
+    assert expiring.is_expired(START + timedelta(days=1))
+    assert not expiring.is_expired(START)
+    assert not lasting.is_expired(START + timedelta(days=999))
+
+
+def test_a_spend_order_that_is_not_a_member_is_a_typed_error() -> None:
+    lots = [_lot()]
+    for spend in (plan_spend, take_from_lots):
+        with pytest.raises(InvalidTypeError, match="order must be a SpendOrder, got str"):
+            spend(lots, 1, "oldest-first")  # type: ignore[arg-type]
+    assert plan_spend(lots, 1, SpendOrder.OLDEST_FIRST)[0].amount == 1
+
+
+def test_a_lot_checks_its_transaction_id() -> None:
+    with pytest.raises(InvalidTypeError, match="transaction id must be a string, got int"):
+        _lot(transaction_id=123)
+    with pytest.raises(InvalidIdentifierError, match="transaction id must not be empty"):
+        _lot(transaction_id="")
+    with pytest.raises(InvalidIdentifierError, match="control characters"):
+        _lot(transaction_id="tx\n1")
+    assert _lot().transaction_id == "tx-1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        ({"id": 1}, InvalidTypeError, "event id must be a string"),
+        ({"id": ""}, InvalidIdentifierError, "event id must not be empty"),
+        ({"type": None}, InvalidTypeError, "event type must be a string"),
+        ({"type": "a\tb"}, InvalidIdentifierError, "event type"),
+        ({"payload": 5}, InvalidTypeError, "payload must be a str"),
+        ({"payload": None}, InvalidTypeError, "payload must be a str"),
+        ({"transaction_id": 7}, InvalidTypeError, "transaction id must be a string"),
+        ({"transaction_id": ""}, InvalidIdentifierError, "transaction id must not be empty"),
+    ],
+)
+def test_an_outbox_event_checks_its_fields(
+    fields: dict[str, object], error: type[Exception], message: str
+) -> None:
+    given: dict[str, object] = {
+        "id": "event-1",
+        "type": "coins.credited",
+        "occurred_at": START,
+        "payload": "{}",
+        "transaction_id": "tx-1",
+        **fields,
+    }
+    with pytest.raises(error, match=message):
+        OutboxEvent(**given)  # type: ignore[arg-type]
+
+
+def test_an_outbox_event_may_describe_no_transaction() -> None:
+    event = OutboxEvent("event-1", "coins.credited", START, "")
+    assert event.transaction_id is None
+    assert event.payload == ""
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [(("a", 1), ("a", 2)), (("a", 1), ("a", "x")), (("b", None), ("a", 1), ("b", None))],
+)
+def test_metadata_pairs_refuse_a_repeated_key(pairs: Metadata) -> None:
+    with pytest.raises(InvalidIdentifierError, match=r"metadata key '[ab]' is given twice"):
+        metadata_pairs(pairs)
+    with pytest.raises(InvalidIdentifierError, match="given twice"):
+        coinecon.Transaction(
+            id="t",
+            kind=coinecon.TransactionKind.PURCHASE,
+            postings=(
+                coinecon.Posting(AccountKey.issuance(Unit("COIN")), -1),
+                coinecon.Posting(WALLET, 1),
+            ),
+            occurred_at=START,
+            idempotency_key="k",
+            cause=coinecon.Cause("purchase", "1"),
+            metadata=pairs,
+        )
+
+
+def test_metadata_pairs_sort_by_key_whatever_the_values() -> None:
+    assert metadata_pairs((("b", 1), ("a", "x"), ("c", None))) == (
+        ("a", "x"),
+        ("b", 1),
+        ("c", None),
+    )
+    assert metadata_pairs({"b": True, "a": 2}) == (("a", 2), ("b", True))
+    assert metadata_pairs(()) == ()
+    assert metadata_pairs(None) == ()

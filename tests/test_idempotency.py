@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from coinecon import idempotency
 from coinecon.errors import IdempotencyConflict, InvalidTypeError
 from coinecon.idempotency import IdempotencyRecord, canonical_json, fingerprint
 
@@ -55,3 +56,32 @@ def test_a_circular_value_is_refused_with_a_typed_error() -> None:
     loop.append(loop)
     with pytest.raises(InvalidTypeError, match="JSON"):
         canonical_json({"request": loop})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {(1, 2): 3},
+        {1: "a", "b": 2},
+        {"x": {None: 1, "y": 2}},
+        float("nan"),
+        {"x": [float("inf")]},
+        {"x": -float("inf")},
+        {"x": 10**5000},
+    ],
+)
+def test_what_json_cannot_hold_is_a_typed_error(value: object) -> None:
+    with pytest.raises(InvalidTypeError, match="cannot write this value as JSON"):
+        canonical_json(value)
+    with pytest.raises(InvalidTypeError, match="cannot write this value as JSON"):
+        fingerprint("spend", {"request": value})
+
+
+def test_the_pure_python_encoder_refuses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(idempotency, "_C_ENCODER", None)
+    assert canonical_json({"b": 1, "a": [True, None]}) == '{"a":[true,null],"b":1}'
+    for value in ({(1, 2): 3}, {1: "a", "b": 2}, float("nan"), {"x": 10**5000}):
+        with pytest.raises(InvalidTypeError, match="cannot write this value as JSON"):
+            canonical_json(value)
+    with pytest.raises(InvalidTypeError, match="cannot fingerprint a object"):
+        canonical_json({"x": object()})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from coinecon import (
     AmountOutOfRangeError,
+    BalanceLimitExceeded,
     CoineconError,
     Currency,
     CurrencyMismatchError,
@@ -30,6 +32,7 @@ from coinecon import (
     get_currency,
     register_currency,
 )
+from coinecon.ledger import AccountKey, Posting
 from coinecon.money import MAX_MINOR_UNITS
 from coinecon.testing import strategies as cst
 
@@ -125,6 +128,80 @@ class TestConstruction:
         money = Money("3.21", "EUR")
         assert pickle.loads(pickle.dumps(money)) == money  # noqa: S301
         assert {money, Money("3.21", "EUR")} == {money}
+
+
+class TestSizeGuards:
+    """Huge input is refused quickly with a typed error, never a bare
+    ``ValueError`` from Python's 4300-digit limit on writing an int."""
+
+    HUGE = 10**5000
+
+    @pytest.mark.parametrize(
+        "amount",
+        [
+            Decimal("1e10000000"),
+            Decimal("-1e10000000"),
+            Decimal("1e-10000000"),
+            Decimal("1" * 101),
+            Decimal("1" * 101 + "e-99"),
+        ],
+    )
+    def test_a_decimal_has_the_caps_of_a_decimal_string(self, amount: Decimal) -> None:
+        start = time.perf_counter()
+        with pytest.raises(InvalidAmountError, match=r"digits|exponent"):
+            Money(amount, "USD", rounding=Rounding.HALF_EVEN)
+        assert time.perf_counter() - start < 1
+
+    def test_a_decimal_within_the_caps_is_accepted(self) -> None:
+        assert Money(Decimal("1" * 16), "USD").minor == int("1" * 16) * 100
+        fine = Decimal("0." + "1" * 99)  # 100 digits
+        assert Money(fine, "USD", rounding=Rounding.DOWN).minor == 11
+        assert Money(Decimal("1e-100"), "USD", rounding=Rounding.UP).minor == 1
+
+    def test_out_of_range_messages_give_the_size_of_a_huge_value(self) -> None:
+        huge = self.HUGE
+        operations: list[Callable[[], object]] = [
+            lambda: Money(huge, "USD"),
+            lambda: Money(-huge, "USD"),
+            lambda: Money.from_minor(huge, "USD"),
+            lambda: Money(1, "USD") * huge,
+            lambda: huge * Money(1, "USD"),
+            lambda: Money(Fraction(huge, 3), "USD", rounding=Rounding.DOWN),
+        ]
+        for operation in operations:
+            with pytest.raises(AmountOutOfRangeError, match=r"a (negative )?\d+-bit number"):
+                operation()
+        with pytest.raises(AmountOutOfRangeError, match=str(MAX_MINOR_UNITS + 1)):
+            Money.from_minor(MAX_MINOR_UNITS + 1, "USD")
+
+    def test_other_messages_survive_a_huge_value(self) -> None:
+        huge, money = self.HUGE, Money(1, "USD")
+        with pytest.raises(PrecisionError, match="Fraction with 16610-bit parts"):
+            Money(Fraction(huge + 1, 3), "USD")
+        with pytest.raises(InvalidAmountError, match="ratios must not be negative"):
+            money.allocate([-huge])
+        with pytest.raises(InvalidAmountError, match="positive int"):
+            money.split(-huge)
+        with pytest.raises(InvalidTypeError, match="bit number"):
+            money + huge  # type: ignore[operator]
+        assert Money(Fraction(1, 3), "USD", rounding=Rounding.DOWN).minor == 33
+        with pytest.raises(PrecisionError, match=r"^1/3 has more decimal places"):
+            Money(Fraction(1, 3), "USD")
+
+    def test_a_posting_beyond_the_range_is_a_balance_limit_error(self) -> None:
+        wallet = AccountKey.wallet("alice", Unit("COIN"))
+        for amount in (self.HUGE, -self.HUGE):
+            with pytest.raises(BalanceLimitExceeded, match=r"posting amount .*bit number"):
+                Posting(wallet, amount)
+        with pytest.raises(BalanceLimitExceeded, match=str(-MAX_MINOR_UNITS - 1)):
+            Posting(wallet, -MAX_MINOR_UNITS - 1)
+        assert Posting(wallet, -MAX_MINOR_UNITS).amount == -MAX_MINOR_UNITS
+
+    def test_a_bad_rounding_is_refused_even_when_none_is_needed(self) -> None:
+        for amount in (1, "1.00", Decimal(2)):
+            with pytest.raises(InvalidTypeError, match="rounding must be a Rounding"):
+                Money(amount, "USD", rounding="bogus")  # type: ignore[arg-type]
+        assert Money(1, "USD", rounding=Rounding.UP).minor == 100
 
 
 class TestCurrency:

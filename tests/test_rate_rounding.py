@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from fractions import Fraction
 
@@ -54,6 +55,26 @@ class TestRate:
     def test_absurd_precision_refused(self) -> None:
         with pytest.raises(InvalidRateError):
             Rate(Fraction(1, 10**40))
+
+    @pytest.mark.parametrize(
+        "value", [Decimal("1e10000000"), Decimal("1e-10000000"), Decimal("1" * 101)]
+    )
+    def test_a_huge_decimal_is_refused_quickly(self, value: Decimal) -> None:
+        start = time.perf_counter()
+        with pytest.raises(InvalidRateError, match=r"digits|exponent"):
+            Rate(value)
+        assert time.perf_counter() - start < 1
+
+    def test_huge_values_are_refused_with_their_size(self) -> None:
+        huge = 10**5000
+        with pytest.raises(InvalidRateError, match="rate a 16610-bit number is too large"):
+            Rate(huge)
+        with pytest.raises(InvalidRateError, match="Fraction with 16610-bit parts"):
+            Rate(Fraction(1, huge))
+        with pytest.raises(InvalidRateError, match="negative, got a negative 16610-bit number"):
+            Rate(-huge)
+        with pytest.raises(InvalidRateError, match="too large"):
+            Rate.percent(huge)
 
     def test_arithmetic_and_display(self) -> None:
         assert Rate("1/3") + Rate("1/6") == Rate("1/2")
@@ -138,3 +159,26 @@ class TestRounding:
     def test_division_by_zero(self) -> None:
         with pytest.raises(ZeroDivisionError):
             Rounding.HALF_UP.divide(1, 0)
+
+    @pytest.mark.parametrize("value", [Decimal("2.5"), "2.5", True, None, Rate("1/2")])
+    def test_round_refuses_what_is_not_an_int_or_a_fraction(self, value: object) -> None:
+        with pytest.raises(InvalidTypeError, match="int or a Fraction"):
+            Rounding.HALF_UP.round(value)  # type: ignore[arg-type]
+        with pytest.raises(FloatNotAllowedError):
+            Rounding.HALF_UP.round(2.5)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("numerator", "denominator"),
+        [(Decimal(5), 2), (5, Decimal(2)), (Fraction(5), 2), (True, 2), (5, True), ("5", 2)],
+    )
+    def test_divide_refuses_what_is_not_an_int(
+        self, numerator: object, denominator: object
+    ) -> None:
+        with pytest.raises(InvalidTypeError, match="must be an int"):
+            Rounding.HALF_UP.divide(numerator, denominator)  # type: ignore[arg-type]
+
+    def test_divide_refuses_floats(self) -> None:
+        with pytest.raises(FloatNotAllowedError, match=r"numerator is the float 2\.5"):
+            Rounding.HALF_UP.divide(2.5, 1)  # type: ignore[arg-type]
+        with pytest.raises(FloatNotAllowedError, match="denominator"):
+            Rounding.HALF_UP.divide(5, 2.0)  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -53,6 +54,25 @@ def test_float_and_types_refused() -> None:
         UnitAmount(1, "COIN")  # type: ignore[arg-type]
     with pytest.raises(AmountOutOfRangeError):
         COIN(2**63)
+
+
+def test_huge_amounts_are_refused_with_their_size() -> None:
+    huge = 10**5000
+    for amount in (huge, -huge):
+        with pytest.raises(AmountOutOfRangeError, match=r"unit amount .*16610-bit number"):
+            COIN(amount)
+    with pytest.raises(AmountOutOfRangeError, match=r"bit number"):
+        COIN(1) * huge
+    with pytest.raises(AmountOutOfRangeError, match=str(2**63)):
+        COIN(2**63)
+    with pytest.raises(InvalidAmountError, match="whole number, got a Fraction with"):
+        COIN(Fraction(huge + 1, 3))
+    with pytest.raises(InvalidAmountError, match="positive int"):
+        COIN(5).split(-huge)
+    with pytest.raises(InvalidTypeError, match="bit number"):
+        COIN(5) + huge  # type: ignore[operator]
+    with pytest.raises(InvalidAmountError, match="exponent"):
+        COIN(Decimal("1e10000000"))
 
 
 @pytest.mark.parametrize("code", ["coin", "", "1COIN", "CO IN", "C" * 33, "COIN'; DROP", 5])

@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TypeAlias
 
 from coinecon.errors import FloatNotAllowedError, InvalidAmountError, InvalidTypeError
 
-__all__ = ["ExactNumber", "to_fraction", "whole_factor"]
+__all__ = ["ExactNumber", "shown", "shown_int", "to_fraction", "whole_factor"]
 
 ExactNumber: TypeAlias = int | Decimal | Fraction | str
 """What coinecon accepts as an exact number: never a ``float``."""
 
-# A decimal string longer than this is refused before parsing: no real amount or
-# rate needs it, and parsing huge exponents or digit runs costs time.
+# A decimal string longer than this is refused before parsing, and a decimal
+# (parsed or given) with more digits or a larger exponent is refused before it
+# becomes a fraction: no real amount or rate needs it, and converting huge
+# exponents or digit runs costs seconds.
 _MAX_TEXT = 100
 
+# An int of more bits than this is described by its size in error messages.
+_MAX_SHOWN_BITS = 128
 
-def to_fraction(value: object, what: str, *, allow_fraction: bool = True) -> Fraction:
+
+def to_fraction(value: object, what: str) -> Fraction:
     """Return *value* as an exact :class:`Fraction`, or raise a typed error.
 
     Args:
-        value: an ``int``, ``Decimal``, ``Fraction`` (if *allow_fraction*) or a
-            decimal string.
+        value: an ``int``, ``Decimal``, ``Fraction`` or a decimal string.
         what: how to name the value in an error message ("amount", "rate"...).
-        allow_fraction: whether a ``Fraction`` is accepted.
 
     Raises:
         FloatNotAllowedError: for a ``float``.
-        InvalidAmountError: for NaN, infinities and malformed strings.
+        InvalidAmountError: for NaN, infinities, malformed strings, and
+            decimals with absurdly many digits or an absurd exponent.
         InvalidTypeError: for a ``bool`` or any other type.
     """
     if isinstance(value, bool):
@@ -42,14 +47,8 @@ def to_fraction(value: object, what: str, *, allow_fraction: bool = True) -> Fra
             f"Pass an int, a Decimal or a string such as {_suggest(value)!r} instead"
         )
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidAmountError(f"{what} must be finite, got {value}")
-        return Fraction(value)
+        return _decimal_fraction(value, what, parsed=False)
     if isinstance(value, Fraction):
-        if not allow_fraction:
-            raise InvalidTypeError(
-                f"{what} must be an int, a Decimal or a decimal string, not a Fraction"
-            )
         return value
     if isinstance(value, str):
         text = value.strip()
@@ -59,14 +58,51 @@ def to_fraction(value: object, what: str, *, allow_fraction: bool = True) -> Fra
             parsed = Decimal(text)
         except InvalidOperation:
             raise InvalidAmountError(f"{what} {value!r} is not a decimal number") from None
-        if not parsed.is_finite():
-            raise InvalidAmountError(f"{what} must be finite, got {value!r}")
-        if abs(parsed.adjusted()) > _MAX_TEXT:
-            raise InvalidAmountError(f"{what} {value!r} has an absurd exponent")
-        return Fraction(parsed)
+        return _decimal_fraction(parsed, what, parsed=True)
     raise InvalidTypeError(
         f"{what} must be an int, a Decimal or a decimal string, not {type(value).__name__}"
     )
+
+
+def _decimal_fraction(number: Decimal, what: str, *, parsed: bool) -> Fraction:
+    """*number* as a :class:`Fraction`, once it is known to be finite and of a
+    sensible size: the same caps for a ``Decimal`` as for a decimal string,
+    checked before the conversion, which takes seconds for huge exponents or
+    digit runs. A *parsed* number comes from a string of at most ``_MAX_TEXT``
+    characters, so its digits need no count."""
+    if not number.is_finite():
+        raise InvalidAmountError(f"{what} must be finite, got {number}")
+    if abs(number.adjusted()) > _MAX_TEXT:
+        raise InvalidAmountError(
+            f"{what} has an absurd exponent (10**{number.adjusted()}); "
+            f"at most {_MAX_TEXT} in magnitude is accepted"
+        )
+    if not parsed and len(number.as_tuple().digits) > _MAX_TEXT:
+        raise InvalidAmountError(
+            f"{what} has {len(number.as_tuple().digits)} digits; at most {_MAX_TEXT} are accepted"
+        )
+    return Fraction(number)
+
+
+def shown(value: object, *, form: Callable[[object], str] = repr) -> str:
+    """``form(value)`` (``repr`` unless told) for an error message, or a
+    description of its size for an ``int`` or ``Fraction`` too large to print
+    sensibly (Python refuses to write an ``int`` of more than 4300 digits)."""
+    if isinstance(value, Fraction):
+        bits = max(value.numerator.bit_length(), value.denominator.bit_length())
+        if bits > _MAX_SHOWN_BITS:
+            return f"a Fraction with {bits}-bit parts"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return shown_int(value)
+    return form(value)
+
+
+def shown_int(value: int) -> str:
+    """*value* as text, or its size in bits if it is too large to print."""
+    bits = value.bit_length()
+    if bits > _MAX_SHOWN_BITS:
+        return f"a {'negative ' if value < 0 else ''}{bits}-bit number"
+    return str(value)
 
 
 def _suggest(value: float) -> str:

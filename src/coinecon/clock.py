@@ -96,7 +96,8 @@ class ManualClock:
         """Move the clock forward by *delta* and return the new time.
 
         Raises:
-            ValidationError: if *delta* is negative.
+            ValidationError: if *delta* is negative, or takes the clock past
+                ``datetime.max``.
             InvalidTypeError: if *delta* is not a ``timedelta``.
         """
         if not isinstance(delta, timedelta):
@@ -104,7 +105,12 @@ class ManualClock:
         if delta < timedelta(0):
             raise ValidationError(f"a clock only advances forwards, got {delta}")
         with self._lock:
-            self._now = self._now + delta
+            try:
+                self._now = self._now + delta
+            except OverflowError:
+                raise ValidationError(
+                    f"advancing {self._now} by {delta} goes beyond the last datetime"
+                ) from None
             return self._now
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from typing import Protocol, final, runtime_checkable
 
 import attrs
 
-from coinecon._checks import aware
+from coinecon._checks import aware, identifier, instance_of, optional_identifier
 
 __all__ = ["EventSink", "OutboxEvent"]
 
@@ -31,11 +31,13 @@ class OutboxEvent:
         transaction_id: the ledger transaction it describes, if any.
     """
 
-    id: str
-    type: str
+    id: str = attrs.field(validator=identifier("event id"))
+    type: str = attrs.field(validator=identifier("event type"))
     occurred_at: datetime = attrs.field(validator=aware("occurred_at"))
-    payload: str
-    transaction_id: str | None = None
+    payload: str = attrs.field(validator=instance_of(str))
+    transaction_id: str | None = attrs.field(
+        default=None, validator=optional_identifier("transaction id")
+    )
 
 
 @runtime_checkable

@@ -36,11 +36,13 @@ def _default(value: object) -> object:
     raise InvalidTypeError(f"cannot fingerprint a {type(value).__name__}")
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_default)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default
+)
 # The C encoder behind json.dumps, made once rather than on every call (what
 # JSONEncoder.encode does); the same output, as the test suite checks.
 _make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-_SORT_KEYS, _SKIP_KEYS, _ALLOW_NAN = True, False, True
+_SORT_KEYS, _SKIP_KEYS, _ALLOW_NAN = True, False, False
 _C_ENCODER = (
     None
     if _make_c_encoder is None
@@ -59,16 +61,39 @@ _C_ENCODER = (
 
 
 def canonical_json(value: object) -> str:
-    """Serialise JSON-compatible *value* canonically (sorted keys, no spaces)."""
+    """Serialise JSON-compatible *value* canonically (sorted keys, no spaces).
+
+    A ``datetime`` is written in ISO 8601::
+
+        >>> from datetime import timezone
+        >>> canonical_json({"b": [1, True, None], "a": datetime(2026, 1, 1, tzinfo=timezone.utc)})
+        '{"a":"2026-01-01T00:00:00+00:00","b":[1,true,null]}'
+
+    Raises:
+        InvalidTypeError: for what JSON cannot hold exactly: NaN or an
+            infinity, a key that is not a string or a number, keys that do not
+            sort (``1`` and ``"a"``), an ``int`` too long to write, a circular
+            value, or any other type.
+    """
     if _C_ENCODER is not None and not isinstance(value, str):
         try:
             return "".join(_C_ENCODER(value, 0))
         except RecursionError:
             pass  # a circular or very deep value: let the checking encoder say which
+        except InvalidTypeError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise _not_json(error) from error
     try:
         return _ENCODER.encode(value)
-    except (ValueError, RecursionError) as error:
-        raise InvalidTypeError(f"cannot write this value as JSON: {error}") from error
+    except InvalidTypeError:
+        raise
+    except (TypeError, ValueError, RecursionError) as error:
+        raise _not_json(error) from error
+
+
+def _not_json(error: Exception) -> InvalidTypeError:
+    return InvalidTypeError(f"cannot write this value as JSON: {error}")
 
 
 def fingerprint(command: str, request: Mapping[str, Any]) -> str:

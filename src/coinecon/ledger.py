@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, final
@@ -41,12 +43,13 @@ from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
     InvalidAmountError,
+    InvalidIdentifierError,
     InvalidTypeError,
     LedgerRuleViolation,
     TransferNotAllowed,
     UnbalancedTransactionError,
 )
-from coinecon.money import MAX_MINOR_UNITS, Currency, Money
+from coinecon.money import MAX_MINOR_UNITS, Currency, Money, check_range
 from coinecon.units import Unit, UnitAmount
 
 __all__ = [
@@ -219,8 +222,8 @@ def _check_posting_amount(_instance: object, _attribute: object, amount: Any) ->
         raise InvalidTypeError(f"a posting amount is an int of the smallest unit, got {amount!r}")
     if amount == 0:
         raise InvalidAmountError("a posting amount must not be zero")
-    if abs(amount) > MAX_MINOR_UNITS:
-        raise BalanceLimitExceeded(f"posting amount {amount} is beyond the 64-bit range")
+    if abs(amount) > MAX_MINOR_UNITS:  # inline: this runs for every posting built
+        check_range(amount, "posting amount", BalanceLimitExceeded)
 
 
 def _key(kind: AccountKind, owner: object, asset: object) -> AccountKey:
@@ -373,7 +376,8 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
     Raises:
         InvalidTypeError: *value* is not a mapping or pairs, or a value is not
             a JSON scalar (a float, a list...).
-        InvalidIdentifierError: a key is empty, too long or not printable.
+        InvalidIdentifierError: a key is empty, too long, not printable, or
+            given twice.
     """
     if value is None or (type(value) is tuple and not value):
         return ()
@@ -394,11 +398,19 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
                 f"metadata values are str, int, bool or None; {key!r} is {type(item).__name__}"
             )
         pairs.append((key, item))
-    return tuple(sorted(pairs))
+    pairs.sort(key=_by_key)  # by key alone: values of one key may not compare
+    for (key, _), (following, _) in itertools.pairwise(pairs):
+        if key == following:  # only pairs can repeat a key; a mapping cannot
+            raise InvalidIdentifierError(f"metadata key {key!r} is given twice")
+    return tuple(pairs)
 
 
-def imbalance(postings: Iterable[Posting]) -> dict[str, int]:
-    """What *postings* sum to per asset code, where that is not zero.
+_by_key = operator.itemgetter(0)
+
+
+def imbalance(postings: Iterable[Posting | RecordedPosting]) -> dict[str, int]:
+    """What *postings* (or recorded postings) sum to per asset code, where that
+    is not zero.
 
     Postings that balance give an empty ``dict``::
 
@@ -454,13 +466,12 @@ def _refuse_duplicates(accounts: Iterable[AccountKey]) -> None:
 
 
 def _check_kind_and_transfer(kind: TransactionKind, postings: Iterable[Posting]) -> None:
+    """Check *postings*, every one on a wallet, against what *kind* allows."""
     debited_holders: set[str] = set()
     credited_holders: set[str] = set()
     refused: list[str] = []
     for posting in postings:
         account = posting.account
-        if account.kind is not AccountKind.WALLET:
-            continue
         if posting.amount > 0:
             credited_holders.add(account.owner)
             if kind not in _CREDITS_WALLET:

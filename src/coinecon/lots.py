@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, final
 
 import attrs
 
-from coinecon._checks import aware, identifier, instance_of, optional_instance_of
+from coinecon._checks import aware, identifier, instance_of, optional_aware, optional_instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
 from coinecon.ledger import AccountKey, AccountKind
@@ -62,13 +62,12 @@ def _positive(_instance: object, attribute: Any, value: Any) -> None:
 def _value(value: object) -> None:
     if value is not None and not isinstance(value, Money):
         raise InvalidTypeError(f"a consumption's value must be Money or None, got {value!r}")
-    if isinstance(value, Money) and value.minor < 0:
-        raise InvalidAmountError(f"a consumption's value must not be negative, got {value}")
+    _not_negative(value, "a consumption's value")
 
 
-def _optional_aware(_instance: object, attribute: Any, value: Any) -> None:
-    if value is not None:
-        require_aware(value, attribute.name)
+def _not_negative(value: Money | None, what: str) -> None:
+    if value is not None and value.minor < 0:
+        raise InvalidAmountError(f"{what} must not be negative, got {value}")
 
 
 def _check_lot(lot: Lot) -> None:
@@ -79,9 +78,8 @@ def _check_lot(lot: Lot) -> None:
         raise InvalidTypeError(f"lots belong to wallets, not to {lot.account}")
     if not 0 <= lot.remaining <= lot.amount:
         raise InvalidAmountError(f"lot remaining {lot.remaining} is outside 0..{lot.amount}")
+    _not_negative(lot.value, "a lot's value")
     value_minor = 0 if lot.value is None else lot.value.minor
-    if lot.value is not None and lot.value.minor < 0:
-        raise InvalidAmountError(f"a lot's value must not be negative, got {lot.value}")
     if not 0 <= lot.value_recognised <= value_minor:
         raise InvalidAmountError(
             f"lot value recognised {lot.value_recognised} is outside 0..{value_minor}"
@@ -115,10 +113,10 @@ class Lot:
     amount: int = attrs.field(validator=_positive)
     remaining: int
     created_at: datetime = attrs.field(validator=aware("created_at"))
-    transaction_id: str
+    transaction_id: str = attrs.field(validator=identifier("transaction id"))
     value: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
     value_recognised: int = 0
-    expires_at: datetime | None = attrs.field(default=None, validator=_optional_aware)
+    expires_at: datetime | None = attrs.field(default=None, validator=optional_aware("expires_at"))
 
     def __attrs_post_init__(self) -> None:
         _check_lot(self)
@@ -162,7 +160,14 @@ class Lot:
         return Money.from_minor(self.value.minor - self.value_recognised, self.value.currency)
 
     def is_expired(self, now: datetime) -> bool:
-        """Whether the lot's remaining coins have expired at *now*."""
+        """Whether the lot's remaining coins have expired at *now*.
+
+        Raises:
+            NaiveDatetimeError: if *now* has no time zone.
+            InvalidTypeError: if *now* is not a ``datetime``.
+        """
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            require_aware(now, "now")
         return self.expires_at is not None and self.expires_at <= now
 
     def take(self, coins: int) -> tuple[Lot, LotConsumption]:
@@ -293,6 +298,8 @@ def take_from_lots(
     """Like :func:`plan_spend`, but return each consumed lot as it is after."""
     if type(coins) is not int or coins <= 0:
         raise InvalidAmountError(f"coins to spend must be a positive int, got {coins!r}")
+    if not isinstance(order, SpendOrder):
+        raise InvalidTypeError(f"order must be a SpendOrder, got {type(order).__name__} {order!r}")
     unspent = [lot for lot in lots if lot.remaining > 0]
     available = sum([lot.remaining for lot in unspent])
     if available < coins:

@@ -33,9 +33,10 @@ from typing import Any, NoReturn, final
 import attrs
 
 from coinecon._checks import instance_of
-from coinecon._exact import ExactNumber, to_fraction, whole_factor
+from coinecon._exact import ExactNumber, shown, shown_int, to_fraction, whole_factor
 from coinecon.errors import (
     AmountOutOfRangeError,
+    CoineconError,
     CurrencyMismatchError,
     FloatNotAllowedError,
     InvalidAmountError,
@@ -239,11 +240,38 @@ def currencies() -> tuple[Currency, ...]:
     return _REGISTRY.all()
 
 
-def _check_range(minor: int) -> int:
-    if -MAX_MINOR_UNITS <= minor <= MAX_MINOR_UNITS:
-        return minor
-    raise AmountOutOfRangeError(
-        f"amount of {minor} minor units is out of range (at most {MAX_MINOR_UNITS} in magnitude)"
+def check_range(
+    value: int,
+    what: str = "amount in minor units",
+    error: type[CoineconError] = AmountOutOfRangeError,
+) -> int:
+    """Return the ``int`` *value* if it is within :data:`MAX_MINOR_UNITS` in
+    magnitude; raise *error* otherwise.
+
+    The one range check of every amount (money, unit amounts, postings). The
+    message names the value, or only its size in bits if it is huge::
+
+        >>> check_range(-5)
+        -5
+        >>> check_range(2**70, "fee")
+        Traceback (most recent call last):
+        ...
+        coinecon.errors.AmountOutOfRangeError: fee is out of range: 1180591620717411303424, ...
+        >>> check_range(-(10**5000), "fee")
+        Traceback (most recent call last):
+        ...
+        coinecon.errors.AmountOutOfRangeError: fee is out of range: a negative 16610-bit number, ...
+
+    Args:
+        value: the amount, in the smallest unit.
+        what: how to name it in the message.
+        error: the error to raise (:class:`~coinecon.errors.AmountOutOfRangeError`
+            unless the caller's contract names another).
+    """
+    if -MAX_MINOR_UNITS <= value <= MAX_MINOR_UNITS:
+        return value
+    raise error(
+        f"{what} is out of range: {shown_int(value)}, at most {MAX_MINOR_UNITS} in magnitude"
     )
 
 
@@ -290,16 +318,18 @@ class Money:
     ) -> None:
         cur = Currency.of(currency)
         exact = to_fraction(amount, "money amount") * cur.scale
+        if rounding is not None:
+            _rounding(rounding)
         if exact.denominator != 1:
             if rounding is None:
                 raise PrecisionError(
-                    f"{amount!s} has more decimal places than {cur.code} allows "
+                    f"{shown(amount, form=str)} has more decimal places than {cur.code} allows "
                     f"({cur.exponent}); pass rounding=Rounding.<MODE> to round it"
                 )
-            minor = _rounding(rounding).round(exact)
+            minor = rounding.round(exact)
         else:
             minor = exact.numerator
-        self.__attrs_init__(_check_range(minor), cur)
+        self.__attrs_init__(check_range(minor), cur)
 
     @classmethod
     def from_minor(cls, minor: int, currency: Currency | str) -> Money:
@@ -317,7 +347,7 @@ class Money:
                 raise FloatNotAllowedError(f"minor units must be an int, got the float {minor!r}")
             raise InvalidTypeError(f"minor units must be an int, got {type(minor).__name__}")
         money = object.__new__(cls)
-        money.__attrs_init__(_check_range(minor), Currency.of(currency))
+        money.__attrs_init__(check_range(minor), Currency.of(currency))
         return money
 
     @classmethod
@@ -383,7 +413,7 @@ class Money:
 
     def _new(self, minor: int) -> Money:
         money = object.__new__(Money)
-        money.__attrs_init__(_check_range(minor), self.currency)
+        money.__attrs_init__(check_range(minor), self.currency)
         return money
 
     def __add__(self, other: Money) -> Money:
@@ -427,8 +457,7 @@ class Money:
             rounding: the named rounding for the result (required).
         """
         rate = factor if isinstance(factor, Rate) else Rate(factor)
-        fraction = rate.fraction
-        rounded = _rounding(rounding).divide(self.minor * fraction.numerator, fraction.denominator)
+        rounded = _rounding(rounding).divide(self.minor * rate.numerator, rate.denominator)
         return self._new(rounded)
 
     def __lt__(self, other: Money) -> bool:
@@ -478,7 +507,7 @@ class Money:
         (Money('3.34', 'USD'), Money('3.33', 'USD'), Money('3.33', 'USD'))
         """
         if type(parts) is not int or parts < 1:
-            raise InvalidAmountError(f"parts must be a positive int, got {parts!r}")
+            raise InvalidAmountError(f"parts must be a positive int, got {shown(parts)}")
         return self.allocate([1] * parts)
 
 
@@ -511,7 +540,7 @@ def allocate_integer(
 def _ratio(ratio: object) -> Fraction:
     value = ratio.fraction if isinstance(ratio, Rate) else to_fraction(ratio, "ratio")
     if value < 0:
-        raise InvalidAmountError(f"ratios must not be negative, got {ratio!r}")
+        raise InvalidAmountError(f"ratios must not be negative, got {shown(ratio)}")
     return value
 
 
@@ -529,6 +558,6 @@ def _refuse_mix(money: Money, other: object, operation: str) -> NoReturn:
     if isinstance(other, float):
         raise FloatNotAllowedError(f"cannot {operation} money and the float {other!r}")
     raise InvalidTypeError(
-        f"cannot {operation} money and {type(other).__name__} ({other!r}); "
+        f"cannot {operation} money and {type(other).__name__} ({shown(other)}); "
         f"use Money(..., {money.currency.code!r})"
     )

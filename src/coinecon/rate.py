@@ -21,7 +21,7 @@ from typing import final
 
 import attrs
 
-from coinecon._exact import ExactNumber, to_fraction
+from coinecon._exact import ExactNumber, shown, to_fraction
 from coinecon.errors import InvalidAmountError, InvalidRateError
 
 __all__ = ["Rate"]
@@ -66,7 +66,8 @@ class Rate:
 
     Raises:
         FloatNotAllowedError: for a ``float``.
-        InvalidRateError: for a negative, malformed or absurdly precise value.
+        InvalidRateError: for a negative, malformed, absurdly large or absurdly
+            precise value.
 
     Attributes:
         numerator: the numerator of the ratio in lowest terms.
@@ -79,9 +80,12 @@ class Rate:
     def __init__(self, value: Rate | ExactNumber) -> None:
         fraction = _parse(value)
         if fraction < 0:
-            raise InvalidRateError(f"a rate must not be negative, got {value!r}")
+            raise InvalidRateError(f"a rate must not be negative, got {shown(value)}")
         if fraction.numerator > _MAX_PART or fraction.denominator > _MAX_PART:
-            raise InvalidRateError(f"rate {value!r} is too precise to be a sensible rate")
+            raise InvalidRateError(
+                f"rate {shown(value)} is too large or too precise to be a sensible rate: "
+                f"its numerator and denominator must be at most 10**36"
+            )
         self.__attrs_init__(fraction.numerator, fraction.denominator)
 
     @classmethod

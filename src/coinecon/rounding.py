@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import enum
 from fractions import Fraction
+from typing import NoReturn
+
+from coinecon.errors import FloatNotAllowedError, InvalidTypeError
 
 __all__ = ["Rounding"]
 
@@ -47,14 +50,24 @@ class Rounding(enum.Enum):
     def round(self, value: Fraction | int) -> int:
         """Round an exact *value* to a whole number with this mode.
 
+            >>> Rounding.HALF_UP.round(Fraction(-5, 2))
+            -3
+
         Args:
             value: an ``int`` or a :class:`fractions.Fraction`.
 
         Returns:
             The rounded whole number.
+
+        Raises:
+            FloatNotAllowedError: for a ``float``.
+            InvalidTypeError: for anything else that is not an ``int`` or a
+                ``Fraction`` (a ``bool``, a ``Decimal``...).
         """
-        if isinstance(value, int):
+        if type(value) is int:
             return value
+        if not isinstance(value, Fraction):
+            _refuse(value, "the value to round", "an int or a Fraction")
         return self.divide(value.numerator, value.denominator)
 
     def divide(self, numerator: int, denominator: int) -> int:
@@ -69,7 +82,14 @@ class Rounding(enum.Enum):
 
         Raises:
             ZeroDivisionError: if *denominator* is zero.
+            FloatNotAllowedError: if either argument is a ``float``.
+            InvalidTypeError: if either is anything else but an ``int`` (a
+                ``bool``, a ``Decimal``, a ``Fraction``...).
         """
+        if type(numerator) is not int:
+            _refuse(numerator, "the numerator", "an int")
+        if type(denominator) is not int:
+            _refuse(denominator, "the denominator", "an int")
         if denominator == 0:
             raise ZeroDivisionError("rounding a division by zero")
         if denominator < 0:
@@ -98,3 +118,11 @@ class Rounding(enum.Enum):
         if self is Rounding.HALF_DOWN:
             return ceiling if negative else floor
         return floor if floor % 2 == 0 else ceiling
+
+
+def _refuse(value: object, what: str, expected: str) -> NoReturn:
+    if isinstance(value, float):
+        raise FloatNotAllowedError(
+            f"{what} is the float {value!r}; floats are inexact: round {expected} instead"
+        )
+    raise InvalidTypeError(f"{what} must be {expected}, not {type(value).__name__}")

@@ -26,16 +26,15 @@ from typing import Any, NoReturn, final
 import attrs
 
 from coinecon._checks import instance_of
-from coinecon._exact import ExactNumber, to_fraction, whole_factor
+from coinecon._exact import ExactNumber, shown, to_fraction, whole_factor
 from coinecon.errors import (
-    AmountOutOfRangeError,
     FloatNotAllowedError,
     InvalidAmountError,
     InvalidTypeError,
     InvalidUnitError,
     UnitMismatchError,
 )
-from coinecon.money import MAX_MINOR_UNITS, Money, allocate_integer
+from coinecon.money import MAX_MINOR_UNITS, Money, _rounding, allocate_integer, check_range
 from coinecon.rate import Rate
 from coinecon.rounding import Rounding
 
@@ -88,7 +87,7 @@ def _whole(amount: object) -> int:
         return amount
     exact = to_fraction(amount, "unit amount")
     if exact.denominator != 1:
-        raise InvalidAmountError(f"a unit amount must be a whole number, got {amount!r}")
+        raise InvalidAmountError(f"a unit amount must be a whole number, got {shown(amount)}")
     return exact.numerator
 
 
@@ -114,10 +113,8 @@ class UnitAmount:
         if not isinstance(unit, Unit):
             raise InvalidTypeError(f"unit must be a Unit, got {type(unit).__name__}")
         whole = _whole(amount)
-        if abs(whole) > MAX_MINOR_UNITS:
-            raise AmountOutOfRangeError(
-                f"unit amount {whole} is out of range (at most {MAX_MINOR_UNITS} in magnitude)"
-            )
+        if abs(whole) > MAX_MINOR_UNITS:  # inline: this runs for every amount built
+            check_range(whole, "unit amount")
         self.__attrs_init__(whole, unit)
 
     def __str__(self) -> str:
@@ -187,9 +184,7 @@ class UnitAmount:
         UnitAmount(125, 'COIN')
         """
         rate = factor if isinstance(factor, Rate) else Rate(factor)
-        if not isinstance(rounding, Rounding):
-            raise InvalidTypeError(f"rounding must be a Rounding member, got {rounding!r}")
-        value = rounding.divide(self.amount * rate.numerator, rate.denominator)
+        value = _rounding(rounding).divide(self.amount * rate.numerator, rate.denominator)
         return UnitAmount(value, self.unit)
 
     def __lt__(self, other: UnitAmount) -> bool:
@@ -218,7 +213,7 @@ class UnitAmount:
     def split(self, parts: int) -> tuple[UnitAmount, ...]:
         """Split into *parts* near-equal parts that sum exactly to the whole."""
         if type(parts) is not int or parts < 1:
-            raise InvalidAmountError(f"parts must be a positive int, got {parts!r}")
+            raise InvalidAmountError(f"parts must be a positive int, got {shown(parts)}")
         return self.allocate([1] * parts)
 
 
@@ -228,6 +223,6 @@ def _refuse_mix(amount: UnitAmount, other: object, operation: str) -> NoReturn:
     if isinstance(other, float):
         raise FloatNotAllowedError(f"cannot {operation} a unit amount and the float {other!r}")
     raise InvalidTypeError(
-        f"cannot {operation} {amount.unit.code} and {type(other).__name__} ({other!r}); "
+        f"cannot {operation} {amount.unit.code} and {type(other).__name__} ({shown(other)}); "
         f"use {amount.unit.code}(...) to make an amount"
     )

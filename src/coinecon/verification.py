@@ -7,12 +7,21 @@ one. :meth:`coinecon.wallets.Wallets.verify` runs it over a whole store.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import final
 
 import attrs
 
-from coinecon.ledger import AccountKey, AccountKind, RecordedPosting, Transaction
+from coinecon.ledger import (
+    AccountKey,
+    AccountKind,
+    Asset,
+    Posting,
+    RecordedPosting,
+    Transaction,
+    imbalance,
+)
 from coinecon.lots import Lot
 
 __all__ = ["VerificationReport", "verify_books"]
@@ -91,15 +100,10 @@ def verify_books(
         if transaction is None:
             problems.append(f"postings {[p.sequence for p in recorded]} belong to no transaction")
             continue
-        sums: dict[str, int] = {}
-        for posting in recorded:
-            code = posting.account.asset.code
-            sums[code] = sums.get(code, 0) + posting.amount
-        unbalanced = {code: total for code, total in sums.items() if total}
+        unbalanced = imbalance(recorded)
         if unbalanced:
             problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
-        legs = sorted((str(p.account), p.amount) for p in transaction.postings)
-        if legs != sorted((str(p.account), p.amount) for p in recorded):
+        if _legs(transaction.postings) != _legs(recorded):
             problems.append(f"transaction {transaction_id}: recorded postings differ from it")
     problems.extend(
         f"transaction {transaction_id} has no postings"
@@ -107,7 +111,8 @@ def verify_books(
         if transaction_id not in per_transaction
     )
 
-    for account in sorted(set(balances) | set(running), key=str):
+    accounts = set(balances) | set(running)
+    for account in sorted(accounts, key=str):
         stored = balances.get(account, 0)
         computed = running.get(account, 0)
         if stored != computed:
@@ -116,12 +121,12 @@ def verify_books(
                 f"{computed} by {stored - computed}"
             )
 
-    per_asset: dict[str, int] = {}
+    per_asset: dict[Asset, int] = {}
     for account, balance in running.items():
-        per_asset[account.asset.code] = per_asset.get(account.asset.code, 0) + balance
+        per_asset[account.asset] = per_asset.get(account.asset, 0) + balance
     problems.extend(
-        f"{code} does not sum to zero over all accounts: {total}"
-        for code, total in sorted(per_asset.items())
+        f"{asset.code} does not sum to zero over all accounts: {total}"
+        for asset, total in sorted(per_asset.items(), key=_by_code)
         if total
     )
 
@@ -141,6 +146,16 @@ def verify_books(
     return VerificationReport(
         transactions=len(by_id),
         postings=count,
-        accounts=len(set(balances) | set(running)),
+        accounts=len(accounts),
         problems=tuple(problems),
     )
+
+
+def _legs(postings: Iterable[Posting | RecordedPosting]) -> Counter[tuple[AccountKey, int]]:
+    """Each (account, amount) leg of *postings*, with how often it occurs."""
+    return Counter((posting.account, posting.amount) for posting in postings)
+
+
+def _by_code(item: tuple[Asset, int]) -> tuple[str, str]:
+    # A unit and a currency may share a code: the kind of asset breaks the tie.
+    return item[0].code, type(item[0]).__name__

@@ -263,11 +263,7 @@ class _Lots:
         state = self._uow._require_active()  # noqa: SLF001
         if limit < 1:
             return []
-        due = [
-            lot
-            for lot in state.lots.values()
-            if lot.remaining > 0 and lot.is_expired(now)
-        ]
+        due = [lot for lot in state.lots.values() if lot.remaining > 0 and lot.is_expired(now)]
         due.sort(key=lambda lot: (lot.expires_at, lot.id))
         return due[:limit]
 

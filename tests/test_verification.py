@@ -1,0 +1,227 @@
+"""verify_books: every problem it can report, each found on its own and all at once.
+
+The books are built by hand: a purchase, a spend and a money settlement, the
+postings recorded with their running balances, the stored balances and the
+wallet's one lot. Each test corrupts one thing and checks the exact report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+import attrs
+
+from coinecon.ledger import (
+    AccountKey,
+    AccountKind,
+    Cause,
+    Posting,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+)
+from coinecon.lots import Lot, LotOrigin
+from coinecon.money import Currency, Money
+from coinecon.units import Unit
+from coinecon.verification import VerificationReport, verify_books
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+COIN = Unit("COIN")
+USD = Currency.of("USD")
+ALICE = AccountKey.wallet("alice", COIN)
+ISSUANCE = AccountKey.issuance(COIN)
+SPENT = AccountKey.spent(COIN)
+CLEARING = AccountKey.system(AccountKind.CLEARING, USD)
+REVENUE = AccountKey.system(AccountKind.REVENUE, USD)
+
+
+def _transaction(id_: str, kind: TransactionKind, *legs: tuple[AccountKey, int]) -> Transaction:
+    return Transaction(
+        id=id_,
+        kind=kind,
+        postings=tuple(Posting(account, amount) for account, amount in legs),
+        occurred_at=T0,
+        idempotency_key=f"key-{id_}",
+        cause=Cause("test", id_),
+    )
+
+
+TRANSACTIONS = (
+    _transaction("tx-1", TransactionKind.PURCHASE, (ISSUANCE, -100), (ALICE, 100)),
+    _transaction("tx-2", TransactionKind.SPEND, (ALICE, -30), (SPENT, 30)),
+    _transaction("tx-3", TransactionKind.SETTLEMENT, (CLEARING, -499), (REVENUE, 499)),
+)
+LOT = attrs.evolve(
+    Lot.new("lot-1", ALICE, LotOrigin.PURCHASE, 100, T0, "tx-1", value=Money("4.99", "USD")),
+    remaining=70,
+    value_recognised=149,
+)
+
+
+def _record(
+    legs: Iterable[tuple[str, AccountKey, int]], *, start: int = 1
+) -> list[RecordedPosting]:
+    """Postings as a store records them: numbered, with running balances."""
+    running: dict[AccountKey, int] = {}
+    recorded = []
+    for sequence, (transaction_id, account, amount) in enumerate(legs, start):
+        running[account] = running.get(account, 0) + amount
+        recorded.append(
+            RecordedPosting(sequence, transaction_id, account, amount, running[account])
+        )
+    return recorded
+
+
+def _postings() -> list[RecordedPosting]:
+    return _record((t.id, p.account, p.amount) for t in TRANSACTIONS for p in t.postings)
+
+
+def _balances(postings: Iterable[RecordedPosting]) -> dict[AccountKey, int]:
+    balances: dict[AccountKey, int] = {}
+    for posting in postings:
+        balances[posting.account] = balances.get(posting.account, 0) + posting.amount
+    return balances
+
+
+def _verify(
+    *,
+    transactions: Iterable[Transaction] = TRANSACTIONS,
+    postings: list[RecordedPosting] | None = None,
+    balances: Mapping[AccountKey, int] | None = None,
+    lots: Iterable[Lot] = (LOT,),
+) -> VerificationReport:
+    postings = _postings() if postings is None else postings
+    balances = _balances(postings) if balances is None else balances
+    return verify_books(transactions, postings, balances, lots)
+
+
+def test_clean_books_have_no_problem() -> None:
+    report = _verify()
+    assert report.ok
+    assert report.problems == ()
+    assert (report.transactions, report.postings, report.accounts) == (3, 6, 5)
+    assert str(report) == "checked 3 transactions, 6 postings, 5 accounts: clean"
+
+
+def test_a_sequence_that_does_not_increase() -> None:
+    postings = _postings()
+    postings[3] = attrs.evolve(postings[3], sequence=2)
+    report = _verify(postings=postings)
+    assert report.problems == ("posting sequence 2 is not above 3",)
+    assert not report.ok
+    assert str(report).endswith("1 problem(s)\nposting sequence 2 is not above 3")
+
+
+def test_a_running_balance_that_is_not_the_sum_so_far() -> None:
+    postings = _postings()
+    postings[2] = attrs.evolve(postings[2], balance_after=71)
+    assert _verify(postings=postings).problems == (
+        "wallet:alice:COIN: running balance after posting 3 is 71, the postings sum to 70",
+    )
+
+
+def test_postings_of_no_known_transaction() -> None:
+    report = _verify(transactions=TRANSACTIONS[::2])
+    assert report.problems == ("postings [3, 4] belong to no transaction",)
+    assert report.transactions == 2
+
+
+def test_a_transaction_without_postings() -> None:
+    refund = _transaction("tx-4", TransactionKind.REFUND, (ALICE, -5), (ISSUANCE, 5))
+    report = _verify(transactions=(*TRANSACTIONS, refund))
+    assert report.problems == ("transaction tx-4 has no postings",)
+    assert report.transactions == 4
+
+
+def test_recorded_postings_that_differ_from_their_transaction() -> None:
+    postings = _postings()
+    expired = AccountKey.expired(COIN)
+    postings[3] = attrs.evolve(postings[3], account=expired, balance_after=30)
+    assert _verify(postings=postings).problems == (
+        "transaction tx-2: recorded postings differ from it",
+    )
+
+
+def test_recorded_postings_that_do_not_balance() -> None:
+    postings = _postings()
+    postings[3] = attrs.evolve(postings[3], amount=31, balance_after=31)
+    assert _verify(postings=postings).problems == (
+        "transaction tx-2 does not balance: {'COIN': 1}",
+        "transaction tx-2: recorded postings differ from it",
+        "COIN does not sum to zero over all accounts: 1",
+    )
+
+
+def test_a_unit_and_a_currency_of_one_code_are_never_merged() -> None:
+    """A unit named like a currency: its account prints like the currency's,
+    but the two are different assets and never offset each other."""
+    clearing_units = AccountKey.system(AccountKind.CLEARING, Unit("USD"))
+    assert str(clearing_units) == str(CLEARING)
+    postings = _postings()
+    postings[4] = attrs.evolve(postings[4], account=clearing_units)
+    problems = _verify(postings=postings).problems
+    assert "transaction tx-3: recorded postings differ from it" in problems
+    assert any(p.startswith("transaction tx-3 does not balance: {'USD': ") for p in problems)
+    assert "USD does not sum to zero over all accounts: -499" in problems
+    assert "USD does not sum to zero over all accounts: 499" in problems
+    assert len(problems) == 4
+
+
+def test_a_stored_balance_that_is_not_the_sum_of_its_postings() -> None:
+    balances = _balances(_postings())
+    balances[ALICE] = 69
+    balances[AccountKey.wallet("bob", COIN)] = 5
+    report = _verify(balances=balances)
+    assert report.problems == (
+        "wallet:alice:COIN: stored balance 69 differs from the sum of its postings 70 by -1",
+        "wallet:bob:COIN: stored balance 5 differs from the sum of its postings 0 by 5",
+    )
+    assert report.accounts == 6
+
+
+def test_an_asset_that_does_not_sum_to_zero() -> None:
+    postings = [*_postings(), *_record([("tx-9", SPENT, 1)], start=7)]
+    postings[-1] = attrs.evolve(postings[-1], balance_after=31)
+    assert _verify(postings=postings).problems == (
+        "postings [7] belong to no transaction",
+        "COIN does not sum to zero over all accounts: 1",
+    )
+
+
+def test_lots_that_do_not_hold_the_wallet_balance() -> None:
+    assert _verify(lots=[attrs.evolve(LOT, remaining=69)]).problems == (
+        "wallet:alice:COIN: lots hold 69 but the balance is 70",
+    )
+    assert _verify(lots=[]).problems == ("wallet:alice:COIN: lots hold 0 but the balance is 70",)
+    bob = AccountKey.wallet("bob", COIN)
+    stray = Lot.new("lot-2", bob, LotOrigin.BONUS, 3, T0, "tx-0")
+    assert _verify(lots=[LOT, stray]).problems == (
+        "wallet:bob:COIN: lots hold 3 but the balance is 0",
+    )
+
+
+def test_a_wallet_in_debt_needs_empty_lots() -> None:
+    chargeback = _transaction("tx-4", TransactionKind.CHARGEBACK, (ALICE, -80), (ISSUANCE, 80))
+    postings = [*_postings(), *_record([("tx-4", ALICE, -80), ("tx-4", ISSUANCE, 80)], start=7)]
+    postings[-2] = attrs.evolve(postings[-2], balance_after=-10)
+    postings[-1] = attrs.evolve(postings[-1], balance_after=-20)
+    transactions = (*TRANSACTIONS, chargeback)
+    assert _verify(transactions=transactions, postings=postings, lots=[]).ok
+    assert _verify(transactions=transactions, postings=postings).problems == (
+        "wallet:alice:COIN: lots hold 70 but the balance is -10",
+    )
+
+
+def test_every_problem_is_reported_not_only_the_first() -> None:
+    postings = _postings()
+    postings[1] = attrs.evolve(postings[1], balance_after=99)
+    balances = _balances(postings)
+    balances[REVENUE] = 500
+    report = _verify(postings=postings, balances=balances, lots=[attrs.evolve(LOT, remaining=1)])
+    assert report.problems == (
+        "wallet:alice:COIN: running balance after posting 2 is 99, the postings sum to 100",
+        "revenue:@platform:USD: stored balance 500 differs from the sum of its postings 499 by 1",
+        "wallet:alice:COIN: lots hold 1 but the balance is 70",
+    )
+    assert str(report).startswith("checked 3 transactions, 6 postings, 5 accounts: 3 problem(s)\n")
