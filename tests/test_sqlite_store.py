@@ -400,11 +400,11 @@ def test_sql_checks_the_balance_of_what_it_is_sent(store: SqliteStore) -> None:
         assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
 
 
-@pytest.mark.parametrize("check", ["_UNBALANCED", "_OVERDRAWN"])
+@pytest.mark.parametrize("check", ["_SUSPECTS", "_INTO_DEBT_OUTSIDE"])
 def test_the_checks_at_each_flush_read_only_the_new_postings(
     store: SqliteStore, check: str
 ) -> None:
-    """Both run once per flush, so each must start from the postings written
+    """They run at every flush, so each must start from the postings written
     since the last one (by their transaction), never scan the ledger."""
     with store.unit_of_work() as uow:
         uow.ledger.accounts()
@@ -413,7 +413,7 @@ def test_the_checks_at_each_flush_read_only_the_new_postings(
         plan = connection.raw.execute(
             "EXPLAIN QUERY PLAN " + getattr(sqlite_adapter, check), (1,)
         ).fetchall()
-    assert "SEARCH p USING INDEX postings_of_transaction (transaction_row>?)" in plan[0][3]
+    assert "SEARCH p USING INDEX postings_of_transaction (transaction_row" in plan[0][3]
 
 
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(

@@ -337,19 +337,22 @@ class _Pending:
         if self.records:
             raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
             self.records.clear()
-        if first is not None:
-            unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()
-            if unbalanced:
-                found = ", ".join(
-                    f"{_transaction_id(raw, row)} sums to {total} {code}"
-                    for row, code, total in unbalanced
-                )
-                raise StorageError(f"transactions do not balance: {found}")
-            overdrawn = raw.execute(_OVERDRAWN, (first,)).fetchone()
-            if overdrawn is not None:
-                row, kind, owner, code, balance = overdrawn
+        if first is None:
+            return
+        suspects = raw.execute(_SUSPECTS, (first,)).fetchall()
+        unbalanced = [(row, code, total) for row, code, total, _ in suspects if total]
+        if unbalanced:
+            found = ", ".join(
+                f"{_transaction_id(raw, row)} sums to {total} {code}"
+                for row, code, total in unbalanced
+            )
+            raise StorageError(f"transactions do not balance: {found}")
+        for row, *_ in suspects:  # a holder went into debt: only a chargeback may
+            line = raw.execute(_INTO_DEBT_OUTSIDE, (row,)).fetchone()
+            if line is not None:
+                transaction_id, kind, owner, code, balance = line
                 raise StorageError(
-                    f"transaction {_transaction_id(raw, row)} takes {kind}:{owner}:{code} "
+                    f"transaction {transaction_id} takes {kind}:{owner}:{code} "
                     f"to {balance}: below zero outside a chargeback"
                 )
 
@@ -812,22 +815,24 @@ _UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
 _INSERT_POSTING = (
     "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
 )
-_UNBALANCED = (
-    "SELECT p.transaction_row, a.asset_code, SUM(p.amount) FROM postings AS p "
-    "CROSS JOIN accounts AS a ON a.id = p.account_id WHERE p.transaction_row >= ? "
-    "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0"
+_HOLDER_KINDS = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
+_INTO_DEBT = f"p.amount < 0 AND p.balance_after < 0 AND a.kind IN ({_HOLDER_KINDS})"
+# At each flush, one pass over the postings sent: per transaction and asset,
+# the sum (not zero: it does not balance) and whether a debit took a holder's
+# account below zero (allowed in a chargeback only: see _INTO_DEBT_OUTSIDE).
+# CROSS JOIN keeps SQLite to this order: the new postings first, by the index
+# on transaction_row, rather than every posting of every account.
+_SUSPECTS = (
+    f"SELECT p.transaction_row, a.asset_code, SUM(p.amount), MAX({_INTO_DEBT}) AS debt "
+    "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
+    "WHERE p.transaction_row >= ? "
+    "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0 OR debt"
 )
-# A debit that took a holder's account below zero outside a chargeback (the one
-# kind of transaction that may leave a debt): check_rules refuses it, and SQL
-# checks again at each flush, as it does the balance of every transaction.
-_OVERDRAWN = (
-    "SELECT p.transaction_row, a.kind, a.owner, a.asset_code, p.balance_after "
-    # CROSS JOIN keeps SQLite to this order: the new postings first, by the
-    # index on transaction_row, rather than every posting of every holder.
+_INTO_DEBT_OUTSIDE = (
+    "SELECT t.id, a.kind, a.owner, a.asset_code, p.balance_after "
     "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
     "CROSS JOIN transactions AS t ON t.row = p.transaction_row "
-    "WHERE p.transaction_row >= ? AND p.amount < 0 AND p.balance_after < 0 "
-    f"AND a.kind IN ({', '.join(repr(kind.value) for kind in AccountKind if kind.holder_owned)}) "
+    f"WHERE p.transaction_row = ? AND {_INTO_DEBT} "
     f"AND t.kind != {TransactionKind.CHARGEBACK.value!r} LIMIT 1"
 )
 _UPDATE_LOT = (
