@@ -8,7 +8,7 @@ from typing import Any
 
 from coinecon._ids import MAX_IDENTIFIER_LENGTH, check_identifier
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidTypeError
+from coinecon.errors import InvalidTypeError, ValidationError
 
 __all__ = [
     "aware",
@@ -17,6 +17,8 @@ __all__ = [
     "optional_aware",
     "optional_identifier",
     "optional_instance_of",
+    "period",
+    "store",
 ]
 
 Validator = Callable[[Any, Any, Any], None]
@@ -102,3 +104,28 @@ def optional_aware(what: str) -> Validator:
             require_aware(value, what)
 
     return check
+
+
+def period(since: object, until: object) -> tuple[datetime | None, datetime | None]:
+    """*since* and *until* as the bounds of a period ``[since, until)``: each
+    ``None`` or an aware datetime, and the period not empty.
+
+    Raises:
+        InvalidTypeError, NaiveDatetimeError: a bound is not an aware datetime.
+        ValidationError: *until* is not after *since*.
+    """
+    start = None if since is None else require_aware(since, "since")
+    end = None if until is None else require_aware(until, "until")
+    if start is not None and end is not None and end <= start:
+        raise ValidationError(
+            f"the period [since, until) is empty: until {end.isoformat()} is not after "
+            f"since {start.isoformat()}"
+        )
+    return start, end
+
+
+def store(value: object) -> None:
+    """Refuse *value* unless it looks like a :class:`~coinecon.ports.Store`
+    (it has a ``unit_of_work`` method)."""
+    if not callable(getattr(value, "unit_of_work", None)):
+        raise InvalidTypeError(f"store must be a coinecon Store, got {value!r}")

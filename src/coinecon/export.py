@@ -46,8 +46,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final, Literal, NamedTuple, Protocol, TypeAlias, cast
 
+from coinecon import _checks
 from coinecon._ids import check_identifier
-from coinecon.clock import require_aware
 from coinecon.errors import ExportError, InvalidTypeError, StorageError, ValidationError
 from coinecon.ledger import (
     AccountKey,
@@ -211,8 +211,7 @@ def _check_output(out: object) -> TextOutput:
 
 
 def _check_store(store: object) -> Store:
-    if not callable(getattr(store, "unit_of_work", None)):
-        raise InvalidTypeError(f"store must be a coinecon Store, got {store!r}")
+    _checks.store(store)
     return cast("Store", store)
 
 
@@ -220,17 +219,6 @@ def _check_flag(value: object, name: str) -> bool:
     if type(value) is not bool:
         raise InvalidTypeError(f"{name} must be True or False, got {value!r}")
     return value
-
-
-def _check_period(since: object, until: object) -> tuple[datetime | None, datetime | None]:
-    start = None if since is None else require_aware(since, "since")
-    end = None if until is None else require_aware(until, "until")
-    if start is not None and end is not None and end <= start:
-        raise ValidationError(
-            f"the period [since, until) is empty: until {end.isoformat()} is not after "
-            f"since {start.isoformat()}"
-        )
-    return start, end
 
 
 class _Request(NamedTuple):
@@ -257,7 +245,7 @@ class _Request(NamedTuple):
         checked_out = _check_output(out)
         checked_format = _file_format(file_format)
         escape = _check_flag(escape_formulas, "escape_formulas")
-        start, end = _check_period(since, until)
+        start, end = _checks.period(since, until)
         return cls(checked_store, checked_out, checked_format, escape, start, end)
 
     def writer(self, columns: tuple[str, ...]) -> _Writer:

@@ -35,6 +35,7 @@ from typing import Any, Self, final
 import attrs
 from dateutil.relativedelta import relativedelta
 
+from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, require_aware
 from coinecon.errors import (
@@ -345,8 +346,7 @@ class Wallets:
         spend_order: SpendOrder = SpendOrder.EXPIRING_FIRST,
         new_id: Callable[[], str] | None = None,
     ) -> None:
-        if not callable(getattr(store, "unit_of_work", None)):
-            raise InvalidTypeError(f"store must be a coinecon Store, got {store!r}")
+        _checks.store(store)
         if clock is not None and not isinstance(clock, Clock):
             raise InvalidTypeError(f"clock must have a now() method, got {clock!r}")
         if not isinstance(spend_order, SpendOrder):
@@ -675,14 +675,7 @@ class Wallets:
         if type(limit) is not int or not 1 <= limit <= _MAX_PAGE:
             raise InvalidAmountError(f"limit must be an int from 1 to {_MAX_PAGE}, got {limit!r}")
         before = _parse_cursor(cursor)
-        for name, moment in (("since", since), ("until", until)):
-            if moment is not None:
-                require_aware(moment, name)
-        if since is not None and until is not None and until <= since:
-            raise ValidationError(
-                f"the period [since, until) is empty: until {until.isoformat()} is not after "
-                f"since {since.isoformat()}"
-            )
+        since, until = _checks.period(since, until)
         try:
             wanted = None if kinds is None else frozenset(kinds)
         except TypeError:
