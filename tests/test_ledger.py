@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from coinecon import Currency, Money, Unit
 from coinecon.errors import (
+    AmountOutOfRangeError,
     BalanceLimitExceeded,
     InsufficientFunds,
     InvalidAmountError,
@@ -328,6 +329,10 @@ class TestLots:
         lot = self.lot("x", LotOrigin.BONUS, 5)
         with pytest.raises(InvalidAmountError):
             lot.take(6)
+        with pytest.raises(InvalidAmountError, match="a 16610-bit number"):
+            lot.take(10**5000)
+        with pytest.raises(AmountOutOfRangeError):
+            self.lot("x", LotOrigin.BONUS, MAX_MINOR_UNITS + 1)
         # A lot claiming more recognised value than its consumed coins are worth.
         odd = attrs.evolve(
             self.lot("y", LotOrigin.PURCHASE, 10, value=Money("1", "USD")), value_recognised=50

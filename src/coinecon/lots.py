@@ -28,10 +28,11 @@ from typing import Any, final
 import attrs
 
 from coinecon._checks import aware, identifier, instance_of, optional_aware, optional_instance_of
+from coinecon._exact import shown
 from coinecon.clock import require_aware
 from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
 from coinecon.ledger import AccountKey, AccountKind
-from coinecon.money import Money
+from coinecon.money import Money, check_range
 
 _new = object.__new__
 _set = object.__setattr__  # builds frozen values the module computed itself
@@ -57,6 +58,7 @@ def _positive(_instance: object, attribute: Any, value: Any) -> None:
         raise InvalidTypeError(f"lot {attribute.name} must be an int, got {value!r}")
     if value <= 0:
         raise InvalidAmountError(f"lot {attribute.name} must be positive, got {value}")
+    check_range(value, f"lot {attribute.name}")
 
 
 def _value(value: object) -> None:
@@ -179,7 +181,9 @@ class Lot:
         of steps, therefore recognises exactly its value.
         """
         if type(coins) is not int or not 0 < coins <= self.remaining:
-            raise InvalidAmountError(f"cannot take {coins!r} coins from a lot of {self.remaining}")
+            raise InvalidAmountError(
+                f"cannot take {shown(coins)} coins from a lot of {self.remaining}"
+            )
         remaining = self.remaining - coins
         recognised = self.value_recognised
         part = None

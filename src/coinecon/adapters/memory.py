@@ -191,6 +191,8 @@ class _Ledger:
         state = self._uow._require_active()  # noqa: SLF001
         if limit < 1:
             raise InvalidAmountError(f"limit must be at least 1, got {limit}")
+        if kinds is not None and not kinds:
+            return []
         indexes = state.by_account.get(account, [])
         end = len(indexes)
         if before is not None:
