@@ -348,9 +348,9 @@ class Promotion:
     def price_cut(self, price: Money, *, rounding: Rounding) -> Money:
         """What this promotion takes off *price*.
 
-        For :attr:`PromotionKind.PERCENT_OFF`, *price* times :attr:`rate` rounded
-        with *rounding*; zero for the kinds that give coins. Never below zero,
-        never above *price*::
+        For :attr:`PromotionKind.PERCENT_OFF`, *price* times the promotion's
+        ``rate`` rounded with *rounding*; zero for the kinds that give coins.
+        Never below zero, never above *price*::
 
             >>> from coinecon import Money
             >>> half = Promotion("half", PromotionKind.PERCENT_OFF, rate=Rate("50%"))
