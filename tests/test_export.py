@@ -7,7 +7,7 @@ import json
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,9 @@ from coinecon.errors import (
 from coinecon.ledger import RecordedPosting, check_rules
 from coinecon.ports import Store
 from coinecon.testing import strategies as cst
+from coinecon.testing.contract import COIN, DIAMOND, T0
 
-COIN = Unit("COIN")
-DIAMOND = Unit("DIAMOND")
 USD = Currency.of("USD")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 # Holders and causes a spreadsheet would run as formulas, or that need CSV quoting.
 TRICKY = ["=cmd|' /c calc'!A1", "+1+1", "-2+3", "'quoted", 'o"brien, jr', "\uff1dSUM(A1)", "ünï"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 
 import attrs
@@ -37,10 +37,8 @@ from coinecon.ledger import (
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, plan_spend, take_from_lots
 from coinecon.money import MAX_MINOR_UNITS
+from coinecon.testing.contract import COIN, DIAMOND, T0
 
-COIN = Unit("COIN")
-DIAMOND = Unit("DIAMOND")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ALICE = AccountKey.wallet("alice", COIN)
 BOB = AccountKey.wallet("bob", COIN)
 

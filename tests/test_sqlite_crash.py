@@ -30,16 +30,15 @@ from typing import Any, TypedDict
 
 import pytest
 
-from coinecon import Money, Unit
+from coinecon import Money
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
 from coinecon.lots import LotOrigin
+from coinecon.testing.contract import COIN, DIAMOND
 from coinecon.wallets import Wallets
 
 pytestmark = pytest.mark.slow
 
-COIN = Unit("COIN")
-DIAMOND = Unit("DIAMOND")
 HOLDERS = ("alice", "bob", "carol", "dave")
 CREATOR = "creator"
 

@@ -10,22 +10,19 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from coinecon import ManualClock, Money, Unit
+from coinecon import ManualClock, Money
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds, StorageError
 from coinecon.events import OutboxEvent
 from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
 from coinecon.lots import LotOrigin
+from coinecon.testing.contract import COIN, DIAMOND, T0
 from coinecon.wallets import Wallets
-
-COIN = Unit("COIN")
-DIAMOND = Unit("DIAMOND")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Sink:

@@ -8,7 +8,6 @@ wallet's one lot. Each test corrupts one thing and checks the exact report.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 
 import attrs
 
@@ -23,11 +22,10 @@ from coinecon.ledger import (
 )
 from coinecon.lots import Lot, LotOrigin
 from coinecon.money import Currency, Money
+from coinecon.testing.contract import COIN, T0
 from coinecon.units import Unit
 from coinecon.verification import VerificationReport, verify_books
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-COIN = Unit("COIN")
 USD = Currency.of("USD")
 ALICE = AccountKey.wallet("alice", COIN)
 ISSUANCE = AccountKey.issuance(COIN)

@@ -9,7 +9,7 @@ from typing import Self
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from coinecon import ManualClock, Money, Unit, UnitAmount
+from coinecon import ManualClock, Money, UnitAmount
 from coinecon.adapters.memory import MemoryStore
 from coinecon.errors import (
     IdempotencyConflict,
@@ -32,12 +32,8 @@ from coinecon.ports import (
     OutboxRepository,
     UnitOfWork,
 )
-from coinecon.testing.contract import wallet
+from coinecon.testing.contract import COIN, DIAMOND, T0, wallet
 from coinecon.wallets import CreditResult, SpendResult, Wallets
-
-COIN = Unit("COIN")
-DIAMOND = Unit("DIAMOND")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,18 +19,17 @@ from hypothesis.stateful import (
     rule,
 )
 
-from coinecon import ManualClock, Money, Unit
+from coinecon import ManualClock, Money
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import IdempotencyConflict, InsufficientFunds
 from coinecon.ledger import AccountKey, AccountKind, Cause
 from coinecon.lots import LotOrigin
 from coinecon.ports import Store
+from coinecon.testing.contract import COIN, T0
 from coinecon.wallets import CreditResult, SpendResult, Wallets
 
-COIN = Unit("COIN")
 HOLDERS = ("alice", "bob", "carol")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Model:
