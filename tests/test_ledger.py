@@ -37,21 +37,14 @@ from coinecon.ledger import (
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, plan_spend, take_from_lots
 from coinecon.money import MAX_MINOR_UNITS
-from coinecon.testing.contract import COIN, DIAMOND, T0
+from coinecon.testing.contract import COIN, DIAMOND, T0, transaction
 
 ALICE = AccountKey.wallet("alice", COIN)
 BOB = AccountKey.wallet("bob", COIN)
 
 
 def tx(kind: TransactionKind, *postings: tuple[AccountKey, int], id: str = "t1") -> Transaction:  # noqa: A002
-    return Transaction(
-        id=id,
-        kind=kind,
-        postings=tuple(Posting(a, n) for a, n in postings),
-        occurred_at=T0,
-        idempotency_key=f"key-{id}",
-        cause=Cause("test", id),
-    )
+    return transaction(id, kind, *postings)
 
 
 class TestAccounts:

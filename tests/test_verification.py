@@ -14,15 +14,13 @@ import attrs
 from coinecon.ledger import (
     AccountKey,
     AccountKind,
-    Cause,
-    Posting,
     RecordedPosting,
     Transaction,
     TransactionKind,
 )
 from coinecon.lots import Lot, LotOrigin
 from coinecon.money import Currency, Money
-from coinecon.testing.contract import COIN, T0
+from coinecon.testing.contract import COIN, T0, transaction
 from coinecon.units import Unit
 from coinecon.verification import VerificationReport, verify_books
 
@@ -34,21 +32,10 @@ CLEARING = AccountKey.system(AccountKind.CLEARING, USD)
 REVENUE = AccountKey.system(AccountKind.REVENUE, USD)
 
 
-def _transaction(id_: str, kind: TransactionKind, *legs: tuple[AccountKey, int]) -> Transaction:
-    return Transaction(
-        id=id_,
-        kind=kind,
-        postings=tuple(Posting(account, amount) for account, amount in legs),
-        occurred_at=T0,
-        idempotency_key=f"key-{id_}",
-        cause=Cause("test", id_),
-    )
-
-
 TRANSACTIONS = (
-    _transaction("tx-1", TransactionKind.PURCHASE, (ISSUANCE, -100), (ALICE, 100)),
-    _transaction("tx-2", TransactionKind.SPEND, (ALICE, -30), (SPENT, 30)),
-    _transaction("tx-3", TransactionKind.SETTLEMENT, (CLEARING, -499), (REVENUE, 499)),
+    transaction("tx-1", TransactionKind.PURCHASE, (ISSUANCE, -100), (ALICE, 100)),
+    transaction("tx-2", TransactionKind.SPEND, (ALICE, -30), (SPENT, 30)),
+    transaction("tx-3", TransactionKind.SETTLEMENT, (CLEARING, -499), (REVENUE, 499)),
 )
 LOT = attrs.evolve(
     Lot.new("lot-1", ALICE, LotOrigin.PURCHASE, 100, T0, "tx-1", value=Money("4.99", "USD")),
@@ -119,20 +106,20 @@ def test_a_running_balance_that_is_not_the_sum_so_far() -> None:
     )
 
 
-def test_postings_of_no_known_transaction() -> None:
+def test_postings_of_no_knowntransaction() -> None:
     report = _verify(transactions=TRANSACTIONS[::2])
     assert report.problems == ("postings [3, 4] belong to no transaction",)
     assert report.transactions == 2
 
 
 def test_a_transaction_without_postings() -> None:
-    refund = _transaction("tx-4", TransactionKind.REFUND, (ALICE, -5), (ISSUANCE, 5))
+    refund = transaction("tx-4", TransactionKind.REFUND, (ALICE, -5), (ISSUANCE, 5))
     report = _verify(transactions=(*TRANSACTIONS, refund))
     assert report.problems == ("transaction tx-4 has no postings",)
     assert report.transactions == 4
 
 
-def test_recorded_postings_that_differ_from_their_transaction() -> None:
+def test_recorded_postings_that_differ_from_theirtransaction() -> None:
     postings = _postings()
     expired = AccountKey.expired(COIN)
     postings[3] = attrs.evolve(postings[3], account=expired, balance_after=30)
@@ -200,7 +187,7 @@ def test_lots_that_do_not_hold_the_wallet_balance() -> None:
 
 
 def test_a_wallet_in_debt_needs_empty_lots() -> None:
-    chargeback = _transaction("tx-4", TransactionKind.CHARGEBACK, (ALICE, -80), (ISSUANCE, 80))
+    chargeback = transaction("tx-4", TransactionKind.CHARGEBACK, (ALICE, -80), (ISSUANCE, 80))
     postings = [*_postings(), *_record([("tx-4", ALICE, -80), ("tx-4", ISSUANCE, 80)], start=7)]
     postings[-2] = attrs.evolve(postings[-2], balance_after=-10)
     postings[-1] = attrs.evolve(postings[-1], balance_after=-20)

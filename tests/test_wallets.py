@@ -4,7 +4,7 @@ import threading
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta, timezone
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -193,17 +193,22 @@ class TestCommands:
         assert wallets.balance("alice", COIN) == COIN(10)
 
 
+def promote(wallets: Wallets, **expiry: Any) -> CreditResult:
+    """Credit alice 20 promotional coins that expire as *expiry* says."""
+    return wallets.credit(
+        "promo1",
+        holder="alice",
+        amount=COIN(20),
+        origin=LotOrigin.PROMOTION,
+        cause=Cause("promotion", "welcome"),
+        **expiry,
+    )
+
+
 class TestExpiry:
     def test_promotional_coins_expire(self, wallets: Wallets, clock: ManualClock) -> None:
         buy(wallets, "p1", "alice", 100)
-        promo = wallets.credit(
-            "promo1",
-            holder="alice",
-            amount=COIN(20),
-            origin=LotOrigin.PROMOTION,
-            cause=Cause("promotion", "welcome"),
-            expires_in=relativedelta(months=1),
-        )
+        promo = promote(wallets, expires_in=relativedelta(months=1))
         assert promo.expires_at == datetime(2026, 2, 1, tzinfo=UTC)
         spend(wallets, "s1", "alice", 5)  # taken from the expiring lot first
         assert wallets.expire() == ()
@@ -218,14 +223,7 @@ class TestExpiry:
         assert wallets.verify().ok
 
     def test_a_callers_key_cannot_block_expiry(self, wallets: Wallets, clock: ManualClock) -> None:
-        promo = wallets.credit(
-            "promo1",
-            holder="alice",
-            amount=COIN(20),
-            origin=LotOrigin.PROMOTION,
-            cause=Cause("promotion", "welcome"),
-            expires_in=timedelta(days=1),
-        )
+        promo = promote(wallets, expires_in=timedelta(days=1))
         buy(wallets, f"expiry:{promo.lot_id}", "bob", 10)  # the key expiry's transaction names
         clock.advance(timedelta(days=1))
         (expired,) = wallets.expire()
@@ -236,34 +234,13 @@ class TestExpiry:
 
     def test_an_expiry_in_another_offset_is_the_same_request(self, wallets: Wallets) -> None:
         at = datetime(2026, 3, 1, 12, tzinfo=UTC)
-        first = wallets.credit(
-            "promo1",
-            holder="alice",
-            amount=COIN(20),
-            origin=LotOrigin.PROMOTION,
-            cause=Cause("promotion", "welcome"),
-            expires_at=at,
-        )
-        again = wallets.credit(
-            "promo1",
-            holder="alice",
-            amount=COIN(20),
-            origin=LotOrigin.PROMOTION,
-            cause=Cause("promotion", "welcome"),
-            expires_at=at.astimezone(timezone(timedelta(hours=9))),
-        )
+        first = promote(wallets, expires_at=at)
+        again = promote(wallets, expires_at=at.astimezone(timezone(timedelta(hours=9))))
         assert again == first
 
     def test_an_expiry_beyond_the_calendar_is_refused(self, wallets: Wallets) -> None:
         with pytest.raises(ValidationError, match="cannot expire"):
-            wallets.credit(
-                "promo1",
-                holder="alice",
-                amount=COIN(20),
-                origin=LotOrigin.PROMOTION,
-                cause=Cause("promotion", "welcome"),
-                expires_in=relativedelta(years=9000),
-            )
+            promote(wallets, expires_in=relativedelta(years=9000))
         assert wallets.verify().transactions == 0
 
     def test_expire_limit_validated(self, wallets: Wallets) -> None:

@@ -72,6 +72,20 @@ TRICKY = "o'brien\"; DROP TABLE x;--"
 """An identifier with quotes and an SQL fragment: stored as data, never as code."""
 
 
+def transaction(
+    transaction_id: str, kind: TransactionKind, *legs: tuple[AccountKey, int], at: datetime = T0
+) -> Transaction:
+    """A transaction of *kind* with one posting per ``(account, amount)`` leg."""
+    return Transaction(
+        id=transaction_id,
+        kind=kind,
+        postings=tuple(Posting(account, amount) for account, amount in legs),
+        occurred_at=at,
+        idempotency_key=f"key-{transaction_id}",
+        cause=Cause("test", transaction_id),
+    )
+
+
 def purchase(
     transaction_id: str,
     holder: str,
