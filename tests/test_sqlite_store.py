@@ -400,7 +400,7 @@ def test_sql_checks_the_balance_of_what_it_is_sent(store: SqliteStore) -> None:
         assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
 
 
-@pytest.mark.parametrize("check", ["_SUSPECTS", "_INTO_DEBT_OUTSIDE"])
+@pytest.mark.parametrize("check", ["_UNBALANCED", "_INTO_DEBT"])
 def test_the_checks_at_each_flush_read_only_the_new_postings(
     store: SqliteStore, check: str
 ) -> None:
