@@ -17,6 +17,9 @@ from coinecon._checks import aware, identifier, instance_of, optional_identifier
 
 __all__ = ["EventSink", "OutboxEvent"]
 
+_new = object.__new__
+_set = object.__setattr__  # builds frozen values the caller has checked
+
 
 @final
 @attrs.frozen
@@ -38,6 +41,26 @@ class OutboxEvent:
     transaction_id: str | None = attrs.field(
         default=None, validator=optional_identifier("transaction id")
     )
+
+    @classmethod
+    def _of(
+        cls,
+        id: str,  # noqa: A002 (the field's name)
+        type: str,  # noqa: A002 (the field's name)
+        occurred_at: datetime,
+        payload: str,
+        transaction_id: str,
+    ) -> OutboxEvent:
+        """An event whose caller has checked every field as the constructor
+        would: the wallet service, for the event of each command it records
+        (a fresh id, a fixed type, its transaction's time and id)."""
+        event = _new(cls)
+        _set(event, "id", id)
+        _set(event, "type", type)
+        _set(event, "occurred_at", occurred_at)
+        _set(event, "payload", payload)
+        _set(event, "transaction_id", transaction_id)
+        return event
 
 
 @runtime_checkable

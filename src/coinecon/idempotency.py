@@ -119,6 +119,20 @@ class IdempotencyRecord:
     result: str
     created_at: datetime = attrs.field(validator=aware("created_at"))
 
+    @classmethod
+    def _of(
+        cls, key: str, fingerprint: str, result: str, created_at: datetime
+    ) -> IdempotencyRecord:
+        """A record whose caller has checked *created_at* as the constructor
+        would: the wallet service, for each command it records."""
+        record = object.__new__(cls)
+        _set = object.__setattr__
+        _set(record, "key", key)
+        _set(record, "fingerprint", fingerprint)
+        _set(record, "result", result)
+        _set(record, "created_at", created_at)
+        return record
+
     def replay(self, fingerprint: str) -> str:
         """Return the stored result for a replay with *fingerprint*.
 

@@ -246,7 +246,7 @@ def _shared_key(kind: AccountKind, owner: str, asset: Asset, _name: str) -> Acco
 
 
 @final
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Posting:
     """One leg of a transaction: a signed amount on one account.
 

@@ -305,6 +305,8 @@ def take_from_lots(
     if not isinstance(order, SpendOrder):
         raise InvalidTypeError(f"order must be a SpendOrder, got {type(order).__name__} {order!r}")
     unspent = [lot for lot in lots if lot.remaining > 0]
+    if len(unspent) == 1 and unspent[0].remaining >= coins:  # the usual case: one lot to take
+        return [unspent[0].take(coins)]
     available = sum([lot.remaining for lot in unspent])
     if available < coins:
         account = lots[0].account if lots else None

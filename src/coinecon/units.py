@@ -117,6 +117,15 @@ class UnitAmount:
             check_range(whole, "unit amount")
         self.__attrs_init__(whole, unit)
 
+    @classmethod
+    def _unchecked(cls, amount: int, unit: Unit) -> UnitAmount:
+        """An amount of *unit*, for callers that hold an ``int`` within
+        :data:`~coinecon.money.MAX_MINOR_UNITS` and a :class:`Unit` already
+        (a balance the ledger rules checked)."""
+        value = object.__new__(cls)
+        value.__attrs_init__(amount, unit)
+        return value
+
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.code}"
 

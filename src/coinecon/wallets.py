@@ -24,6 +24,7 @@ lots and its event, and commits; or it writes nothing at all::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import threading
@@ -146,7 +147,7 @@ def _spend_fingerprint(
     amount: UnitAmount,
     cause: Cause,
     kind: TransactionKind,
-    also: Sequence[Posting],
+    also: tuple[Posting, ...],
     metadata: Metadata,
 ) -> str:
     """``fingerprint("spend", request)`` of a spend's request, written
@@ -154,20 +155,28 @@ def _spend_fingerprint(
     :func:`~coinecon.idempotency.fingerprint` of the request as a ``dict``:
     ``holder``, ``unit``, ``amount``, ``cause`` (as text), ``kind``, ``also``
     (sorted ``[account text, amount]`` pairs) and ``metadata``."""
-    postings = ",".join(
-        [
-            f"[{_json_text(text)},{posting_amount}]"
-            for text, posting_amount in sorted([(str(p.account), p.amount) for p in also])
-        ]
-    )
     payload = (
-        f'{{"command":"spend","request":{{"also":[{postings}],"amount":{amount.amount},'
-        f'"cause":{_json_text(str(cause))},"holder":{_json_text(holder)},'
-        f'"kind":{_json_text(kind.value)},'
+        f'{{"command":"spend","request":{{"also":[{_postings_json(also) if also else ""}],'
+        f'"amount":{amount.amount},'
+        f'"cause":{_json_text(f"{cause.type}:{cause.id}")},"holder":{_json_text(holder)},'
+        f'"kind":{_json_text(kind._value_)},'
         f'"metadata":{canonical_json(dict(metadata)) if metadata else "{}"},'
         f'"unit":{_json_text(amount.unit.code)}}}}}'
     )
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _postings_json(postings: tuple[Posting, ...]) -> str:
+    """*postings* as the fingerprint writes them: ``[account text, amount]``
+    pairs, sorted, without the brackets around the list. Cached: a host sends
+    the same few ``also`` legs (a gift's) with spend after spend."""
+    return ",".join(
+        [
+            f"[{_json_text(text)},{amount}]"
+            for text, amount in sorted([(str(p.account), p.amount) for p in postings])
+        ]
+    )
 
 
 @final
@@ -461,7 +470,10 @@ class Wallets:
             )
             uow.lots.add(lot)
             result = CreditResult(
-                transaction.id, lot.id, UnitAmount(after[wallet], amount.unit), expiry
+                transaction.id,
+                lot.id,
+                UnitAmount._unchecked(after[wallet], amount.unit),  # noqa: SLF001 (checked by the rules)
+                expiry,
             )
             self._finish(uow, key, digest, result.to_json(), "coins.credited", transaction)
             uow.commit()
@@ -526,7 +538,8 @@ class Wallets:
             )
             after = self._record(uow, transaction)
             consumed = self._consume(uow, wallet, amount.amount, transaction.id)
-            result = SpendResult(transaction.id, consumed, UnitAmount(after[wallet], amount.unit))
+            balance = UnitAmount._unchecked(after[wallet], amount.unit)  # noqa: SLF001 (checked by the rules)
+            result = SpendResult(transaction.id, consumed, balance)
             self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
             uow.commit()
             return result
@@ -789,13 +802,17 @@ class Wallets:
         event_type: str,
         transaction: Transaction,
     ) -> None:
-        uow.idempotency.add(IdempotencyRecord(key, digest, result, transaction.occurred_at))
+        uow.idempotency.add(
+            IdempotencyRecord._of(key, digest, result, transaction.occurred_at)  # noqa: SLF001
+        )
         self._announce(uow, event_type, transaction, result)
 
     def _announce(
         self, uow: UnitOfWork, event_type: str, transaction: Transaction, payload: str
     ) -> None:
-        event_id = self._new_id()
+        event_id = check_identifier(self._new_id(), "event id")
         uow.outbox.add(
-            OutboxEvent(event_id, event_type, transaction.occurred_at, payload, transaction.id)
+            OutboxEvent._of(  # noqa: SLF001 (the id is checked here, the rest by the transaction)
+                event_id, event_type, transaction.occurred_at, payload, transaction.id
+            )
         )
