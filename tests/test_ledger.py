@@ -91,6 +91,21 @@ class TestTransactions:
         with pytest.raises(UnbalancedTransactionError):
             tx(TransactionKind.GIFT, (ALICE, -5), (AccountKey.earnings("bob", DIAMOND), 5))
 
+    def test_equal_assets_balance_whatever_objects_they_are(self) -> None:
+        """The balance is per asset by equality: several equal unit objects
+        count as one, and a unit's name does not split it."""
+        coins = [Unit("COIN"), Unit("COIN", name="Coins"), Unit("COIN")]
+        assert len({id(unit) for unit in coins}) == 3
+        issuance = AccountKey(AccountKind.ISSUANCE, PLATFORM, coins[0])
+        alice = AccountKey(AccountKind.WALLET, "alice", coins[1])
+        bob = AccountKey(AccountKind.WALLET, "bob", coins[2])
+        tx(TransactionKind.PURCHASE, (issuance, -5), (alice, 2), (bob, 3))
+        with pytest.raises(UnbalancedTransactionError, match="'COIN': 1"):
+            tx(TransactionKind.PURCHASE, (issuance, -5), (alice, 3), (bob, 3))
+        diamond = AccountKey(AccountKind.EARNINGS, "carol", Unit("DIAMOND"))
+        with pytest.raises(UnbalancedTransactionError, match="'COIN': -3, 'DIAMOND': 3"):
+            tx(TransactionKind.PURCHASE, (issuance, -5), (alice, 2), (diamond, 3))
+
     def test_structure_refused(self) -> None:
         with pytest.raises(InvalidAmountError):
             tx(TransactionKind.PURCHASE)

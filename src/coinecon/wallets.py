@@ -179,6 +179,16 @@ def _postings_json(postings: tuple[Posting, ...]) -> str:
     )
 
 
+def _consumption_json(consumption: LotConsumption) -> str:
+    value = consumption.value
+    if value is None:
+        return f"[{_json_text(consumption.lot_id)},{consumption.amount},null,null]"
+    return (
+        f"[{_json_text(consumption.lot_id)},{consumption.amount},{value.minor},"
+        f"{_json_text(value.currency.code)}]"
+    )
+
+
 @final
 @attrs.frozen
 class SpendResult:
@@ -205,14 +215,11 @@ class SpendResult:
         value_currency]`` rows), ``unit`` and ``balance``."""
         # Written directly, as canonical_json would (keys sorted, no spaces,
         # ASCII): every spend stores one. The test suite compares the two.
-        consumed = ",".join(
-            [
-                f"[{_json_text(c.lot_id)},{c.amount},null,null]"
-                if c.value is None
-                else f"[{_json_text(c.lot_id)},{c.amount},{c.value.minor},"
-                f"{_json_text(c.value.currency.code)}]"
-                for c in self.consumed
-            ]
+        items = self.consumed
+        consumed = (
+            _consumption_json(items[0])  # the usual case: one lot
+            if len(items) == 1
+            else ",".join([_consumption_json(c) for c in items])
         )
         return (
             f'{{"balance":{self.balance.amount},"consumed":[{consumed}],'
@@ -522,7 +529,7 @@ class Wallets:
         for posting in extra:
             if not isinstance(posting, Posting):
                 raise InvalidTypeError(f"also must hold Posting values, got {posting!r}")
-        pairs = metadata_pairs(metadata)
+        pairs = () if metadata is None else metadata_pairs(metadata)
         digest = _spend_fingerprint(holder, amount, cause, kind, extra, pairs)
         postings = (
             Posting(wallet, -amount.amount),
@@ -756,7 +763,10 @@ class Wallets:
         return self._store.unit_of_work()
 
     def _now(self) -> datetime:
-        return require_aware(self._clock.now(), "clock time")
+        now = self._clock.now()
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            require_aware(now, "clock time")
+        return now
 
     @staticmethod
     def _wallet(holder: str, amount: UnitAmount) -> AccountKey:

@@ -1357,21 +1357,22 @@ class _Lots:
                 )
             except sqlite3.IntegrityError as error:
                 raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
-            uow._pending.items.extend(  # noqa: SLF001
-                [
-                    (transaction_id, position, item.lot_id, item.amount, None, None)
-                    if item.value is None
-                    else (
-                        transaction_id,
-                        position,
-                        item.lot_id,
-                        item.amount,
-                        item.value.minor,
-                        item.value.currency.code,
+            items = uow._pending.items  # noqa: SLF001
+            for position, item in enumerate(consumed):
+                value = item.value
+                if value is None:
+                    items.append((transaction_id, position, item.lot_id, item.amount, None, None))
+                else:
+                    items.append(
+                        (
+                            transaction_id,
+                            position,
+                            item.lot_id,
+                            item.amount,
+                            value.minor,
+                            value.currency.code,
+                        )
                     )
-                    for position, item in enumerate(consumed)
-                ]
-            )
         except _FAULTS as error:
             raise _fault(error) from error
 
