@@ -28,7 +28,6 @@ This module is pure: it checks and computes, and never stores anything.
 from __future__ import annotations
 
 import enum
-import functools
 import itertools
 import operator
 from collections.abc import Iterable, Mapping
@@ -235,14 +234,21 @@ def _key(kind: AccountKind, owner: object, asset: object) -> AccountKey:
     constructor, which also gives bad input its typed errors.
     """
     if type(owner) is str and type(asset) is Unit:
-        # The name is part of the cache key: equal units may differ in it.
-        return _shared_key(kind, owner, asset, asset.name)
+        # By the unit's fields, not the unit (its hash is a Python call), and
+        # by its name too: equal units may differ in it.
+        found = (kind, owner, asset.code, asset.name)
+        shared = _SHARED_KEYS.get(found)
+        if shared is None:
+            shared = AccountKey(kind, owner, asset)
+            if len(_SHARED_KEYS) >= _MAX_SHARED_KEYS:
+                _SHARED_KEYS.clear()  # bounded: a host may have millions of holders
+            _SHARED_KEYS[found] = shared
+        return shared
     return AccountKey(kind, owner, asset)  # type: ignore[arg-type]
 
 
-@functools.lru_cache(maxsize=4096)
-def _shared_key(kind: AccountKind, owner: str, asset: Asset, _name: str) -> AccountKey:
-    return AccountKey(kind, owner, asset)
+_SHARED_KEYS: dict[tuple[AccountKind, str, str, str], AccountKey] = {}
+_MAX_SHARED_KEYS = 4096
 
 
 @final
