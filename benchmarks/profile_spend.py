@@ -1,21 +1,27 @@
-"""Where a gift-shaped spend spends its Python time, storage aside.
+"""Where a gift-shaped spend spends its Python time.
 
 Run with ``.venv/bin/python benchmarks/profile_spend.py`` (``--help`` for
 options). Not a benchmark (``python3 tasks.py bench`` runs those): a profiling
 aid that runs ``Wallets.spend`` on a store whose repositories do nothing, so
 that only the service and domain code are timed, then again with parts
-switched off, and prints microseconds per spend for each. Compare the lines of
-one run with each other: absolute times vary from machine to machine.
+switched off; and last, in a batch on a ``SqliteStore`` whose SQLite
+connection executes nothing once the batch has read its balances and lots, so
+that the service and the adapter's Python are timed without the SQL. It prints
+microseconds per spend for each. Compare the lines of one run with each other:
+absolute times vary from machine to machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,6 +29,8 @@ import attrs
 
 from coinecon import ManualClock, Money, Unit
 from coinecon import wallets as wallets_module
+from coinecon.adapters.sqlite import SqliteStore
+from coinecon.errors import StorageError
 from coinecon.ledger import AccountKey, AccountKind, Cause, Posting, TransactionKind
 from coinecon.lots import Lot, LotOrigin
 from coinecon.wallets import Wallets
@@ -99,26 +107,93 @@ class NoStore:
         return None
 
 
+ALSO = (
+    Posting(AccountKey.issuance(DIAMOND), -1),
+    Posting(AccountKey.earnings("creator", DIAMOND), 1),
+)
+
+
+def gifts(wallets: Wallets, prefix: str, spends: int) -> float:
+    """Seconds for *spends* gift-shaped spends, as the benchmark makes them."""
+    start = time.perf_counter()
+    for n in range(spends):
+        wallets.spend(
+            f"gift-{prefix}-{n}",
+            holder=f"holder-{n % HOLDERS}",
+            amount=COIN(2),
+            cause=Cause("gift", f"g-{n}"),
+            kind=TransactionKind.GIFT,
+            also=ALSO,
+        )
+    return time.perf_counter() - start
+
+
 def time_spends(wallets: Wallets, rounds: int = 7, spends: int = 10_000) -> float:
     """Median microseconds per spend over *rounds* rounds."""
-    also = (
-        Posting(AccountKey.issuance(DIAMOND), -1),
-        Posting(AccountKey.earnings("creator", DIAMOND), 1),
-    )
-    samples = []
-    for r in range(rounds):
-        start = time.perf_counter()
-        for n in range(spends):
-            wallets.spend(
-                f"gift-{r}-{n}",
-                holder=f"holder-{n % HOLDERS}",
-                amount=COIN(2),
-                cause=Cause("gift", f"g-{n}"),
-                kind=TransactionKind.GIFT,
-                also=also,
-            )
-        samples.append((time.perf_counter() - start) / spends * 1e6)
+    samples = [gifts(wallets, str(r), spends) / spends * 1e6 for r in range(rounds)]
     return statistics.median(samples)
+
+
+class NoCursor:
+    """What :class:`NoSql` returns: no rows, and row id 1 for an INSERT."""
+
+    lastrowid = 1
+    rowcount = 1
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+
+class NoSql:
+    """Stands in for a unit of work's ``sqlite3.Connection``: every statement
+    does nothing (``executemany`` still walks its rows, as SQLite would)."""
+
+    in_transaction = True
+
+    def execute(self, _sql: str, _parameters: object = ()) -> NoCursor:
+        return NoCursor()
+
+    def executemany(self, _sql: str, rows: Iterable[object]) -> NoCursor:
+        for _ in rows:
+            pass
+        return NoCursor()
+
+
+def time_sqlite_python(directory: Path, rounds: int = 7, spends: int = 10_000) -> float:
+    """Median microseconds per spend in a batch on a ``SqliteStore`` whose
+    connection executes nothing once the batch holds every balance and lot."""
+    with SqliteStore(directory / "profile.db") as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        with wallets.batch() as bulk:
+            for h in range(HOLDERS):
+                bulk.credit(
+                    f"seed-{h}",
+                    holder=f"holder-{h}",
+                    amount=COIN(10**9),
+                    origin=LotOrigin.PURCHASE,
+                    cause=Cause("purchase", f"seed-{h}"),
+                    value=Money(1000, "USD"),
+                )
+        samples = []
+        for r in range(rounds):
+            # The batch is voided at its end (leaving it then raises StorageError):
+            # what it wrote never reached SQLite.
+            with contextlib.suppress(StorageError), wallets.batch() as bulk:
+                gifts(bulk, f"warm-{r}", HOLDERS)  # reads every balance and lot once
+                view: Any = bulk._store.unit_of_work()  # noqa: SLF001 (the batch's shared unit)
+                uow = view._batch.uow  # noqa: SLF001
+                connection = uow._connection  # noqa: SLF001
+                real, connection.raw = connection.raw, NoSql()
+                try:
+                    samples.append(gifts(bulk, str(r), spends) / spends * 1e6)
+                finally:
+                    connection.raw = real
+                    uow._pending = type(uow._pending)()  # noqa: SLF001 (nothing was sent)
+                view.rollback()
+        return statistics.median(samples)
 
 
 def without(timed: Callable[[], float], owner: object, name: str, replacement: object) -> float:
@@ -165,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, owner, name, replacement in cases:
         print(f"{label:<34}{without(timed, owner, name, replacement):>8.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = time_sqlite_python(Path(tmp), args.rounds, args.spends)
+    print(f"\n{'SqliteStore, SQL not executed':<34}{sqlite:>8.1f}")
     return 0
 
 
