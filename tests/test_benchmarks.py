@@ -34,5 +34,10 @@ def test_the_sqlite_benchmark_prints_a_ratio_for_each_mode() -> None:
 @pytest.mark.slow
 def test_the_spend_profile_prints_each_line() -> None:
     out = run("profile_spend.py")
-    for label in ("everything", "without attrs validators", "without the request fingerprint"):
+    for label in (
+        "everything",
+        "without attrs validators",
+        "without the request fingerprint",
+        "SqliteStore, SQL not executed",
+    ):
         assert label in out
