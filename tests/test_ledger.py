@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinecon import Currency, Money, Unit
+from coinecon import Currency, Money, Unit, ledger
 from coinecon.errors import (
     AmountOutOfRangeError,
     BalanceLimitExceeded,
@@ -388,27 +388,49 @@ class TestLots:
         assert lot.remaining_value == Money.zero("USD")
 
     @given(
-        st.lists(st.tuples(st.integers(1, 50), st.booleans()), min_size=1, max_size=8), st.data()
+        st.lists(
+            st.tuples(st.integers(1, 50), st.booleans(), st.booleans()), min_size=1, max_size=8
+        ),
+        st.data(),
     )
-    def test_spending_takes_exactly_the_amount(
-        self, specs: list[tuple[int, bool]], data: st.DataObject
+    def test_spending_takes_exactly_the_amount_or_nothing(
+        self, specs: list[tuple[int, bool, bool]], data: st.DataObject
     ) -> None:
-        lots = [
-            self.lot(
+        lots = []
+        for i, (n, paid, used_up) in enumerate(specs):
+            lot = self.lot(
                 f"l{i}",
                 LotOrigin.PURCHASE if paid else LotOrigin.BONUS,
                 n,
                 value=Money.from_minor(n * 3, "EUR") if paid else None,
             )
-            for i, (n, paid) in enumerate(specs)
-        ]
-        total = sum(n for n, _ in specs)
-        coins = data.draw(st.integers(1, total))
+            lots.append(lot.take(n)[0] if used_up else lot)
+        total = sum(lot.remaining for lot in lots)
+        coins = data.draw(st.integers(1, total + 3))
         order = data.draw(st.sampled_from(SpendOrder))
+        if coins > total:
+            with pytest.raises(InsufficientFunds) as info:
+                take_from_lots(lots, coins, order)
+            assert str(info.value).endswith(f"lots hold {total}, {coins - total} short of {coins}")
+            assert (info.value.balance, info.value.requested) == (total, coins)
+            return
         taken = take_from_lots(lots, coins, order)
         assert sum(c.amount for _, c in taken) == coins
         before = {lot.id: lot.remaining for lot in lots}
         assert all(before[after.id] - after.remaining == c.amount for after, c in taken)
+        assert all(c.amount > 0 for _, c in taken)  # used-up lots are never taken from
+        assert [after.id for after, _ in taken] == [
+            lot.id for lot in order.sort(lot for lot in lots if lot.remaining)
+        ][: len(taken)]
+
+    def test_one_open_lot_short_of_the_spend_is_insufficient_funds(self) -> None:
+        with pytest.raises(InsufficientFunds, match="lots hold 3, 2 short of 5"):
+            take_from_lots([self.lot("l0", LotOrigin.BONUS, 3)], 5)
+
+    def test_a_used_up_lot_is_skipped_before_the_one_open_lot(self) -> None:
+        used_up, _ = self.lot("l0", LotOrigin.BONUS, 3).take(3)
+        ((after, consumption),) = take_from_lots([used_up, self.lot("l1", LotOrigin.BONUS, 4)], 2)
+        assert (consumption.lot_id, consumption.amount, after.remaining) == ("l1", 2, 2)
 
 
 def test_shared_account_keys_are_the_keys_asked_for() -> None:
@@ -424,3 +446,17 @@ def test_shared_account_keys_are_the_keys_asked_for() -> None:
     assert AccountKey.wallet("alice", COIN) is AccountKey.wallet("alice", COIN)
     with pytest.raises(LedgerRuleViolation):
         AccountKey.wallet("@alice", COIN)
+
+
+def test_shared_account_keys_are_found_by_every_field_of_the_unit() -> None:
+    """The shared keys are found by the unit's code and name: a field added to
+    Unit must join them."""
+    assert [field.name for field in attrs.fields(Unit)] == ["code", "name"]
+
+
+def test_shared_account_keys_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger, "_MAX_SHARED_KEYS", 3)
+    monkeypatch.setattr(ledger, "_SHARED_KEYS", {})
+    keys = [AccountKey.wallet(f"holder-{n}", COIN) for n in range(10)]
+    assert 0 < len(ledger._SHARED_KEYS) <= 3
+    assert keys == [AccountKey(AccountKind.WALLET, f"holder-{n}", COIN) for n in range(10)]

@@ -35,8 +35,11 @@ from coinecon.ledger import (
     TransactionKind,
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin
+from coinecon.money import Currency
 from coinecon.ports import Store
+from coinecon.testing import contract
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
+from coinecon.units import Unit
 from coinecon.verification import verify_books
 from coinecon.wallets import Wallets
 
@@ -398,6 +401,67 @@ def test_sql_checks_the_balance_of_what_it_is_sent(store: SqliteStore) -> None:
     with store.unit_of_work() as uow:
         assert uow.ledger.accounts() == {AccountKey.issuance(COIN): -1, wallet("bob"): 1}
         assert [t.id for t in uow.ledger.transactions()] == ["tx-0"]
+
+
+def _bypassing(transaction: Transaction, *postings: Posting) -> Transaction:
+    """*transaction* with other *postings*, past its own checks (as a buggy
+    caller could build it)."""
+    object.__setattr__(transaction, "postings", postings)
+    return transaction
+
+
+def test_sql_sums_a_unit_and_a_currency_of_one_code_apart(store: SqliteStore) -> None:
+    usd_unit = AccountKey.system(AccountKind.ISSUANCE, Unit("USD"))
+    usd = AccountKey.system(AccountKind.REVENUE, Currency.of("USD"))
+    transaction = _bypassing(purchase("tx-1", "alice", 5), Posting(usd_unit, 5), Posting(usd, -5))
+    with store.unit_of_work() as uow:
+        uow.ledger.record(transaction, {usd_unit: 5, usd: -5})
+        with pytest.raises(
+            StorageError, match=r"tx-1 sums to -5 USD \(money\), tx-1 sums to 5 USD \(unit\)$"
+        ):
+            uow.commit()
+
+
+def test_sql_lists_at_most_ten_unbalanced_transactions(store: SqliteStore) -> None:
+    issuance = AccountKey.issuance(COIN)
+    with store.unit_of_work() as uow:
+        for n in range(11):
+            transaction = _bypassing(purchase(f"tx-{n}", "alice", 1), Posting(issuance, -1))
+            uow.ledger.record(transaction, {issuance: -1 - n})
+        with pytest.raises(StorageError) as raised:
+            uow.commit()
+    message = str(raised.value)
+    assert message.count("sums to -1 COIN (unit)") == 10
+    assert "tx-9 sums" in message
+    assert "tx-10 sums" not in message
+    assert message.endswith("; there may be more")
+
+
+def test_sql_finds_a_debt_in_any_transaction_of_one_flush(store: SqliteStore) -> None:
+    carol = wallet("carol")
+    issuance = AccountKey.issuance(COIN)
+    overdraft = _bypassing(purchase("tx-1", "carol", 1), Posting(carol, -1), Posting(issuance, 1))
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "alice", 1))
+        uow.ledger.record(overdraft, {carol: -1, issuance: 0})
+        with pytest.raises(StorageError, match="tx-1 takes wallet:carol:COIN to -1"):
+            uow.commit()
+
+
+def test_sql_lets_a_credit_pay_a_debt_off_in_part(store: SqliteStore) -> None:
+    """Only a debit may take a holder's account below zero: a credit that
+    leaves a chargeback's debt partly unpaid is fine."""
+    carol = wallet("carol")
+    issuance = AccountKey.issuance(COIN)
+    chargeback = contract.transaction(
+        "tx-cb", TransactionKind.CHARGEBACK, (carol, -5), (issuance, 5)
+    )
+    with store.unit_of_work() as uow:
+        uow.ledger.record(chargeback, {carol: -5, issuance: 5})
+        uow.ledger.record(purchase("tx-pay", "carol", 2), {issuance: 3, carol: -3})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.balances([carol]) == {carol: -3}
 
 
 @pytest.mark.parametrize("check", ["_UNBALANCED", "_INTO_DEBT"])

@@ -537,6 +537,56 @@ class _Sink:
         del event
 
 
+class _FixedClock:
+    """A host's clock that always says *at*."""
+
+    def __init__(self, at: object) -> None:
+        self.at = at
+
+    def now(self) -> Any:
+        return self.at
+
+
+@pytest.mark.parametrize(
+    ("at", "error"),
+    [
+        (datetime(2026, 1, 1), NaiveDatetimeError),  # noqa: DTZ001 (the point)
+        ("2026-01-01T00:00:00Z", InvalidTypeError),
+    ],
+)
+def test_a_host_clock_giving_no_aware_time_is_refused_by_every_command(
+    at: object, error: type[Exception]
+) -> None:
+    """The commands take the clock's time as it is when it is a UTC datetime
+    and check it otherwise; what they build from it is not checked again."""
+    store = MemoryStore()
+    buy(Wallets(store, clock=ManualClock(T0)), "p1", "alice", 10)
+    wallets = Wallets(store, clock=_FixedClock(at))
+    with pytest.raises(error, match="clock time"):
+        buy(wallets, "p2", "alice", 10)
+    with pytest.raises(error, match="clock time"):
+        spend(wallets, "s1", "alice", 1)
+    with pytest.raises(error, match="clock time"):
+        wallets.expire()
+    assert wallets.balance("alice", COIN) == COIN(10)
+    assert wallets.verify().transactions == 1
+
+
+@pytest.mark.parametrize(("bad", "error"), [("", InvalidIdentifierError), (7, InvalidTypeError)])
+def test_a_bad_event_id_from_the_hosts_new_id_is_refused_and_nothing_kept(
+    bad: Any, error: type[Exception]
+) -> None:
+    """The event is built from checked values but its id, which the host's
+    ``new_id`` makes: that is checked like any id."""
+    ids: list[Any] = ["tx-1", "lot-1", "event-1", "tx-2", bad]
+    wallets = Wallets(MemoryStore(), clock=ManualClock(T0), new_id=iter(ids).__next__)
+    buy(wallets, "p1", "alice", 5)
+    with pytest.raises(error, match="event id"):
+        spend(wallets, "s1", "alice", 2)
+    assert wallets.balance("alice", COIN) == COIN(5)
+    assert wallets.transaction("tx-2") is None
+
+
 def test_every_argument_of_the_service_is_checked() -> None:
     store = MemoryStore()
     with pytest.raises(InvalidTypeError, match="store"):

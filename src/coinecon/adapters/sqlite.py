@@ -114,7 +114,10 @@ def _account_row(account: AccountKey) -> _AccountRow:
     )
 
 
+@lru_cache(maxsize=1024)
 def _asset(asset_kind: str, code: str) -> Asset:
+    # One object per asset read back: assets are immutable, and postings on
+    # one object sum without hashing it (see Transaction's balance check).
     return Unit(code) if asset_kind == "unit" else Currency.of(code)
 
 
@@ -341,8 +344,11 @@ class _Pending:
             return
         unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()
         if unbalanced:
-            found = ", ".join(f"{tid} sums to {total} {code}" for tid, code, total in unbalanced)
-            raise StorageError(f"transactions do not balance: {found}")
+            found = ", ".join(
+                f"{tid} sums to {total} {code} ({kind})" for tid, kind, code, total in unbalanced
+            )
+            more = "; there may be more" if len(unbalanced) == _SHOWN_UNBALANCED else ""
+            raise StorageError(f"transactions do not balance: {found}{more}")
         line = raw.execute(_INTO_DEBT, (first,)).fetchone()
         if line is not None:
             transaction_id, kind, owner, code, balance = line
@@ -806,6 +812,7 @@ _INSERT_POSTING = (
     "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
 )
 _HOLDER_KINDS = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
+_SHOWN_UNBALANCED = 10  # the most an error message lists
 # At each flush, two passes over the postings sent since the last one (CROSS
 # JOIN keeps SQLite to this order: the new postings first, by the index on
 # transaction_row, rather than every posting of every account). The first sums
@@ -813,11 +820,12 @@ _HOLDER_KINDS = ", ".join(repr(kind.value) for kind in AccountKind if kind.holde
 # holder's account below zero outside a chargeback. Two plain passes cost
 # less than one that carries the debt test through the grouping.
 _UNBALANCED = (
-    "SELECT (SELECT id FROM transactions WHERE row = p.transaction_row), a.asset_code, "
-    "SUM(p.amount) FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
+    "SELECT (SELECT id FROM transactions WHERE row = p.transaction_row), a.asset_kind, "
+    "a.asset_code, SUM(p.amount) "
+    "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
     "WHERE p.transaction_row >= ? "
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0 "
-    "LIMIT 10"
+    f"ORDER BY p.transaction_row LIMIT {_SHOWN_UNBALANCED}"
 )
 _INTO_DEBT = (
     "SELECT t.id, a.kind, a.owner, a.asset_code, p.balance_after "
@@ -1357,13 +1365,13 @@ class _Lots:
                 )
             except sqlite3.IntegrityError as error:
                 raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
-            items = uow._pending.items  # noqa: SLF001
+            rows: list[tuple[str, int, str, int, int | None, str | None]] = []  # all or none wait
             for position, item in enumerate(consumed):
                 value = item.value
                 if value is None:
-                    items.append((transaction_id, position, item.lot_id, item.amount, None, None))
+                    rows.append((transaction_id, position, item.lot_id, item.amount, None, None))
                 else:
-                    items.append(
+                    rows.append(
                         (
                             transaction_id,
                             position,
@@ -1373,6 +1381,7 @@ class _Lots:
                             value.currency.code,
                         )
                     )
+            uow._pending.items.extend(rows)  # noqa: SLF001
         except _FAULTS as error:
             raise _fault(error) from error
 
