@@ -77,12 +77,15 @@ def written(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {table: after[table] - before[table] for table in TABLES}
 
 
-def coinecon_round(directory: Path, spends: int, *, batched: bool) -> tuple[float, dict[str, int]]:
-    """Seconds for *spends* gift-shaped spends through coinecon, and the rows
-    they wrote."""
-    path = directory / f"coinecon-{uuid.uuid4().hex}.db"
-    store = SqliteStore(path, synchronous="NORMAL")
-    wallets = Wallets(store, clock=ManualClock(T0))
+# A gift's other legs: the creator earns a diamond, out of the diamond issuance.
+ALSO = (
+    Posting(AccountKey.issuance(DIAMOND), -1),
+    Posting(AccountKey.earnings("creator", DIAMOND), 1),
+)
+
+
+def seed(wallets: Wallets) -> None:
+    """Give each of the :data:`HOLDERS` holders 10**9 purchased coins."""
     with wallets.batch() as bulk:
         for h in range(HOLDERS):
             bulk.credit(
@@ -93,20 +96,27 @@ def coinecon_round(directory: Path, spends: int, *, batched: bool) -> tuple[floa
                 cause=Cause("purchase", f"seed-{h}"),
                 value=Money(1000, "USD"),
             )
-    also = (
-        Posting(AccountKey.issuance(DIAMOND), -1),
-        Posting(AccountKey.earnings("creator", DIAMOND), 1),
+
+
+def gift(wallets: Wallets, key: str, n: int) -> None:
+    """The *n*-th gift-shaped spend: two coins from one of the holders, in turn."""
+    wallets.spend(
+        key,
+        holder=f"holder-{n % HOLDERS}",
+        amount=COIN(2),
+        cause=Cause("gift", f"g-{n}"),
+        kind=TransactionKind.GIFT,
+        also=ALSO,
     )
 
-    def one(target: Wallets, n: int) -> None:
-        target.spend(
-            f"gift-{n}",
-            holder=f"holder-{n % HOLDERS}",
-            amount=COIN(2),
-            cause=Cause("gift", f"g-{n}"),
-            kind=TransactionKind.GIFT,
-            also=also,
-        )
+
+def coinecon_round(directory: Path, spends: int, *, batched: bool) -> tuple[float, dict[str, int]]:
+    """Seconds for *spends* gift-shaped spends through coinecon, and the rows
+    they wrote."""
+    path = directory / f"coinecon-{uuid.uuid4().hex}.db"
+    store = SqliteStore(path, synchronous="NORMAL")
+    wallets = Wallets(store, clock=ManualClock(T0))
+    seed(wallets)
 
     with sqlite3.connect(path) as db:
         before = row_counts(db)
@@ -114,10 +124,10 @@ def coinecon_round(directory: Path, spends: int, *, batched: bool) -> tuple[floa
     if batched:
         with wallets.batch() as bulk:
             for n in range(spends):
-                one(bulk, n)
+                gift(bulk, f"gift-{n}", n)
     else:
         for n in range(spends):
-            one(wallets, n)
+            gift(wallets, f"gift-{n}", n)
     elapsed = time.perf_counter() - start
     assert wallets.verify().ok
     store.close()

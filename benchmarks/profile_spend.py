@@ -19,24 +19,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
+from bench_sqlite_spends import COIN, HOLDERS, T0, gift, seed  # the benchmark's gifts
 
-from coinecon import ManualClock, Money, Unit
+from coinecon import ManualClock, Money
 from coinecon import wallets as wallets_module
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import StorageError
-from coinecon.ledger import AccountKey, AccountKind, Cause, Posting, TransactionKind
+from coinecon.ledger import AccountKey, AccountKind
 from coinecon.lots import Lot, LotOrigin
 from coinecon.wallets import Wallets
 
-COIN, DIAMOND = Unit("COIN"), Unit("DIAMOND")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HOLDERS = 10
 LOT = Lot.new(
     "lot-1",
     AccountKey.wallet("holder-0", COIN),
@@ -106,24 +103,11 @@ class NoStore:
         return None
 
 
-ALSO = (
-    Posting(AccountKey.issuance(DIAMOND), -1),
-    Posting(AccountKey.earnings("creator", DIAMOND), 1),
-)
-
-
 def gifts(wallets: Wallets, prefix: str, spends: int) -> float:
     """Seconds for *spends* gift-shaped spends, as the benchmark makes them."""
     start = time.perf_counter()
     for n in range(spends):
-        wallets.spend(
-            f"gift-{prefix}-{n}",
-            holder=f"holder-{n % HOLDERS}",
-            amount=COIN(2),
-            cause=Cause("gift", f"g-{n}"),
-            kind=TransactionKind.GIFT,
-            also=ALSO,
-        )
+        gift(wallets, f"gift-{prefix}-{n}", n)
     return time.perf_counter() - start
 
 
@@ -166,16 +150,7 @@ def time_sqlite_python(directory: Path, rounds: int = 7, spends: int = 10_000) -
     connection executes nothing once the batch holds every balance and lot."""
     with SqliteStore(directory / "profile.db") as store:
         wallets = Wallets(store, clock=ManualClock(T0))
-        with wallets.batch() as bulk:
-            for h in range(HOLDERS):
-                bulk.credit(
-                    f"seed-{h}",
-                    holder=f"holder-{h}",
-                    amount=COIN(10**9),
-                    origin=LotOrigin.PURCHASE,
-                    cause=Cause("purchase", f"seed-{h}"),
-                    value=Money(1000, "USD"),
-                )
+        seed(wallets)
         samples = []
         for r in range(rounds):
             try:
