@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from coinecon._ids import random_id
+from coinecon._ids import check_identifier, random_id
+from coinecon.errors import InvalidIdentifierError
 
 
 def test_random_ids_are_version_4_uuids_in_hex() -> None:
@@ -45,3 +46,22 @@ def test_coinecon_imports_where_os_cannot_fork() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("tx\n1", "a control character, U+000A, at position 2"),
+        ("tx\u200b1", "an invisible formatting character, U+200B, at position 2"),
+        ("\ud800", "a lone surrogate, U+D800, at position 0"),
+        ("a\ue000", "a private-use character, U+E000, at position 1"),
+        ("a\u2028b", "a line separator, U+2028, at position 1"),
+        ("a\u00a0b", "a space other than ' ', U+00A0, at position 1"),
+        ("a\U000e0080", "an unassigned code point, U+E0080, at position 1"),
+    ],
+)
+def test_an_unprintable_identifier_is_refused_saying_which_character(text: str, why: str) -> None:
+    with pytest.raises(InvalidIdentifierError) as raised:
+        check_identifier(text, "cause id")
+    assert why in str(raised.value)
+    assert str(raised.value).startswith(f"cause id {text!r} contains ")

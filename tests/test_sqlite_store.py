@@ -35,13 +35,13 @@ from coinecon.ledger import (
     TransactionKind,
 )
 from coinecon.lots import Lot, LotConsumption, LotOrigin
-from coinecon.money import Currency
+from coinecon.money import Currency, Money
 from coinecon.ports import Store
 from coinecon.testing import contract
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
 from coinecon.units import Unit
 from coinecon.verification import verify_books
-from coinecon.wallets import Wallets
+from coinecon.wallets import SpendResult, Wallets
 
 
 @pytest.fixture
@@ -305,6 +305,138 @@ def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
             SqliteStore(directory / "coins.db")
     finally:
         directory.chmod(0o700)
+
+
+# -- rows changed outside coinecon ------------------------------------------------------
+
+
+def _books_to_tamper_with(path: Path) -> str:
+    """A file with a purchase, a gift, their events and records, all through
+    the wallet service; the gift's transaction id."""
+    with SqliteStore(path) as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        wallets.credit(
+            "p1",
+            holder="alice",
+            amount=COIN(10),
+            origin=LotOrigin.PURCHASE,
+            cause=Cause("purchase", "p1"),
+            value=Money("1.00", "USD"),
+            metadata={"channel": "app"},
+        )
+        gift = GIFT(wallets)
+    return gift.transaction_id
+
+
+def GIFT(wallets: Wallets) -> SpendResult:  # noqa: N802 (the one gift of these books)
+    return wallets.spend("s1", holder="alice", amount=COIN(4), cause=Cause("gift", "s1"))
+
+
+class _Sink:
+    def deliver(self, event: OutboxEvent) -> None:
+        del event
+
+
+_READERS: dict[str, Callable[[Wallets, str], object]] = {
+    "verify": lambda wallets, _gift: wallets.verify(),
+    "lots": lambda wallets, _gift: wallets.lots("alice", COIN),
+    "replay": lambda wallets, _gift: GIFT(wallets),
+    "deliver": lambda wallets, _gift: wallets.deliver_events(_Sink()),
+    "consumed": lambda wallets, gift: wallets.consumption(gift),
+}
+_POSTED_TWICE = (  # the gift's last posting moved to the account of the one before
+    "UPDATE postings SET account_id = (SELECT account_id FROM postings "
+    "WHERE sequence = (SELECT max(sequence) - 1 FROM postings)) "
+    "WHERE sequence = (SELECT max(sequence) FROM postings)"
+)
+_CORRUPTIONS = {
+    "transaction kind": ("UPDATE transactions SET kind = 'theft'", "verify"),
+    "transaction time": ("UPDATE transactions SET occurred_at = 'yesterday'", "verify"),
+    "naive time": ("UPDATE transactions SET occurred_at = '2026-01-01T00:00:00'", "verify"),
+    "metadata not JSON": ("UPDATE transactions SET metadata = '{not json'", "verify"),
+    "metadata not pairs": ("UPDATE transactions SET metadata = '{\"a\": 1}'", "verify"),
+    "empty cause": ("UPDATE transactions SET cause_id = ''", "verify"),
+    "account kind": ("UPDATE accounts SET kind = 'vault' WHERE kind = 'wallet'", "verify"),
+    "unit code": ("UPDATE accounts SET asset_code = 'not a code' WHERE kind = 'wallet'", "verify"),
+    "posting twice": (_POSTED_TWICE, "verify"),
+    "lot origin": ("UPDATE lots SET origin = 'stolen'", "lots"),
+    "lot time": ("UPDATE lots SET created_at = 'soon'", "lots"),
+    "lot currency": ("UPDATE lots SET value_currency = 'XQQ'", "lots"),
+    "record time": ("UPDATE idempotency SET created_at = 'then'", "replay"),
+    "event time": ("UPDATE outbox SET occurred_at = 'now'", "deliver"),
+    "event type": ("UPDATE outbox SET type = ''", "deliver"),
+    "consumed currency": ("UPDATE lot_consumption_items SET value_currency = 'XQQ'", "consumed"),
+}
+
+
+@pytest.mark.parametrize("corruption", list(_CORRUPTIONS))
+def test_a_row_changed_outside_coinecon_is_a_storage_error(path: Path, corruption: str) -> None:
+    """A value written into the file by other means, that coinecon could not
+    have written, is reported as a StorageError naming the row when it is
+    read, never as a bare ValueError or as a rule of the domain; the file is
+    left as it was."""
+    gift = _books_to_tamper_with(path)
+    statement, reader = _CORRUPTIONS[corruption]
+    with closing(sqlite3.connect(path)) as db, db:
+        assert db.execute(statement).rowcount > 0
+    before = path.read_bytes()
+    read = _READERS[reader]
+    with SqliteStore(path) as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        with pytest.raises(StorageError, match="in the file cannot be read back"):
+            read(wallets, gift)
+    assert path.read_bytes() == before
+
+
+def _commands_fail(store: SqliteStore) -> None:
+    """On books from :func:`_books_to_tamper_with` that SQLite cannot write:
+    a command and a batch raise StorageError."""
+    wallets = Wallets(store, clock=ManualClock(T0))
+
+    def bulk_work() -> None:
+        with wallets.batch() as bulk:
+            bulk.credit("p3", holder="bob", amount=COIN(5), origin=LotOrigin.BONUS, cause=CAUSE)
+            bulk.spend("s2", holder="alice", amount=COIN(1), cause=CAUSE)
+
+    with pytest.raises(StorageError, match="readonly"):
+        wallets.credit("p2", holder="bob", amount=COIN(5), origin=LotOrigin.BONUS, cause=CAUSE)
+    with pytest.raises(StorageError, match="readonly"):
+        bulk_work()
+
+
+CAUSE = Cause("test", "1")
+
+
+def test_a_file_sqlite_may_not_write_fails_cleanly(path: Path) -> None:
+    """SQLite refuses to write a file it may not (permissions, read-only
+    media) with SQLITE_READONLY; ``PRAGMA query_only`` makes it do so whoever
+    runs the test (root ignores file permissions). Commands fail with
+    StorageError and the file is left as it was."""
+    _books_to_tamper_with(path)
+    before = path.read_bytes()
+    with SqliteStore(path) as store:
+        (connection,) = store._idle  # the one pooled connection
+        connection.raw.execute("PRAGMA query_only = ON")
+        _commands_fail(store)
+    assert path.read_bytes() == before
+    with SqliteStore(path, read_only=True) as store:
+        assert Wallets(store).balance("alice", COIN) == COIN(6)
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root bypasses file permissions; the query_only test covers the same failure",
+)
+def test_a_read_only_file_fails_cleanly(path: Path) -> None:
+    _books_to_tamper_with(path)
+    before = path.read_bytes()
+    path.chmod(0o444)
+    try:
+        with SqliteStore(path) as store:
+            _commands_fail(store)
+    finally:
+        path.chmod(0o644)
+    assert path.read_bytes() == before
 
 
 # -- locking --------------------------------------------------------------------------
@@ -805,6 +937,29 @@ def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
         with pytest.raises(StorageError, match="constraint"):
             uow.lots.add(lot)
         assert uow.lots.get("lot-1") is None
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE accounts SET balance = 1.5",
+        "UPDATE postings SET amount = 2.5",
+        "UPDATE postings SET balance_after = 'seven'",
+        "UPDATE lots SET amount = 10.0 + 0.5",
+        "UPDATE lots SET remaining = 0.5",
+        "UPDATE lots SET value_minor = 99.5",
+        "UPDATE lots SET value_recognised = 0.5",
+        "UPDATE lot_consumption_items SET amount = 1.5",
+        "UPDATE lot_consumption_items SET value_minor = 0.5",
+        "UPDATE lot_consumption_items SET value_minor = -1",
+    ],
+)
+def test_every_amount_of_money_or_coins_is_an_integer_in_sql(path: Path, statement: str) -> None:
+    """Whoever writes to the file: amounts and balances are stored as
+    integers, never as floats or text."""
+    _books_to_tamper_with(path)
+    with closing(sqlite3.connect(path)) as db, pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        db.execute(statement)
 
 
 def test_amounts_beyond_64_bits_are_refused(store: SqliteStore) -> None:

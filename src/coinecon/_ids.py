@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import unicodedata
 
 from coinecon.errors import InvalidIdentifierError, InvalidTypeError
 
@@ -15,7 +16,8 @@ def check_identifier(value: object, what: str) -> str:
     """Return *value* if it is a usable identifier; raise a typed error otherwise.
 
     An identifier is a non-empty string of at most :data:`MAX_IDENTIFIER_LENGTH`
-    characters without control characters. Quotes, SQL fragments and any other
+    printable characters (``str.isprintable()``: no control characters, no
+    invisible formatting characters, surrogates or separators). Quotes, SQL fragments and any other
     printable text are allowed: storage keeps them as data, never as code.
     """
     if type(value) is str and 0 < len(value) <= MAX_IDENTIFIER_LENGTH and value.isprintable():
@@ -28,9 +30,25 @@ def check_identifier(value: object, what: str) -> str:
         raise InvalidIdentifierError(
             f"{what} is {len(value)} characters long; at most {MAX_IDENTIFIER_LENGTH} are allowed"
         )
-    if not value.isprintable():
-        raise InvalidIdentifierError(f"{what} {value!r} contains control characters")
-    return value
+    position, character = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+    kind = _UNPRINTABLE.get(unicodedata.category(character), "a character that is not printable")
+    raise InvalidIdentifierError(
+        f"{what} {value!r} contains {kind}, U+{ord(character):04X}, at position {position}; "
+        "identifiers are printable text"
+    )
+
+
+# Why str.isprintable() refuses a character, by its Unicode category.
+_UNPRINTABLE = {
+    "Cc": "a control character",
+    "Cf": "an invisible formatting character",
+    "Cs": "a lone surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Zs": "a space other than ' '",
+}
 
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))

@@ -172,7 +172,7 @@ class NaiveDatetimeError(ValidationError):
 
 class InvalidIdentifierError(ValidationError):
     """An identifier (account holder, idempotency key, SKU...) is empty, too
-    long, or contains control characters."""
+    long, or contains a character that is not printable."""
 
 
 class LedgerRuleViolation(CoineconError, ValueError):

@@ -63,10 +63,13 @@ _VERSION_1 = (
             CHECK (typeof(remaining) = 'integer' AND remaining BETWEEN 0 AND amount),
         created_at TEXT NOT NULL,
         transaction_id TEXT NOT NULL,
-        value_minor INTEGER CHECK (value_minor >= 0),
+        value_minor INTEGER
+            CHECK (typeof(value_minor) IN ('integer', 'null') AND value_minor >= 0),
         value_currency TEXT,
-        value_recognised INTEGER NOT NULL
-            CHECK (value_recognised BETWEEN 0 AND coalesce(value_minor, 0)),
+        value_recognised INTEGER NOT NULL CHECK (
+            typeof(value_recognised) = 'integer'
+            AND value_recognised BETWEEN 0 AND coalesce(value_minor, 0)
+        ),
         expires_at TEXT CHECK (expires_at > created_at),
         CHECK ((value_minor IS NULL) = (value_currency IS NULL))
     )
@@ -86,7 +89,8 @@ _VERSION_1 = (
         position INTEGER NOT NULL,
         lot_id TEXT NOT NULL,
         amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
-        value_minor INTEGER,
+        value_minor INTEGER
+            CHECK (typeof(value_minor) IN ('integer', 'null') AND value_minor >= 0),
         value_currency TEXT,
         PRIMARY KEY (transaction_id, position),
         CHECK ((value_minor IS NULL) = (value_currency IS NULL))

@@ -66,7 +66,13 @@ from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar
 
 from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidAmountError, InvalidTypeError, StorageError, ValidationError
+from coinecon.errors import (
+    CoineconError,
+    InvalidAmountError,
+    InvalidTypeError,
+    StorageError,
+    ValidationError,
+)
 from coinecon.events import OutboxEvent
 from coinecon.idempotency import IdempotencyRecord, canonical_json
 from coinecon.ledger import (
@@ -122,7 +128,23 @@ def _asset(asset_kind: str, code: str) -> Asset:
 
 
 def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
-    return AccountKey(AccountKind(kind), owner, _asset(asset_kind, code))
+    try:
+        return AccountKey(AccountKind(kind), owner, _asset(asset_kind, code))
+    except _UNREADABLE as error:
+        raise _corrupt(f"account {kind}:{owner}:{code}", error) from error
+
+
+# What turning a row back into a domain value raises when the file was changed
+# outside coinecon or is damaged: a value of the wrong type or form.
+_UNREADABLE = (ValueError, TypeError, LookupError, CoineconError)
+
+
+def _corrupt(what: str, error: Exception) -> StorageError:
+    """The error for a row coinecon cannot read back. Decoders that call other
+    decoders let a :class:`StorageError` through as it is."""
+    return StorageError(
+        f"{what} in the file cannot be read back (changed outside coinecon, or damaged): {error}"
+    )
 
 
 def _time(value: datetime) -> str:
@@ -1172,20 +1194,27 @@ def _guarded_fetch(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any])
 
 def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
     _row, account_id, kind, owner, asset_kind, code, amount = line
-    return Posting(connection.key(account_id, kind, owner, asset_kind, code), amount)
+    account = connection.key(account_id, kind, owner, asset_kind, code)
+    try:
+        return Posting(account, amount)
+    except _UNREADABLE as error:
+        raise _corrupt(f"a posting on {account}", error) from error
 
 
 def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
     _row, id_, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata = header
-    return Transaction(
-        id=id_,
-        kind=TransactionKind(kind),
-        postings=tuple(postings),
-        occurred_at=_parse_time(occurred_at),
-        idempotency_key=idempotency_key,
-        cause=Cause(cause_type, cause_id),
-        metadata=tuple((key, value) for key, value in json.loads(metadata)),
-    )
+    try:
+        return Transaction(
+            id=id_,
+            kind=TransactionKind(kind),
+            postings=tuple(postings),
+            occurred_at=_parse_time(occurred_at),
+            idempotency_key=idempotency_key,
+            cause=Cause(cause_type, cause_id),
+            metadata=tuple((key, value) for key, value in json.loads(metadata)),
+        )
+    except _UNREADABLE as error:
+        raise _corrupt(f"transaction {id_!r}", error) from error
 
 
 _LOT_COLUMNS = (
@@ -1238,18 +1267,22 @@ def _lot(line: Sequence[Any]) -> Lot:
         value_recognised,
         expires_at,
     ) = line
-    return Lot(
-        id=id_,
-        account=_account(kind, owner, asset_kind, code),
-        origin=LotOrigin(origin),
-        amount=amount,
-        remaining=remaining,
-        created_at=_parse_time(created_at),
-        transaction_id=transaction_id,
-        value=_optional_money(value_minor, value_currency),
-        value_recognised=value_recognised,
-        expires_at=None if expires_at is None else _parse_time(expires_at),
-    )
+    account = _account(kind, owner, asset_kind, code)
+    try:
+        return Lot(
+            id=id_,
+            account=account,
+            origin=LotOrigin(origin),
+            amount=amount,
+            remaining=remaining,
+            created_at=_parse_time(created_at),
+            transaction_id=transaction_id,
+            value=_optional_money(value_minor, value_currency),
+            value_recognised=value_recognised,
+            expires_at=None if expires_at is None else _parse_time(expires_at),
+        )
+    except _UNREADABLE as error:
+        raise _corrupt(f"lot {id_!r}", error) from error
 
 
 class _Lots:
@@ -1393,10 +1426,13 @@ class _Lots:
             "WHERE transaction_id = ? ORDER BY position",
             (transaction_id,),
         ).fetchall()
-        return [
-            LotConsumption(lot_id, amount, _optional_money(minor, currency))
-            for lot_id, amount, minor, currency in lines
-        ]
+        try:
+            return [
+                LotConsumption(lot_id, amount, _optional_money(minor, currency))
+                for lot_id, amount, minor, currency in lines
+            ]
+        except _UNREADABLE as error:
+            raise _corrupt(f"the consumption of {transaction_id!r}", error) from error
 
 
 class _Idempotency:
@@ -1418,7 +1454,7 @@ class _Idempotency:
             if line is None:
                 pending.absent.add(key)
                 return None
-            return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
+            return _idempotency_record(line)
         except _FAULTS as error:
             raise _fault(error) from error
 
@@ -1445,8 +1481,23 @@ class _Idempotency:
             raise _fault(error) from error
 
 
+def _idempotency_record(line: Sequence[Any]) -> IdempotencyRecord:
+    try:
+        return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
+    except _UNREADABLE as error:
+        raise _corrupt(f"the idempotency record of {line[0]!r}", error) from error
+
+
 def _idempotency_row(record: IdempotencyRecord) -> tuple[str, str, str, str]:
     return (record.key, record.fingerprint, record.result, _time(record.created_at))
+
+
+def _event(line: Sequence[Any]) -> OutboxEvent:
+    id_, type_, occurred_at, payload, transaction_id = line
+    try:
+        return OutboxEvent(id_, type_, _parse_time(occurred_at), payload, transaction_id)
+    except _UNREADABLE as error:
+        raise _corrupt(f"event {id_!r}", error) from error
 
 
 class _Outbox:
@@ -1484,10 +1535,7 @@ class _Outbox:
             "WHERE delivered_at IS NULL ORDER BY row LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
-            OutboxEvent(id_, type_, _parse_time(occurred_at), payload, transaction_id)
-            for id_, type_, occurred_at, payload, transaction_id in lines
-        ]
+        return [_event(line) for line in lines]
 
     @_guarded
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:

@@ -195,7 +195,8 @@ class PriceBook:
             NaiveDatetimeError: if *now* has no time zone.
             InvalidQuoteError: for both or neither of *coins* and *sku*, an
                 account that is not a usable identifier (empty, too long, or with
-                control characters), or a validity that is not positive.
+                characters that are not printable), or a validity that is not
+                positive.
             PricingProblemError: if the book's tiers cannot price *coins*.
         """
         now = require_aware(now, "now")
