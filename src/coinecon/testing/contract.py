@@ -6,9 +6,12 @@ Subclass :class:`StoreContract` in a module pytest collects, name the class
 
     from coinecon.testing.contract import StoreContract
 
+    from myapp.storage import MyStore
+
+
     class TestMyStore(StoreContract):
         def make_store(self):
-            return MyStore(...)
+            return MyStore(self.tmp_path / "coins.db")
 
 pytest then runs every contract test against a fresh store from
 ``StoreContract.make_store``. A store with a ``close()`` method is closed
