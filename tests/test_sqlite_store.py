@@ -337,6 +337,14 @@ class _Sink:
         del event
 
 
+def _drop_the_append_only_triggers(db: sqlite3.Connection) -> None:
+    """What a writer that changes the ledger must do first."""
+    for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%append_only%'"
+    ).fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+
+
 _READERS: dict[str, Callable[[Wallets, str], object]] = {
     "verify": lambda wallets, _gift: wallets.verify(),
     "lots": lambda wallets, _gift: wallets.lots("alice", COIN),
@@ -378,6 +386,7 @@ def test_a_row_changed_outside_coinecon_is_a_storage_error(path: Path, corruptio
     gift = _books_to_tamper_with(path)
     statement, reader = _CORRUPTIONS[corruption]
     with closing(sqlite3.connect(path)) as db, db:
+        _drop_the_append_only_triggers(db)
         assert db.execute(statement).rowcount > 0
     before = path.read_bytes()
     read = _READERS[reader]
@@ -596,20 +605,71 @@ def test_sql_lets_a_credit_pay_a_debt_off_in_part(store: SqliteStore) -> None:
         assert uow.ledger.balances([carol]) == {carol: -3}
 
 
-@pytest.mark.parametrize("check", ["_UNBALANCED", "_INTO_DEBT"])
-def test_the_checks_at_each_flush_read_only_the_new_postings(
-    store: SqliteStore, check: str
-) -> None:
-    """They run at every flush, so each must start from the postings written
+def test_the_check_at_each_flush_reads_only_the_new_postings(store: SqliteStore) -> None:
+    """It runs at every flush, so it must start from the postings written
     since the last one (by their transaction), never scan the ledger."""
     with store.unit_of_work() as uow:
         uow.ledger.accounts()
         connection = uow._connection
         assert connection is not None
         plan = connection.raw.execute(
-            "EXPLAIN QUERY PLAN " + getattr(sqlite_adapter, check), (1,)
+            "EXPLAIN QUERY PLAN " + sqlite_adapter._UNBALANCED, (1,)
         ).fetchall()
     assert "SEARCH p USING INDEX postings_of_transaction (transaction_row" in plan[0][3]
+
+
+def _seeded(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection to books from :func:`_books_to_tamper_with`:
+    another program writing to the file."""
+    _books_to_tamper_with(path)
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_the_schema_refuses_any_writer_a_debit_into_debt_outside_a_chargeback(
+    path: Path,
+) -> None:
+    with closing(_seeded(path)) as db:
+        alice = db.execute("SELECT id FROM accounts WHERE kind = 'wallet'").fetchone()[0]
+        issuance = db.execute("SELECT id FROM accounts WHERE kind = 'issuance'").fetchone()[0]
+        for kind, refused in (("adjustment", True), ("chargeback", False)):
+            db.execute("BEGIN")
+            row = db.execute(
+                "INSERT INTO transactions (id, kind, occurred_at, idempotency_key, cause_type, "
+                "cause_id, metadata) VALUES (?, ?, '2026-01-01T00:00:00.000000+00:00', ?, 't', "
+                "'1', '[]') RETURNING row",
+                (f"tx-{kind}", kind, f"key-{kind}"),
+            ).fetchone()[0]
+            insert = (
+                "INSERT INTO postings (transaction_row, account_id, amount, balance_after) "
+                "VALUES (?, ?, ?, ?)"
+            )
+            db.execute(insert, (row, issuance, 7, -3))  # a system account may be below zero
+            if refused:
+                with pytest.raises(sqlite3.IntegrityError, match="outside a chargeback"):
+                    db.execute(insert, (row, alice, -7, -1))
+            else:
+                db.execute(insert, (row, alice, -7, -1))
+            db.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("statement", ["UPDATE {} SET rowid = rowid", "DELETE FROM {}"])
+@pytest.mark.parametrize("table", ["transactions", "postings"])
+def test_the_schema_keeps_the_ledger_append_only_for_any_writer(
+    path: Path, table: str, statement: str
+) -> None:
+    with closing(_seeded(path)) as db:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(statement.format(table))
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+
+
+def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> None:
+    """The trigger's SQL names the holder-owned account kinds and the one
+    transaction kind that may leave a debt; they must be the ledger's."""
+    (trigger,) = [sql for sql in MIGRATIONS[0] if "no_debt_outside_a_chargeback" in sql]
+    holders = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
+    assert f"IN ({holders})" in trigger
+    assert f"!= {TransactionKind.CHARGEBACK.value!r}" in trigger
 
 
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
@@ -958,8 +1018,10 @@ def test_every_amount_of_money_or_coins_is_an_integer_in_sql(path: Path, stateme
     """Whoever writes to the file: amounts and balances are stored as
     integers, never as floats or text."""
     _books_to_tamper_with(path)
-    with closing(sqlite3.connect(path)) as db, pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        db.execute(statement)
+    with closing(sqlite3.connect(path)) as db:
+        _drop_the_append_only_triggers(db)
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            db.execute(statement)
 
 
 def test_amounts_beyond_64_bits_are_refused(store: SqliteStore) -> None:

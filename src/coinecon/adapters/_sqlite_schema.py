@@ -47,6 +47,30 @@ _VERSION_1 = (
         balance_after INTEGER NOT NULL CHECK (typeof(balance_after) = 'integer')
     )
     """,
+    # A holder's account (wallet, earnings, creator payable) goes below zero
+    # only by a chargeback's debit, whoever writes the file.
+    """
+    CREATE TRIGGER postings_no_debt_outside_a_chargeback
+    BEFORE INSERT ON postings
+    WHEN NEW.amount < 0 AND NEW.balance_after < 0
+    BEGIN
+        SELECT RAISE(ABORT, 'a debit takes a holder''s account below zero outside a chargeback')
+        WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id)
+                IN ('wallet', 'earnings', 'creator-payable')
+            AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row) != 'chargeback';
+    END
+    """,
+    # The ledger is append-only, whoever writes the file.
+    *(
+        f"""
+        CREATE TRIGGER {table}_append_only_{event} BEFORE {event.upper()} ON {table}
+        BEGIN
+            SELECT RAISE(ABORT, 'the ledger is append-only: {table} are never changed');
+        END
+        """
+        for table in ("transactions", "postings")
+        for event in ("update", "delete")
+    ),
     "CREATE INDEX postings_history ON postings (account_id, sequence DESC)",
     "CREATE INDEX postings_of_transaction ON postings (transaction_row)",
     """

@@ -343,15 +343,22 @@ class _Pending:
         recorded since the last flush sums to zero per asset.
 
         Raises:
-            StorageError: if a transaction does not balance.
+            StorageError: if a transaction does not balance, or (refused by
+                the schema's trigger) debits a holder's account below zero
+                outside a chargeback.
         """
         if self.dirty:
             raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
             self.dirty.clear()
-        # The checks below read the transactions whose postings are sent now.
+        # The check below reads the transactions whose postings are sent now.
         first = self.postings[0][0] if self.postings else None
         if self.postings:
-            raw.executemany(_INSERT_POSTING, self.postings)
+            try:
+                raw.executemany(_INSERT_POSTING, self.postings)
+            except sqlite3.IntegrityError as error:
+                if error.sqlite_errorname == "SQLITE_CONSTRAINT_TRIGGER":
+                    raise StorageError(_into_debt(raw, self.postings, error)) from error
+                raise
             self.postings.clear()
         if self.lot_updates:
             raw.executemany(_UPDATE_LOT, [_lot_update(lot) for lot in self.lot_updates.values()])
@@ -371,13 +378,29 @@ class _Pending:
             )
             more = "; there may be more" if len(unbalanced) == _SHOWN_UNBALANCED else ""
             raise StorageError(f"transactions do not balance: {found}{more}")
-        line = raw.execute(_INTO_DEBT, (first,)).fetchone()
-        if line is not None:
-            transaction_id, kind, owner, code, balance = line
-            raise StorageError(
-                f"transaction {transaction_id} takes {kind}:{owner}:{code} "
-                f"to {balance}: below zero outside a chargeback"
-            )
+
+
+def _into_debt(
+    raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int]], error: Exception
+) -> str:
+    """What the schema's trigger refused: the first of *postings* that debits
+    a holder's account below zero outside a chargeback (the trigger cannot
+    say which)."""
+    for row, account_id, amount, after in postings:
+        if amount < 0 and after < 0:
+            account = raw.execute(
+                "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            transaction = raw.execute(
+                "SELECT id, kind FROM transactions WHERE row = ?", (row,)
+            ).fetchone()
+            if account[0] in _HOLDER_KINDS and transaction[1] != TransactionKind.CHARGEBACK.value:
+                kind, owner, code = account
+                return (
+                    f"transaction {transaction[0]} takes {kind}:{owner}:{code} "
+                    f"to {after}: below zero outside a chargeback"
+                )
+    return str(error)
 
 
 class SqliteStore:
@@ -833,14 +856,13 @@ _UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
 _INSERT_POSTING = (
     "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
 )
-_HOLDER_KINDS = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
+_HOLDER_KINDS = frozenset(kind.value for kind in AccountKind if kind.holder_owned)
 _SHOWN_UNBALANCED = 10  # the most an error message lists
-# At each flush, two passes over the postings sent since the last one (CROSS
-# JOIN keeps SQLite to this order: the new postings first, by the index on
-# transaction_row, rather than every posting of every account). The first sums
-# each transaction per asset; the second looks for a debit that took a
-# holder's account below zero outside a chargeback. Two plain passes cost
-# less than one that carries the debt test through the grouping.
+# At each flush, one pass over the postings sent since the last one sums each
+# transaction per asset (CROSS JOIN keeps SQLite to this order: the new
+# postings first, by the index on transaction_row, rather than every posting
+# of every account). A sum needs a transaction's every posting, so no
+# constraint or trigger of the schema can check it row by row.
 _UNBALANCED = (
     "SELECT (SELECT id FROM transactions WHERE row = p.transaction_row), a.asset_kind, "
     "a.asset_code, SUM(p.amount) "
@@ -848,13 +870,6 @@ _UNBALANCED = (
     "WHERE p.transaction_row >= ? "
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0 "
     f"ORDER BY p.transaction_row LIMIT {_SHOWN_UNBALANCED}"
-)
-_INTO_DEBT = (
-    "SELECT t.id, a.kind, a.owner, a.asset_code, p.balance_after "
-    "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
-    "CROSS JOIN transactions AS t ON t.row = p.transaction_row "
-    "WHERE p.transaction_row >= ? AND p.amount < 0 AND p.balance_after < 0 "
-    f"AND a.kind IN ({_HOLDER_KINDS}) AND t.kind != {TransactionKind.CHARGEBACK.value!r} LIMIT 1"
 )
 _UPDATE_LOT = (
     "UPDATE lots SET origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
