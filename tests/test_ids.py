@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import sys
@@ -65,3 +66,13 @@ def test_an_unprintable_identifier_is_refused_saying_which_character(text: str, 
         check_identifier(text, "cause id")
     assert why in str(raised.value)
     assert str(raised.value).startswith(f"cause id {text!r} contains ")
+
+
+def test_a_str_subclass_is_an_identifier_like_its_text() -> None:
+    class Holder(enum.StrEnum):
+        ALICE = "alice"
+        BAD = "al\nice"
+
+    assert check_identifier(Holder.ALICE, "holder") is Holder.ALICE
+    with pytest.raises(InvalidIdentifierError, match=r"a control character, U\+000A"):
+        check_identifier(Holder.BAD, "holder")

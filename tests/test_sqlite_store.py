@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sqlite3
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
+from coinecon import ledger
 from coinecon.adapters import sqlite as sqlite_adapter
 from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.adapters.memory import MemoryStore
@@ -24,6 +26,7 @@ from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
 from coinecon.events import OutboxEvent
+from coinecon.export import ExportFormat, export_ledger
 from coinecon.idempotency import IdempotencyRecord
 from coinecon.ledger import (
     PLATFORM,
@@ -337,6 +340,27 @@ class _Sink:
         del event
 
 
+def test_another_trigger_refusing_a_posting_rolls_the_unit_of_work_back(
+    store: SqliteStore, path: Path
+) -> None:
+    """A host's own trigger on the file refusing a posting: the unit of work
+    is rolled back whole with SQLite's message, and refuses further use."""
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TRIGGER unlucky BEFORE INSERT ON postings WHEN NEW.amount = 13 "
+            "BEGIN SELECT RAISE(ABORT, 'thirteen is unlucky'); END"
+        )
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-0", "bob", 1))
+        record(uow, purchase("tx-1", "alice", 13))
+        with pytest.raises(StorageError, match=r"refused the writes.*rolled back: thirteen"):
+            uow.commit()
+        with pytest.raises(StorageError, match="rolled this unit of work back"):
+            uow.ledger.accounts()
+    with store.unit_of_work() as uow:
+        assert uow.ledger.accounts() == {}
+
+
 def _drop_the_append_only_triggers(db: sqlite3.Connection) -> None:
     """What a writer that changes the ledger must do first."""
     for (name,) in db.execute(
@@ -347,6 +371,11 @@ def _drop_the_append_only_triggers(db: sqlite3.Connection) -> None:
 
 _READERS: dict[str, Callable[[Wallets, str], object]] = {
     "verify": lambda wallets, _gift: wallets.verify(),
+    "history": lambda wallets, _gift: wallets.history(wallet("alice")),
+    "transaction": lambda wallets, gift: wallets.transaction(gift),
+    "export": lambda wallets, _gift: export_ledger(
+        wallets._store, io.StringIO(), file_format=ExportFormat.JSONL
+    ),
     "lots": lambda wallets, _gift: wallets.lots("alice", COIN),
     "replay": lambda wallets, _gift: GIFT(wallets),
     "deliver": lambda wallets, _gift: wallets.deliver_events(_Sink()),
@@ -359,6 +388,9 @@ _POSTED_TWICE = (  # the gift's last posting moved to the account of the one bef
 )
 _CORRUPTIONS = {
     "transaction kind": ("UPDATE transactions SET kind = 'theft'", "verify"),
+    "kind, in history": ("UPDATE transactions SET kind = 'theft'", "history"),
+    "kind, by id": ("UPDATE transactions SET kind = 'theft'", "transaction"),
+    "kind, exported": ("UPDATE transactions SET kind = 'theft'", "export"),
     "transaction time": ("UPDATE transactions SET occurred_at = 'yesterday'", "verify"),
     "naive time": ("UPDATE transactions SET occurred_at = '2026-01-01T00:00:00'", "verify"),
     "metadata not JSON": ("UPDATE transactions SET metadata = '{not json'", "verify"),
@@ -371,6 +403,8 @@ _CORRUPTIONS = {
     "lot time": ("UPDATE lots SET created_at = 'soon'", "lots"),
     "lot currency": ("UPDATE lots SET value_currency = 'XQQ'", "lots"),
     "record time": ("UPDATE idempotency SET created_at = 'then'", "replay"),
+    "result not JSON": ("UPDATE idempotency SET result = 'not json' WHERE key = 's1'", "replay"),
+    "result not a spend's": ("UPDATE idempotency SET result = '{}' WHERE key = 's1'", "replay"),
     "event time": ("UPDATE outbox SET occurred_at = 'now'", "deliver"),
     "event type": ("UPDATE outbox SET type = ''", "deliver"),
     "consumed currency": ("UPDATE lot_consumption_items SET value_currency = 'XQQ'", "consumed"),
@@ -392,7 +426,7 @@ def test_a_row_changed_outside_coinecon_is_a_storage_error(path: Path, corruptio
     read = _READERS[reader]
     with SqliteStore(path) as store:
         wallets = Wallets(store, clock=ManualClock(T0))
-        with pytest.raises(StorageError, match="in the file cannot be read back"):
+        with pytest.raises(StorageError, match="cannot be read back"):
             read(wallets, gift)
     assert path.read_bytes() == before
 
@@ -669,7 +703,8 @@ def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> 
     (trigger,) = [sql for sql in MIGRATIONS[0] if "no_debt_outside_a_chargeback" in sql]
     holders = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
     assert f"IN ({holders})" in trigger
-    assert f"!= {TransactionKind.CHARGEBACK.value!r}" in trigger
+    (may_overdraw,) = ledger._MAY_OVERDRAW  # check_rules' own list: one kind
+    assert f"!= {may_overdraw.value!r}" in trigger
 
 
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(

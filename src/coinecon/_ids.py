@@ -30,6 +30,8 @@ def check_identifier(value: object, what: str) -> str:
         raise InvalidIdentifierError(
             f"{what} is {len(value)} characters long; at most {MAX_IDENTIFIER_LENGTH} are allowed"
         )
+    if value.isprintable():
+        return value  # a subclass of str, such as a StrEnum member
     position, character = next((i, c) for i, c in enumerate(value) if not c.isprintable())
     kind = _UNPRINTABLE.get(unicodedata.category(character), "a character that is not printable")
     raise InvalidIdentifierError(

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, final
+from typing import Any, Self, TypeVar, final
 
 import attrs
 from dateutil.relativedelta import relativedelta
@@ -40,6 +40,7 @@ from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, require_aware
 from coinecon.errors import (
+    CoineconError,
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
@@ -133,6 +134,22 @@ def _by_currency(amounts: Iterable[Money | None]) -> dict[str, Money]:
             code = money.currency.code
             totals[code] = totals.get(code, Money.zero(money.currency)) + money
     return totals
+
+
+_Result = TypeVar("_Result")
+
+
+def _replayed(parse: Callable[[str], _Result], key: str, text: str) -> _Result:
+    """The result a replay returns: *text*, the first result stored under
+    *key*, parsed. A stored result that does not parse was changed outside
+    coinecon (or damaged): :class:`~coinecon.errors.StorageError`."""
+    try:
+        return parse(text)
+    except (ValueError, TypeError, LookupError, CoineconError) as error:
+        raise StorageError(
+            f"the result stored under idempotency key {key!r} cannot be read back "
+            f"(changed outside coinecon, or damaged): {error!r}"
+        ) from error
 
 
 def _consumption_from_json(rows: list[list[Any]]) -> tuple[LotConsumption, ...]:
@@ -444,7 +461,7 @@ class Wallets:
         with self._unit_of_work() as uow:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
-                return CreditResult.from_json(replayed)
+                return _replayed(CreditResult.from_json, key, replayed)
             now = self._now()
             try:
                 expiry = expires_at if expires_in is None else now + expires_in
@@ -539,7 +556,7 @@ class Wallets:
         with self._unit_of_work() as uow:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
-                return SpendResult.from_json(replayed)
+                return _replayed(SpendResult.from_json, key, replayed)
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
                 self._new_id(), kind, postings, self._now(), key, cause, pairs
             )

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 APPLICATION_ID = 0x636F696E
 """``PRAGMA application_id`` of a coinecon file (the bytes of ``"coin"``)."""
 
+NO_DEBT_MESSAGE = "a debit takes a holder's account below zero outside a chargeback"
+"""The error of the trigger that refuses such a posting, whoever writes it."""
+
 _VERSION_1 = (
     """
     CREATE TABLE accounts (
@@ -49,12 +52,12 @@ _VERSION_1 = (
     """,
     # A holder's account (wallet, earnings, creator payable) goes below zero
     # only by a chargeback's debit, whoever writes the file.
-    """
+    f"""
     CREATE TRIGGER postings_no_debt_outside_a_chargeback
     BEFORE INSERT ON postings
     WHEN NEW.amount < 0 AND NEW.balance_after < 0
     BEGIN
-        SELECT RAISE(ABORT, 'a debit takes a holder''s account below zero outside a chargeback')
+        SELECT RAISE(ABORT, '{NO_DEBT_MESSAGE.replace("'", "''")}')
         WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id)
                 IN ('wallet', 'earnings', 'creator-payable')
             AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row) != 'chargeback';

@@ -40,13 +40,17 @@ How it keeps the port's contract:
   sent at once, so the call that causes it raises. A bulk job that runs many
   commands in one unit of work (``Wallets.batch()``) writes each account's
   balance once per flush instead of once per command.
-* **Constraints.** The schema holds that amounts are integers, that
-  transaction, lot, event ids and idempotency keys are unique, and that a
-  lot's remaining coins stay within its amount. The adapter refuses a
-  transaction that does not sum to zero per asset when it is recorded, and a
-  SQL query checks every transaction again once its postings are sent (a
-  failure there rolls the whole unit of work back). SQL text is constant:
-  every value is a bound parameter.
+* **Constraints.** The schema holds, for any writer of the file, that amounts,
+  balances and money values are integers, that transaction, lot, event ids
+  and idempotency keys are unique, that a lot's remaining coins stay within
+  its amount, that transactions and postings are never updated or deleted,
+  and (a trigger on new postings) that a debit takes a holder's account below
+  zero only in a chargeback. The adapter refuses a transaction that does not
+  sum to zero per asset when it is recorded, and a SQL query checks every
+  transaction again once its postings are sent (a failure there rolls the
+  whole unit of work back). SQL text is constant: every value is a bound
+  parameter. A row changed outside coinecon into something it could not have
+  written raises :class:`~coinecon.errors.StorageError` when it is read.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar
 
-from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
+from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS, NO_DEBT_MESSAGE
 from coinecon.clock import require_aware
 from coinecon.errors import (
     CoineconError,
@@ -356,8 +360,8 @@ class _Pending:
             try:
                 raw.executemany(_INSERT_POSTING, self.postings)
             except sqlite3.IntegrityError as error:
-                if error.sqlite_errorname == "SQLITE_CONSTRAINT_TRIGGER":
-                    raise StorageError(_into_debt(raw, self.postings, error)) from error
+                if str(error) == NO_DEBT_MESSAGE:  # the trigger cannot say which posting
+                    raise StorageError(_into_debt(raw, self.postings)) from error
                 raise
             self.postings.clear()
         if self.lot_updates:
@@ -380,27 +384,23 @@ class _Pending:
             raise StorageError(f"transactions do not balance: {found}{more}")
 
 
-def _into_debt(
-    raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int]], error: Exception
-) -> str:
+def _into_debt(raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int]]) -> str:
     """What the schema's trigger refused: the first of *postings* that debits
-    a holder's account below zero outside a chargeback (the trigger cannot
-    say which)."""
+    a holder's account below zero outside a chargeback."""
     for row, account_id, amount, after in postings:
         if amount < 0 and after < 0:
-            account = raw.execute(
+            kind, owner, code = raw.execute(
                 "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
-            transaction = raw.execute(
+            transaction_id, transaction_kind = raw.execute(
                 "SELECT id, kind FROM transactions WHERE row = ?", (row,)
             ).fetchone()
-            if account[0] in _HOLDER_KINDS and transaction[1] != TransactionKind.CHARGEBACK.value:
-                kind, owner, code = account
+            if kind in _HOLDER_KINDS and transaction_kind != TransactionKind.CHARGEBACK.value:
                 return (
-                    f"transaction {transaction[0]} takes {kind}:{owner}:{code} "
+                    f"transaction {transaction_id} takes {kind}:{owner}:{code} "
                     f"to {after}: below zero outside a chargeback"
                 )
-    return str(error)
+    return NO_DEBT_MESSAGE  # not among them: another writer's, in this same transaction
 
 
 class SqliteStore:
