@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from coinecon import Money
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds
-from coinecon.ledger import AccountKey, AccountKind, Cause, Posting, TransactionKind
+from coinecon.ledger import AccountKey, AccountKind
 from coinecon.lots import Lot, LotOrigin
 from coinecon.testing.contract import COIN, DIAMOND, T0, purchase, record, wallet
 from coinecon.verification import verify_books
 from coinecon.wallets import Wallets
+from workload import CREATOR, child_command, diamonds_for, run_command
 
 # Run in spawned processes through the builtin exec, so the child needs nothing
 # from this test module (which pytest imports under a name the child cannot).
@@ -134,44 +134,9 @@ def test_processes_and_threads_on_one_file(tmp_path: Path) -> None:
 # the commands that succeeded; the books must hold exactly those.
 
 HOLDERS = ("alice", "bob", "carol")
-CREATOR = "creator"
 
 # [idempotency key, "credit" or "gift", holder, coins]
 Command = list[str | int]
-
-
-def diamonds_for(coins: int) -> int:
-    """What the creator earns for a gift of *coins* (never zero)."""
-    return (coins + 1) // 2
-
-
-def run_command(wallets: Wallets, command: Command) -> None:
-    key, operation, holder, coins = command
-    assert isinstance(key, str)
-    assert isinstance(holder, str)
-    assert isinstance(coins, int)
-    if operation == "credit":
-        wallets.credit(
-            key,
-            holder=holder,
-            amount=COIN(coins),
-            origin=LotOrigin.PURCHASE,
-            cause=Cause("purchase", key),
-            value=Money.from_minor(coins, "USD"),
-        )
-    else:
-        earned = diamonds_for(coins)
-        wallets.spend(
-            key,
-            holder=holder,
-            amount=COIN(coins),
-            cause=Cause("gift", key),
-            kind=TransactionKind.GIFT,
-            also=(
-                Posting(AccountKey.issuance(DIAMOND), -earned),
-                Posting(AccountKey.earnings(CREATOR, DIAMOND), earned),
-            ),
-        )
 
 
 def run_commands(wallets: Wallets, tag: str, rounds: int, seed: int) -> dict[str, Any]:
@@ -211,7 +176,7 @@ def run_commands(wallets: Wallets, tag: str, rounds: int, seed: int) -> dict[str
 
 
 def child_main(argv: list[str]) -> int:
-    """Entry point of a spawned worker process (see LAUNCH)."""
+    """Entry point of a spawned worker process (see workload.child_command)."""
     path, tag, rounds, seed = argv
     with SqliteStore(path, timeout=30) as store:
         print("ready", flush=True)  # noqa: T201 (then wait for the parent's go)
@@ -219,19 +184,6 @@ def child_main(argv: list[str]) -> int:
         outcome = run_commands(Wallets(store), tag, int(rounds), int(seed))
     print(json.dumps(outcome))  # noqa: T201 (the parent reads it)
     return 0
-
-
-# The child loads this very file by path and calls child_main, so processes and
-# threads run the same code (pytest imports this module under a name a child
-# could not import).
-LAUNCH = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('coinecon_worker', sys.argv[1])\n"
-    "module = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['coinecon_worker'] = module\n"
-    "spec.loader.exec_module(module)\n"
-    "sys.exit(module.child_main(sys.argv[2:]))\n"
-)
 
 
 def check_service_books(path: Path, outcomes: list[dict[str, Any]]) -> list[str]:
@@ -282,7 +234,7 @@ def test_processes_and_threads_credit_and_spend_through_wallets(tmp_path: Path) 
     rounds = 250
     processes = [
         subprocess.Popen(  # noqa: S603 (our own interpreter, our own arguments)
-            [sys.executable, "-c", LAUNCH, __file__, str(path), f"p{n}", str(rounds), str(n)],
+            child_command(__file__, str(path), f"p{n}", str(rounds), str(n)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -30,17 +30,15 @@ from typing import Any, TypedDict
 
 import pytest
 
-from coinecon import Money
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
-from coinecon.lots import LotOrigin
+from coinecon.ledger import AccountKey
 from coinecon.testing.contract import COIN, DIAMOND
 from coinecon.wallets import Wallets
+from workload import CREATOR, child_command, diamonds_for, run_command
 
 pytestmark = pytest.mark.slow
 
 HOLDERS = ("alice", "bob", "carol", "dave")
-CREATOR = "creator"
 
 # (idempotency key, "credit" or "gift", holder, coins)
 Command = tuple[str, str, str, int]
@@ -51,37 +49,6 @@ class Step(TypedDict):
 
     batch: bool
     commands: list[Command]
-
-
-def diamonds_for(coins: int) -> int:
-    """What the creator earns for a gift of *coins* (never zero)."""
-    return (coins + 1) // 2
-
-
-def run_command(wallets: Wallets, command: Command) -> str:
-    """Run one command; return its result as the JSON its replay must match."""
-    key, operation, holder, coins = command
-    if operation == "credit":
-        return wallets.credit(
-            key,
-            holder=holder,
-            amount=COIN(coins),
-            origin=LotOrigin.PURCHASE,
-            cause=Cause("purchase", key),
-            value=Money.from_minor(coins, "USD"),
-        ).to_json()
-    earned = diamonds_for(coins)
-    return wallets.spend(
-        key,
-        holder=holder,
-        amount=COIN(coins),
-        cause=Cause("gift", key),
-        kind=TransactionKind.GIFT,
-        also=(
-            Posting(AccountKey.issuance(DIAMOND), -earned),
-            Posting(AccountKey.earnings(CREATOR, DIAMOND), earned),
-        ),
-    ).to_json()
 
 
 def run_step(wallets: Wallets, step: Step) -> dict[str, str]:
@@ -174,19 +141,6 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
-# The child loads this very file by path and calls child_main, so it runs the
-# same code the parent checks with (pytest imports this module under a name a
-# child could not import).
-LAUNCH = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('coinecon_crash_child', sys.argv[1])\n"
-    "module = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['coinecon_crash_child'] = module\n"
-    "spec.loader.exec_module(module)\n"
-    "sys.exit(module.child_main(sys.argv[2:]))\n"
-)
-
-
 # -- the parent -------------------------------------------------------------------
 
 
@@ -210,7 +164,7 @@ def run_and_kill(
     plan_file.write_text(json.dumps(plan))
     arguments = [str(tmp_path / "coins.db"), str(plan_file), pause, str(at), str(id_length)]
     process = subprocess.Popen(  # noqa: S603 (our own interpreter, our own arguments)
-        [sys.executable, "-c", LAUNCH, __file__, *arguments],
+        child_command(__file__, *arguments),
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from coinecon import ManualClock, Money
+from coinecon import ManualClock
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds, StorageError
 from coinecon.events import OutboxEvent
-from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
-from coinecon.lots import LotOrigin
-from coinecon.testing.contract import COIN, DIAMOND, T0
+from coinecon.testing.contract import T0
 from coinecon.wallets import Wallets
+from workload import buy, child_command, send_gift
 
 
 class Sink:
@@ -38,31 +37,6 @@ class Sink:
         if self.calls == self.fail_at:
             raise ConnectionError("the broker is down")
         self.delivered.append(event)
-
-
-def buy(wallets: Wallets, key: str, holder: str, coins: int) -> str:
-    return wallets.credit(
-        key,
-        holder=holder,
-        amount=COIN(coins),
-        origin=LotOrigin.PURCHASE,
-        cause=Cause("purchase", key),
-        value=Money.from_minor(coins, "USD"),
-    ).to_json()
-
-
-def send_gift(wallets: Wallets, key: str, holder: str, coins: int) -> str:
-    return wallets.spend(
-        key,
-        holder=holder,
-        amount=COIN(coins),
-        cause=Cause("gift", key),
-        kind=TransactionKind.GIFT,
-        also=(
-            Posting(AccountKey.issuance(DIAMOND), -coins),
-            Posting(AccountKey.earnings("creator", DIAMOND), coins),
-        ),
-    ).to_json()
 
 
 def write_events(path: Path) -> list[tuple[str, str]]:
@@ -170,18 +144,6 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
-# The child loads this very file by path and calls child_main (pytest imports
-# this module under a name a child could not import).
-LAUNCH = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('coinecon_outbox_child', sys.argv[1])\n"
-    "module = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['coinecon_outbox_child'] = module\n"
-    "spec.loader.exec_module(module)\n"
-    "sys.exit(module.child_main(sys.argv[2:]))\n"
-)
-
-
 @pytest.mark.slow
 def test_an_event_delivered_by_a_killed_process_is_delivered_again(tmp_path: Path) -> None:
     path = tmp_path / "coins.db"
@@ -191,7 +153,7 @@ def test_an_event_delivered_by_a_killed_process_is_delivered_again(tmp_path: Pat
         ids = [event.id for event in uow.outbox.pending(limit=100)]
     assert len(ids) == len(expected)
     child = subprocess.run(  # noqa: S603 (our own interpreter, our own arguments)
-        [sys.executable, "-c", LAUNCH, __file__, str(path), str(log), "3"],
+        child_command(__file__, str(path), str(log), "3"),
         timeout=60,
         check=False,
     )
