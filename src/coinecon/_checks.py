@@ -1,4 +1,5 @@
-"""attrs validators that raise coinecon's typed errors."""
+"""Checks shared across coinecon: attrs validators that raise its typed
+errors, and the error for stored data it cannot read back."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from coinecon._ids import MAX_IDENTIFIER_LENGTH, check_identifier
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidTypeError, ValidationError
+from coinecon.errors import CoineconError, InvalidTypeError, StorageError, ValidationError
 
 __all__ = [
+    "UNREADABLE",
     "aware",
     "identifier",
     "instance_of",
@@ -19,6 +21,7 @@ __all__ = [
     "optional_instance_of",
     "period",
     "store",
+    "unreadable",
 ]
 
 Validator = Callable[[Any, Any, Any], None]
@@ -73,14 +76,11 @@ def identifier(what: str) -> Validator:
 
 def optional_identifier(what: str) -> Validator:
     """:func:`identifier` that also accepts ``None``."""
+    inner = identifier(what)
 
-    def check(_instance: object, _attribute: object, value: Any) -> None:
-        if value is not None and (  # the usual case in one test, as in identifier()
-            type(value) is not str
-            or not 0 < len(value) <= MAX_IDENTIFIER_LENGTH
-            or not value.isprintable()
-        ):
-            check_identifier(value, what)
+    def check(instance: object, attribute: object, value: Any) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
 
     return check
 
@@ -129,3 +129,16 @@ def store(value: object) -> None:
     (it has a ``unit_of_work`` method)."""
     if not callable(getattr(value, "unit_of_work", None)):
         raise InvalidTypeError(f"store must be a coinecon Store, got {value!r}")
+
+
+UNREADABLE = (ValueError, TypeError, LookupError, CoineconError)
+"""What turning stored data back into domain values raises when the data is
+not what coinecon wrote: a value of the wrong type or form."""
+
+
+def unreadable(what: str, error: Exception) -> StorageError:
+    """The error for stored data (*what*) that coinecon cannot read back, with
+    the *error* that reading it raised."""
+    return StorageError(
+        f"{what} cannot be read back (changed outside coinecon, or damaged): {error}"
+    )

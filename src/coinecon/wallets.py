@@ -40,7 +40,6 @@ from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, require_aware
 from coinecon.errors import (
-    CoineconError,
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
@@ -145,10 +144,9 @@ def _replayed(parse: Callable[[str], _Result], key: str, text: str) -> _Result:
     coinecon (or damaged): :class:`~coinecon.errors.StorageError`."""
     try:
         return parse(text)
-    except (ValueError, TypeError, LookupError, CoineconError) as error:
-        raise StorageError(
-            f"the result stored under idempotency key {key!r} cannot be read back "
-            f"(changed outside coinecon, or damaged): {error!r}"
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(
+            f"the result stored under idempotency key {key!r}", error
         ) from error
 
 

@@ -68,10 +68,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, Final, ParamSpec, Self, TypeVar
 
+from coinecon import _checks
 from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS, NO_DEBT_MESSAGE
 from coinecon.clock import require_aware
 from coinecon.errors import (
-    CoineconError,
     InvalidAmountError,
     InvalidTypeError,
     StorageError,
@@ -134,21 +134,8 @@ def _asset(asset_kind: str, code: str) -> Asset:
 def _account(kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
     try:
         return AccountKey(AccountKind(kind), owner, _asset(asset_kind, code))
-    except _UNREADABLE as error:
-        raise _corrupt(f"account {kind}:{owner}:{code}", error) from error
-
-
-# What turning a row back into a domain value raises when the file was changed
-# outside coinecon or is damaged: a value of the wrong type or form.
-_UNREADABLE = (ValueError, TypeError, LookupError, CoineconError)
-
-
-def _corrupt(what: str, error: Exception) -> StorageError:
-    """The error for a row coinecon cannot read back. Decoders that call other
-    decoders let a :class:`StorageError` through as it is."""
-    return StorageError(
-        f"{what} in the file cannot be read back (changed outside coinecon, or damaged): {error}"
-    )
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"account {kind}:{owner}:{code} in the file", error) from error
 
 
 def _time(value: datetime) -> str:
@@ -1212,8 +1199,8 @@ def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
     account = connection.key(account_id, kind, owner, asset_kind, code)
     try:
         return Posting(account, amount)
-    except _UNREADABLE as error:
-        raise _corrupt(f"a posting on {account}", error) from error
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"a posting on {account} in the file", error) from error
 
 
 def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
@@ -1228,8 +1215,8 @@ def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
             cause=Cause(cause_type, cause_id),
             metadata=tuple((key, value) for key, value in json.loads(metadata)),
         )
-    except _UNREADABLE as error:
-        raise _corrupt(f"transaction {id_!r}", error) from error
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"transaction {id_!r} in the file", error) from error
 
 
 _LOT_COLUMNS = (
@@ -1296,8 +1283,8 @@ def _lot(line: Sequence[Any]) -> Lot:
             value_recognised=value_recognised,
             expires_at=None if expires_at is None else _parse_time(expires_at),
         )
-    except _UNREADABLE as error:
-        raise _corrupt(f"lot {id_!r}", error) from error
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"lot {id_!r} in the file", error) from error
 
 
 class _Lots:
@@ -1446,8 +1433,10 @@ class _Lots:
                 LotConsumption(lot_id, amount, _optional_money(minor, currency))
                 for lot_id, amount, minor, currency in lines
             ]
-        except _UNREADABLE as error:
-            raise _corrupt(f"the consumption of {transaction_id!r}", error) from error
+        except _checks.UNREADABLE as error:
+            raise _checks.unreadable(
+                f"the consumption of {transaction_id!r} in the file", error
+            ) from error
 
 
 class _Idempotency:
@@ -1499,8 +1488,10 @@ class _Idempotency:
 def _idempotency_record(line: Sequence[Any]) -> IdempotencyRecord:
     try:
         return IdempotencyRecord(line[0], line[1], line[2], _parse_time(line[3]))
-    except _UNREADABLE as error:
-        raise _corrupt(f"the idempotency record of {line[0]!r}", error) from error
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(
+            f"the idempotency record of {line[0]!r} in the file", error
+        ) from error
 
 
 def _idempotency_row(record: IdempotencyRecord) -> tuple[str, str, str, str]:
@@ -1511,8 +1502,8 @@ def _event(line: Sequence[Any]) -> OutboxEvent:
     id_, type_, occurred_at, payload, transaction_id = line
     try:
         return OutboxEvent(id_, type_, _parse_time(occurred_at), payload, transaction_id)
-    except _UNREADABLE as error:
-        raise _corrupt(f"event {id_!r}", error) from error
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"event {id_!r} in the file", error) from error
 
 
 class _Outbox:
