@@ -188,6 +188,12 @@ def test_a_spend_order_that_is_not_a_member_is_a_typed_error() -> None:
     assert plan_spend(lots, 1, SpendOrder.OLDEST_FIRST)[0].amount == 1
 
 
+def test_a_lots_value_is_money_or_none() -> None:
+    assert _lot(value=None).value is None
+    with pytest.raises(InvalidTypeError, match=r"value must be a Money, got str '1\.00'"):
+        _lot(value="1.00")
+
+
 def test_a_lot_checks_its_transaction_id() -> None:
     with pytest.raises(InvalidTypeError, match="transaction id must be a string, got int"):
         _lot(transaction_id=123)

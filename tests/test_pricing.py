@@ -659,6 +659,13 @@ def test_quote_validity_and_fingerprint() -> None:
     assert with_tax(q, usd("0")).fingerprint != q.fingerprint
 
 
+def test_a_quotes_sku_is_text_or_none() -> None:
+    q = quote(sku="coins_100")
+    assert attrs.evolve(q, sku=None).sku is None
+    with pytest.raises(InvalidTypeError, match="sku must be a str, got int 100"):
+        attrs.evolve(q, sku=100)  # type: ignore[arg-type]
+
+
 def with_list_price(q: Quote, amount: Money) -> Quote:
     """*q* with another list price, its list-price line and totals changed to match."""
     delta = amount - q.list_price
