@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from coinecon import ManualClock, Money, Unit
-from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
-from coinecon.lots import LotOrigin
-from coinecon.wallets import Wallets
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.ledger.journal import AccountKey, Cause, Posting, TransactionKind
+from coinecon.ledger.lots import LotOrigin
+from coinecon.ledger.wallets import Wallets
 
 COIN, DIAMOND = Unit("COIN"), Unit("DIAMOND")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

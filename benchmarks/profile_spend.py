@@ -27,12 +27,12 @@ import attrs
 from bench_sqlite_spends import COIN, HOLDERS, T0, gift, seed  # the benchmark's gifts
 
 from coinecon import ManualClock, Money
-from coinecon import wallets as wallets_module
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import StorageError
-from coinecon.ledger import AccountKey, AccountKind
-from coinecon.lots import Lot, LotOrigin
-from coinecon.wallets import Wallets
+from coinecon.ledger import wallets as wallets_module
+from coinecon.ledger.journal import AccountKey, AccountKind
+from coinecon.ledger.lots import Lot, LotOrigin
+from coinecon.ledger.wallets import Wallets
 
 LOT = Lot.new(
     "lot-1",

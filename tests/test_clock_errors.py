@@ -13,10 +13,10 @@ from coinecon import Clock, CoineconError, ManualClock, NaiveDatetimeError, Syst
 from coinecon import errors as errors_module
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidIdentifierError, InvalidTypeError, ValidationError
-from coinecon.events import OutboxEvent
-from coinecon.ledger import AccountKey, Metadata, metadata_pairs
-from coinecon.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
-from coinecon.units import Unit
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.journal import AccountKey, Metadata, metadata_pairs
+from coinecon.ledger.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
+from coinecon.money.units import Unit
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

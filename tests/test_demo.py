@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from coinecon.__main__ import main
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey
-from coinecon.units import Unit
-from coinecon.wallets import Wallets
+from coinecon.ledger.journal import AccountKey
+from coinecon.ledger.wallets import Wallets
+from coinecon.money.units import Unit
 
 if TYPE_CHECKING:
     import pytest

@@ -49,7 +49,7 @@ from coinecon.errors import (
     StorageError,
     ValidationError,
 )
-from coinecon.ledger import RecordedPosting, check_rules
+from coinecon.ledger.journal import RecordedPosting, check_rules
 from coinecon.ports import Store
 from coinecon.testing import strategies as cst
 from coinecon.testing.contract import COIN, DIAMOND, T0

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from coinecon import idempotency
 from coinecon.errors import IdempotencyConflict, InvalidTypeError
-from coinecon.idempotency import IdempotencyRecord, canonical_json, fingerprint
+from coinecon.ledger import idempotency
+from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

@@ -42,7 +42,7 @@ def test_a_forked_child_draws_other_ids() -> None:
 
 def test_coinecon_imports_where_os_cannot_fork() -> None:
     """Windows has no os.register_at_fork; coinecon must import all the same."""
-    code = "import os; del os.fork, os.register_at_fork; import coinecon, coinecon.wallets"
+    code = "import os; del os.fork, os.register_at_fork; import coinecon, coinecon.ledger.wallets"
     done = subprocess.run(  # noqa: S603 (our own interpreter, our own code)
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )

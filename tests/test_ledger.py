@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinecon import Currency, Money, Unit, ledger
+from coinecon import Currency, Money, Unit
 from coinecon.errors import (
     AmountOutOfRangeError,
     BalanceLimitExceeded,
@@ -21,7 +21,8 @@ from coinecon.errors import (
     TransferNotAllowed,
     UnbalancedTransactionError,
 )
-from coinecon.ledger import (
+from coinecon.ledger import journal as ledger
+from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
     AccountKind,
@@ -35,8 +36,15 @@ from coinecon.ledger import (
     amount_of,
     check_rules,
 )
-from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, plan_spend, take_from_lots
-from coinecon.money import MAX_MINOR_UNITS
+from coinecon.ledger.lots import (
+    Lot,
+    LotConsumption,
+    LotOrigin,
+    SpendOrder,
+    plan_spend,
+    take_from_lots,
+)
+from coinecon.money.money import MAX_MINOR_UNITS
 from coinecon.testing.contract import COIN, DIAMOND, T0, transaction
 
 ALICE = AccountKey.wallet("alice", COIN)

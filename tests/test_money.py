@@ -32,8 +32,8 @@ from coinecon import (
     get_currency,
     register_currency,
 )
-from coinecon.ledger import AccountKey, Posting
-from coinecon.money import MAX_MINOR_UNITS
+from coinecon.ledger.journal import AccountKey, Posting
+from coinecon.money.money import MAX_MINOR_UNITS
 from coinecon.testing import strategies as cst
 
 USD = Currency.of("USD")

@@ -16,18 +16,18 @@ import pytest
 
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds
-from coinecon.ledger import AccountKey, AccountKind
-from coinecon.lots import Lot, LotOrigin
+from coinecon.ledger.journal import AccountKey, AccountKind
+from coinecon.ledger.lots import Lot, LotOrigin
+from coinecon.ledger.verification import verify_books
+from coinecon.ledger.wallets import Wallets
 from coinecon.testing.contract import COIN, DIAMOND, T0, purchase, record, wallet
-from coinecon.verification import verify_books
-from coinecon.wallets import Wallets
 from workload import CREATOR, child_command, diamonds_for, run_command
 
 # Run in spawned processes through the builtin exec, so the child needs nothing
 # from this test module (which pytest imports under a name the child cannot).
 WORKER = """
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.lots import Lot, LotOrigin
+from coinecon.ledger.lots import Lot, LotOrigin
 from coinecon.testing.contract import T0, purchase, record, wallet
 
 with SqliteStore(path, timeout=30) as store:

@@ -31,9 +31,9 @@ from typing import Any, TypedDict
 import pytest
 
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey
+from coinecon.ledger.journal import AccountKey
+from coinecon.ledger.wallets import Wallets
 from coinecon.testing.contract import COIN, DIAMOND
-from coinecon.wallets import Wallets
 from workload import CREATOR, child_command, diamonds_for, run_command
 
 pytestmark = pytest.mark.slow

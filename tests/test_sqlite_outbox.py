@@ -18,9 +18,9 @@ import pytest
 from coinecon import ManualClock
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds, StorageError
-from coinecon.events import OutboxEvent
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.wallets import Wallets
 from coinecon.testing.contract import T0
-from coinecon.wallets import Wallets
 from workload import buy, child_command, send_gift
 
 

@@ -18,17 +18,16 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from coinecon import ledger
-from coinecon.adapters import sqlite as sqlite_adapter
-from coinecon.adapters._sqlite_schema import APPLICATION_ID, MIGRATIONS
 from coinecon.adapters.memory import MemoryStore
-from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _ledger, _sql, _store
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
-from coinecon.events import OutboxEvent
 from coinecon.export import ExportFormat, export_ledger
-from coinecon.idempotency import IdempotencyRecord
-from coinecon.ledger import (
+from coinecon.ledger import journal as ledger
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
     AccountKind,
@@ -37,14 +36,14 @@ from coinecon.ledger import (
     Transaction,
     TransactionKind,
 )
-from coinecon.lots import Lot, LotConsumption, LotOrigin
-from coinecon.money import Currency, Money
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin
+from coinecon.ledger.verification import verify_books
+from coinecon.ledger.wallets import SpendResult, Wallets
+from coinecon.money.money import Currency, Money
+from coinecon.money.units import Unit
 from coinecon.ports import Store
 from coinecon.testing import contract
 from coinecon.testing.contract import COIN, T0, TRICKY, purchase, record, wallet
-from coinecon.units import Unit
-from coinecon.verification import verify_books
-from coinecon.wallets import SpendResult, Wallets
 
 
 @pytest.fixture
@@ -166,8 +165,8 @@ def test_another_applications_id_is_refused(path: Path) -> None:
 
 def _with_step(monkeypatch: pytest.MonkeyPatch, step: tuple[str, ...]) -> int:
     migrations = (*MIGRATIONS, step)
-    monkeypatch.setattr(sqlite_adapter, "MIGRATIONS", migrations)
-    monkeypatch.setattr(sqlite_adapter, "SCHEMA_VERSION", len(migrations))
+    monkeypatch.setattr(_store, "MIGRATIONS", migrations)
+    monkeypatch.setattr(_store, "SCHEMA_VERSION", len(migrations))
     return len(migrations)
 
 
@@ -646,9 +645,7 @@ def test_the_check_at_each_flush_reads_only_the_new_postings(store: SqliteStore)
         uow.ledger.accounts()
         connection = uow._connection
         assert connection is not None
-        plan = connection.raw.execute(
-            "EXPLAIN QUERY PLAN " + sqlite_adapter._UNBALANCED, (1,)
-        ).fetchall()
+        plan = connection.raw.execute("EXPLAIN QUERY PLAN " + _sql._UNBALANCED, (1,)).fetchall()
     assert "SEARCH p USING INDEX postings_of_transaction (transaction_row" in plan[0][3]
 
 
@@ -710,7 +707,7 @@ def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> 
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_adapter, "_FLUSH_ROWS", 5)
+    monkeypatch.setattr(_ledger, "_FLUSH_ROWS", 5)
     with store.unit_of_work() as uow:
         for i in range(10):
             record(uow, purchase(f"tx-{i}", "alice", 1))
@@ -726,7 +723,7 @@ def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
 def test_whole_tables_stream_page_by_page(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_adapter, "_PAGE", 2)
+    monkeypatch.setattr(_ledger, "_PAGE", 2)
     transactions = [purchase(f"tx-{i}", "alice", i + 1) for i in range(5)]
     lots = [Lot.new(f"lot-{i}", wallet("alice"), LotOrigin.BONUS, i + 1, T0, "t") for i in range(5)]
     with store.unit_of_work() as uow:
@@ -904,7 +901,7 @@ def test_a_unit_of_work_whose_rollback_failed_commits_nothing(
         def boom(*_args: object) -> None:
             raise RuntimeError("boom after the transaction row")
 
-        monkeypatch.setattr(sqlite_adapter._Ledger, "_write", staticmethod(boom))
+        monkeypatch.setattr(_ledger._Ledger, "_write", staticmethod(boom))
         with pytest.raises(RuntimeError, match="boom"):
             record(uow, purchase("tx-1", "alice", 5))
         monkeypatch.undo()

@@ -10,11 +10,11 @@ import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coinecon.events import OutboxEvent
-from coinecon.idempotency import IdempotencyRecord
-from coinecon.money import MAX_MINOR_UNITS
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.money.money import MAX_MINOR_UNITS
+from coinecon.money.units import Unit, UnitAmount
 from coinecon.testing.strategies import units
-from coinecon.units import Unit, UnitAmount
 
 IDS = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20)
 TIMES = st.datetimes(timezones=st.just(UTC))

@@ -11,18 +11,18 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from coinecon.ledger import (
+from coinecon.ledger.journal import (
     AccountKey,
     AccountKind,
     RecordedPosting,
     Transaction,
     TransactionKind,
 )
-from coinecon.lots import Lot, LotOrigin
-from coinecon.money import Currency, Money
+from coinecon.ledger.lots import Lot, LotOrigin
+from coinecon.ledger.verification import VerificationReport, verify_books
+from coinecon.money.money import Currency, Money
+from coinecon.money.units import Unit
 from coinecon.testing.contract import COIN, T0, transaction
-from coinecon.units import Unit
-from coinecon.verification import VerificationReport, verify_books
 
 USD = Currency.of("USD")
 ALICE = AccountKey.wallet("alice", COIN)

@@ -22,9 +22,10 @@ from coinecon.errors import (
     TransferNotAllowed,
     ValidationError,
 )
-from coinecon.events import OutboxEvent
-from coinecon.ledger import AccountKey, Cause, Posting, Transaction, TransactionKind
-from coinecon.lots import Lot, LotOrigin
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.journal import AccountKey, Cause, Posting, Transaction, TransactionKind
+from coinecon.ledger.lots import Lot, LotOrigin
+from coinecon.ledger.wallets import CreditResult, SpendResult, Wallets
 from coinecon.ports import (
     IdempotencyRepository,
     LedgerRepository,
@@ -33,7 +34,6 @@ from coinecon.ports import (
     UnitOfWork,
 )
 from coinecon.testing.contract import COIN, DIAMOND, T0, wallet
-from coinecon.wallets import CreditResult, SpendResult, Wallets
 
 
 @pytest.fixture

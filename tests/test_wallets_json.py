@@ -6,12 +6,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coinecon import Money, Unit
-from coinecon.idempotency import canonical_json, fingerprint
-from coinecon.ledger import AccountKey, Cause, Metadata, Posting, TransactionKind, metadata_pairs
-from coinecon.lots import LotConsumption
-from coinecon.money import MAX_MINOR_UNITS
-from coinecon.units import UnitAmount
-from coinecon.wallets import SpendResult, _spend_fingerprint
+from coinecon.ledger.idempotency import canonical_json, fingerprint
+from coinecon.ledger.journal import (
+    AccountKey,
+    Cause,
+    Metadata,
+    Posting,
+    TransactionKind,
+    metadata_pairs,
+)
+from coinecon.ledger.lots import LotConsumption
+from coinecon.ledger.wallets import SpendResult, _spend_fingerprint
+from coinecon.money.money import MAX_MINOR_UNITS
+from coinecon.money.units import UnitAmount
 
 # Printable text (what identifiers are), quotes, backslashes and non-ASCII included.
 PRINTABLE = st.characters(exclude_categories=["Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"])

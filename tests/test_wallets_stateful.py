@@ -23,11 +23,11 @@ from coinecon import ManualClock, Money
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import IdempotencyConflict, InsufficientFunds
-from coinecon.ledger import AccountKey, AccountKind, Cause
-from coinecon.lots import LotOrigin
+from coinecon.ledger.journal import AccountKey, AccountKind, Cause
+from coinecon.ledger.lots import LotOrigin
+from coinecon.ledger.wallets import CreditResult, SpendResult, Wallets
 from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0
-from coinecon.wallets import CreditResult, SpendResult, Wallets
 
 HOLDERS = ("alice", "bob", "carol")
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from coinecon import Money
-from coinecon.ledger import AccountKey, Cause, Posting, TransactionKind
-from coinecon.lots import LotOrigin
+from coinecon.ledger.journal import AccountKey, Cause, Posting, TransactionKind
+from coinecon.ledger.lots import LotOrigin
+from coinecon.ledger.wallets import Wallets
 from coinecon.testing.contract import COIN, DIAMOND
-from coinecon.wallets import Wallets
 
 CREATOR = "creator"
 """Who earns the diamonds of every gift."""

@@ -1,11 +1,12 @@
 """coinecon: exact, typed, property-tested virtual coin economies.
 
-The public names are re-exported here; the modules they live in are
-:mod:`coinecon.money`, :mod:`coinecon.units`, :mod:`coinecon.rate`,
-:mod:`coinecon.rounding`, :mod:`coinecon.clock`, :mod:`coinecon.ledger`,
-:mod:`coinecon.lots`, :mod:`coinecon.wallets`, :mod:`coinecon.verification`,
-:mod:`coinecon.export`, :mod:`coinecon.events` and :mod:`coinecon.errors`. Storage adapters are
-imported from their own modules (:mod:`coinecon.adapters.memory`), so nothing
+The public names are re-exported here; the packages they live in are
+:mod:`coinecon.money` (money, units, rates, roundings), :mod:`coinecon.ledger`
+(the journal, lots, idempotency, events, verification and
+:class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`, and the
+modules :mod:`coinecon.clock`, :mod:`coinecon.export` and
+:mod:`coinecon.errors`. Storage adapters are imported from their own modules
+(:mod:`coinecon.adapters.memory`, :mod:`coinecon.adapters.sqlite`), so nothing
 is wired at import time.
 """
 
@@ -44,7 +45,6 @@ from coinecon.errors import (
     UnknownCurrencyError,
     ValidationError,
 )
-from coinecon.events import EventSink, OutboxEvent
 from coinecon.export import (
     LEDGER_COLUMNS,
     STATEMENT_COLUMNS,
@@ -54,7 +54,8 @@ from coinecon.export import (
     export_ledger,
     export_statement,
 )
-from coinecon.ledger import (
+from coinecon.ledger.events import EventSink, OutboxEvent
+from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
     AccountKind,
@@ -65,8 +66,13 @@ from coinecon.ledger import (
     Transaction,
     TransactionKind,
 )
-from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder
-from coinecon.money import Currency, Money, currencies, get_currency, register_currency
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder
+from coinecon.ledger.verification import VerificationReport
+from coinecon.ledger.wallets import CreditResult, ExpiryResult, HistoryPage, SpendResult, Wallets
+from coinecon.money.money import Currency, Money, currencies, get_currency, register_currency
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
+from coinecon.money.units import Unit, UnitAmount
 from coinecon.pricing import (
     BorneBy,
     BuyerHistory,
@@ -90,11 +96,6 @@ from coinecon.pricing import (
     Tier,
     TierMode,
 )
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
-from coinecon.units import Unit, UnitAmount
-from coinecon.verification import VerificationReport
-from coinecon.wallets import CreditResult, ExpiryResult, HistoryPage, SpendResult, Wallets
 
 __all__ = [
     "LEDGER_COLUMNS",

@@ -27,7 +27,8 @@ from coinecon import (
     export_statement,
 )
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger import AccountKey, Posting
+from coinecon.ledger.journal import AccountKey, Posting
+from coinecon.ledger.wallets import SpendResult
 from coinecon.pricing import (
     BuyerHistory,
     CoinPackage,
@@ -38,7 +39,6 @@ from coinecon.pricing import (
     TaxMode,
     TaxRule,
 )
-from coinecon.wallets import SpendResult
 
 _COIN, _DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
 _START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)

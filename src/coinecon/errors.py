@@ -87,7 +87,7 @@ class AmountOutOfRangeError(InvalidAmountError):
     """An amount is too large in magnitude to be stored exactly.
 
     Amounts are limited to what a signed 64-bit integer holds in the smallest
-    unit (see :data:`coinecon.money.MAX_MINOR_UNITS`), the range every storage
+    unit (see :data:`coinecon.money.money.MAX_MINOR_UNITS`), the range every storage
     adapter can keep without loss.
     """
 
@@ -273,7 +273,7 @@ class ExportError(CoineconError, ValueError):
 
 
 class InvalidPriceError(ValidationError):
-    """A price is malformed: zero or negative, not :class:`~coinecon.money.Money`,
+    """A price is malformed: zero or negative, not :class:`~coinecon.money.money.Money`,
     or in a currency that does not fit where it is used."""
 
 

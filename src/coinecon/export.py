@@ -49,7 +49,7 @@ from typing import Final, Literal, NamedTuple, Protocol, TypeAlias, cast
 from coinecon import _checks
 from coinecon._ids import check_identifier
 from coinecon.errors import ExportError, InvalidTypeError, StorageError, ValidationError
-from coinecon.ledger import (
+from coinecon.ledger.journal import (
     AccountKey,
     AccountKind,
     HistoryEntry,
@@ -57,8 +57,8 @@ from coinecon.ledger import (
     RecordedPosting,
     Transaction,
 )
+from coinecon.money.units import Unit
 from coinecon.ports import LedgerRepository, Store
-from coinecon.units import Unit
 
 __all__ = [
     "LEDGER_COLUMNS",

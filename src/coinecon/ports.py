@@ -24,7 +24,7 @@ every point against any backend):
 * **Balances.** ``ledger.balances`` is O(1) per account whatever the length of
   its history: the backend keeps running balances, updated by
   ``ledger.record``. ``record`` stores the transaction, one
-  :class:`~coinecon.ledger.RecordedPosting` per posting with the next sequence
+  :class:`~coinecon.ledger.journal.RecordedPosting` per posting with the next sequence
   numbers (strictly increasing across the ledger, in posting order) and the
   given balances after, and sets those balances. The backend does not decide
   rules; it stores what the service has checked. It may refuse anything its own
@@ -42,10 +42,16 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from coinecon.events import OutboxEvent
-from coinecon.idempotency import IdempotencyRecord
-from coinecon.ledger import AccountKey, HistoryEntry, RecordedPosting, Transaction, TransactionKind
-from coinecon.lots import Lot, LotConsumption
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.ledger.journal import (
+    AccountKey,
+    HistoryEntry,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+)
+from coinecon.ledger.lots import Lot, LotConsumption
 
 __all__ = [
     "IdempotencyRepository",

@@ -28,10 +28,16 @@ from types import TracebackType
 from typing import Self
 
 from coinecon.errors import InvalidAmountError, StorageError
-from coinecon.events import OutboxEvent
-from coinecon.idempotency import IdempotencyRecord
-from coinecon.ledger import AccountKey, HistoryEntry, RecordedPosting, Transaction, TransactionKind
-from coinecon.lots import Lot, LotConsumption
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.ledger.journal import (
+    AccountKey,
+    HistoryEntry,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+)
+from coinecon.ledger.lots import Lot, LotConsumption
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 

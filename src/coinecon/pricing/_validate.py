@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from coinecon._exact import ExactNumber
 from coinecon.errors import (
     FloatNotAllowedError,
     InvalidAmountError,
@@ -15,8 +14,9 @@ from coinecon.errors import (
     InvalidPriceError,
     InvalidTypeError,
 )
-from coinecon.money import Currency, Money
-from coinecon.rate import Rate
+from coinecon.money._exact import ExactNumber
+from coinecon.money.money import Currency, Money
+from coinecon.money.rate import Rate
 
 __all__ = [
     "as_mapping",
@@ -101,7 +101,7 @@ def names(values: Iterable[str], what: str) -> frozenset[str]:
 
 
 def to_rate(value: Rate | ExactNumber) -> Rate:
-    """Return *value* as a :class:`~coinecon.rate.Rate` (a converter for rate fields).
+    """Return *value* as a :class:`~coinecon.money.rate.Rate` (a converter for rate fields).
 
     Raises:
         FloatNotAllowedError: for a ``float``.
@@ -126,7 +126,7 @@ def region_code(value: object) -> str:
 
 
 def money(value: object, what: str) -> Money:
-    """Return *value* if it is :class:`~coinecon.money.Money`.
+    """Return *value* if it is :class:`~coinecon.money.money.Money`.
 
     Raises:
         FloatNotAllowedError: for a ``float``.
@@ -143,7 +143,7 @@ def by_currency(values: Money | Iterable[Money], what: str, *, positive: bool) -
     """Return amounts of money, at most one per currency, sorted by currency code.
 
     Args:
-        values: one :class:`~coinecon.money.Money` or several.
+        values: one :class:`~coinecon.money.money.Money` or several.
         what: how to name them in an error message.
         positive: whether each must be above zero (else at least zero).
 

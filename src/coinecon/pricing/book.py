@@ -20,7 +20,10 @@ from coinecon.errors import (
     NotAvailableError,
     PriceBookInvalidError,
 )
-from coinecon.money import Currency, Money
+from coinecon.money.money import Currency, Money
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
+from coinecon.money.units import Unit, UnitAmount
 from coinecon.pricing import _validate
 from coinecon.pricing.checks import check_book
 from coinecon.pricing.custom import CustomAmounts
@@ -29,9 +32,6 @@ from coinecon.pricing.packages import CoinPackage
 from coinecon.pricing.problems import Problem, Severity
 from coinecon.pricing.promotions import BuyerHistory, Promotion, PromotionKind, StackingPolicy
 from coinecon.pricing.quote import LineKind, Quote, QuoteLine
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
-from coinecon.units import Unit, UnitAmount
 
 __all__ = ["PriceBook"]
 
@@ -83,7 +83,7 @@ class PriceBook:
             :attr:`~coinecon.pricing.promotions.StackingPolicy.BEST_SINGLE`).
         unit: the unit the book sells (default ``Unit("COIN")``).
         discount_rounding: how a percent-off promotion's cut is rounded
-            (default :attr:`Rounding.HALF_UP <coinecon.rounding.Rounding.HALF_UP>`).
+            (default :attr:`Rounding.HALF_UP <coinecon.money.rounding.Rounding.HALF_UP>`).
 
     See :doc:`/pricing` for a worked example.
     """

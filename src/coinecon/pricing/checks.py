@@ -7,7 +7,7 @@ from itertools import combinations, pairwise
 from typing import TYPE_CHECKING
 
 from coinecon.errors import PricingProblemError
-from coinecon.money import Currency, Money
+from coinecon.money.money import Currency, Money
 from coinecon.pricing.custom import CustomAmounts, TierMode
 from coinecon.pricing.fees import Fee
 from coinecon.pricing.packages import CoinPackage

@@ -18,10 +18,10 @@ from coinecon.errors import (
     NotAvailableError,
 )
 from coinecon.errors import PricingProblemError as _ProblemError
-from coinecon.money import Currency, Money
+from coinecon.money.money import Currency, Money
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
 from coinecon.pricing import _validate
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
 
 __all__ = ["CustomAmounts", "PricePoints", "Tier", "TierMode"]
 
@@ -141,7 +141,7 @@ class PricePoints:
 
         Raises:
             CurrencyMismatchError: if *price* is not in :attr:`currency`.
-            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.money.Money`
                 (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
         """
         price = _validate.money(price, "the price to move to a price point")

@@ -11,10 +11,10 @@ import attrs
 
 from coinecon._checks import instance_of
 from coinecon.errors import InvalidPriceBookError, InvalidRateError, NotAvailableError
-from coinecon.money import Currency, Money
+from coinecon.money.money import Currency, Money
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
 from coinecon.pricing import _validate
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
 
 __all__ = ["BorneBy", "Fee", "FeeSchedule", "PaymentMethodFee", "TaxMode", "TaxRule"]
 
@@ -111,7 +111,7 @@ class Fee:
         Raises:
             NotAvailableError: if a fixed part, minimum or maximum is set, but
                 not in *base*'s currency.
-            InvalidPriceError: if *base* is not :class:`~coinecon.money.Money`
+            InvalidPriceError: if *base* is not :class:`~coinecon.money.money.Money`
                 (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
         """
         base = _validate.money(base, "the amount a fee is charged on")
@@ -195,7 +195,7 @@ class TaxRule:
         """The tax in (inclusive) or on (exclusive) *price*.
 
         Raises:
-            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.money.Money`
                 (:class:`~coinecon.errors.FloatNotAllowedError` for a float).
         """
         price = _validate.money(price, "the price taxed")

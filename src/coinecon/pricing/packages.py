@@ -8,7 +8,7 @@ from typing import final
 import attrs
 
 from coinecon.errors import NotAvailableError
-from coinecon.money import Currency, Money
+from coinecon.money.money import Currency, Money
 from coinecon.pricing import _validate
 
 __all__ = ["CoinPackage"]
@@ -39,7 +39,7 @@ class CoinPackage:
         sku: the package's identifier, such as ``"coins_500"``.
         coins: how many coins it sells (at least 1).
         prices: for each storefront (``"web"``, ``"ios"``, ``"android"`` or one the
-            host names), one :class:`~coinecon.money.Money` or several, at most one
+            host names), one :class:`~coinecon.money.money.Money` or several, at most one
             per currency; every price is above zero.
         bonus_coins: coins given on top, at no extra price (default 0).
 

@@ -14,10 +14,10 @@ import dateutil.rrule
 from coinecon._checks import instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidPromotionError, InvalidTypeError
-from coinecon.money import Money
+from coinecon.money.money import Money
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
 from coinecon.pricing import _validate
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
 
 __all__ = ["BuyerHistory", "Promotion", "PromotionKind", "StackingPolicy"]
 
@@ -112,7 +112,7 @@ class Promotion:
         bonus_coins: the extra coins of :attr:`PromotionKind.BONUS_COINS` and
             :attr:`PromotionKind.FIRST_PURCHASE_BONUS`.
         bonus_rounding: how a percent bonus is rounded to whole coins
-            (default :attr:`Rounding.DOWN <coinecon.rounding.Rounding.DOWN>`).
+            (default :attr:`Rounding.DOWN <coinecon.money.rounding.Rounding.DOWN>`).
         start: the promotion applies from this instant (inclusive); also where
             a recurrence starts counting.
         end: the promotion applies until this instant (exclusive).
@@ -360,8 +360,8 @@ class Promotion:
             Money('0.49', 'USD')
 
         Raises:
-            InvalidPriceError: if *price* is not :class:`~coinecon.money.Money`.
-            InvalidTypeError: if *rounding* is not a :class:`~coinecon.rounding.Rounding`.
+            InvalidPriceError: if *price* is not :class:`~coinecon.money.money.Money`.
+            InvalidTypeError: if *rounding* is not a :class:`~coinecon.money.rounding.Rounding`.
         """
         price = _validate.money(price, "the price a promotion cuts")
         if not isinstance(rounding, Rounding):

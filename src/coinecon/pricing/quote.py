@@ -13,11 +13,11 @@ import attrs
 from coinecon._checks import identifier, instance_of, optional_instance_of
 from coinecon.clock import require_aware
 from coinecon.errors import InvalidPriceBookError, InvalidQuoteError, InvalidTypeError
-from coinecon.idempotency import canonical_json
-from coinecon.money import Currency, Money
+from coinecon.ledger.idempotency import canonical_json
+from coinecon.money.money import Currency, Money
+from coinecon.money.units import UnitAmount
 from coinecon.pricing import _validate
 from coinecon.pricing.fees import BorneBy
-from coinecon.units import UnitAmount
 
 __all__ = ["LineKind", "Quote", "QuoteLine"]
 

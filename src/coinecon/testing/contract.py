@@ -39,9 +39,9 @@ import attrs
 import pytest
 
 from coinecon.errors import InvalidAmountError, StorageError
-from coinecon.events import OutboxEvent
-from coinecon.idempotency import IdempotencyRecord
-from coinecon.ledger import (
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.ledger.journal import (
     AccountKey,
     AccountKind,
     Cause,
@@ -51,11 +51,11 @@ from coinecon.ledger import (
     TransactionKind,
     check_rules,
 )
-from coinecon.lots import Lot, LotConsumption, LotOrigin
-from coinecon.money import Currency, Money
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin
+from coinecon.ledger.verification import verify_books
+from coinecon.money.money import Currency, Money
+from coinecon.money.units import Unit
 from coinecon.ports import Store, UnitOfWork
-from coinecon.units import Unit
-from coinecon.verification import verify_books
 
 __all__ = [
     "ConcurrencyContract",

@@ -15,11 +15,11 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from coinecon.money import MAX_MINOR_UNITS, Currency, Money
-from coinecon.money import currencies as known_currencies
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
-from coinecon.units import Unit, UnitAmount
+from coinecon.money.money import MAX_MINOR_UNITS, Currency, Money
+from coinecon.money.money import currencies as known_currencies
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
+from coinecon.money.units import Unit, UnitAmount
 
 __all__ = [
     "currencies",

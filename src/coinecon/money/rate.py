@@ -21,8 +21,8 @@ from typing import final
 
 import attrs
 
-from coinecon._exact import ExactNumber, shown, to_fraction
 from coinecon.errors import InvalidAmountError, InvalidRateError
+from coinecon.money._exact import ExactNumber, shown, to_fraction
 
 __all__ = ["Rate"]
 

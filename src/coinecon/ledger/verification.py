@@ -2,7 +2,7 @@
 
 :func:`verify_books` is pure: it takes what a store holds and returns a
 :class:`VerificationReport` listing every problem it finds, never raising for
-one. :meth:`coinecon.wallets.Wallets.verify` runs it over a whole store.
+one. :meth:`coinecon.ledger.wallets.Wallets.verify` runs it over a whole store.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import final
 
 import attrs
 
-from coinecon.ledger import (
+from coinecon.ledger.journal import (
     AccountKey,
     AccountKind,
     Asset,
@@ -22,7 +22,7 @@ from coinecon.ledger import (
     Transaction,
     imbalance,
 )
-from coinecon.lots import Lot
+from coinecon.ledger.lots import Lot
 
 __all__ = ["VerificationReport", "verify_books"]
 

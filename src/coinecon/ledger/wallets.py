@@ -7,7 +7,7 @@ lots and its event, and commits; or it writes nothing at all::
     >>> from datetime import datetime, timezone
     >>> from coinecon import ManualClock, Money, Unit
     >>> from coinecon.adapters.memory import MemoryStore
-    >>> from coinecon.ledger import Cause
+    >>> from coinecon.ledger.journal import Cause
     >>> COIN = Unit("COIN")
     >>> clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
     >>> wallets = Wallets(MemoryStore(), clock=clock)
@@ -47,9 +47,9 @@ from coinecon.errors import (
     StorageError,
     ValidationError,
 )
-from coinecon.events import EventSink, OutboxEvent
-from coinecon.idempotency import IdempotencyRecord, canonical_json, fingerprint
-from coinecon.ledger import (
+from coinecon.ledger.events import EventSink, OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
+from coinecon.ledger.journal import (
     AccountKey,
     Cause,
     HistoryEntry,
@@ -61,11 +61,11 @@ from coinecon.ledger import (
     check_rules,
     metadata_pairs,
 )
-from coinecon.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
-from coinecon.money import Money
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
+from coinecon.ledger.verification import VerificationReport, verify_books
+from coinecon.money.money import Money
+from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
-from coinecon.units import Unit, UnitAmount
-from coinecon.verification import VerificationReport, verify_books
 
 __all__ = ["CreditResult", "ExpiryResult", "HistoryPage", "SpendResult", "Wallets"]
 
@@ -167,7 +167,7 @@ def _spend_fingerprint(
 ) -> str:
     """``fingerprint("spend", request)`` of a spend's request, written
     directly: every spend computes one. The test suite checks it against
-    :func:`~coinecon.idempotency.fingerprint` of the request as a ``dict``:
+    :func:`~coinecon.ledger.idempotency.fingerprint` of the request as a ``dict``:
     ``holder``, ``unit``, ``amount``, ``cause`` (as text), ``kind``, ``also``
     (sorted ``[account text, amount]`` pairs) and ``metadata``."""
     payload = (
@@ -515,7 +515,7 @@ class Wallets:
         """Spend coins from *holder*'s wallet; they leave circulation.
 
         The coins go to the unit's *spent* account, consuming the wallet's lots
-        in the service's :class:`~coinecon.lots.SpendOrder`.
+        in the service's :class:`~coinecon.ledger.lots.SpendOrder`.
 
         Args:
             idempotency_key: the command's idempotency key.

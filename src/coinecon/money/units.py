@@ -26,7 +26,6 @@ from typing import Any, NoReturn, final
 import attrs
 
 from coinecon._checks import instance_of
-from coinecon._exact import ExactNumber, shown, to_fraction, whole_factor
 from coinecon.errors import (
     FloatNotAllowedError,
     InvalidAmountError,
@@ -34,9 +33,17 @@ from coinecon.errors import (
     InvalidUnitError,
     UnitMismatchError,
 )
-from coinecon.money import MAX_MINOR_UNITS, Money, _rounding, allocate_integer, check_range
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
+from coinecon.money._exact import ExactNumber, shown, to_fraction, whole_factor
+from coinecon.money.money import (
+    MAX_MINOR_UNITS,
+    Money,
+    _rounding,
+    allocate_integer,
+    check_range,
+    register_unit_amount,
+)
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
 
 __all__ = ["Unit", "UnitAmount"]
 
@@ -120,7 +127,7 @@ class UnitAmount:
     @classmethod
     def _unchecked(cls, amount: int, unit: Unit) -> UnitAmount:
         """An amount of *unit*, for callers that hold an ``int`` within
-        :data:`~coinecon.money.MAX_MINOR_UNITS` and a :class:`Unit` already
+        :data:`~coinecon.money.money.MAX_MINOR_UNITS` and a :class:`Unit` already
         (a balance the ledger rules checked)."""
         value = object.__new__(cls)
         value.__attrs_init__(amount, unit)
@@ -212,7 +219,7 @@ class UnitAmount:
         self, ratios: Sequence[int | Fraction | Decimal | Rate | str]
     ) -> tuple[UnitAmount, ...]:
         """Split into parts proportional to *ratios* that sum exactly to the
-        whole, with the same rule as :meth:`~coinecon.money.Money.allocate`.
+        whole, with the same rule as :meth:`~coinecon.money.money.Money.allocate`.
 
             >>> Unit("DIAMOND")(10).allocate([Rate("0.5"), Rate("0.5")])
             (UnitAmount(5, 'DIAMOND'), UnitAmount(5, 'DIAMOND'))
@@ -224,6 +231,9 @@ class UnitAmount:
         if type(parts) is not int or parts < 1:
             raise InvalidAmountError(f"parts must be a positive int, got {shown(parts)}")
         return self.allocate([1] * parts)
+
+
+register_unit_amount(UnitAmount)
 
 
 def _refuse_mix(amount: UnitAmount, other: object, operation: str) -> NoReturn:

@@ -48,8 +48,8 @@ from coinecon.errors import (
     TransferNotAllowed,
     UnbalancedTransactionError,
 )
-from coinecon.money import MAX_MINOR_UNITS, Currency, Money, check_range
-from coinecon.units import Unit, UnitAmount
+from coinecon.money.money import MAX_MINOR_UNITS, Currency, Money, check_range
+from coinecon.money.units import Unit, UnitAmount
 
 __all__ = [
     "PLATFORM",
@@ -71,8 +71,8 @@ __all__ = [
 ]
 
 Asset: TypeAlias = Unit | Currency
-"""The asset an account holds, either a virtual :class:`~coinecon.units.Unit`
-or a real :class:`~coinecon.money.Currency`."""
+"""The asset an account holds, either a virtual :class:`~coinecon.money.units.Unit`
+or a real :class:`~coinecon.money.money.Currency`."""
 
 MetadataValue: TypeAlias = str | int | bool | None
 Metadata: TypeAlias = tuple[tuple[str, MetadataValue], ...]

@@ -33,7 +33,6 @@ from typing import Any, NoReturn, final
 import attrs
 
 from coinecon._checks import instance_of
-from coinecon._exact import ExactNumber, shown, shown_int, to_fraction, whole_factor
 from coinecon.errors import (
     AmountOutOfRangeError,
     CoineconError,
@@ -46,8 +45,9 @@ from coinecon.errors import (
     UnitMismatchError,
     UnknownCurrencyError,
 )
-from coinecon.rate import Rate
-from coinecon.rounding import Rounding
+from coinecon.money._exact import ExactNumber, shown, shown_int, to_fraction, whole_factor
+from coinecon.money.rate import Rate
+from coinecon.money.rounding import Rounding
 
 __all__ = [
     "MAX_MINOR_UNITS",
@@ -452,8 +452,8 @@ class Money:
             Money('0.30', 'USD')
 
         Args:
-            factor: a :class:`~coinecon.rate.Rate` or anything :class:`~coinecon.rate.Rate`
-                accepts.
+            factor: a :class:`~coinecon.money.rate.Rate` or anything
+                :class:`~coinecon.money.rate.Rate` accepts.
             rounding: the named rounding for the result (required).
         """
         rate = factor if isinstance(factor, Rate) else Rate(factor)
@@ -492,7 +492,7 @@ class Money:
 
         Args:
             ratios: non-negative ints, ``Fraction``, ``Decimal``, decimal strings
-                or :class:`~coinecon.rate.Rate` values, not all zero.
+                or :class:`~coinecon.money.rate.Rate` values, not all zero.
 
         Raises:
             InvalidAmountError: for an empty list, a negative ratio or all zeros.
@@ -550,11 +550,21 @@ def _rounding(rounding: object) -> Rounding:
     return rounding
 
 
-def _refuse_mix(money: Money, other: object, operation: str) -> NoReturn:
-    from coinecon.units import UnitAmount  # noqa: PLC0415 (units imports money)
+_UNIT_AMOUNTS: list[type[Any]] = []
+"""The virtual-unit amount types, registered by :mod:`coinecon.money.units`
+(which imports this module, never the other way round)."""
 
-    if isinstance(other, UnitAmount):
-        raise UnitMismatchError(money.currency.code, other.unit.code, operation)
+
+def register_unit_amount(cls: type[Any]) -> None:
+    """Tell money arithmetic that *cls* is a virtual-unit amount (with a
+    ``unit.code``), so mixing the two says so instead of naming a foreign type."""
+    _UNIT_AMOUNTS.append(cls)
+
+
+def _refuse_mix(money: Money, other: object, operation: str) -> NoReturn:
+    if isinstance(other, tuple(_UNIT_AMOUNTS)):
+        unit_amount: Any = other
+        raise UnitMismatchError(money.currency.code, unit_amount.unit.code, operation)
     if isinstance(other, float):
         raise FloatNotAllowedError(f"cannot {operation} money and the float {other!r}")
     raise InvalidTypeError(

@@ -8,7 +8,7 @@ recognised and a later chargeback can find its coins::
 
     >>> from datetime import datetime, timezone
     >>> from coinecon import Money, Unit
-    >>> from coinecon.ledger import AccountKey
+    >>> from coinecon.ledger.journal import AccountKey
     >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     >>> wallet = AccountKey.wallet("alice", Unit("COIN"))
     >>> bought = Lot.new("lot-1", wallet, LotOrigin.PURCHASE, 100, t0, "tx-1",
@@ -28,11 +28,11 @@ from typing import Any, final
 import attrs
 
 from coinecon._checks import aware, identifier, instance_of, optional_aware, optional_instance_of
-from coinecon._exact import shown
 from coinecon.clock import require_aware
 from coinecon.errors import InsufficientFunds, InvalidAmountError, InvalidTypeError
-from coinecon.ledger import AccountKey, AccountKind
-from coinecon.money import Money, check_range
+from coinecon.ledger.journal import AccountKey, AccountKind
+from coinecon.money._exact import shown
+from coinecon.money.money import Money, check_range
 
 _new = object.__new__
 _set = object.__setattr__  # builds frozen values the module computed itself
@@ -176,7 +176,7 @@ class Lot:
         """Consume *coins* from the lot; return the lot after and the record.
 
         The money value consumed is the value of all coins consumed so far,
-        rounded down (:attr:`Rounding.FLOOR <coinecon.rounding.Rounding.FLOOR>`),
+        rounded down (:attr:`Rounding.FLOOR <coinecon.money.rounding.Rounding.FLOOR>`),
         minus what was already recognised. Consuming a whole lot, in any number
         of steps, therefore recognises exactly its value.
         """

@@ -1,0 +1,354 @@
+"""The SQLite ledger repository: accounts, running balances, transactions, postings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from coinecon import _checks
+from coinecon.adapters.sqlite._rows import (
+    _FAULTS,
+    _account_row,
+    _fault,
+    _guarded,
+    _guarded_fetch,
+    _time,
+    _transaction,
+)
+from coinecon.adapters.sqlite._session import _Connection
+from coinecon.adapters.sqlite._sql import (
+    _ACCOUNT_BY_KEY,
+    _CHUNK,
+    _FLUSH_ROWS,
+    _INSERT_TRANSACTION,
+    _PAGE,
+    _POSTINGS_WITH_ACCOUNTS,
+    _TRANSACTION_COLUMNS,
+    _UPSERT_ACCOUNT,
+    _balances_by_id,
+    _placeholders,
+)
+
+if TYPE_CHECKING:
+    from coinecon.adapters.sqlite._store import SqliteUnitOfWork
+
+
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from coinecon.errors import (
+    InvalidAmountError,
+    StorageError,
+)
+from coinecon.ledger.idempotency import canonical_json
+from coinecon.ledger.journal import (
+    AccountKey,
+    HistoryEntry,
+    Posting,
+    RecordedPosting,
+    Transaction,
+    TransactionKind,
+)
+from coinecon.money.money import MAX_MINOR_UNITS
+
+# -- repositories -------------------------------------------------------------------
+
+
+def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
+    _row, account_id, kind, owner, asset_kind, code, amount = line
+    account = connection.key(account_id, kind, owner, asset_kind, code)
+    try:
+        return Posting(account, amount)
+    except _checks.UNREADABLE as error:
+        raise _checks.unreadable(f"a posting on {account} in the file", error) from error
+
+
+def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> list[int]:
+    """The balance after each posting of *transaction*, in order; refuse
+    balances after that are missing or not 64-bit integers, before anything
+    of the transaction is written.
+
+    That the postings balance is :class:`Transaction`'s own check, and SQL's
+    when they are sent (see :meth:`_Pending.flush`).
+    """
+    afters = []
+    for posting in transaction.postings:
+        after = balances_after.get(posting.account)
+        if type(after) is not int or not -MAX_MINOR_UNITS <= after <= MAX_MINOR_UNITS:
+            if after is None:
+                raise StorageError(f"no balance after given for {posting.account}")
+            raise StorageError(
+                f"the balance after of {posting.account} is not a 64-bit integer: {after!r}"
+            )
+        afters.append(after)
+    return afters
+
+
+class _Ledger:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            connection = uow._work()  # noqa: SLF001
+            known = uow._pending.balances  # noqa: SLF001
+            try:
+                return {account: known[account] for account in accounts}
+            except KeyError:
+                pass  # read the accounts not read yet in this transaction
+            wanted = list(dict.fromkeys(accounts))
+            missing = [account for account in wanted if account not in known]
+            known.update(self._load_balances(connection, missing))
+            return {account: known[account] for account in wanted}
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @staticmethod
+    def _load_balances(connection: _Connection, wanted: list[AccountKey]) -> dict[AccountKey, int]:
+        ids = connection.ids
+        known = [ids.get(account) for account in wanted]
+        raw = connection.raw
+        if None not in known and len(wanted) <= _CHUNK:
+            found = dict(raw.execute(_balances_by_id(len(known)), known).fetchall())
+            return {account: found.get(ids[account], 0) for account in wanted}
+        result = dict.fromkeys(wanted, 0)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            by_row = {_account_row(account): account for account in chunk}
+            sql = " UNION ALL ".join([_ACCOUNT_BY_KEY] * len(by_row))
+            parameters = [value for row in by_row for value in row]
+            for account_id, *row, balance in raw.execute(sql, parameters):
+                account = by_row[tuple(row)]
+                result[account] = balance
+                if account not in ids:
+                    connection.learn(account, account_id)
+        return result
+
+    def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            connection = uow._writing()  # noqa: SLF001
+            afters = _check_record(transaction, balances_after)
+            raw = connection.raw
+            cause = transaction.cause
+            try:
+                row = raw.execute(
+                    _INSERT_TRANSACTION,
+                    (
+                        transaction.id,
+                        transaction.kind._value_,  # what .value returns, without the property
+                        _time(transaction.occurred_at),
+                        transaction.idempotency_key,
+                        cause.type,
+                        cause.id,
+                        canonical_json(transaction.metadata) if transaction.metadata else "[]",
+                    ),
+                ).lastrowid
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"transaction {transaction.id!r} already exists") from error
+            assert row is not None  # noqa: S101 (an INSERT into a rowid table)
+            # Past this point a failure may leave part of the transaction written:
+            # the whole unit of work is rolled back instead.
+            try:
+                self._write(uow, connection, row, transaction.postings, afters)
+            except BaseException:
+                uow._abandon(connection)  # noqa: SLF001
+                raise
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @staticmethod
+    def _write(
+        uow: SqliteUnitOfWork,
+        connection: _Connection,
+        row: int,
+        postings: Sequence[Posting],
+        afters: Sequence[int],
+    ) -> None:
+        pending = uow._pending  # noqa: SLF001
+        ids = connection.ids
+        known = pending.balances
+        dirty = pending.dirty
+        waiting = pending.postings
+        for posting, after in zip(postings, afters, strict=True):
+            account = posting.account
+            account_id = ids.get(account)
+            if account_id is None:
+                account_id = connection.raw.execute(
+                    _UPSERT_ACCOUNT, (*_account_row(account), after)
+                ).fetchone()[0]
+                connection.learn(account, account_id)
+            else:
+                dirty[account_id] = after
+            known[account] = after
+            waiting.append((row, account_id, posting.amount, after))
+        if pending.waiting() >= _FLUSH_ROWS:
+            uow._send(connection)  # noqa: SLF001
+
+    @_guarded
+    def get(self, transaction_id: str) -> Transaction | None:
+        header = (
+            self._uow._read()  # noqa: SLF001
+            .raw.execute(
+                f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t WHERE t.id = ?",
+                (transaction_id,),
+            )
+            .fetchone()
+        )
+        if header is None:
+            return None
+        return self._load({header[0]: header})[header[0]]
+
+    @_guarded
+    def history(
+        self,
+        account: AccountKey,
+        *,
+        limit: int,
+        before: int | None = None,
+        kinds: Collection[TransactionKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[HistoryEntry]:
+        connection = self._uow._read()  # noqa: SLF001
+        if limit < 1:
+            raise InvalidAmountError(f"limit must be at least 1, got {limit}")
+        account_id = connection.ids.get(account)
+        raw = connection.raw
+        if account_id is None:
+            found = raw.execute(_ACCOUNT_BY_KEY, _account_row(account)).fetchone()
+            if found is None:
+                return []
+            account_id = found[0]
+            connection.learn(account, account_id)
+        where = ["p.account_id = ?"]
+        parameters: list[object] = [account_id]
+        if before is not None:
+            where.append("p.sequence < ?")
+            parameters.append(before)
+        if kinds is not None:
+            values = sorted({kind.value for kind in kinds})
+            if not values:
+                return []
+            where.append(f"t.kind IN ({_placeholders(len(values))})")
+            parameters.extend(values)
+        if since is not None:
+            where.append("t.occurred_at >= ?")
+            parameters.append(_time(since))
+        if until is not None:
+            where.append("t.occurred_at < ?")
+            parameters.append(_time(until))
+        parameters.append(limit)
+        lines = raw.execute(
+            f"SELECT p.sequence, p.amount, p.balance_after, {_TRANSACTION_COLUMNS} "
+            "FROM postings AS p JOIN transactions AS t ON t.row = p.transaction_row "
+            f"WHERE {' AND '.join(where)} ORDER BY p.sequence DESC LIMIT ?",
+            parameters,
+        ).fetchall()
+        if not lines:
+            return []
+        transactions = self._load({line[3]: line[3:] for line in lines})
+        return [
+            HistoryEntry.of(
+                RecordedPosting(sequence, transactions[row].id, account, amount, balance_after),
+                transactions[row],
+            )
+            for sequence, amount, balance_after, row, *_ in lines
+        ]
+
+    def _load(self, headers: Mapping[int, Sequence[Any]]) -> dict[int, Transaction]:
+        connection = self._uow._read()  # noqa: SLF001
+        rows = list(headers)
+        postings: dict[int, list[Posting]] = {row: [] for row in rows}
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            for line in connection.raw.execute(
+                f"{_POSTINGS_WITH_ACCOUNTS}"
+                f"WHERE p.transaction_row IN ({_placeholders(len(chunk))}) ORDER BY p.sequence",
+                chunk,
+            ):
+                postings[line[0]].append(_posting(connection, line))
+        return {row: _transaction(headers[row], postings[row]) for row in rows}
+
+    @_guarded
+    def transactions(self) -> Iterator[Transaction]:
+        last = _last(self._uow, "SELECT max(row) FROM transactions")
+        return self._transactions(last)
+
+    def _transactions(self, last: int) -> Iterator[Transaction]:
+        sql = (
+            f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t "
+            "WHERE t.row > ? AND t.row <= ? ORDER BY t.row LIMIT ?"
+        )
+        for connection, headers in _pages(self._uow, sql, last):
+            postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
+            lines = _guarded_fetch(
+                connection.raw,
+                f"{_POSTINGS_WITH_ACCOUNTS}"
+                "WHERE p.transaction_row BETWEEN ? AND ? ORDER BY p.sequence",
+                (headers[0][0], headers[-1][0]),
+            )
+            for line in lines:
+                postings[line[0]].append(_posting(connection, line))
+            for header in headers:
+                yield _transaction(header, postings[header[0]])
+
+    @_guarded
+    def postings(self) -> Iterator[RecordedPosting]:
+        return self._postings(_last(self._uow, "SELECT max(sequence) FROM postings"))
+
+    def _postings(self, last: int) -> Iterator[RecordedPosting]:
+        sql = (
+            "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
+            "p.amount, p.balance_after FROM postings AS p "
+            "JOIN transactions AS t ON t.row = p.transaction_row "
+            "JOIN accounts AS a ON a.id = p.account_id "
+            "WHERE p.sequence > ? AND p.sequence <= ? ORDER BY p.sequence LIMIT ?"
+        )
+        for connection, lines in _pages(self._uow, sql, last):
+            for sequence, transaction_id, account_id, *account, amount, after in lines:
+                key = connection.key(account_id, *account)
+                yield RecordedPosting(sequence, transaction_id, key, amount, after)
+
+    @_guarded
+    def accounts(self) -> dict[AccountKey, int]:
+        connection = self._uow._read()  # noqa: SLF001
+        lines = connection.raw.execute(
+            "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts ORDER BY id"
+        ).fetchall()
+        return {
+            connection.key(account_id, kind, owner, asset_kind, code): balance
+            for account_id, kind, owner, asset_kind, code, balance in lines
+        }
+
+
+def _last(uow: SqliteUnitOfWork, sql: str) -> int:
+    """The highest key a whole-table stream will yield: the rows there are
+    when it is asked for (``0`` for an empty table)."""
+    last: int | None = uow._read().raw.execute(sql).fetchone()[0]  # noqa: SLF001
+    return last or 0
+
+
+def _pages(uow: SqliteUnitOfWork, sql: str, last: int) -> Iterator[tuple[_Connection, list[Any]]]:
+    """Run *sql* page by page, keyset-paginated, while *uow* stays active.
+
+    The first column of *sql* is the integer key it orders by; its three
+    parameters are the key to start after, the last key to read (so rows
+    added while the stream is read are not yielded) and the page size. Every
+    page is read through the unit of work, so a stream consumed after the
+    unit of work ended raises :class:`~coinecon.errors.StorageError` rather
+    than read from a connection that another unit of work may hold.
+    """
+    after = 0
+    while after < last:
+        connection = uow._read()  # noqa: SLF001
+        lines = _guarded_fetch(connection.raw, sql, (after, last, _PAGE))
+        if lines:
+            yield connection, lines
+        if len(lines) < _PAGE:
+            return
+        after = lines[-1][0]

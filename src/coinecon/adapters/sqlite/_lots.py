@@ -1,0 +1,191 @@
+"""The SQLite lot repository: lots and what spends consumed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from coinecon.adapters.sqlite._ledger import _last, _pages
+from coinecon.adapters.sqlite._rows import (
+    _FAULTS,
+    _LOT_COLUMNS,
+    _account,
+    _account_row,
+    _fault,
+    _guarded,
+    _lot,
+    _lot_update,
+    _lot_values,
+    _moved,
+    _optional_money,
+    _time,
+)
+from coinecon.adapters.sqlite._sql import _UPDATE_LOT, _placeholders
+
+if TYPE_CHECKING:
+    from coinecon.adapters.sqlite._store import SqliteUnitOfWork
+
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from coinecon import _checks
+from coinecon.errors import (
+    StorageError,
+)
+from coinecon.ledger.journal import (
+    AccountKey,
+)
+from coinecon.ledger.lots import Lot, LotConsumption
+
+
+class _Lots:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    @_guarded
+    def add(self, lot: Lot) -> None:
+        uow = self._uow
+        raw = uow._writing().raw  # noqa: SLF001
+        try:
+            raw.execute(
+                f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
+                _lot_values(lot),
+            )
+        except sqlite3.IntegrityError as error:
+            if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
+                raise StorageError(f"lot {lot.id!r} already exists") from error
+            raise StorageError(f"lot {lot.id!r} breaks a constraint: {error}") from error
+        pending = uow._pending  # noqa: SLF001
+        cached = pending.lots.get(lot.account)
+        if cached is not None and lot.remaining > 0:
+            cached[lot.id] = lot  # the newest lot comes last, as in the table
+
+    def update(self, lot: Lot) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            connection = uow._writing()  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            cached = pending.lots.get(lot.account)
+            if cached is not None and lot.id in cached:
+                if lot.remaining > 0:
+                    cached[lot.id] = lot  # keeps its place
+                else:
+                    del cached[lot.id]
+                pending.lot_updates[lot.id] = lot
+                return
+            # Any other lot (not served from memory, emptied earlier, or claimed for
+            # another account): send what waits, write it now, and read the
+            # account's open lots afresh next time.
+            uow._send(connection)  # noqa: SLF001
+            raw = connection.raw
+            if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
+                line = raw.execute(
+                    "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?",
+                    (lot.id,),
+                ).fetchone()
+                if line is None:
+                    raise StorageError(f"lot {lot.id!r} does not exist")
+                raise StorageError(_moved(lot, _account(*line)))
+            pending.lots.pop(lot.account, None)
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @_guarded
+    def get(self, lot_id: str) -> Lot | None:
+        raw = self._uow._read().raw  # noqa: SLF001
+        line = raw.execute(f"SELECT {_LOT_COLUMNS} FROM lots WHERE id = ?", (lot_id,)).fetchone()
+        return None if line is None else _lot(line)
+
+    def open_lots(self, account: AccountKey) -> list[Lot]:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._work().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            cached = pending.lots.get(account)
+            if cached is None:
+                lines = raw.execute(
+                    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+                    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
+                    _account_row(account),
+                ).fetchall()
+                cached = {line[0]: _lot(line) for line in lines}
+                pending.lots[account] = cached
+            return list(cached.values())
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @_guarded
+    def expired(self, now: datetime, *, limit: int) -> list[Lot]:
+        raw = self._uow._read().raw  # noqa: SLF001
+        if limit < 1:
+            return []
+        lines = raw.execute(
+            f"SELECT {_LOT_COLUMNS} FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL "
+            "AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
+            (_time(now), limit),
+        ).fetchall()
+        return [_lot(line) for line in lines]
+
+    @_guarded
+    def all(self) -> Iterator[Lot]:
+        return self._all(_last(self._uow, "SELECT max(row) FROM lots"))
+
+    def _all(self, last: int) -> Iterator[Lot]:
+        sql = (
+            f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE row > ? AND row <= ? ORDER BY row LIMIT ?"
+        )
+        for _connection, lines in _pages(self._uow, sql, last):
+            for line in lines:
+                yield _lot(line[1:])
+
+    def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._writing().raw  # noqa: SLF001
+            try:
+                raw.execute(
+                    "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
+                )
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
+            rows: list[tuple[str, int, str, int, int | None, str | None]] = []  # all or none wait
+            for position, item in enumerate(consumed):
+                value = item.value
+                if value is None:
+                    rows.append((transaction_id, position, item.lot_id, item.amount, None, None))
+                else:
+                    rows.append(
+                        (
+                            transaction_id,
+                            position,
+                            item.lot_id,
+                            item.amount,
+                            value.minor,
+                            value.currency.code,
+                        )
+                    )
+            uow._pending.items.extend(rows)  # noqa: SLF001
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @_guarded
+    def consumption(self, transaction_id: str) -> list[LotConsumption]:
+        raw = self._uow._read().raw  # noqa: SLF001
+        lines = raw.execute(
+            "SELECT lot_id, amount, value_minor, value_currency FROM lot_consumption_items "
+            "WHERE transaction_id = ? ORDER BY position",
+            (transaction_id,),
+        ).fetchall()
+        try:
+            return [
+                LotConsumption(lot_id, amount, _optional_money(minor, currency))
+                for lot_id, amount, minor, currency in lines
+            ]
+        except _checks.UNREADABLE as error:
+            raise _checks.unreadable(
+                f"the consumption of {transaction_id!r} in the file", error
+            ) from error

@@ -1,0 +1,123 @@
+"""The SQLite idempotency and outbox repositories."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from coinecon.adapters.sqlite._rows import (
+    _FAULTS,
+    _event,
+    _fault,
+    _guarded,
+    _idempotency_record,
+    _idempotency_row,
+    _time,
+)
+from coinecon.adapters.sqlite._sql import _INSERT_IDEMPOTENCY
+
+if TYPE_CHECKING:
+    from coinecon.adapters.sqlite._store import SqliteUnitOfWork
+
+
+import sqlite3
+from collections.abc import Collection
+from datetime import datetime
+
+from coinecon.errors import (
+    StorageError,
+)
+from coinecon.ledger.events import OutboxEvent
+from coinecon.ledger.idempotency import IdempotencyRecord
+
+
+class _Idempotency:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, key: str) -> IdempotencyRecord | None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._work().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            waiting = pending.records.get(key)
+            if waiting is not None:
+                return waiting
+            line = raw.execute(
+                "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
+            ).fetchone()
+            if line is None:
+                pending.absent.add(key)
+                return None
+            return _idempotency_record(line)
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    def add(self, record: IdempotencyRecord) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            uow = self._uow
+            raw = uow._writing().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            key = record.key
+            if key in pending.absent:
+                # Looked up in this transaction and not found, under the write
+                # lock: the key is free, and the row can wait for the next flush.
+                pending.absent.discard(key)
+                pending.records[key] = record
+                return
+            if key in pending.records:
+                raise StorageError(f"idempotency key {key!r} already exists")
+            try:
+                raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"idempotency key {key!r} already exists") from error
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+
+class _Outbox:
+    def __init__(self, uow: SqliteUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, event: OutboxEvent) -> None:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            raw = self._uow._writing().raw  # noqa: SLF001
+            try:
+                raw.execute(
+                    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.type,
+                        _time(event.occurred_at),
+                        event.payload,
+                        event.transaction_id,
+                    ),
+                )
+            except sqlite3.IntegrityError as error:
+                raise StorageError(f"event {event.id!r} already exists") from error
+        except _FAULTS as error:
+            raise _fault(error) from error
+
+    @_guarded
+    def pending(self, *, limit: int) -> list[OutboxEvent]:
+        raw = self._uow._work().raw  # noqa: SLF001
+        if limit < 1:
+            return []
+        lines = raw.execute(
+            "SELECT id, type, occurred_at, payload, transaction_id FROM outbox "
+            "WHERE delivered_at IS NULL ORDER BY row LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_event(line) for line in lines]
+
+    @_guarded
+    def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
+        raw = self._uow._writing().raw  # noqa: SLF001
+        delivered_at = _time(at)
+        raw.executemany(
+            "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+            [(delivered_at, event_id) for event_id in event_ids],
+        )

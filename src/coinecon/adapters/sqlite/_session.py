@@ -1,0 +1,179 @@
+"""One SQLite connection's state inside a transaction: the account-id cache
+and the writes waiting to be sent (:class:`_Pending`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from coinecon.adapters.sqlite._rows import _account, _idempotency_row, _lot_update
+from coinecon.adapters.sqlite._sql import (
+    _HOLDER_KINDS,
+    _INSERT_CONSUMPTION_ITEM,
+    _INSERT_IDEMPOTENCY,
+    _INSERT_POSTING,
+    _SHOWN_UNBALANCED,
+    _UNBALANCED,
+    _UPDATE_BALANCE,
+    _UPDATE_LOT,
+)
+from coinecon.adapters.sqlite.schema import NO_DEBT_MESSAGE
+from coinecon.errors import (
+    StorageError,
+)
+from coinecon.ledger.idempotency import IdempotencyRecord
+from coinecon.ledger.journal import (
+    AccountKey,
+    TransactionKind,
+)
+from coinecon.ledger.lots import Lot
+
+# -- connections ------------------------------------------------------------------
+
+
+class _Connection:
+    """One SQLite connection and its cache of account ids.
+
+    Ids learnt inside a transaction are forgotten if it rolls back: the row
+    may have been created by it, and its id reused by another writer later.
+    """
+
+    __slots__ = ("ids", "keys", "learnt", "raw")
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+        self.ids: dict[AccountKey, int] = {}
+        self.keys: dict[int, AccountKey] = {}
+        self.learnt: list[AccountKey] = []
+
+    def learn(self, account: AccountKey, account_id: int) -> None:
+        self.ids[account] = account_id
+        self.keys[account_id] = account
+        self.learnt.append(account)
+
+    def key(self, account_id: int, kind: str, owner: str, asset_kind: str, code: str) -> AccountKey:
+        account = self.keys.get(account_id)
+        if account is None:
+            account = _account(kind, owner, asset_kind, code)
+            self.learn(account, account_id)
+        return account
+
+    def forget(self, accounts: Sequence[AccountKey]) -> None:
+        for account in accounts:
+            account_id = self.ids.pop(account, None)
+            if account_id is not None:
+                self.keys.pop(account_id, None)
+
+    def committed(self) -> None:
+        self.learnt.clear()
+
+    def rolled_back(self) -> None:
+        self.forget(self.learnt)
+        self.learnt.clear()
+
+
+class _Pending:
+    """What one SQLite transaction has read, and written but not yet sent.
+
+    A unit of work holds the write lock from its first statement to its end,
+    so nothing it read can change under it: balances and open lots, once read,
+    are kept here and served from memory. Postings, balance updates, lot
+    updates and consumption items are kept here too, and sent in a few
+    ``executemany`` calls by :meth:`flush`: at commit, before any query that
+    could see them, and whenever :data:`_FLUSH_ROWS` rows are waiting. Writes
+    that can be refused for a duplicate id or key (transactions, new
+    accounts, lots, consumptions, events) go to SQLite at once, so the
+    refusal comes from the call that caused it; so does an idempotency record,
+    unless its key was looked up and found free in this same transaction.
+    """
+
+    __slots__ = (
+        "absent",
+        "balances",
+        "dirty",
+        "items",
+        "lot_updates",
+        "lots",
+        "postings",
+        "records",
+    )
+
+    def __init__(self) -> None:
+        self.balances: dict[AccountKey, int] = {}
+        self.dirty: dict[int, int] = {}
+        self.postings: list[tuple[int, int, int, int]] = []
+        self.lots: dict[AccountKey, dict[str, Lot]] = {}
+        self.lot_updates: dict[str, Lot] = {}
+        self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
+        self.records: dict[str, IdempotencyRecord] = {}
+        self.absent: set[str] = set()
+
+    def waiting(self) -> int:
+        """How many rows wait to be sent."""
+        return (
+            len(self.postings)
+            + len(self.items)
+            + len(self.dirty)
+            + len(self.lot_updates)
+            + len(self.records)
+        )
+
+    def flush(self, raw: sqlite3.Connection) -> None:
+        """Send every waiting write, then check in SQL that every transaction
+        recorded since the last flush sums to zero per asset.
+
+        Raises:
+            StorageError: if a transaction does not balance, or (refused by
+                the schema's trigger) debits a holder's account below zero
+                outside a chargeback.
+        """
+        if self.dirty:
+            raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
+            self.dirty.clear()
+        # The check below reads the transactions whose postings are sent now.
+        first = self.postings[0][0] if self.postings else None
+        if self.postings:
+            try:
+                raw.executemany(_INSERT_POSTING, self.postings)
+            except sqlite3.IntegrityError as error:
+                if str(error) == NO_DEBT_MESSAGE:  # the trigger cannot say which posting
+                    raise StorageError(_into_debt(raw, self.postings)) from error
+                raise
+            self.postings.clear()
+        if self.lot_updates:
+            raw.executemany(_UPDATE_LOT, [_lot_update(lot) for lot in self.lot_updates.values()])
+            self.lot_updates.clear()
+        if self.items:
+            raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
+            self.items.clear()
+        if self.records:
+            raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
+            self.records.clear()
+        if first is None:
+            return
+        unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()
+        if unbalanced:
+            found = ", ".join(
+                f"{tid} sums to {total} {code} ({kind})" for tid, kind, code, total in unbalanced
+            )
+            more = "; there may be more" if len(unbalanced) == _SHOWN_UNBALANCED else ""
+            raise StorageError(f"transactions do not balance: {found}{more}")
+
+
+def _into_debt(raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int]]) -> str:
+    """What the schema's trigger refused: the first of *postings* that debits
+    a holder's account below zero outside a chargeback."""
+    for row, account_id, amount, after in postings:
+        if amount < 0 and after < 0:
+            kind, owner, code = raw.execute(
+                "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            transaction_id, transaction_kind = raw.execute(
+                "SELECT id, kind FROM transactions WHERE row = ?", (row,)
+            ).fetchone()
+            if kind in _HOLDER_KINDS and transaction_kind != TransactionKind.CHARGEBACK.value:
+                return (
+                    f"transaction {transaction_id} takes {kind}:{owner}:{code} "
+                    f"to {after}: below zero outside a chargeback"
+                )
+    return NO_DEBT_MESSAGE  # not among them: another writer's, in this same transaction

@@ -1,0 +1,76 @@
+"""The SQL the SQLite adapter runs on its hot paths, and its tuning constants."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+
+from coinecon.ledger.journal import AccountKind
+
+_CHUNK = 100  # accounts per balance query: well below SQLite's 500 compound terms
+_FLUSH_ROWS = 10_000  # buffered rows that make a unit of work send them
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_PAGE = 1000  # rows per query when a repository streams a whole table
+
+_INSERT_TRANSACTION = (
+    "INSERT INTO transactions (id, kind, occurred_at, idempotency_key, cause_type, cause_id, "
+    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_ACCOUNT = (
+    "INSERT INTO accounts (kind, owner, asset_kind, asset_code, balance) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, owner, asset_kind, asset_code) DO UPDATE SET balance = excluded.balance "
+    "RETURNING id"
+)
+_UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
+_INSERT_POSTING = (
+    "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
+)
+_HOLDER_KINDS = frozenset(kind.value for kind in AccountKind if kind.holder_owned)
+_SHOWN_UNBALANCED = 10  # the most an error message lists
+# At each flush, one pass over the postings sent since the last one sums each
+# transaction per asset (CROSS JOIN keeps SQLite to this order: the new
+# postings first, by the index on transaction_row, rather than every posting
+# of every account). A sum needs a transaction's every posting, so no
+# constraint or trigger of the schema can check it row by row.
+_UNBALANCED = (
+    "SELECT (SELECT id FROM transactions WHERE row = p.transaction_row), a.asset_kind, "
+    "a.asset_code, SUM(p.amount) "
+    "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
+    "WHERE p.transaction_row >= ? "
+    "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0 "
+    f"ORDER BY p.transaction_row LIMIT {_SHOWN_UNBALANCED}"
+)
+_UPDATE_LOT = (
+    "UPDATE lots SET origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
+    "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
+    "WHERE id = ? AND account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
+)
+_INSERT_IDEMPOTENCY = (
+    "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)"
+)
+_INSERT_CONSUMPTION_ITEM = (
+    "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
+    "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ACCOUNT_BY_KEY = (
+    "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
+    "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
+)
+_TRANSACTION_COLUMNS = (
+    "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, t.metadata"
+)
+# The postings of some transactions with their accounts (add a WHERE on
+# p.transaction_row), as _posting reads them.
+_POSTINGS_WITH_ACCOUNTS = (
+    "SELECT p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount "
+    "FROM postings AS p JOIN accounts AS a ON a.id = p.account_id "
+)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+@cache
+def _balances_by_id(count: int) -> str:
+    return f"SELECT id, balance FROM accounts WHERE id IN ({_placeholders(count)})"

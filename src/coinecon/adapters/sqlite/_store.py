@@ -1,0 +1,499 @@
+"""The SQLite store and its unit of work: connections, locking, schema set-up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from coinecon.adapters.sqlite._ledger import _Ledger
+from coinecon.adapters.sqlite._lots import _Lots
+from coinecon.adapters.sqlite._records import _Idempotency, _Outbox
+from coinecon.adapters.sqlite._rows import _FAULTS, _is_busy
+from coinecon.adapters.sqlite._session import _Connection, _Pending
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.errors import (
+    InvalidTypeError,
+    StorageError,
+    ValidationError,
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+"""The schema version this coinecon writes; older files are migrated to it."""
+
+_SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_MAX_IDLE_CONNECTIONS = 16
+_MAX_TIMEOUT = 86_400 * 365  # seconds; also keeps deadlines finite
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidTypeError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not 0 < timeout < _MAX_TIMEOUT:
+        raise ValidationError(
+            f"timeout must be a positive number of seconds below {_MAX_TIMEOUT:,}, got {timeout!r}"
+        )
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidTypeError(f"path must be a str or a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"path must be text, not {type(text).__name__}")
+    if text in {"", ":memory:"} or text.startswith("file:"):
+        raise ValidationError(
+            f"SqliteStore needs a file path, got {text!r}; "
+            "use coinecon.adapters.memory.MemoryStore for a store in memory"
+        )
+    return text
+
+
+def _check_synchronous(synchronous: object) -> None:
+    if not isinstance(synchronous, str) or synchronous.upper() not in _SYNCHRONOUS:
+        raise ValidationError(
+            f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}"
+        )
+
+
+class SqliteStore:
+    """A :class:`~coinecon.ports.Store` on one SQLite file.
+
+    Args:
+        path: the database file; created with the schema if missing or empty.
+        timeout: the most seconds a unit of work waits for the write lock
+            before :class:`~coinecon.errors.StorageError` is raised.
+        synchronous: SQLite's ``synchronous`` setting: ``"NORMAL"`` (the
+            default with WAL: a commit survives a crash of the process, and
+            the file is never corrupt), ``"FULL"``, ``"EXTRA"`` or ``"OFF"``.
+        read_only: open the file read-only: units of work can read (they
+            begin a deferred transaction and take no write lock), and any
+            write raises :class:`~coinecon.errors.StorageError`.
+
+    Raises:
+        InvalidTypeError: *path*, *timeout* or *read_only* has the wrong type.
+        ValidationError: *path* names an in-memory database, *timeout* is not
+            a positive number of seconds below a year, or *synchronous* is
+            unknown.
+        StorageError: the file cannot be opened or created, is not a SQLite
+            database, belongs to another application, or has a schema newer
+            than this coinecon knows (or older, when opened read-only).
+
+    Connections are pooled and reused across units of work; close the store
+    with :meth:`close` (or use it as a context manager) when done. A store may
+    be shared by any number of threads; each process opens its own.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+        read_only: bool = False,
+    ) -> None:
+        _check_timeout(timeout)
+        _check_synchronous(synchronous)
+        if type(read_only) is not bool:
+            raise InvalidTypeError(f"read_only must be True or False, got {read_only!r}")
+        self._path = _check_path(path)
+        self._timeout = float(timeout)
+        self._synchronous = synchronous.upper()
+        self._read_only = read_only
+        self._pool_lock = threading.Lock()
+        self._idle: list[_Connection] = []
+        self._inherited: list[_Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._writer = threading.Lock()
+        self._writer_thread: int | None = None
+        connection = self._connect()
+        try:
+            self._prepare_schema(connection.raw)
+        except BaseException:
+            connection.raw.close()
+            raise
+        self._give_back(connection)
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store was opened read-only."""
+        return self._read_only
+
+    def unit_of_work(self) -> SqliteUnitOfWork:
+        """Open a unit of work on this store (use it as a context manager)."""
+        if self._closed:
+            raise StorageError(f"the store on {self._path} is closed")
+        return SqliteUnitOfWork(self)
+
+    def close(self) -> None:
+        """Close every pooled connection; units of work still open close theirs
+        when they end. The store cannot be used afterwards."""
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.raw.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self._read_only else ""
+        return f"SqliteStore({self._path!r}{mode})"
+
+    # -- connections and locking ----------------------------------------------
+
+    def _connect(self) -> _Connection:
+        if self._read_only:
+            target = Path(self._path).absolute().as_uri() + "?mode=ro"
+        else:
+            target = self._path
+        try:
+            raw = sqlite3.connect(
+                target,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._read_only,
+                cached_statements=256,
+            )
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open SQLite file {self._path!r}: {error}") from error
+        try:
+            # Constants from a fixed set, not values: PRAGMA takes no parameters.
+            raw.execute(f"PRAGMA synchronous = {self._synchronous}")
+            raw.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            raw.close()
+            raise StorageError(f"cannot configure SQLite file {self._path!r}: {error}") from error
+        return _Connection(raw)
+
+    def _take_connection(self) -> _Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StorageError(f"the store on {self._path} is closed")
+            if self._pid != os.getpid():
+                # A forked child must not touch its parent's connections, not
+                # even to close them; keep them referenced and open fresh ones.
+                self._inherited.extend(self._idle)
+                self._idle = []
+                self._pid = os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: _Connection) -> None:
+        with self._pool_lock:
+            if not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.raw.close()
+
+    def _acquire_writer(self, deadline: float) -> None:
+        if self._read_only:
+            return
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            raise StorageError(
+                "this thread already has a unit of work open on this store; SQLite allows "
+                "one writer at a time, so a nested unit of work would wait for itself"
+            )
+        if not self._writer.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise StorageError(
+                f"timed out after {self._timeout} s waiting for the write lock on {self._path}: "
+                "another unit of work in this process held it"
+            )
+        self._writer_thread = me
+
+    def _release_writer(self) -> None:
+        if self._read_only:
+            return
+        self._writer_thread = None
+        self._writer.release()
+
+    def _begin(self, raw: sqlite3.Connection, deadline: float) -> None:
+        statement = "BEGIN" if self._read_only else "BEGIN IMMEDIATE"
+        delay = 0.001
+        while True:
+            try:
+                raw.execute(statement)
+            except sqlite3.Error as error:
+                if not _is_busy(error):
+                    raise StorageError(f"cannot begin a transaction: {error}") from error
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StorageError(
+                        f"the database {self._path} stayed locked by another writer for more "
+                        f"than the time-out of {self._timeout} s ({error})"
+                    ) from error
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.05)
+            else:
+                return
+
+    # -- schema ------------------------------------------------------------------
+
+    def _prepare_schema(self, raw: sqlite3.Connection) -> None:
+        try:
+            version = self._check_schema(raw)
+            if version == SCHEMA_VERSION:
+                if not self._read_only:
+                    self._use_wal(raw)
+                return
+            if self._read_only:
+                raise StorageError(
+                    f"{self._path} has schema version {version} and needs migrating to "
+                    f"version {SCHEMA_VERSION}; open it once without read_only"
+                )
+            self._use_wal(raw)
+            self._migrate(raw)
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot use {self._path!r} as a coinecon store: {error}") from error
+
+    def _check_schema(self, raw: sqlite3.Connection) -> int:
+        """The schema version of the file, after refusing foreign and newer ones."""
+        application_id = raw.execute("PRAGMA application_id").fetchone()[0]
+        version: int = raw.execute("PRAGMA user_version").fetchone()[0]
+        if application_id == 0 and version == 0:
+            tables = raw.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+            if tables:
+                raise StorageError(
+                    f"{self._path} is a SQLite database of another application: it has "
+                    f"{tables} schema objects but no coinecon marker (application_id)"
+                )
+        elif application_id != APPLICATION_ID:
+            raise StorageError(
+                f"{self._path} is a SQLite database of another application "
+                f"(application_id {application_id:#x}, coinecon uses {APPLICATION_ID:#x})"
+            )
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self._path} has schema version {version}, newer than version "
+                f"{SCHEMA_VERSION} that this coinecon knows; upgrade coinecon to open it"
+            )
+        return version
+
+    def _use_wal(self, raw: sqlite3.Connection) -> None:
+        if raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StorageError(f"cannot switch {self._path} to WAL mode (got {mode!r})")
+
+    def _migrate(self, raw: sqlite3.Connection) -> None:
+        self._begin(raw, time.monotonic() + self._timeout)
+        try:
+            # Another process may have migrated while this one waited.
+            version = self._check_schema(raw)
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    raw.execute(statement)
+            # Integers from this module, not values: PRAGMA takes no parameters.
+            raw.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
+            raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+
+
+class SqliteUnitOfWork:
+    """A unit of work on a :class:`SqliteStore`; see :class:`coinecon.ports.UnitOfWork`.
+
+    Attributes:
+        ledger: accounts, transactions and postings.
+        lots: lots and what spends took from them.
+        idempotency: the first result of each idempotency key.
+        outbox: events awaiting delivery.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._read_only = store._read_only  # noqa: SLF001
+        self._connection: _Connection | None = None
+        # The connection while a healthy transaction is open: what _work and
+        # _writing check first.
+        self._ready: _Connection | None = None
+        self._in_transaction = False
+        self._ended = False
+        self._broken = False
+        self._pending = _Pending()
+        self.ledger = _Ledger(self)
+        self.lots = _Lots(self)
+        self.idempotency = _Idempotency(self)
+        self.outbox = _Outbox(self)
+
+    def __enter__(self) -> Self:
+        if self._connection is not None or self._ended:
+            raise StorageError("a unit of work can be entered only once")
+        store = self._store
+        deadline = time.monotonic() + store._timeout  # noqa: SLF001
+        store._acquire_writer(deadline)  # noqa: SLF001
+        try:
+            connection = store._take_connection()  # noqa: SLF001
+            try:
+                store._begin(connection.raw, deadline)  # noqa: SLF001
+            except BaseException:
+                store._give_back(connection)  # noqa: SLF001
+                raise
+        except BaseException:
+            store._release_writer()  # noqa: SLF001
+            raise
+        self._connection = connection
+        self._began(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            self.rollback()
+        finally:
+            self._connection = None
+            self._ended = True
+            if connection.raw.in_transaction:
+                # The rollback failed: closing is the rollback of last resort,
+                # and a connection in that state must not be reused.
+                connection.raw.close()
+            else:
+                self._store._give_back(connection)  # noqa: SLF001
+            self._store._release_writer()  # noqa: SLF001
+
+    def commit(self) -> None:
+        """Make every write so far durable and visible; later reads and writes
+        run in a new transaction, rolled back unless committed again."""
+        connection = self._require_active()
+        if not self._in_transaction:
+            return
+        self._check_alive(connection)
+        self._send(connection)
+        try:
+            connection.raw.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._abandon(connection)
+            raise StorageError(f"commit failed: {error}") from error
+        self._ready = None
+        self._in_transaction = False
+        self._pending = _Pending()
+        connection.committed()
+
+    def rollback(self) -> None:
+        """Discard every write since the last commit."""
+        connection = self._connection
+        if connection is None:
+            return
+        self._ready = None
+        self._in_transaction = False
+        self._pending = _Pending()
+        try:
+            if connection.raw.in_transaction:
+                connection.raw.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            raise StorageError(f"rollback failed: {error}") from error
+        else:
+            self._broken = False
+        finally:
+            connection.rolled_back()
+
+    def _require_active(self) -> _Connection:
+        connection = self._connection
+        if connection is None:
+            raise StorageError("the unit of work is not active: use it in a 'with' block")
+        return connection
+
+    def _check_alive(self, connection: _Connection) -> None:
+        if self._broken or not connection.raw.in_transaction:
+            raise StorageError(
+                "SQLite rolled this unit of work back after an earlier error; "
+                "its writes are lost: leave the 'with' block and start again"
+            )
+
+    def _began(self, connection: _Connection) -> None:
+        self._in_transaction = True
+        self._ready = connection
+
+    def _work(self) -> _Connection:
+        """The connection, inside a transaction (begun anew after a commit)."""
+        connection = self._ready
+        if connection is not None and connection.raw.in_transaction:
+            return connection  # every repository call passes here: keep it short
+        connection = self._require_active()
+        if self._in_transaction:
+            self._check_alive(connection)
+        else:
+            store = self._store
+            store._begin(connection.raw, time.monotonic() + store._timeout)  # noqa: SLF001
+            self._began(connection)
+        return connection
+
+    def _writing(self) -> _Connection:
+        """Like :meth:`_work`, for a write: a read-only store refuses it here,
+        before anything is kept in memory."""
+        connection = self._ready
+        if connection is not None and connection.raw.in_transaction and not self._read_only:
+            return connection
+        if self._read_only:
+            raise StorageError(f"{self._store.path} is open read-only: it takes no writes")
+        return self._work()
+
+    def _read(self) -> _Connection:
+        """The connection, inside a transaction, with every waiting write sent
+        (for queries that read what the writes change)."""
+        connection = self._work()
+        if self._pending.waiting():
+            self._send(connection)
+        return connection
+
+    def _send(self, connection: _Connection) -> None:
+        try:
+            self._pending.flush(connection.raw)
+        except _FAULTS as error:
+            self._abandon(connection)
+            raise StorageError(
+                f"SQLite refused the writes of this unit of work, which is rolled back: {error}"
+            ) from error
+        except BaseException:
+            self._abandon(connection)
+            raise
+
+    def _abandon(self, connection: _Connection) -> None:
+        """Roll the whole SQLite transaction back after a failure that may
+        have left part of a write behind. The unit of work then refuses every
+        read, write and commit until :meth:`rollback` succeeds (explicitly, or
+        at the end of the ``with`` block)."""
+        self._pending = _Pending()
+        self._ready = None
+        self._broken = True
+        try:
+            # If this fails too, the end of the 'with' block tries again and,
+            # failing that, closes the connection (closing rolls back).
+            with contextlib.suppress(sqlite3.Error):
+                if connection.raw.in_transaction:
+                    connection.raw.execute("ROLLBACK")
+        finally:
+            connection.rolled_back()
