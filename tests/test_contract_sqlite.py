@@ -16,3 +16,10 @@ class TestSqliteStoreFullSync(StoreContract):
 
     def make_store(self) -> SqliteStore:
         return SqliteStore(self.tmp_path / "full.db", synchronous="full", timeout=2)
+
+
+class TestSqliteStoreWithoutGroupCommit(StoreContract):
+    """The same contract with one SQLite transaction per unit of work."""
+
+    def make_store(self) -> SqliteStore:
+        return SqliteStore(self.tmp_path / "solo.db", group_commit=False)

@@ -71,6 +71,12 @@ class _Connection:
         self.forget(self.learnt)
         self.learnt.clear()
 
+    def rolled_back_to(self, mark: int) -> None:
+        """Forget the ids learnt since ``len(learnt)`` was *mark* (a savepoint
+        rolled back)."""
+        self.forget(self.learnt[mark:])
+        del self.learnt[mark:]
+
 
 class _Pending:
     """What one SQLite transaction has read, and written but not yet sent.

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+from coinecon.adapters.sqlite._group import RELEASE, ROLLBACK_TO, Group, GroupCommit
 from coinecon.adapters.sqlite._ledger import _Ledger
 from coinecon.adapters.sqlite._lots import _Lots
 from coinecon.adapters.sqlite._records import _Idempotency, _Outbox
@@ -74,9 +75,15 @@ class SqliteStore:
         read_only: open the file read-only: units of work can read (they
             begin a deferred transaction and take no write lock), and any
             write raises :class:`~coinecon.errors.StorageError`.
+        group_commit: let the units of work of many threads share one
+            SQLite commit (see "Group commit" in the module's docs): each runs
+            alone in its own savepoint and its ``commit()`` returns once the
+            shared commit is durable. On by default; ``False`` gives each unit
+            of work a transaction of its own from entry to exit.
 
     Raises:
-        InvalidTypeError: *path*, *timeout* or *read_only* has the wrong type.
+        InvalidTypeError: *path*, *timeout*, *read_only* or *group_commit*
+            has the wrong type.
         ValidationError: *path* names an in-memory database, *timeout* is not
             a positive number of seconds below a year, or *synchronous* is
             unknown.
@@ -96,11 +103,14 @@ class SqliteStore:
         timeout: float = 5.0,
         synchronous: str = "NORMAL",
         read_only: bool = False,
+        group_commit: bool = True,
     ) -> None:
         _check_timeout(timeout)
         _check_synchronous(synchronous)
         if type(read_only) is not bool:
             raise InvalidTypeError(f"read_only must be True or False, got {read_only!r}")
+        if type(group_commit) is not bool:
+            raise InvalidTypeError(f"group_commit must be True or False, got {group_commit!r}")
         self._path = _check_path(path)
         self._timeout = float(timeout)
         self._synchronous = synchronous.upper()
@@ -110,8 +120,10 @@ class SqliteStore:
         self._inherited: list[_Connection] = []
         self._pid = os.getpid()
         self._closed = False
-        self._writer = threading.Lock()
-        self._writer_thread: int | None = None
+        self._group_commit = group_commit and not read_only
+        self._lock = GroupCommit(
+            self._take_connection, self._give_back, self._begin, describe=self._path
+        )
         connection = self._connect()
         try:
             self._prepare_schema(connection.raw)
@@ -130,10 +142,17 @@ class SqliteStore:
         """Whether the store was opened read-only."""
         return self._read_only
 
+    @property
+    def group_commit(self) -> bool:
+        """Whether units of work share commits (never for a read-only store)."""
+        return self._group_commit
+
     def unit_of_work(self) -> SqliteUnitOfWork:
         """Open a unit of work on this store (use it as a context manager)."""
         if self._closed:
             raise StorageError(f"the store on {self._path} is closed")
+        if self._group_commit:
+            return _GroupedUnitOfWork(self)
         return SqliteUnitOfWork(self)
 
     def close(self) -> None:
@@ -158,6 +177,8 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         mode = ", read_only=True" if self._read_only else ""
+        if not self._group_commit and not self._read_only:
+            mode += ", group_commit=False"
         return f"SqliteStore({self._path!r}{mode})"
 
     # -- connections and locking ----------------------------------------------
@@ -209,26 +230,12 @@ class SqliteStore:
         connection.raw.close()
 
     def _acquire_writer(self, deadline: float) -> None:
-        if self._read_only:
-            return
-        me = threading.get_ident()
-        if self._writer_thread == me:
-            raise StorageError(
-                "this thread already has a unit of work open on this store; SQLite allows "
-                "one writer at a time, so a nested unit of work would wait for itself"
-            )
-        if not self._writer.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise StorageError(
-                f"timed out after {self._timeout} s waiting for the write lock on {self._path}: "
-                "another unit of work in this process held it"
-            )
-        self._writer_thread = me
+        if not self._read_only:
+            self._lock.acquire(deadline, self._timeout)
 
     def _release_writer(self) -> None:
-        if self._read_only:
-            return
-        self._writer_thread = None
-        self._writer.release()
+        if not self._read_only:
+            self._lock.release()
 
     def _begin(self, raw: sqlite3.Connection, deadline: float) -> None:
         statement = "BEGIN" if self._read_only else "BEGIN IMMEDIATE"
@@ -497,3 +504,154 @@ class SqliteUnitOfWork:
                     connection.raw.execute("ROLLBACK")
         finally:
             connection.rolled_back()
+
+
+class _GroupedUnitOfWork(SqliteUnitOfWork):
+    """A unit of work of a store with group commit: it runs alone, in a
+    savepoint of the group's transaction, and its commit is the group's (see
+    :mod:`coinecon.adapters.sqlite._group`).
+
+    After :meth:`commit` (and after :meth:`rollback`) it holds nothing: its
+    next read or write joins the group open then, in a savepoint of its own.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__(store)
+        self._lock = store._lock  # noqa: SLF001
+        self._group: Group | None = None
+        self._mark = 0  # how many account ids the connection had learnt at the savepoint
+        self._active = False
+
+    def __enter__(self) -> Self:
+        if self._active or self._ended:
+            raise StorageError("a unit of work can be entered only once")
+        self._join()
+        self._active = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self._active:
+            return
+        try:
+            self.rollback()
+        except StorageError:
+            if exc_type is None:
+                raise
+            # The caller's own error is the one to see.
+        finally:
+            self._active = False
+            self._ended = True
+
+    def commit(self) -> None:
+        """Make every write so far durable and visible, with the other units
+        of work of the group; return once the group's commit is done."""
+        if not self._active:
+            raise StorageError("the unit of work is not active: use it in a 'with' block")
+        group = self._group
+        if group is None:
+            return
+        connection = group.connection
+        self._check_alive(connection)
+        self._send(connection)
+        try:
+            connection.raw.execute(RELEASE)
+        except sqlite3.Error as error:
+            self._abandon(connection)
+            raise StorageError(f"commit failed: {error}") from error
+        group.members += 1
+        self._detach()
+        self._lock.leave(group, wait=True)
+
+    def rollback(self) -> None:
+        """Discard every write since the last commit. If the group holds
+        writes of others that this unit of work may have read, wait until
+        the group's commit is done."""
+        group = self._group
+        if group is None:
+            return
+        connection = group.connection
+        self._pending = _Pending()
+        self._ready = None
+        if not group.done.is_set():
+            raw = connection.raw
+            try:
+                if not raw.in_transaction:
+                    raise sqlite3.OperationalError("SQLite ended the transaction")
+                raw.execute(ROLLBACK_TO)
+                raw.execute(RELEASE)
+            except sqlite3.Error as error:
+                self._lock.fail(group, StorageError(f"rollback failed: {error}"))
+            else:
+                connection.rolled_back_to(self._mark)
+                self._broken = False
+        self._detach()
+        self._lock.leave(group, wait=group.members > 0)
+
+    def _require_active(self) -> _Connection:
+        if not self._active:
+            raise StorageError("the unit of work is not active: use it in a 'with' block")
+        return self._work()
+
+    def _work(self) -> _Connection:
+        connection = self._ready
+        if connection is not None and connection.raw.in_transaction:
+            return connection  # every repository call passes here: keep it short
+        if not self._active:
+            raise StorageError("the unit of work is not active: use it in a 'with' block")
+        group = self._group
+        if group is None:  # after a commit or rollback: join the group open now
+            return self._join()
+        if group.done.is_set():
+            self._broken = True
+        self._check_alive(group.connection)
+        return group.connection
+
+    def _join(self) -> _Connection:
+        store = self._store
+        deadline = time.monotonic() + store._timeout  # noqa: SLF001
+        lock = self._lock
+        lock.acquire(deadline, store._timeout)  # noqa: SLF001
+        try:
+            group = lock.join(deadline)
+        except BaseException:
+            lock.release()
+            raise
+        connection = group.connection
+        self._group = group
+        self._connection = connection
+        self._mark = len(connection.learnt)
+        self._broken = False
+        self._began(connection)
+        return connection
+
+    def _detach(self) -> None:
+        self._group = None
+        self._connection = None
+        self._ready = None
+        self._in_transaction = False
+        self._pending = _Pending()
+
+    def _abandon(self, connection: _Connection) -> None:
+        """Roll this unit of work's savepoint back after a failure that may
+        have left part of a write behind; the group goes on. The unit of work
+        refuses every read, write and commit until :meth:`rollback`."""
+        self._pending = _Pending()
+        self._ready = None
+        self._broken = True
+        group = self._group
+        if group is None or group.done.is_set():
+            return
+        raw = connection.raw
+        try:
+            if not raw.in_transaction:
+                raise sqlite3.OperationalError("SQLite ended the transaction")
+            raw.execute(ROLLBACK_TO)
+        except sqlite3.Error as error:
+            self._lock.fail(group, StorageError(f"SQLite lost the group's transaction: {error}"))
+        else:
+            connection.rolled_back_to(self._mark)
