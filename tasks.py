@@ -11,6 +11,7 @@ development tools (re-installing when ``pyproject.toml`` changes), then runs:
     python3 tasks.py docs        the Sphinx docs, warnings as errors
     python3 tasks.py bench       the benchmarks (ratios against raw baselines)
     python3 tasks.py check       test, typecheck, lint and docs, as CI runs them
+    python3 tasks.py mutate      mutation testing of the money-critical modules (slow, not in check)
 
 Extra arguments after the task go to the tool (``python3 tasks.py test -k money``).
 """
@@ -101,6 +102,10 @@ def bench(args: list[str]) -> int:
     return status
 
 
+def mutate(args: list[str]) -> int:
+    return _run(PYTHON, ROOT / "tools" / "mutate.py", *args)
+
+
 def check(args: list[str]) -> int:
     failed = [
         name
@@ -114,7 +119,7 @@ def check(args: list[str]) -> int:
     return 0
 
 
-TASKS = {f.__name__: f for f in (demo, test, typecheck, lint, docs, bench, check)}
+TASKS = {f.__name__: f for f in (demo, test, typecheck, lint, docs, bench, check, mutate)}
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""Development tools for coinecon; not part of the package."""
