@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import attrs
-from bench_sqlite_spends import COIN, HOLDERS, T0, gift, seed  # the benchmark's gifts
+from _workload import COIN, HOLDERS, T0, gift, seed  # the benchmark's gifts
 
 from coinecon import ManualClock, Money
 from coinecon.adapters.sqlite import SqliteStore
@@ -92,6 +92,9 @@ class NoStore:
 
     def open_lots(self, _account: AccountKey) -> list[Lot]:
         return [LOT]
+
+    def lapsed(self, _account: AccountKey, _now: object) -> list[Lot]:
+        return []
 
     def update(self, _lot: Lot) -> None:
         return None

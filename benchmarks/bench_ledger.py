@@ -1,0 +1,593 @@
+"""Ledger writes per second: coinecon against baselines it writes itself, in one run.
+
+Run with ``python3 tasks.py bench`` (or ``.venv/bin/python benchmarks/bench_ledger.py``;
+``--help`` for the options; docs/benchmarks.md says what each number means).
+
+The workload (``_workload.py``): 10,000 holders, 100 creators with Zipf-like
+popularity; gift-shaped spends of 1 to 50 coins (the creator earns half as
+many diamonds, at least one) and, one command in ten, a purchase that credits
+a new lot. The baselines:
+
+(a) ``_raw_minimal.py``: the minimal correct double-entry write on raw
+    sqlite3: a transaction row with its idempotency key UNIQUE, its postings,
+    a guarded update of the wallet's balance and plain updates of the others.
+(b) ``_raw_same_rows.py``: coinecon's own rows, written by a plain script.
+(c) ``_plain_dict.py``: the bookkeeping of ``Wallets`` on ``MemoryStore`` in
+    plain dicts and lists.
+
+Each case runs in paired rounds: every contender once per round, on a fresh
+copy of a seeded file, the order rotating from round to round; a ratio is
+the median of the rounds' ratios, and the rates are the medians of the rounds.
+Before measuring, a self-check proves that the baselines refuse an overdraft,
+replay an idempotency key, and (b) writes what coinecon writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import _plain_dict
+import _raw_minimal
+import _raw_same_rows
+from _workload import (
+    HOLDERS,
+    SEED_COINS,
+    Command,
+    commands,
+    copy_file,
+    gift_command,
+    purchase_command,
+    run,
+    seed,
+    seeded_file,
+)
+
+from coinecon.adapters.memory import MemoryStore
+from coinecon.adapters.sqlite import SqliteStore
+from coinecon.errors import IdempotencyConflict, InsufficientFunds
+from coinecon.ledger.wallets import Wallets
+
+BATCH = 1000  # commands per commit, batched
+THREADS = (1, 4, 16)
+
+
+class Outcome(NamedTuple):
+    """One contender's round: commands per second, and the rows it wrote (SQLite)."""
+
+    rate: float
+    rows: dict[str, int] | None = None
+
+
+Runner = Callable[[list[Command]], Outcome]
+
+
+class Setup(NamedTuple):
+    directory: Path
+    holders: int
+    coinecon_file: Path  # seeded by coinecon, checkpointed
+    minimal_file: Path  # seeded by baseline (a)
+    accounts: _raw_minimal.Accounts
+
+
+def _timed(count: int, body: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    body()
+    return count / (time.perf_counter() - start)
+
+
+def _chunks(items: list[Command], size: int) -> list[list[Command]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- contenders -------------------------------------------------------------------
+
+
+def coinecon_memory(setup: Setup) -> Runner:
+    def round_(todo: list[Command]) -> Outcome:
+        wallets = Wallets(MemoryStore())
+        seed(wallets, setup.holders)
+
+        def body() -> None:
+            for command in todo:
+                run(wallets, command)
+
+        return Outcome(_timed(len(todo), body))
+
+    return round_
+
+
+def plain_dict(setup: Setup) -> Runner:
+    def round_(todo: list[Command]) -> Outcome:
+        books = _plain_dict.PlainBooks()
+        books.seed(setup.holders)
+
+        def body() -> None:
+            for command in todo:
+                books.run(command)
+
+        return Outcome(_timed(len(todo), body))
+
+    return round_
+
+
+def _sqlite_rows(path: Path) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    try:
+        return _raw_same_rows.row_counts(db)
+    finally:
+        db.close()
+
+
+def coinecon_sqlite(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+    def round_(todo: list[Command]) -> Outcome:
+        path = copy_file(setup.coinecon_file, setup.directory, "coinecon")
+        before = _sqlite_rows(path)
+        with open_store(path, synchronous, group_commit=False) as store:
+            wallets = Wallets(store)
+
+            def one_per_commit() -> None:
+                for command in todo:
+                    run(wallets, command)
+
+            def in_batches() -> None:
+                for chunk in _chunks(todo, BATCH):
+                    with wallets.batch() as bulk:
+                        for command in chunk:
+                            run(bulk, command)
+
+            rate = _timed(len(todo), in_batches if batched else one_per_commit)
+        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)))
+
+    return round_
+
+
+def minimal(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+    def round_(todo: list[Command]) -> Outcome:
+        path = copy_file(setup.minimal_file, setup.directory, "minimal")
+        db = _raw_minimal.connect(path, synchronous)
+        books = _raw_minimal.MinimalBooks(db, setup.accounts)
+
+        def one_per_commit() -> None:
+            for command in todo:
+                books.run_one(command)
+
+        def in_batches() -> None:
+            for chunk in _chunks(todo, BATCH):
+                books.begin()
+                try:
+                    for command in chunk:
+                        books.run(command)
+                except BaseException:
+                    books.rollback()  # the batch is void, as Wallets.batch()'s
+                    raise
+                books.commit()
+
+        try:
+            return Outcome(_timed(len(todo), in_batches if batched else one_per_commit))
+        finally:
+            db.close()
+
+    return round_
+
+
+def same_rows(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+    def round_(todo: list[Command]) -> Outcome:
+        path = copy_file(setup.coinecon_file, setup.directory, "same-rows")
+        before = _sqlite_rows(path)
+        db = _raw_same_rows.connect(path, synchronous)
+        books = _raw_same_rows.RawBooks(db)
+
+        def one_per_commit() -> None:
+            for command in todo:
+                books.run_one(command)
+
+        def in_batches() -> None:
+            for chunk in _chunks(todo, BATCH):
+                books.begin()
+                try:
+                    for command in chunk:
+                        books.run(command)
+                except BaseException:
+                    books.rollback()
+                    raise
+                books.commit()
+
+        try:
+            rate = _timed(len(todo), in_batches if batched else one_per_commit)
+        finally:
+            db.close()
+        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)))
+
+    return round_
+
+
+def open_store(path: Path, synchronous: str, *, group_commit: bool) -> SqliteStore:
+    """A ``SqliteStore`` with group commit on or off. Older coinecons had no
+    ``group_commit`` parameter (and no group commit): TypeError for on, the
+    plain store for off."""
+    # Passed through a dict so that this type-checks with and without the parameter.
+    options: dict[str, Any] = {"group_commit": group_commit}
+    try:
+        return SqliteStore(path, synchronous=synchronous, **options)
+    except TypeError:
+        if group_commit:
+            raise
+        return SqliteStore(path, synchronous=synchronous)
+
+
+def group_commit_available(directory: Path) -> bool:
+    """Whether ``SqliteStore`` takes ``group_commit=True``."""
+    try:
+        store = open_store(directory / "probe.db", "NORMAL", group_commit=True)
+    except TypeError:
+        return False
+    store.close()
+    return True
+
+
+def coinecon_threads(setup: Setup, synchronous: str, threads: int) -> Runner:
+    """*threads* threads share one group-commit store, each running its share
+    of the commands (each command with its own key)."""
+
+    def round_(todo: list[Command]) -> Outcome:
+        path = copy_file(setup.coinecon_file, setup.directory, "group")
+        with open_store(path, synchronous, group_commit=True) as store:
+            wallets = Wallets(store)
+            start = threading.Barrier(threads + 1)
+            failures: list[BaseException] = []
+
+            def work(share: list[Command]) -> None:
+                start.wait()
+                try:
+                    for command in share:
+                        run(wallets, command)
+                except BaseException as error:  # noqa: BLE001 (reported below)
+                    failures.append(error)
+
+            workers = [
+                threading.Thread(target=work, args=(todo[i::threads],)) for i in range(threads)
+            ]
+            for worker in workers:
+                worker.start()
+            start.wait()
+            began = time.perf_counter()
+            for worker in workers:
+                worker.join()
+            rate = len(todo) / (time.perf_counter() - began)
+        if failures:
+            raise failures[0]
+        return Outcome(rate)
+
+    return round_
+
+
+# -- measuring --------------------------------------------------------------------
+
+
+def measure(
+    rounds: int, count: int, holders: int, contenders: dict[str, Runner]
+) -> dict[str, list[Outcome]]:
+    """Each contender once per round on the round's commands, the order
+    rotating, so drift on the machine hits all alike."""
+    names = list(contenders)
+    outcomes: dict[str, list[Outcome]] = {name: [] for name in names}
+    for r in range(rounds):
+        todo = commands(count, seed=r, holders=holders)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            outcomes[name].append(contenders[name](todo))
+        ours, *others = names
+        for other in others:
+            theirs = outcomes[other][-1].rows
+            if theirs is not None and ours.startswith("coinecon") and other.startswith("(b)"):
+                mine = outcomes[ours][-1].rows
+                if mine != theirs:
+                    sys.exit(f"coinecon and (b) wrote different rows: {mine} against {theirs}")
+    return outcomes
+
+
+def ratios(ours: list[Outcome], theirs: list[Outcome]) -> list[float]:
+    return [a.rate / b.rate for a, b in zip(ours, theirs, strict=True)]
+
+
+class Line(NamedTuple):
+    case: str
+    ours: float | None
+    theirs: float | None
+    ratios: list[float] | None
+    target: float | None
+
+
+def print_header() -> None:
+    print(
+        f"{'case':<60}{'coinecon/s':>11}{'baseline/s':>11}{'ratio':>7}{'(range)':>13}"
+        f"{'target':>9}  verdict"
+    )
+
+
+def print_line(line: Line) -> bool | None:
+    """Print *line*; return whether it met its target (``None``: no target)."""
+    if line.ours is None or line.theirs is None or line.ratios is None:
+        print(f"{line.case:<60}{'n/a (group commit not available)':>51}")
+        return None
+    ratio = statistics.median(line.ratios)
+    spread = f"({min(line.ratios):.2f}-{max(line.ratios):.2f})"
+    if line.target is None:
+        target, verdict, met = "", "", None
+    else:
+        met = ratio >= line.target
+        target, verdict = f">= {line.target:g}x", "PASS" if met else "FAIL"
+    print(
+        f"{line.case:<60}{line.ours:>11,.0f}{line.theirs:>11,.0f}{ratio:>7.2f}{spread:>13}"
+        f"{target:>9}  {verdict}".rstrip()
+    )
+    return met
+
+
+def rate(outcomes: list[Outcome]) -> float:
+    return statistics.median(o.rate for o in outcomes)
+
+
+def compare(case: str, ours: list[Outcome], theirs: list[Outcome], target: float | None) -> Line:
+    return Line(case, rate(ours), rate(theirs), ratios(ours, theirs), target)
+
+
+# -- the self-check ---------------------------------------------------------------
+
+
+def _refused(error: type[BaseException], action: Callable[[], object]) -> bool:
+    try:
+        action()
+    except error:
+        return True
+    return False
+
+
+def check_minimal(directory: Path) -> None:
+    """Baseline (a) refuses an overdraft, replays a key, and refuses another
+    request under a used key; a refused command leaves no row behind."""
+    accounts = _raw_minimal.create(directory / "check-minimal.db", holders=3, creators=2)
+    db = _raw_minimal.connect(directory / "check-minimal.db", "NORMAL")
+    books = _raw_minimal.MinimalBooks(db, accounts)
+    try:
+        first = books.run_one(gift_command("g1", 0, 1, 10, 5, 1))
+        rows = _raw_minimal.row_counts(db)
+        assert first[1] == SEED_COINS - 10, first
+        assert books.run_one(gift_command("g1", 0, 1, 10, 5, 1)) == first, "no replay"
+        assert _raw_minimal.row_counts(db) == rows, "a replay wrote rows"
+        overdraft = gift_command("g2", 0, 1, SEED_COINS, 1, 2)
+        assert _refused(_raw_minimal.Overdraft, lambda: books.run_one(overdraft)), "overdraft"
+        other = gift_command("g1", 0, 1, 11, 5, 1)
+        assert _refused(_raw_minimal.Conflict, lambda: books.run_one(other)), "conflict"
+        assert _raw_minimal.row_counts(db) == rows, "a refused command wrote rows"
+        bought = books.run_one(purchase_command("p1", 0, 100, 100, 1))
+        assert books.run_one(purchase_command("p1", 0, 100, 100, 1)) == bought
+        total = db.execute("SELECT sum(balance) FROM balances").fetchone()[0]
+        assert total == 0, "coins or diamonds were created or lost"
+    finally:
+        db.close()
+
+
+def check_plain_dict() -> None:
+    """Baseline (c) refuses an overdraft, replays a key and refuses another request."""
+    books = _plain_dict.PlainBooks()
+    books.seed(3)
+    first = books.run(gift_command("g1", 0, 1, 10, 5, 1))
+    assert books.run(gift_command("g1", 0, 1, 10, 5, 1)) is first, "no replay"
+    overdraft = gift_command("g2", 0, 1, SEED_COINS, 1, 2)
+    journal = (len(books.transactions), len(books.postings))
+    assert _refused(_plain_dict.Overdraft, lambda: books.run(overdraft)), "overdraft"
+    other = gift_command("g1", 0, 1, 11, 5, 1)
+    assert _refused(_plain_dict.Conflict, lambda: books.run(other)), "conflict"
+    assert (len(books.transactions), len(books.postings)) == journal
+    assert sum(books.balances.values()) == 0
+
+
+def _books(path: Path) -> tuple[list[tuple[Any, ...]], ...]:
+    """What two files must agree on: balances, fingerprints, lots, but not ids."""
+    db = sqlite3.connect(path)
+    try:
+        return tuple(
+            db.execute(sql).fetchall()
+            for sql in (
+                "SELECT kind, owner, asset_code, balance FROM accounts ORDER BY 1, 2, 3",
+                "SELECT key, fingerprint FROM idempotency ORDER BY key",
+                (
+                    "SELECT owner, amount, remaining, value_minor, value_recognised FROM lots"
+                    " ORDER BY row"
+                ),
+                "SELECT kind, count(*) FROM transactions GROUP BY kind ORDER BY kind",
+            )
+        )
+    finally:
+        db.close()
+
+
+def check_same_rows(directory: Path) -> None:
+    """Baseline (b) writes what coinecon writes (every balance, fingerprint and
+    lot, and as many rows to every table), its file passes coinecon's
+    ``verify()``, and it refuses an overdraft and replays a key."""
+    template = seeded_file(directory / "check-template.db", holders=20)
+    todo = commands(300, seed=99, holders=20)
+    # A spend that empties holder 0's first lot, then one that takes from two lots.
+    todo += [
+        purchase_command("big-p", 0, 100, 100, 900),
+        gift_command("big-g1", 0, 3, SEED_COINS - 10_000, 7, 901),
+        gift_command("big-g2", 0, 3, 10_050, 7, 902),
+    ]
+    ours = copy_file(template, directory, "check-coinecon")
+    theirs = copy_file(template, directory, "check-raw")
+    before = _sqlite_rows(ours)
+    with SqliteStore(ours) as store:
+        wallets = Wallets(store)
+        with wallets.batch() as bulk:
+            for command in todo[:100]:
+                run(bulk, command)
+        for command in todo[100:]:
+            run(wallets, command)
+        assert _refused(
+            InsufficientFunds, lambda: run(wallets, gift_command("x", 0, 1, SEED_COINS, 1, 0))
+        )
+    db = _raw_same_rows.connect(theirs, "NORMAL")
+    books = _raw_same_rows.RawBooks(db)
+    try:
+        books.begin()
+        for command in todo[:100]:
+            books.run(command)
+        books.commit()
+        results = [books.run_one(command) for command in todo[100:]]
+        assert [books.run_one(command) for command in todo[100:]] == results, "no replay"
+        overdraft = gift_command("x", 0, 1, SEED_COINS, 1, 0)
+        assert _refused(_raw_same_rows.Overdraft, lambda: books.run_one(overdraft))
+        other = gift_command(todo[150].key, 1, 1, 49, 24, 0)
+        assert _refused(_raw_same_rows.Conflict, lambda: books.run_one(other))
+    finally:
+        db.close()
+    written = (_raw_same_rows.written(before, _sqlite_rows(p)) for p in (ours, theirs))
+    assert next(written) == next(written), "(b) wrote other rows than coinecon"
+    assert _books(ours) == _books(theirs), "(b) keeps other books than coinecon"
+    with SqliteStore(theirs) as store:
+        report = Wallets(store).verify()
+        assert report.ok, report
+        assert _refused(
+            IdempotencyConflict,
+            lambda: run(Wallets(store), gift_command(todo[150].key, 1, 1, 49, 24, 0)),
+        )
+
+
+# -- the report -------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="docs/benchmarks.md explains the baselines, the workload and the targets.",
+    )
+    parser.add_argument("--commands", type=int, default=2000, help="commands per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per case (medians taken)")
+    parser.add_argument("--holders", type=int, default=HOLDERS, help="wallets in the workload")
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny run that checks the script, not the speed"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.commands, args.rounds, args.holders = 40, 1, 200
+    count, rounds, holders = args.commands, args.rounds, args.holders
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        check_minimal(directory)
+        check_plain_dict()
+        check_same_rows(directory)
+        print(
+            "self-check: (a) and (c) refuse an overdraft and replay a key;"
+            " (b) writes coinecon's rows"
+        )
+        minimal_file = directory / "minimal-template.db"
+        setup = Setup(
+            directory,
+            holders,
+            seeded_file(directory / "coinecon-template.db", holders),
+            minimal_file,
+            _raw_minimal.create(minimal_file, holders),
+        )
+        grouped = group_commit_available(directory)
+        print(
+            f"\n{holders:,} holders, {count:,} commands per round, {rounds} rounds; "
+            "ratio = coinecon / baseline, the median of the rounds' ratios\n"
+        )
+        print_header()
+        results: list[bool | None] = []
+
+        memory = measure(
+            rounds, count, holders, {"coinecon": coinecon_memory(setup), "(c)": plain_dict(setup)}
+        )
+        results.append(
+            print_line(
+                compare(
+                    "memory: Wallets on MemoryStore vs (c) plain dict",
+                    memory["coinecon"],
+                    memory["(c)"],
+                    0.25,
+                )
+            )
+        )
+        one_per_commit: dict[str, dict[str, list[Outcome]]] = {}
+        for synchronous in ("NORMAL", "FULL"):
+            done = one_per_commit[synchronous] = measure(
+                rounds,
+                count,
+                holders,
+                {
+                    "coinecon": coinecon_sqlite(setup, synchronous, batched=False),
+                    "(a)": minimal(setup, synchronous, batched=False),
+                    "(b)": same_rows(setup, synchronous, batched=False),
+                },
+            )
+            label = f"SQLite {synchronous}, one command per commit"
+            results.append(
+                print_line(compare(f"{label} vs (a) minimal", done["coinecon"], done["(a)"], 0.5))
+            )
+            print_line(compare(f"{label} vs (b) same rows", done["coinecon"], done["(b)"], None))
+        batched = measure(
+            rounds,
+            count,
+            holders,
+            {
+                "coinecon": coinecon_sqlite(setup, "NORMAL", batched=True),
+                "(a)": minimal(setup, "NORMAL", batched=True),
+                "(b)": same_rows(setup, "NORMAL", batched=True),
+            },
+        )
+        label = f"SQLite NORMAL, batched ({BATCH:,} per commit)"
+        results.append(
+            print_line(compare(f"{label} vs (a) minimal", batched["coinecon"], batched["(a)"], 0.3))
+        )
+        print_line(compare(f"{label} vs (b) same rows", batched["coinecon"], batched["(b)"], None))
+
+        for synchronous, reference, name, target in (
+            ("FULL", "coinecon", "coinecon one per commit", 3.0),
+            ("NORMAL", "(a)", "(a) one per commit", 1.5),
+        ):
+            for threads in THREADS:
+                label = f"group commit {synchronous}, {threads:>2} threads vs {name}"
+                goal = target if threads == max(THREADS) else None
+                if not grouped:
+                    print_line(Line(label, None, None, None, goal))
+                    if goal is not None:
+                        results.append(None)
+                    continue
+                done = measure(
+                    rounds,
+                    count,
+                    holders,
+                    {
+                        "group": coinecon_threads(setup, synchronous, threads),
+                        "reference": (
+                            coinecon_sqlite(setup, synchronous, batched=False)
+                            if reference == "coinecon"
+                            else minimal(setup, synchronous, batched=False)
+                        ),
+                    },
+                )
+                met = print_line(compare(label, done["group"], done["reference"], goal))
+                if goal is not None:
+                    results.append(met)
+
+    passed = sum(1 for r in results if r is True)
+    failed = sum(1 for r in results if r is False)
+    unknown = sum(1 for r in results if r is None)
+    print(f"\ntargets: {passed} PASS, {failed} FAIL, {unknown} not measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
