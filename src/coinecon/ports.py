@@ -159,7 +159,19 @@ class LotRepository(Protocol):
 
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         """Up to *limit* lots with coins remaining whose expiry is at or before
-        *now*, soonest expiry first."""
+        *now*, soonest expiry first (then by lot id)."""
+        ...
+
+    def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
+        """The lots of *account* with coins remaining whose expiry is at or
+        before *now*, soonest expiry first (then by lot id): what
+        :meth:`expired` would return for this one account, without a limit.
+
+        Every command on a wallet calls it, and so does every balance read: an
+        adapter should answer it from an index on the account (or from the
+        account's open lots it already holds), not by scanning all lots. It
+        sees the writes of its own unit of work, like :meth:`open_lots`.
+        """
         ...
 
     def all(self) -> Iterator[Lot]:

@@ -272,8 +272,15 @@ class _Lots:
         if limit < 1:
             return []
         due = [lot for lot in state.lots.values() if lot.remaining > 0 and lot.is_expired(now)]
-        due.sort(key=lambda lot: (lot.expires_at, lot.id))
+        due.sort(key=_soonest)
         return due[:limit]
+
+    def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
+        state = self._uow._require_active()  # noqa: SLF001
+        lots = (state.lots[i] for i in state.lots_by_account.get(account, []))
+        due = [lot for lot in lots if lot.remaining > 0 and lot.is_expired(now)]
+        due.sort(key=_soonest)
+        return due
 
     def all(self) -> Iterator[Lot]:
         return iter(list(self._uow._require_active().lots.values()))  # noqa: SLF001
@@ -332,6 +339,12 @@ class _Outbox:
                 del state.delivered[event_id]
 
         self._uow._on_rollback(undo)  # noqa: SLF001
+
+
+def _soonest(lot: Lot) -> tuple[datetime, str]:
+    """Sorts lots that expire by expiry, then id."""
+    assert lot.expires_at is not None  # noqa: S101 (only lots that expire are sorted)
+    return lot.expires_at, lot.id
 
 
 def _moved(lot: Lot, account: AccountKey) -> str:

@@ -162,7 +162,12 @@ class Lot:
         return Money.from_minor(self.value.minor - self.value_recognised, self.value.currency)
 
     def is_expired(self, now: datetime) -> bool:
-        """Whether the lot's remaining coins have expired at *now*.
+        """Whether the lot has lapsed at *now*: it expires, at or before *now*.
+
+        A lapsed lot's remaining coins are out of the wallet's balance and are
+        never spent, from that instant on, even before
+        :meth:`Wallets.expire() <coinecon.ledger.wallets.Wallets.expire>` (or
+        the next command on the wallet) records their expiry.
 
         Raises:
             NaiveDatetimeError: if *now* has no time zone.
@@ -283,28 +288,63 @@ class SpendOrder(enum.Enum):
 
 
 def plan_spend(
-    lots: Sequence[Lot], coins: int, order: SpendOrder = SpendOrder.EXPIRING_FIRST
+    lots: Sequence[Lot],
+    coins: int,
+    order: SpendOrder = SpendOrder.EXPIRING_FIRST,
+    *,
+    now: datetime | None = None,
 ) -> list[LotConsumption]:
     """Decide which lots a spend of *coins* consumes, in *order*.
 
-    Lots with nothing remaining are skipped. The plan is returned; the caller
-    applies it with :meth:`Lot.take`.
+    Lots with nothing remaining are skipped, and so, given *now*, are lots
+    that have lapsed at *now* (:meth:`Lot.is_expired`: their expiry is at or
+    before *now*): lapsed coins are never spent. The plan is returned; the
+    caller applies it with :meth:`Lot.take`::
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> from coinecon import Unit
+        >>> from coinecon.ledger.journal import AccountKey
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> wallet = AccountKey.wallet("alice", Unit("COIN"))
+        >>> promo = Lot.new("promo", wallet, LotOrigin.PROMOTION, 30, t0, "tx-1",
+        ...                 expires_at=t0 + timedelta(days=1))
+        >>> bonus = Lot.new("bonus", wallet, LotOrigin.BONUS, 30, t0, "tx-2")
+        >>> [c.lot_id for c in plan_spend([promo, bonus], 10)]
+        ['promo']
+        >>> [c.lot_id for c in plan_spend([promo, bonus], 10, now=t0 + timedelta(days=1))]
+        ['bonus']
 
     Raises:
-        InsufficientFunds: if the lots hold fewer than *coins*.
+        InsufficientFunds: if the lots (those not lapsed, given *now*) hold
+            fewer than *coins*.
+        NaiveDatetimeError: if *now* has no time zone.
     """
-    return [consumption for _lot, consumption in take_from_lots(lots, coins, order)]
+    return [consumption for _lot, consumption in take_from_lots(lots, coins, order, now=now)]
 
 
 def take_from_lots(
-    lots: Sequence[Lot], coins: int, order: SpendOrder = SpendOrder.EXPIRING_FIRST
+    lots: Sequence[Lot],
+    coins: int,
+    order: SpendOrder = SpendOrder.EXPIRING_FIRST,
+    *,
+    now: datetime | None = None,
 ) -> list[tuple[Lot, LotConsumption]]:
     """Like :func:`plan_spend`, but return each consumed lot as it is after."""
     if type(coins) is not int or coins <= 0:
         raise InvalidAmountError(f"coins to spend must be a positive int, got {coins!r}")
     if not isinstance(order, SpendOrder):
         raise InvalidTypeError(f"order must be a SpendOrder, got {type(order).__name__} {order!r}")
-    unspent = [lot for lot in lots if lot.remaining > 0]
+    if now is None:
+        unspent = [lot for lot in lots if lot.remaining > 0]
+    else:
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            require_aware(now, "now")
+        # A lapsed lot is out of reach even before the sweep records its expiry.
+        unspent = [
+            lot
+            for lot in lots
+            if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+        ]
     if len(unspent) == 1 and unspent[0].remaining >= coins:  # the usual case: one lot to take
         return [unspent[0].take(coins)]
     available = sum([lot.remaining for lot in unspent])

@@ -150,6 +150,16 @@ def _replayed(parse: Callable[[str], _Result], key: str, text: str) -> _Result:
         ) from error
 
 
+def _any_lapsed(lots: Iterable[Lot], now: datetime) -> bool:
+    """Whether any of *lots* has lapsed at *now* (:meth:`Lot.is_expired`,
+    with *now* known to be aware)."""
+    for lot in lots:
+        expires = lot.expires_at
+        if expires is not None and expires <= now:
+            return True
+    return False
+
+
 def _consumption_from_json(rows: list[list[Any]]) -> tuple[LotConsumption, ...]:
     return tuple(
         LotConsumption(lot_id, amount, None if minor is None else Money.from_minor(minor, code))
@@ -407,6 +417,10 @@ class Wallets:
     ) -> CreditResult:
         """Create coins in *holder*'s wallet, as a new lot.
 
+        Lots of the wallet that have lapsed are expired first, in the same
+        unit of work (see :meth:`expire`), so the balance returned leaves them
+        out.
+
         Args:
             idempotency_key: the command's idempotency key.
             holder: the account holder.
@@ -467,6 +481,7 @@ class Wallets:
                 raise ValidationError(f"the coins cannot expire {expires_in!r} from now") from error
             if expiry is not None and expiry <= now:
                 raise ValidationError(f"the coins would expire at {expiry}, not after now ({now})")
+            self._sweep(uow, wallet, now)
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
                 self._new_id(),
                 _ORIGIN_KIND[origin],
@@ -515,7 +530,8 @@ class Wallets:
         """Spend coins from *holder*'s wallet; they leave circulation.
 
         The coins go to the unit's *spent* account, consuming the wallet's lots
-        in the service's :class:`~coinecon.ledger.lots.SpendOrder`.
+        in the service's :class:`~coinecon.ledger.lots.SpendOrder`. Lapsed lots
+        are never spent: the spend first expires them (see :meth:`expire`).
 
         Args:
             idempotency_key: the command's idempotency key.
@@ -529,7 +545,8 @@ class Wallets:
             metadata: extra JSON-scalar facts to keep with the transaction.
 
         Raises:
-            InsufficientFunds: if the wallet holds less than *amount*, or is in debt.
+            InsufficientFunds: if the wallet holds less than *amount* in lots
+                that have not lapsed, or is in debt.
         """
         key = check_identifier(idempotency_key, "idempotency key")
         wallet = self._wallet(holder, amount)
@@ -555,11 +572,18 @@ class Wallets:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
                 return _replayed(SpendResult.from_json, key, replayed)
+            now = self._now()
+            # The spend needs the wallet's open lots anyway: it looks among
+            # them for lapsed ones, and sweeps only when it finds some.
+            lots = uow.lots.open_lots(wallet)
+            if _any_lapsed(lots, now):
+                self._sweep(uow, wallet, now)
+                lots = uow.lots.open_lots(wallet)
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
-                self._new_id(), kind, postings, self._now(), key, cause, pairs
+                self._new_id(), kind, postings, now, key, cause, pairs
             )
             after = self._record(uow, transaction)
-            consumed = self._consume(uow, wallet, amount.amount, transaction.id)
+            consumed = self._consume(uow, wallet, lots, amount.amount, transaction.id, now)
             balance = UnitAmount._unchecked(after[wallet], amount.unit)  # noqa: SLF001 (checked by the rules)
             result = SpendResult(transaction.id, consumed, balance)
             self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
@@ -567,45 +591,29 @@ class Wallets:
             return result
 
     def expire(self, *, limit: int = 1000) -> tuple[ExpiryResult, ...]:
-        """Expire every lot whose expiry has passed (up to *limit* lots).
+        """Sweep: expire every lot that has lapsed (up to *limit* lots).
 
-        Each lot's remaining coins move to the unit's *expired* account in a
-        transaction of kind ``EXPIRY`` whose idempotency key is
-        ``"expiry:<lot id>"``, so running this twice expires nothing twice.
+        A lot lapses at its expiry instant (an expiry at or before now). From
+        that instant its coins are out of :meth:`balance` and :meth:`lots` and
+        are never spent; the sweep records the breakage. Each lot's remaining
+        coins move to the unit's *expired* account in a transaction of kind
+        ``EXPIRY``, caused by ``Cause("lot", <lot id>)``, whose idempotency key
+        is ``"expiry:<lot id>"``, whose ``occurred_at`` is the time of the
+        sweep and whose metadata ``lapsed_at`` is the lot's expiry instant (ISO
+        8601, UTC); each announces a ``coins.expired`` event. Every credit and
+        spend first sweeps its own wallet the same way, in its own unit of
+        work. An expired lot holds nothing, so running this twice (or after a
+        command swept the lot) expires nothing twice.
         """
         if type(limit) is not int or limit < 1:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
-        results: list[ExpiryResult] = []
         with self._unit_of_work() as uow:
             now = self._now()
-            for lot in uow.lots.expired(now, limit=limit):
-                unit = lot.account.asset
-                assert isinstance(unit, Unit)  # noqa: S101 (lots only belong to unit wallets)
-                key = f"expiry:{lot.id}"
-                transaction = Transaction(
-                    id=self._new_id(),
-                    kind=TransactionKind.EXPIRY,
-                    postings=(
-                        Posting(lot.account, -lot.remaining),
-                        Posting(AccountKey.expired(unit), lot.remaining),
-                    ),
-                    occurred_at=now,
-                    idempotency_key=key,
-                    cause=Cause("lot", lot.id),
-                )
-                self._record(uow, transaction)
-                after, consumption = lot.take(lot.remaining)
-                uow.lots.update(after)
-                uow.lots.record_consumption(transaction.id, [consumption])
-                result = ExpiryResult(
-                    transaction.id, lot.id, UnitAmount(consumption.amount, unit), consumption.value
-                )
-                # No idempotency record: an expired lot holds nothing to expire
-                # again, and the key stays free for whoever else may use it.
-                self._announce(uow, "coins.expired", transaction, result.to_json())
-                results.append(result)
+            results = tuple(
+                [self._expire(uow, lot, now) for lot in uow.lots.expired(now, limit=limit)]
+            )
             uow.commit()
-        return tuple(results)
+        return results
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Wallets]:
@@ -650,13 +658,29 @@ class Wallets:
     # -- queries --------------------------------------------------------------
 
     def balance(self, holder: str, unit: Unit) -> UnitAmount:
-        """The balance of *holder*'s wallet for *unit* (negative only while in debt)."""
+        """The balance of *holder*'s wallet for *unit*: what the holder can
+        spend now (negative only while in debt).
+
+        Lots that have lapsed are left out from the instant they lapse, even
+        before a sweep (:meth:`expire`, or the next command on the wallet)
+        records their expiry: until then this is the wallet's balance in the
+        books less the coins remaining in its lapsed lots. Reading it writes
+        nothing.
+        """
         wallet = AccountKey.wallet(holder, unit)
         with self._unit_of_work() as uow:
-            return UnitAmount(uow.ledger.balances([wallet])[wallet], unit)
+            now = self._now()
+            stored = uow.ledger.balances([wallet])[wallet]
+            lapsed = sum([lot.remaining for lot in uow.lots.lapsed(wallet, now)])
+            return UnitAmount(stored - lapsed, unit)
 
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
-        """The balances of any accounts, in their smallest unit."""
+        """The balances of any accounts in the books, in their smallest unit.
+
+        These are the sums of the accounts' postings: a wallet's includes the
+        coins of lots that lapsed but were not swept yet (see :meth:`expire`);
+        :meth:`balance` leaves them out.
+        """
         try:
             wanted = list(accounts)
         except TypeError:
@@ -670,10 +694,13 @@ class Wallets:
             return uow.ledger.balances(wanted)
 
     def lots(self, holder: str, unit: Unit) -> list[Lot]:
-        """The lots of *holder*'s wallet that still hold coins, oldest first."""
+        """The lots of *holder*'s wallet that still hold coins and have not
+        lapsed, oldest first: their coins add up to :meth:`balance` (unless
+        the wallet is in debt)."""
         wallet = AccountKey.wallet(holder, unit)
         with self._unit_of_work() as uow:
-            return uow.lots.open_lots(wallet)
+            now = self._now()
+            return [lot for lot in uow.lots.open_lots(wallet) if not lot.is_expired(now)]
 
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
         """The lots a spend or expiry consumed."""
@@ -803,11 +830,55 @@ class Wallets:
         uow.ledger.record(transaction, after)
         return after
 
+    def _sweep(self, uow: UnitOfWork, wallet: AccountKey, now: datetime) -> None:
+        """Expire *wallet*'s lots that lapsed at *now*, as :meth:`expire`
+        would, before a command changes the wallet: its balance in the books
+        then leaves them out, and the books explain why."""
+        for lot in uow.lots.lapsed(wallet, now):
+            self._expire(uow, lot, now)
+
+    def _expire(self, uow: UnitOfWork, lot: Lot, now: datetime) -> ExpiryResult:
+        """Record the expiry of *lot*'s remaining coins at *now*."""
+        unit = lot.account.asset
+        lapsed_at = lot.expires_at
+        assert isinstance(unit, Unit)  # noqa: S101 (lots only belong to unit wallets)
+        assert lapsed_at is not None  # noqa: S101 (only a lot that expires lapses)
+        transaction = Transaction(
+            id=self._new_id(),
+            kind=TransactionKind.EXPIRY,
+            postings=(
+                Posting(lot.account, -lot.remaining),
+                Posting(AccountKey.expired(unit), lot.remaining),
+            ),
+            occurred_at=now,
+            idempotency_key=f"expiry:{lot.id}",
+            cause=Cause("lot", lot.id),
+            metadata=(("lapsed_at", lapsed_at.astimezone(UTC).isoformat()),),
+        )
+        self._record(uow, transaction)
+        after, consumption = lot.take(lot.remaining)
+        uow.lots.update(after)
+        uow.lots.record_consumption(transaction.id, [consumption])
+        result = ExpiryResult(
+            transaction.id, lot.id, UnitAmount(consumption.amount, unit), consumption.value
+        )
+        # No idempotency record: an expired lot holds nothing to expire
+        # again, and the key stays free for whoever else may use it.
+        self._announce(uow, "coins.expired", transaction, result.to_json())
+        return result
+
     def _consume(
-        self, uow: UnitOfWork, wallet: AccountKey, coins: int, transaction_id: str
+        self,
+        uow: UnitOfWork,
+        wallet: AccountKey,
+        lots: Sequence[Lot],
+        coins: int,
+        transaction_id: str,
+        now: datetime,
     ) -> tuple[LotConsumption, ...]:
+        """Take *coins* from *lots*, *wallet*'s open lots, for *transaction_id*."""
         try:
-            taken = take_from_lots(uow.lots.open_lots(wallet), coins, self._order)
+            taken = take_from_lots(lots, coins, self._order, now=now)
         except InsufficientFunds as error:
             raise StorageError(
                 f"the lots of {wallet} disagree with its balance; run verify(): {error}"

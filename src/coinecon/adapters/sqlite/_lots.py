@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from coinecon import _checks
 from coinecon.adapters.sqlite._ledger import _last, _pages
 from coinecon.adapters.sqlite._rows import (
     _FAULTS,
@@ -20,23 +24,18 @@ from coinecon.adapters.sqlite._rows import (
     _time,
 )
 from coinecon.adapters.sqlite._sql import _UPDATE_LOT, _placeholders
+from coinecon.errors import StorageError
+from coinecon.ledger.journal import AccountKey
+from coinecon.ledger.lots import Lot, LotConsumption
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
 
-
-import sqlite3
-from collections.abc import Iterator, Sequence
-from datetime import datetime
-
-from coinecon import _checks
-from coinecon.errors import (
-    StorageError,
+_LAPSED = (
+    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 "
+    "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id"
 )
-from coinecon.ledger.journal import (
-    AccountKey,
-)
-from coinecon.ledger.lots import Lot, LotConsumption
 
 
 class _Lots:
@@ -129,6 +128,28 @@ class _Lots:
         ).fetchall()
         return [_lot(line) for line in lines]
 
+    def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
+        # Guarded inline, not by @_guarded: see _fault.
+        try:
+            at = _time(now)  # checks that now is aware
+            uow = self._uow
+            raw = uow._work().raw  # noqa: SLF001
+            cached = uow._pending.lots.get(account)  # noqa: SLF001
+            if cached is not None:
+                # Served from the open lots read in this transaction, which
+                # follow its writes (a spend reads them anyway).
+                due = [lot for lot in cached.values() if lot.is_expired(now)]
+                due.sort(key=_soonest)
+                return due
+            # Nothing waits to be sent for a lot of an account whose open lots
+            # are not held (update() sends before it forgets them), so the
+            # table is up to date for this account without a flush. The
+            # lots_open index narrows the search to the account's open lots.
+            lines = raw.execute(_LAPSED, (*_account_row(account), at)).fetchall()
+            return [_lot(line) for line in lines]
+        except _FAULTS as error:
+            raise _fault(error) from error
+
     @_guarded
     def all(self) -> Iterator[Lot]:
         return self._all(_last(self._uow, "SELECT max(row) FROM lots"))
@@ -189,3 +210,9 @@ class _Lots:
             raise _checks.unreadable(
                 f"the consumption of {transaction_id!r} in the file", error
             ) from error
+
+
+def _soonest(lot: Lot) -> tuple[datetime, str]:
+    """Sorts lots that expire as :data:`_LAPSED` does: by expiry, then id."""
+    assert lot.expires_at is not None  # noqa: S101 (only lots that expire are sorted)
+    return lot.expires_at, lot.id
