@@ -681,6 +681,88 @@ class LotContract(_Contract):
                 "soon"
             ]
 
+    def test_lapsed_of_one_account_soonest_first(self, store: Store) -> None:
+        """``lapsed`` returns the account's lots with coins left whose expiry
+        is at or before *now* (the instant itself included), soonest first,
+        then by id; other accounts' lots and other units' are not its."""
+        day = timedelta(days=1)
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("late", expires=T0 + 3 * day))
+            uow.lots.add(_lot("soon", expires=T0 + day))
+            uow.lots.add(_lot("never"))
+            uow.lots.add(_lot("future", expires=T0 + 10 * day))
+            uow.lots.add(_lot("b-mid", expires=T0 + 2 * day))
+            uow.lots.add(_lot("a-mid", expires=T0 + 2 * day))
+            uow.lots.add(_lot("bobs", "bob", expires=T0 + day))
+            uow.lots.add(
+                Lot.new(
+                    "diamonds",
+                    AccountKey.wallet("alice", DIAMOND),
+                    LotOrigin.PROMOTION,
+                    5,
+                    T0,
+                    "tx-diamonds",
+                    expires_at=T0 + day,
+                )
+            )
+            uow.lots.add(_lot("used", expires=T0 + day))
+            uow.lots.update(_lot("used", expires=T0 + day).take(100)[0])
+            uow.commit()
+        alice = wallet("alice")
+        tokyo = timezone(timedelta(hours=9))
+        for _ in range(2):  # read afresh, then again after the open lots were read
+            with store.unit_of_work() as uow:
+                assert [lot.id for lot in uow.lots.lapsed(alice, T0 + 3 * day)] == [
+                    "soon",
+                    "a-mid",
+                    "b-mid",
+                    "late",
+                ]
+                assert [lot.id for lot in uow.lots.lapsed(alice, T0 + day)] == ["soon"]
+                just_before = T0 + day - timedelta(microseconds=1)
+                assert uow.lots.lapsed(alice, just_before) == []
+                at_tokyo = (T0 + 2 * day).astimezone(tokyo)
+                assert [lot.id for lot in uow.lots.lapsed(alice, at_tokyo)] == [
+                    "soon",
+                    "a-mid",
+                    "b-mid",
+                ]
+                assert [lot.id for lot in uow.lots.lapsed(wallet("bob"), T0 + day)] == ["bobs"]
+                assert uow.lots.lapsed(wallet("nobody"), T0 + 10 * day) == []
+                diamonds = uow.lots.lapsed(AccountKey.wallet("alice", DIAMOND), T0 + day)
+                assert [lot.id for lot in diamonds] == ["diamonds"]
+                soon = uow.lots.lapsed(alice, T0 + day)[0]
+                assert soon == _lot("soon", expires=T0 + day)
+                uow.lots.open_lots(alice)
+
+    def test_lapsed_follows_writes_in_the_same_unit_of_work(self, store: Store) -> None:
+        """A lot emptied, taken from or added in the unit of work shows in
+        ``lapsed`` at once, whether or not the open lots were read first; a
+        rollback returns to what was committed."""
+        day = timedelta(days=1)
+        alice = wallet("alice")
+        first = _lot("lot-1", amount=10, expires=T0 + day)
+        second = _lot("lot-2", amount=10, expires=T0 + 2 * day)
+        with store.unit_of_work() as uow:
+            uow.lots.add(first)
+            uow.lots.add(second)
+            uow.commit()
+        later = T0 + 5 * day
+        for read_open_lots_first in (False, True):
+            with store.unit_of_work() as uow:
+                if read_open_lots_first:
+                    assert uow.lots.open_lots(alice) == [first, second]
+                emptied, _ = first.take(10)
+                uow.lots.update(emptied)
+                taken, _ = second.take(3)
+                uow.lots.update(taken)
+                assert uow.lots.lapsed(alice, later) == [taken]
+                third = _lot("lot-3", amount=5, expires=T0 + day / 2)
+                uow.lots.add(third)
+                assert uow.lots.lapsed(alice, later) == [third, taken]
+                uow.rollback()
+                assert uow.lots.lapsed(alice, later) == [first, second]
+
     def test_consumption(self, store: Store) -> None:
         """What a transaction consumed reads back in order; twice is an error."""
         consumed = [
