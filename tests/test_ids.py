@@ -6,6 +6,7 @@ import enum
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -14,14 +15,23 @@ from coinecon._ids import check_identifier, random_id
 from coinecon.errors import InvalidIdentifierError
 
 
-def test_random_ids_are_version_4_uuids_in_hex() -> None:
+def test_random_ids_are_version_7_uuids_in_hex_ordered_by_their_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
     ids = [random_id() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
+    stamps = []
     for text in ids:
         parsed = uuid.UUID(hex=text)
         assert parsed.hex == text
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        stamps.append(parsed.int >> 80)
+    assert before <= stamps[0] and stamps[-1] <= after
+    assert stamps == sorted(stamps)  # new ids land at the end of an index
+    # Within one millisecond the 74 other bits are random, not a counter.
+    low_bits = {uuid.UUID(hex=text).int & ((1 << 62) - 1) for text in ids}
+    assert len(low_bits) == len(ids)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

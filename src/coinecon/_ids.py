@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import unicodedata
 
 from coinecon.errors import InvalidIdentifierError, InvalidTypeError
@@ -53,8 +54,10 @@ _UNPRINTABLE = {
 }
 
 
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_VERSION_7 = 0x7000 << 64  # the version nibble of a UUID's seventh byte
+_VARIANT = 0x8000 << 48  # the RFC 9562 variant bits of its ninth byte
+_RANDOM_LOW = (1 << 62) - 1  # the 62 random bits below the variant
+_RANDOM_HIGH = (1 << 12) - 1  # the 12 random bits after the version
 
 # Ids must be unique, not secret: a generator seeded from the OS, reseeded in
 # every forked child, draws them faster than a system call per id would.
@@ -64,9 +67,23 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
 
 
 def random_id() -> str:
-    """A random version-4 UUID as 32 hex digits, like ``uuid.uuid4().hex``.
+    """A new id: a version-7 UUID (RFC 9562) as 32 hex digits.
 
-    The bits come from a generator seeded from the operating system (and
-    reseeded in forked children): ids are unique, but not secrets.
+    Its first 48 bits are the Unix time in milliseconds and the other 74 are
+    random (from a generator seeded from the operating system, and reseeded
+    in forked children): ids are unique, but not secrets. Being ordered by
+    time, new ids land at the end of the indexes that hold them, which keeps
+    a store's writes on a few pages instead of one random page per index.
     """
-    return (_random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET).to_bytes(16).hex()
+    bits = _random.getrandbits(74)
+    return (
+        (
+            (time.time_ns() // 1_000_000) << 80
+            | _VERSION_7
+            | (bits >> 62) << 64
+            | _VARIANT
+            | bits & _RANDOM_LOW
+        )
+        .to_bytes(16)
+        .hex()
+    )
