@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,42 +33,73 @@ from coinecon.testing.contract import COIN, T0
 HOLDERS = ("alice", "bob", "carol")
 
 
+@dataclass
+class ModelLot:
+    """Coins that expire: when, and how many are left."""
+
+    expires_at: datetime
+    remaining: int
+
+
 class Model:
-    """Per holder: coins that expire (soonest first) and coins that do not."""
+    """Per holder: coins that expire (soonest first) and coins that do not.
+
+    A lot lapses at its expiry: from then it is out of :meth:`balance`, but
+    stays in :meth:`books` until a sweep (``expire()``, or the holder's next
+    credit or spend) moves it to the expired coins.
+    """
 
     def __init__(self) -> None:
-        self.expiring: dict[str, list[list[object]]] = {h: [] for h in HOLDERS}
+        self.expiring: dict[str, list[ModelLot]] = {h: [] for h in HOLDERS}
         self.other: dict[str, int] = dict.fromkeys(HOLDERS, 0)
         self.issued = 0
         self.spent = 0
         self.expired = 0
         self.paid = 0
 
-    def balance(self, holder: str) -> int:
-        return self.other[holder] + sum(int(r) for _, r in self.expiring[holder])  # type: ignore[call-overload]
+    def balance(self, holder: str, now: datetime) -> int:
+        """What the holder can spend at *now*: lapsed lots left out."""
+        live = [lot.remaining for lot in self.expiring[holder] if lot.expires_at > now]
+        return self.other[holder] + sum(live)
 
-    def credit(self, holder: str, coins: int, expires_at: datetime | None) -> None:
+    def books(self, holder: str) -> int:
+        """The wallet's balance in the books: lapsed lots not swept included."""
+        return self.other[holder] + sum(lot.remaining for lot in self.expiring[holder])
+
+    def sweep(self, holder: str, now: datetime) -> int:
+        """Expire the holder's lots lapsed at *now*; return how many coins."""
+        lots = self.expiring[holder]
+        coins = sum(lot.remaining for lot in lots if lot.expires_at <= now)
+        self.expired += coins
+        self.expiring[holder] = [lot for lot in lots if lot.expires_at > now]
+        return coins
+
+    def credit(self, holder: str, coins: int, expires_at: datetime | None, now: datetime) -> None:
+        self.sweep(holder, now)
         self.issued += coins
         if expires_at is None:
             self.other[holder] += coins
         else:
-            self.expiring[holder].append([expires_at, coins])
-            self.expiring[holder].sort(key=lambda lot: lot[0])  # type: ignore[arg-type, return-value]
+            self.expiring[holder].append(ModelLot(expires_at, coins))
+            self.expiring[holder].sort(key=lambda lot: lot.expires_at)
 
-    def spend(self, holder: str, coins: int) -> None:
+    def spend(self, holder: str, coins: int, now: datetime) -> None:
+        self.sweep(holder, now)
         self.spent += coins
         for lot in self.expiring[holder]:
-            take = min(coins, int(lot[1]))  # type: ignore[call-overload]
-            lot[1] = int(lot[1]) - take  # type: ignore[call-overload]
+            take = min(coins, lot.remaining)
+            lot.remaining -= take
             coins -= take
-        self.expiring[holder] = [lot for lot in self.expiring[holder] if lot[1]]
+        self.expiring[holder] = [lot for lot in self.expiring[holder] if lot.remaining]
         self.other[holder] -= coins
 
-    def expire(self, now: datetime) -> None:
-        for holder in HOLDERS:
-            due = [lot for lot in self.expiring[holder] if lot[0] <= now]  # type: ignore[operator]
-            self.expired += sum(int(r) for _, r in due)  # type: ignore[call-overload]
-            self.expiring[holder] = [lot for lot in self.expiring[holder] if lot[0] > now]  # type: ignore[operator]
+    def expire(self, now: datetime) -> int:
+        return sum(self.sweep(holder, now) for holder in HOLDERS)
+
+    def next_expiry(self, now: datetime) -> datetime | None:
+        """The soonest expiry after *now* of any lot, if there is one."""
+        later = [lot.expires_at for h in HOLDERS for lot in self.expiring[h]]
+        return min([e for e in later if e > now], default=None)
 
 
 class WalletMachine(RuleBasedStateMachine):
@@ -93,10 +125,10 @@ class WalletMachine(RuleBasedStateMachine):
         holder=st.sampled_from(HOLDERS),
         coins=st.integers(1, 500),
         origin=st.sampled_from(LotOrigin),
-        expires_in_days=st.none() | st.integers(1, 3),
+        expires_in_hours=st.none() | st.integers(1, 72),
     )
     def credit(
-        self, holder: str, coins: int, origin: LotOrigin, expires_in_days: int | None
+        self, holder: str, coins: int, origin: LotOrigin, expires_in_hours: int | None
     ) -> tuple[str, dict[str, object], CreditResult]:
         key = self.next_key()
         kwargs: dict[str, object] = {
@@ -105,16 +137,16 @@ class WalletMachine(RuleBasedStateMachine):
             "origin": origin,
             "cause": Cause(origin.value, key),
             "value": Money.from_minor(coins, "USD") if origin is LotOrigin.PURCHASE else None,
-            "expires_in": None if expires_in_days is None else timedelta(days=expires_in_days),
+            "expires_in": None if expires_in_hours is None else timedelta(hours=expires_in_hours),
         }
         result = self.wallets.credit(key, **kwargs)  # type: ignore[arg-type]
-        expires_at = (
-            None if expires_in_days is None else self.clock.now() + timedelta(expires_in_days)
-        )
-        self.model.credit(holder, coins, expires_at)
+        now = self.clock.now()
+        expires_at = None if expires_in_hours is None else now + timedelta(hours=expires_in_hours)
+        self.model.credit(holder, coins, expires_at, now)
         if origin is LotOrigin.PURCHASE:
             self.model.paid += coins
-        assert result.balance == COIN(self.model.balance(holder))
+        assert result.balance == COIN(self.model.balance(holder, now))
+        assert result.balance == COIN(self.model.books(holder))  # the credit swept
         return key, kwargs, result
 
     @rule(target=spends, holder=st.sampled_from(HOLDERS), coins=st.integers(1, 600))
@@ -125,23 +157,35 @@ class WalletMachine(RuleBasedStateMachine):
             "amount": COIN(coins),
             "cause": Cause("item", key),
         }
-        if coins > self.model.balance(holder):
+        now = self.clock.now()
+        if coins > self.model.balance(holder, now):
+            # Refused even when lapsed coins would cover it; nothing is kept.
             with pytest.raises(InsufficientFunds):
                 self.wallets.spend(key, **kwargs)  # type: ignore[arg-type]
             return key, kwargs, None
         result = self.wallets.spend(key, **kwargs)  # type: ignore[arg-type]
-        self.model.spend(holder, coins)
+        self.model.spend(holder, coins, now)
         assert sum(c.amount for c in result.consumed) == coins
-        assert result.balance == COIN(self.model.balance(holder))
+        assert result.balance == COIN(self.model.balance(holder, now))
+        assert result.balance == COIN(self.model.books(holder))  # the spend swept
         return key, kwargs, result
 
-    @rule(days=st.integers(1, 2))
-    def pass_time_and_expire(self, days: int) -> None:
-        now = self.clock.advance(timedelta(days=days))
+    @rule(hours=st.integers(1, 48))
+    def pass_time(self, hours: int) -> None:
+        self.clock.advance(timedelta(hours=hours))
+
+    @rule(just_before=st.booleans())
+    def pass_time_to_the_next_expiry(self, just_before: bool) -> None:
+        """Stop the clock at an expiry instant, or a microsecond before it."""
+        expiry = self.model.next_expiry(self.clock.now())
+        if expiry is not None:
+            self.clock.set(expiry - timedelta(microseconds=1) if just_before else expiry)
+
+    @rule()
+    def expire(self) -> None:
         results = self.wallets.expire()
-        before = self.model.expired
-        self.model.expire(now)
-        assert sum(r.expired.amount for r in results) == self.model.expired - before
+        swept = self.model.expire(self.clock.now())
+        assert sum(r.expired.amount for r in results) == swept
 
     @rule(credit=credit_results)
     def replay_credit(self, credit: tuple[str, dict[str, object], CreditResult]) -> None:
@@ -171,10 +215,16 @@ class WalletMachine(RuleBasedStateMachine):
 
     @invariant()
     def balances_match_the_model(self) -> None:
+        now = self.clock.now()
         for holder in HOLDERS:
             balance = self.wallets.balance(holder, COIN)
-            assert balance == COIN(self.model.balance(holder))
+            assert balance == COIN(self.model.balance(holder, now))
             assert not balance.is_negative
+            lots = self.wallets.lots(holder, COIN)
+            assert sum(lot.remaining for lot in lots) == balance.amount
+            assert not any(lot.is_expired(now) for lot in lots)
+            account = AccountKey.wallet(holder, COIN)
+            assert self.wallets.balances([account])[account] == self.model.books(holder)
 
     @invariant()
     def conservation_per_unit(self) -> None:
