@@ -146,6 +146,8 @@ class Mutant:
 
     Attributes:
         module: the module's path relative to the project root, with ``/``.
+        scope: the qualified name of the function (or class) it is in, such
+            as ``Lot.take``; empty at module level.
         line: the 1-based line the change starts on.
         operator: the kind of change (``compare``, ``boolean``, ``constant``...).
         description: what changes, such as ``` `<` -> `<=` in `a < b` ```.
@@ -156,6 +158,7 @@ class Mutant:
     """
 
     module: str
+    scope: str
     line: int
     operator: str
     description: str
@@ -184,6 +187,7 @@ class _Candidate:
     operator: str
     description: str
     replacement: str
+    scope: str
     statement: bool = False
 
 
@@ -197,6 +201,7 @@ class _Collector(ast.NodeVisitor):
 
     def __init__(self) -> None:
         self.found: list[_Candidate] = []
+        self._scope: list[str] = []
 
     def _add(
         self,
@@ -207,7 +212,10 @@ class _Collector(ast.NodeVisitor):
         *,
         statement: bool = False,
     ) -> None:
-        self.found.append(_Candidate(node, operator, description, replacement, statement))
+        scope = ".".join(self._scope)
+        self.found.append(
+            _Candidate(node, operator, description, replacement, scope, statement=statement)
+        )
 
     # Parts that are skipped.
 
@@ -219,8 +227,10 @@ class _Collector(ast.NodeVisitor):
         for default in [*args.defaults, *args.kw_defaults]:
             if default is not None:
                 self.visit(default)
+        self._scope.append(node.name)
         for statement in node.body:
             self.visit(statement)
+        self._scope.pop()
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         """Visit the defaults and the body, not the decorators or annotations."""
@@ -236,8 +246,10 @@ class _Collector(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         """Visit the body, not the decorators."""
+        self._scope.append(node.name)
         for statement in node.body:
             self.visit(statement)
+        self._scope.pop()
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         """Visit the value, not the annotation."""
@@ -435,6 +447,7 @@ def generate(module: str, source: bytes) -> list[Mutant]:
             description = f"{description} (#{count})"
         mutant = Mutant(
             module=module,
+            scope=candidate.scope,
             line=start_line,
             operator=candidate.operator,
             description=description,
@@ -461,7 +474,10 @@ class Equivalent:
     """One entry of the allow-list: a mutant that cannot change behaviour.
 
     Attributes:
-        module: the module's path, as in :attr:`Mutant.module`.
+        module: the module's path, as in :attr:`Mutant.module`, optionally
+            followed by ``::`` and the function's qualified name
+            (``src/coinecon/ledger/lots.py::Lot.take``) where the same line
+            text appears in several places.
         line_text: the stripped source line.
         description: the mutation, as in :attr:`Mutant.description`.
         reason: why no test can tell the mutant from the original.
@@ -474,11 +490,12 @@ class Equivalent:
 
     def matches(self, mutant: Mutant) -> bool:
         """Whether this entry names *mutant*."""
-        return (self.module, self.line_text, self.description) == (
+        module, _, scope = self.module.partition("::")
+        return (module, self.line_text, self.description) == (
             mutant.module,
             mutant.line_text,
             mutant.description,
-        )
+        ) and scope in {"", mutant.scope}
 
 
 SEPARATOR = " || "
@@ -787,6 +804,9 @@ def _format_report(reports: list[ModuleReport], seconds: float, unused: list[Equ
             f"  {report.count('survived'):>8}  {report.count('equivalent'):>10}  {shown:>6}"
             f"  {report.baseline:>7.1f}"
         )
+        timeouts = sum(1 for o in report.outcomes if o.detail.startswith("timeout"))
+        if timeouts:
+            lines.append(f"{'':<{width}}  ({timeouts} of the killed by a timeout)")
     killed = sum(r.count("killed") for r in reports)
     survived = sum(r.count("survived") for r in reports)
     if killed + survived:
