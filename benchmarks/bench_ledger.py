@@ -73,6 +73,8 @@ Runner = Callable[[list[Command]], Outcome]
 class Setup(NamedTuple):
     directory: Path
     holders: int
+    commands: int  # per round
+    rounds: int
     coinecon_file: Path  # seeded by coinecon, checkpointed
     minimal_file: Path  # seeded by baseline (a)
     accounts: _raw_minimal.Accounts
@@ -273,15 +275,20 @@ def coinecon_threads(setup: Setup, synchronous: str, threads: int) -> Runner:
 # -- measuring --------------------------------------------------------------------
 
 
+def sized(setup: Setup, synchronous: str) -> int:
+    """Commands per round: a quarter at FULL, where every commit waits for the disk."""
+    return setup.commands if synchronous == "NORMAL" else max(setup.commands // 4, 1)
+
+
 def measure(
-    rounds: int, count: int, holders: int, contenders: dict[str, Runner]
+    setup: Setup, contenders: dict[str, Runner], synchronous: str = "NORMAL"
 ) -> dict[str, list[Outcome]]:
     """Each contender once per round on the round's commands, the order
     rotating, so drift on the machine hits all alike."""
     names = list(contenders)
     outcomes: dict[str, list[Outcome]] = {name: [] for name in names}
-    for r in range(rounds):
-        todo = commands(count, seed=r, holders=holders)
+    for r in range(setup.rounds):
+        todo = commands(sized(setup, synchronous), seed=r, holders=setup.holders)
         for name in names[r % len(names) :] + names[: r % len(names)]:
             outcomes[name].append(contenders[name](todo))
         ours, *others = names
@@ -480,8 +487,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.commands, args.rounds, args.holders = 40, 1, 200
-    count, rounds, holders = args.commands, args.rounds, args.holders
-
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         check_minimal(directory)
@@ -492,101 +497,107 @@ def main(argv: Sequence[str] | None = None) -> int:
             " (b) writes coinecon's rows"
         )
         minimal_file = directory / "minimal-template.db"
+        holders: int = args.holders
         setup = Setup(
             directory,
             holders,
+            args.commands,
+            args.rounds,
             seeded_file(directory / "coinecon-template.db", holders),
             minimal_file,
             _raw_minimal.create(minimal_file, holders),
         )
-        grouped = group_commit_available(directory)
         print(
-            f"\n{holders:,} holders, {count:,} commands per round, {rounds} rounds; "
-            "ratio = coinecon / baseline, the median of the rounds' ratios\n"
+            f"\n{holders:,} holders, {setup.commands:,} commands per round "
+            f"({sized(setup, 'FULL'):,} at FULL), {setup.rounds} rounds; ratio = coinecon / "
+            "baseline, the median of the rounds' ratios (range: lowest-highest)\n"
         )
-        print_header()
-        results: list[bool | None] = []
-
-        memory = measure(
-            rounds, count, holders, {"coinecon": coinecon_memory(setup), "(c)": plain_dict(setup)}
-        )
-        results.append(
-            print_line(
-                compare(
-                    "memory: Wallets on MemoryStore vs (c) plain dict",
-                    memory["coinecon"],
-                    memory["(c)"],
-                    0.25,
-                )
-            )
-        )
-        one_per_commit: dict[str, dict[str, list[Outcome]]] = {}
-        for synchronous in ("NORMAL", "FULL"):
-            done = one_per_commit[synchronous] = measure(
-                rounds,
-                count,
-                holders,
-                {
-                    "coinecon": coinecon_sqlite(setup, synchronous, batched=False),
-                    "(a)": minimal(setup, synchronous, batched=False),
-                    "(b)": same_rows(setup, synchronous, batched=False),
-                },
-            )
-            label = f"SQLite {synchronous}, one command per commit"
-            results.append(
-                print_line(compare(f"{label} vs (a) minimal", done["coinecon"], done["(a)"], 0.5))
-            )
-            print_line(compare(f"{label} vs (b) same rows", done["coinecon"], done["(b)"], None))
-        batched = measure(
-            rounds,
-            count,
-            holders,
-            {
-                "coinecon": coinecon_sqlite(setup, "NORMAL", batched=True),
-                "(a)": minimal(setup, "NORMAL", batched=True),
-                "(b)": same_rows(setup, "NORMAL", batched=True),
-            },
-        )
-        label = f"SQLite NORMAL, batched ({BATCH:,} per commit)"
-        results.append(
-            print_line(compare(f"{label} vs (a) minimal", batched["coinecon"], batched["(a)"], 0.3))
-        )
-        print_line(compare(f"{label} vs (b) same rows", batched["coinecon"], batched["(b)"], None))
-
-        for synchronous, reference, name, target in (
-            ("FULL", "coinecon", "coinecon one per commit", 3.0),
-            ("NORMAL", "(a)", "(a) one per commit", 1.5),
-        ):
-            for threads in THREADS:
-                label = f"group commit {synchronous}, {threads:>2} threads vs {name}"
-                goal = target if threads == max(THREADS) else None
-                if not grouped:
-                    print_line(Line(label, None, None, None, goal))
-                    if goal is not None:
-                        results.append(None)
-                    continue
-                done = measure(
-                    rounds,
-                    count,
-                    holders,
-                    {
-                        "group": coinecon_threads(setup, synchronous, threads),
-                        "reference": (
-                            coinecon_sqlite(setup, synchronous, batched=False)
-                            if reference == "coinecon"
-                            else minimal(setup, synchronous, batched=False)
-                        ),
-                    },
-                )
-                met = print_line(compare(label, done["group"], done["reference"], goal))
-                if goal is not None:
-                    results.append(met)
-
+        results = run_cases(setup)
     passed = sum(1 for r in results if r is True)
     failed = sum(1 for r in results if r is False)
     unknown = sum(1 for r in results if r is None)
     print(f"\ntargets: {passed} PASS, {failed} FAIL, {unknown} not measured")
     return 0
+
+
+def run_cases(setup: Setup) -> list[bool | None]:
+    """Measure and print every case; return whether each target was met."""
+    grouped = group_commit_available(setup.directory)
+    print_header()
+    results: list[bool | None] = []
+
+    memory = measure(setup, {"coinecon": coinecon_memory(setup), "(c)": plain_dict(setup)})
+    results.append(
+        print_line(
+            compare(
+                "memory: Wallets on MemoryStore vs (c) plain dict",
+                memory["coinecon"],
+                memory["(c)"],
+                0.25,
+            )
+        )
+    )
+    for synchronous in ("NORMAL", "FULL"):
+        done = measure(
+            setup,
+            {
+                "coinecon": coinecon_sqlite(setup, synchronous, batched=False),
+                "(a)": minimal(setup, synchronous, batched=False),
+                "(b)": same_rows(setup, synchronous, batched=False),
+            },
+            synchronous,
+        )
+        label = f"SQLite {synchronous}, one command per commit"
+        results.append(
+            print_line(compare(f"{label} vs (a) minimal", done["coinecon"], done["(a)"], 0.5))
+        )
+        print_line(compare(f"{label} vs (b) same rows", done["coinecon"], done["(b)"], None))
+    batched = measure(
+        setup,
+        {
+            "coinecon": coinecon_sqlite(setup, "NORMAL", batched=True),
+            "(a)": minimal(setup, "NORMAL", batched=True),
+            "(b)": same_rows(setup, "NORMAL", batched=True),
+        },
+    )
+    label = f"SQLite NORMAL, batched ({BATCH:,} per commit)"
+    results.append(
+        print_line(compare(f"{label} vs (a) minimal", batched["coinecon"], batched["(a)"], 0.3))
+    )
+    print_line(compare(f"{label} vs (b) same rows", batched["coinecon"], batched["(b)"], None))
+
+    for synchronous, reference, name, target in (
+        ("FULL", "coinecon", "coinecon one per commit", 3.0),
+        ("NORMAL", "(a)", "(a) one per commit", 1.5),
+    ):
+        labels = {
+            threads: f"group commit {synchronous}, {threads:>2} threads vs {name}"
+            for threads in THREADS
+        }
+        goals = {threads: target if threads == max(THREADS) else None for threads in THREADS}
+        if not grouped:
+            for threads in THREADS:
+                print_line(Line(labels[threads], None, None, None, goals[threads]))
+                if goals[threads] is not None:
+                    results.append(None)
+            continue
+        contenders = {
+            "reference": (
+                coinecon_sqlite(setup, synchronous, batched=False)
+                if reference == "coinecon"
+                else minimal(setup, synchronous, batched=False)
+            ),
+            **{str(t): coinecon_threads(setup, synchronous, t) for t in THREADS},
+        }
+        done = measure(setup, contenders, synchronous)
+        for threads in THREADS:
+            met = print_line(
+                compare(labels[threads], done[str(threads)], done["reference"], goals[threads])
+            )
+            if goals[threads] is not None:
+                results.append(met)
+
+    return results
 
 
 if __name__ == "__main__":
