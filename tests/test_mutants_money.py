@@ -132,6 +132,20 @@ class TestUnitAmountEdges:
         with pytest.raises(InvalidTypeError):
             _ = 1 + COIN(5)
 
+    def test_split_needs_at_least_one_part(self) -> None:
+        assert COIN(1).split(1) == (COIN(1),)
+        with pytest.raises(InvalidAmountError, match="parts must be a positive int, got 0"):
+            COIN(5).split(0)
+
+    @pytest.mark.parametrize("factor", ["2", Decimal("2.5"), None])
+    def test_multiplying_by_a_non_number_is_a_type_error(self, factor: Any) -> None:
+        with pytest.raises(TypeError):
+            _ = COIN(5) * factor
+        with pytest.raises(TypeError):
+            _ = factor * COIN(5)
+        with pytest.raises(TypeError):
+            _ = Money("1.00", USD) * factor
+
     def test_comparisons_of_equal_amounts(self) -> None:
         one, same = COIN(1), COIN(1)
         assert (one < same, one <= same, one > same, one >= same) == (False, True, False, True)

@@ -590,11 +590,14 @@ class Sandbox:
             msg = f"{module} does not import from the sandbox {self.dir}: {where or found.stderr}"
             raise SystemExit(msg)
 
-    def run_tests(self, tests: Sequence[str], timeout: float) -> tuple[str, float]:
+    def run_tests(
+        self, tests: Sequence[str], timeout: float, *, output: Path | None = None
+    ) -> tuple[str, float]:
         """Run *tests* in the sandbox; return how they ended and how long it took.
 
         The result is ``passed``, ``tests failed``, ``collection error``,
-        ``pytest exit N`` or ``timeout``.
+        ``pytest exit N`` or ``timeout``. pytest's output goes to the file
+        *output*, if given, else nowhere.
         """
         command = [
             self.python,
@@ -608,14 +611,17 @@ class Sandbox:
             *tests,
         ]
         started = time.monotonic()
-        with subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
-            command,
-            cwd=self.dir,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        ) as process:
+        with (
+            output.open("wb") if output else open(os.devnull, "wb") as sink,  # noqa: PTH123 (devnull)
+            subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
+                command,
+                cwd=self.dir,
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ) as process,
+        ):
             try:
                 code = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -752,11 +758,14 @@ def _run_module(
     first = sandboxes.get()
     try:
         first.check_isolated(module)
-        ended, report.baseline = first.run_tests(tests, timeout=options.timeout or 600)
+        log = first.dir / "baseline.log"
+        ended, report.baseline = first.run_tests(tests, options.timeout or 600, output=log)
+        said = log.read_text("utf-8", "replace").splitlines()
     finally:
         sandboxes.put(first)
     if ended != "passed":
-        report.error = f"the tests fail on the unchanged module ({ended})"
+        tail = "\n".join(f"    {line}" for line in said[-15:])
+        report.error = f"the tests fail on the unchanged module ({ended}); pytest said:\n{tail}"
         return report
     timeout = options.timeout or max(10.0, 3 * report.baseline + 5)
     _progress(
