@@ -8,16 +8,21 @@ point (which account, which rule), for its message.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from typing import Any
 
+import attrs
 import pytest
 
-from coinecon import Currency
+from coinecon import Currency, Money
 from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
+    InvalidAmountError,
     InvalidIdentifierError,
     InvalidTypeError,
     LedgerRuleViolation,
+    NaiveDatetimeError,
     UnbalancedTransactionError,
 )
 from coinecon.ledger import journal
@@ -32,6 +37,7 @@ from coinecon.ledger.journal import (
     check_rules,
     metadata_pairs,
 )
+from coinecon.ledger.lots import Lot, LotOrigin, SpendOrder, plan_spend, take_from_lots
 from coinecon.money.money import MAX_MINOR_UNITS
 from coinecon.testing.contract import COIN, DIAMOND, T0, transaction
 
@@ -194,3 +200,72 @@ def test_shared_account_keys_stay_within_their_bound() -> None:
     assert largest == journal._MAX_SHARED_KEYS
     # A shared key is still the right key.
     assert AccountKey.wallet("holder-1", COIN) == AccountKey(AccountKind.WALLET, "holder-1", COIN)
+
+
+def lot(lot_id: str = "lot-1", coins: int = 10, **changes: Any) -> Lot:
+    fresh = Lot.new(lot_id, ALICE, LotOrigin.PURCHASE, coins, T0, "tx-1", value=Money("1.00", USD))
+    return attrs.evolve(fresh, **changes)
+
+
+class TestLots:
+    def test_remaining_may_be_anything_from_zero_to_the_amount(self) -> None:
+        assert lot(remaining=0).remaining == 0
+        assert lot(remaining=10).remaining == 10
+        for remaining in (-1, 11):
+            with pytest.raises(InvalidAmountError, match=f"lot remaining {remaining} is outside"):
+                lot(remaining=remaining)
+
+    def test_value_recognised_stays_within_the_value(self) -> None:
+        assert lot(value_recognised=100).value_recognised == 100
+        for recognised in (-1, 101):
+            with pytest.raises(InvalidAmountError, match="lot value recognised"):
+                lot(value_recognised=recognised)
+        with pytest.raises(InvalidAmountError, match=r"lot value recognised 1 is outside 0\.\.0"):
+            lot(value=None, value_recognised=1)
+        assert lot(value=None).remaining_value is None
+
+    def test_consumed_is_what_was_taken(self) -> None:
+        after, consumption = lot().take(3)
+        assert (after.consumed, after.remaining, consumption.amount) == (3, 7, 3)
+        assert consumption.value == Money("0.30", USD)
+        assert after.remaining_value == Money("0.70", USD)
+
+    def test_taking_nothing_is_refused(self) -> None:
+        with pytest.raises(InvalidAmountError, match="cannot take 0 coins from a lot of 10"):
+            lot().take(0)
+        with pytest.raises(InvalidAmountError, match="cannot take 11 coins from a lot of 10"):
+            lot().take(11)
+
+    def test_is_expired_checks_its_clock_even_without_an_expiry(self) -> None:
+        lasting = lot()
+        assert lasting.is_expired(T0 + timedelta(days=3650)) is False
+        with pytest.raises(NaiveDatetimeError):
+            lasting.is_expired(datetime(2026, 1, 1))  # noqa: DTZ001 (the point of the test)
+        with pytest.raises(InvalidTypeError):
+            lasting.is_expired("2026-01-01")  # type: ignore[arg-type]
+
+    def test_is_expired_at_the_instant_of_expiry(self) -> None:
+        expiring = lot(expires_at=T0 + timedelta(days=1))
+        assert expiring.is_expired(T0 + timedelta(days=1) - timedelta(microseconds=1)) is False
+        assert expiring.is_expired(T0 + timedelta(days=1)) is True
+
+
+class TestTakeFromLots:
+    def test_the_order_must_be_a_spend_order(self) -> None:
+        with pytest.raises(InvalidTypeError, match="order must be a SpendOrder"):
+            take_from_lots([lot()], 5, "oldest-first")  # type: ignore[arg-type]
+
+    def test_now_must_be_an_aware_datetime(self) -> None:
+        with pytest.raises(NaiveDatetimeError):
+            take_from_lots([lot()], 5, now=datetime(2026, 1, 1))  # noqa: DTZ001 (the point)
+        with pytest.raises(InvalidTypeError):
+            take_from_lots([lot()], 5, now="2026-01-01")  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("now", [None, T0 + timedelta(hours=1)])
+    def test_exhausted_lots_are_skipped(self, now: datetime | None) -> None:
+        empty = lot("lot-0", remaining=0, value_recognised=100)
+        full = lot("lot-1", created_at=T0 + timedelta(minutes=1))
+        plan = plan_spend([empty, full], 5, SpendOrder.OLDEST_FIRST, now=now)
+        assert [(c.lot_id, c.amount) for c in plan] == [("lot-1", 5)]
+        plan = plan_spend([empty, full, lot("lot-2")], 15, SpendOrder.OLDEST_FIRST, now=now)
+        assert [(c.lot_id, c.amount) for c in plan] == [("lot-2", 10), ("lot-1", 5)]
