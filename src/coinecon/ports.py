@@ -167,7 +167,8 @@ class LotRepository(Protocol):
         before *now*, soonest expiry first (then by lot id): what
         :meth:`expired` would return for this one account, without a limit.
 
-        Every command on a wallet calls it, and so does every balance read: an
+        The wallet service calls it on every credit and every balance read
+        (and on a spend that finds a lapsed lot among the open lots): an
         adapter should answer it from an index on the account (or from the
         account's open lots it already holds), not by scanning all lots. It
         sees the writes of its own unit of work, like :meth:`open_lots`.
