@@ -401,12 +401,26 @@ _CORRUPTIONS = {
     "lot origin": ("UPDATE lots SET origin = 'stolen'", "lots"),
     "lot time": ("UPDATE lots SET created_at = 'soon'", "lots"),
     "lot currency": ("UPDATE lots SET value_currency = 'XQQ'", "lots"),
-    "record time": ("UPDATE idempotency SET created_at = 'then'", "replay"),
-    "result not JSON": ("UPDATE idempotency SET result = 'not json' WHERE key = 's1'", "replay"),
-    "result not a spend's": ("UPDATE idempotency SET result = '{}' WHERE key = 's1'", "replay"),
+    "record time": (
+        "UPDATE transactions SET occurred_at = 'then' WHERE idempotency_key = 's1'",
+        "replay",
+    ),
+    "result not JSON": (
+        "UPDATE transactions SET result = 'not json' WHERE idempotency_key = 's1'",
+        "replay",
+    ),
+    "result not a spend's": (
+        "UPDATE transactions SET result = '{}' WHERE idempotency_key = 's1'",
+        "replay",
+    ),
+    "postings not where the row says": ("UPDATE transactions SET postings = 1", "verify"),
+    "postings of another transaction": (
+        "UPDATE transactions SET first_sequence = first_sequence + 1",
+        "history",
+    ),
     "event time": ("UPDATE outbox SET occurred_at = 'now'", "deliver"),
     "event type": ("UPDATE outbox SET type = ''", "deliver"),
-    "consumed currency": ("UPDATE lot_consumption_items SET value_currency = 'XQQ'", "consumed"),
+    "consumed currency": ("UPDATE lot_consumptions SET value_currency = 'XQQ'", "consumed"),
 }
 
 
@@ -640,13 +654,13 @@ def test_sql_lets_a_credit_pay_a_debt_off_in_part(store: SqliteStore) -> None:
 
 def test_the_check_at_each_flush_reads_only_the_new_postings(store: SqliteStore) -> None:
     """It runs at every flush, so it must start from the postings written
-    since the last one (by their transaction), never scan the ledger."""
+    since the last one (by their sequence), never scan the ledger."""
     with store.unit_of_work() as uow:
         uow.ledger.accounts()
         connection = uow._connection
         assert connection is not None
         plan = connection.raw.execute("EXPLAIN QUERY PLAN " + _sql._UNBALANCED, (1,)).fetchall()
-    assert "SEARCH p USING INDEX postings_of_transaction (transaction_row" in plan[0][3]
+    assert "SEARCH p USING INTEGER PRIMARY KEY (rowid>?)" in plan[0][3]
 
 
 def _seeded(path: Path) -> sqlite3.Connection:
@@ -666,8 +680,9 @@ def test_the_schema_refuses_any_writer_a_debit_into_debt_outside_a_chargeback(
             db.execute("BEGIN")
             row = db.execute(
                 "INSERT INTO transactions (id, kind, occurred_at, idempotency_key, cause_type, "
-                "cause_id, metadata) VALUES (?, ?, '2026-01-01T00:00:00.000000+00:00', ?, 't', "
-                "'1', '[]') RETURNING row",
+                "cause_id, metadata, first_sequence, postings) "
+                "VALUES (?, ?, '2026-01-01T00:00:00.000000+00:00', ?, 't', '1', '[]', "
+                "(SELECT max(sequence) + 1 FROM postings), 2) RETURNING row",
                 (f"tx-{kind}", kind, f"key-{kind}"),
             ).fetchone()[0]
             insert = (
@@ -683,21 +698,28 @@ def test_the_schema_refuses_any_writer_a_debit_into_debt_outside_a_chargeback(
             db.execute("ROLLBACK")
 
 
-@pytest.mark.parametrize("statement", ["UPDATE {} SET rowid = rowid", "DELETE FROM {}"])
-@pytest.mark.parametrize("table", ["transactions", "postings"])
+@pytest.mark.parametrize("statement", ["UPDATE {0} SET {1} = {1}", "DELETE FROM {0}"])
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [("transactions", "kind"), ("postings", "amount"), ("lot_consumptions", "amount")],
+)
 def test_the_schema_keeps_the_ledger_append_only_for_any_writer(
-    path: Path, table: str, statement: str
+    path: Path, table: str, column: str, statement: str
 ) -> None:
     with closing(_seeded(path)) as db:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(statement.format(table))
+            db.execute(statement.format(table, column))
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
 
 
 def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> None:
     """The trigger's SQL names the holder-owned account kinds and the one
     transaction kind that may leave a debt; they must be the ledger's."""
-    (trigger,) = [sql for sql in MIGRATIONS[0] if "no_debt_outside_a_chargeback" in sql]
+    (trigger,) = [
+        sql
+        for sql in MIGRATIONS[-1]
+        if "CREATE TRIGGER postings_no_debt_outside_a_chargeback" in sql
+    ]
     holders = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
     assert f"IN ({holders})" in trigger
     (may_overdraw,) = ledger._MAY_OVERDRAW  # check_rules' own list: one kind
@@ -1041,9 +1063,9 @@ def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
         "UPDATE lots SET remaining = 0.5",
         "UPDATE lots SET value_minor = 99.5",
         "UPDATE lots SET value_recognised = 0.5",
-        "UPDATE lot_consumption_items SET amount = 1.5",
-        "UPDATE lot_consumption_items SET value_minor = 0.5",
-        "UPDATE lot_consumption_items SET value_minor = -1",
+        "UPDATE lot_consumptions SET amount = 1.5",
+        "UPDATE lot_consumptions SET value_minor = 0.5",
+        "UPDATE lot_consumptions SET value_minor = -1",
     ],
 )
 def test_every_amount_of_money_or_coins_is_an_integer_in_sql(path: Path, statement: str) -> None:

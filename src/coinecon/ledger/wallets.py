@@ -376,7 +376,8 @@ class Wallets:
         clock: where the time comes from (defaults to the system clock).
         spend_order: the order in which spends consume lots.
         new_id: makes ids for transactions, lots and events (defaults to
-            random UUIDs).
+            version-7 UUIDs: random, but ordered by time, so that new rows
+            land at the end of a store's indexes).
     """
 
     def __init__(

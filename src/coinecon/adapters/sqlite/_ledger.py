@@ -19,10 +19,10 @@ from coinecon.adapters.sqlite._sql import (
     _ACCOUNT_BY_KEY,
     _CHUNK,
     _FLUSH_ROWS,
-    _INSERT_TRANSACTION,
     _PAGE,
     _POSTINGS_WITH_ACCOUNTS,
     _TRANSACTION_COLUMNS,
+    _TRANSACTION_EXISTS,
     _UPSERT_ACCOUNT,
     _balances_by_id,
     _placeholders,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
 
 
-import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -62,6 +61,22 @@ def _posting(connection: _Connection, line: Sequence[Any]) -> Posting:
         return Posting(account, amount)
     except _checks.UNREADABLE as error:
         raise _checks.unreadable(f"a posting on {account} in the file", error) from error
+
+
+def _collect(
+    connection: _Connection, lines: Sequence[Sequence[Any]], postings: dict[int, list[Posting]]
+) -> None:
+    """Add each of *lines* (``_POSTINGS_WITH_ACCOUNTS``) to its transaction's
+    postings; a posting where another transaction's should be was put there
+    by a writer other than coinecon."""
+    for line in lines:
+        found = postings.get(line[0])
+        if found is None:
+            raise _checks.unreadable(
+                f"a posting of transaction row {line[0]} in the file",
+                ValueError("it lies among the postings of other transactions"),
+            )
+        found.append(_posting(connection, line))
 
 
 def _check_record(transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> list[int]:
@@ -133,28 +148,37 @@ class _Ledger:
             uow = self._uow
             connection = uow._writing()  # noqa: SLF001
             afters = _check_record(transaction, balances_after)
-            raw = connection.raw
+            pending = uow._pending  # noqa: SLF001
+            transaction_id = transaction.id
+            if (
+                transaction_id in pending.transactions
+                or connection.raw.execute(_TRANSACTION_EXISTS, (transaction_id,)).fetchone()
+            ):
+                raise StorageError(f"transaction {transaction_id!r} already exists")
+            postings = transaction.postings
+            row, first = connection.take_row(len(postings))
             cause = transaction.cause
-            try:
-                row = raw.execute(
-                    _INSERT_TRANSACTION,
-                    (
-                        transaction.id,
-                        transaction.kind._value_,  # what .value returns, without the property
-                        _time(transaction.occurred_at),
-                        transaction.idempotency_key,
-                        cause.type,
-                        cause.id,
-                        canonical_json(transaction.metadata) if transaction.metadata else "[]",
-                    ),
-                ).lastrowid
-            except sqlite3.IntegrityError as error:
-                raise StorageError(f"transaction {transaction.id!r} already exists") from error
-            assert row is not None  # noqa: S101 (an INSERT into a rowid table)
+            key = transaction.idempotency_key
+            waiting: list[object] = [
+                row,
+                transaction_id,
+                transaction.kind._value_,  # what .value returns, without the property
+                _time(transaction.occurred_at),
+                key,
+                cause.type,
+                cause.id,
+                canonical_json(transaction.metadata) if transaction.metadata else "[]",
+                first,
+                len(postings),
+                None,  # the fingerprint and result of its command's record, if it comes
+                None,
+            ]
+            pending.transactions[transaction_id] = waiting
+            pending.commands.setdefault(key, waiting)
             # Past this point a failure may leave part of the transaction written:
             # the whole unit of work is rolled back instead.
             try:
-                self._write(uow, connection, row, transaction.postings, afters)
+                self._write(uow, connection, row, first, postings, afters)
             except BaseException:
                 uow._abandon(connection)  # noqa: SLF001
                 raise
@@ -166,6 +190,7 @@ class _Ledger:
         uow: SqliteUnitOfWork,
         connection: _Connection,
         row: int,
+        sequence: int,
         postings: Sequence[Posting],
         afters: Sequence[int],
     ) -> None:
@@ -185,7 +210,8 @@ class _Ledger:
             else:
                 dirty[account_id] = after
             known[account] = after
-            waiting.append((row, account_id, posting.amount, after))
+            waiting.append((sequence, row, account_id, posting.amount, after))
+            sequence += 1
         if pending.waiting() >= _FLUSH_ROWS:
             uow._send(connection)  # noqa: SLF001
 
@@ -262,17 +288,22 @@ class _Ledger:
 
     def _load(self, headers: Mapping[int, Sequence[Any]]) -> dict[int, Transaction]:
         connection = self._uow._read()  # noqa: SLF001
-        rows = list(headers)
-        postings: dict[int, list[Posting]] = {row: [] for row in rows}
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            for line in connection.raw.execute(
+        # A transaction's postings are consecutive: first_sequence and on.
+        sequences = [
+            sequence
+            for header in headers.values()
+            for sequence in range(header[8], header[8] + header[9])
+        ]
+        postings: dict[int, list[Posting]] = {row: [] for row in headers}
+        for start in range(0, len(sequences), 500):
+            chunk = sequences[start : start + 500]
+            lines = connection.raw.execute(
                 f"{_POSTINGS_WITH_ACCOUNTS}"
-                f"WHERE p.transaction_row IN ({_placeholders(len(chunk))}) ORDER BY p.sequence",
+                f"WHERE p.sequence IN ({_placeholders(len(chunk))}) ORDER BY p.sequence",
                 chunk,
-            ):
-                postings[line[0]].append(_posting(connection, line))
-        return {row: _transaction(headers[row], postings[row]) for row in rows}
+            ).fetchall()
+            _collect(connection, lines, postings)
+        return {row: _transaction(header, postings[row]) for row, header in headers.items()}
 
     @_guarded
     def transactions(self) -> Iterator[Transaction]:
@@ -288,12 +319,10 @@ class _Ledger:
             postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
             lines = _guarded_fetch(
                 connection.raw,
-                f"{_POSTINGS_WITH_ACCOUNTS}"
-                "WHERE p.transaction_row BETWEEN ? AND ? ORDER BY p.sequence",
-                (headers[0][0], headers[-1][0]),
+                f"{_POSTINGS_WITH_ACCOUNTS}WHERE p.sequence BETWEEN ? AND ? ORDER BY p.sequence",
+                (headers[0][8], headers[-1][8] + headers[-1][9] - 1),
             )
-            for line in lines:
-                postings[line[0]].append(_posting(connection, line))
+            _collect(connection, lines, postings)
             for header in headers:
                 yield _transaction(header, postings[header[0]])
 

@@ -31,6 +31,7 @@ from coinecon.ledger.lots import Lot, LotConsumption
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
 
+_CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
 _LAPSED = (
     f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
     "AND asset_kind = ? AND asset_code = ? AND remaining > 0 "
@@ -67,12 +68,15 @@ class _Lots:
             connection = uow._writing()  # noqa: SLF001
             pending = uow._pending  # noqa: SLF001
             cached = pending.lots.get(lot.account)
-            if cached is not None and lot.id in cached:
+            old = None if cached is None else cached.get(lot.id)
+            if cached is not None and old is not None:
                 if lot.remaining > 0:
                     cached[lot.id] = lot  # keeps its place
                 else:
                     del cached[lot.id]
-                pending.lot_updates[lot.id] = lot
+                earlier = pending.lot_updates.get(lot.id)
+                only = _consumed_only(old, lot) and (earlier is None or earlier[1])
+                pending.lot_updates[lot.id] = (lot, only)
                 return
             # Any other lot (not served from memory, emptied earlier, or claimed for
             # another account): send what waits, write it now, and read the
@@ -167,12 +171,15 @@ class _Lots:
         try:
             uow = self._uow
             raw = uow._writing().raw  # noqa: SLF001
-            try:
-                raw.execute(
-                    "INSERT INTO lot_consumptions (transaction_id) VALUES (?)", (transaction_id,)
-                )
-            except sqlite3.IntegrityError as error:
-                raise StorageError(f"consumption of {transaction_id!r} already recorded") from error
+            pending = uow._pending  # noqa: SLF001
+            # A transaction recorded in this SQLite transaction has no
+            # consumption in the file yet (the table's key would refuse one at
+            # the flush all the same); any other is looked up.
+            if transaction_id in pending.consumed or (
+                transaction_id not in pending.transactions
+                and raw.execute(_CONSUMED, (transaction_id,)).fetchone()
+            ):
+                raise StorageError(f"consumption of {transaction_id!r} already recorded")
             rows: list[tuple[str, int, str, int, int | None, str | None]] = []  # all or none wait
             for position, item in enumerate(consumed):
                 value = item.value
@@ -189,7 +196,8 @@ class _Lots:
                             value.currency.code,
                         )
                     )
-            uow._pending.items.extend(rows)  # noqa: SLF001
+            pending.items.extend(rows)
+            pending.consumed.add(transaction_id)
         except _FAULTS as error:
             raise _fault(error) from error
 
@@ -197,7 +205,7 @@ class _Lots:
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
         raw = self._uow._read().raw  # noqa: SLF001
         lines = raw.execute(
-            "SELECT lot_id, amount, value_minor, value_currency FROM lot_consumption_items "
+            "SELECT lot_id, amount, value_minor, value_currency FROM lot_consumptions "
             "WHERE transaction_id = ? ORDER BY position",
             (transaction_id,),
         ).fetchall()
@@ -210,6 +218,19 @@ class _Lots:
             raise _checks.unreadable(
                 f"the consumption of {transaction_id!r} in the file", error
             ) from error
+
+
+def _consumed_only(old: Lot, new: Lot) -> bool:
+    """Whether *new* differs from *old* only by what was consumed (its
+    remaining coins and recognised value): a short update then."""
+    return (
+        new.origin is old.origin
+        and new.amount == old.amount
+        and new.created_at == old.created_at
+        and new.transaction_id == old.transaction_id
+        and new.value == old.value
+        and new.expires_at == old.expires_at
+    )
 
 
 def _soonest(lot: Lot) -> tuple[datetime, str]:

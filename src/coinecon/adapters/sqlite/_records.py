@@ -13,7 +13,8 @@ from coinecon.adapters.sqlite._rows import (
     _idempotency_row,
     _time,
 )
-from coinecon.adapters.sqlite._sql import _INSERT_IDEMPOTENCY
+from coinecon.adapters.sqlite._session import _FINGERPRINT, _RESULT, _TIME
+from coinecon.adapters.sqlite._sql import _IDEMPOTENCY_RECORD, _INSERT_IDEMPOTENCY
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
@@ -43,9 +44,12 @@ class _Idempotency:
             waiting = pending.records.get(key)
             if waiting is not None:
                 return waiting
-            line = raw.execute(
-                "SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ?", (key,)
-            ).fetchone()
+            command = pending.commands.get(key)
+            if command is not None and command[_FINGERPRINT] is not None:
+                return _idempotency_record(
+                    (key, command[_FINGERPRINT], command[_RESULT], command[_TIME])
+                )
+            line = raw.execute(_IDEMPOTENCY_RECORD, (key, key)).fetchone()
             if line is None:
                 pending.absent.add(key)
                 return None
@@ -60,18 +64,23 @@ class _Idempotency:
             raw = uow._writing().raw  # noqa: SLF001
             pending = uow._pending  # noqa: SLF001
             key = record.key
+            command = pending.commands.get(key)
+            if command is not None and command[_FINGERPRINT] is not None:
+                raise StorageError(f"idempotency key {key!r} already exists")
             if key in pending.absent:
                 # Looked up in this transaction and not found, under the write
-                # lock: the key is free, and the row can wait for the next flush.
+                # lock: the key is free, and the record can wait for the next
+                # flush, on its command's transaction if that waits too.
                 pending.absent.discard(key)
-                pending.records[key] = record
+                if command is not None and command[_TIME] == _time(record.created_at):
+                    command[_FINGERPRINT] = record.fingerprint
+                    command[_RESULT] = record.result
+                else:
+                    pending.records[key] = record
                 return
-            if key in pending.records:
+            if key in pending.records or raw.execute(_IDEMPOTENCY_RECORD, (key, key)).fetchone():
                 raise StorageError(f"idempotency key {key!r} already exists")
-            try:
-                raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
-            except sqlite3.IntegrityError as error:
-                raise StorageError(f"idempotency key {key!r} already exists") from error
+            raw.execute(_INSERT_IDEMPOTENCY, _idempotency_row(record))
         except _FAULTS as error:
             raise _fault(error) from error
 

@@ -143,7 +143,16 @@ def _guarded_fetch(raw: sqlite3.Connection, sql: str, parameters: Sequence[Any])
 
 
 def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
-    _row, id_, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata = header
+    """The transaction of *header* (``_TRANSACTION_COLUMNS``) with *postings*,
+    which must be as many as the header says."""
+    (_row, id_, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata, _, count) = (
+        header
+    )
+    if len(postings) != count:
+        raise _checks.unreadable(
+            f"transaction {id_!r} in the file",
+            ValueError(f"it has {len(postings)} postings where its row says {count}"),
+        )
     try:
         return Transaction(
             id=id_,

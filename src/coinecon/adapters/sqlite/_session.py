@@ -12,10 +12,14 @@ from coinecon.adapters.sqlite._sql import (
     _INSERT_CONSUMPTION_ITEM,
     _INSERT_IDEMPOTENCY,
     _INSERT_POSTING,
+    _INSERT_TRANSACTION,
+    _NEXT_ROW,
+    _NEXT_SEQUENCE,
     _SHOWN_UNBALANCED,
     _UNBALANCED,
     _UPDATE_BALANCE,
     _UPDATE_LOT,
+    _UPDATE_LOT_CONSUMED,
 )
 from coinecon.adapters.sqlite.schema import NO_DEBT_MESSAGE
 from coinecon.errors import (
@@ -32,19 +36,36 @@ from coinecon.ledger.lots import Lot
 
 
 class _Connection:
-    """One SQLite connection and its cache of account ids.
+    """One SQLite connection, its cache of account ids, and the next
+    transaction row and posting sequence it writes.
 
     Ids learnt inside a transaction are forgotten if it rolls back: the row
     may have been created by it, and its id reused by another writer later.
+    The next row and sequence are read once per SQLite transaction (which
+    holds the write lock, so no one else takes them) and forgotten at its end.
     """
 
-    __slots__ = ("ids", "keys", "learnt", "raw")
+    __slots__ = ("ids", "keys", "learnt", "next_row", "next_sequence", "raw")
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
         self.ids: dict[AccountKey, int] = {}
         self.keys: dict[int, AccountKey] = {}
         self.learnt: list[AccountKey] = []
+        self.next_row = 0  # 0: not read in this transaction yet
+        self.next_sequence = 0
+
+    def take_row(self, postings: int) -> tuple[int, int]:
+        """The row of a new transaction and the sequence of its first posting
+        (it takes the next *postings* sequences)."""
+        row = self.next_row
+        if not row:
+            row = self.raw.execute(_NEXT_ROW).fetchone()[0]
+            self.next_sequence = self.raw.execute(_NEXT_SEQUENCE).fetchone()[0]
+        first = self.next_sequence
+        self.next_row = row + 1
+        self.next_sequence = first + postings
+        return row, first
 
     def learn(self, account: AccountKey, account_id: int) -> None:
         self.ids[account] = account_id
@@ -66,16 +87,24 @@ class _Connection:
 
     def committed(self) -> None:
         self.learnt.clear()
+        self.next_row = 0
 
     def rolled_back(self) -> None:
         self.forget(self.learnt)
         self.learnt.clear()
+        self.next_row = 0
 
     def rolled_back_to(self, mark: int) -> None:
         """Forget the ids learnt since ``len(learnt)`` was *mark* (a savepoint
         rolled back)."""
         self.forget(self.learnt[mark:])
         del self.learnt[mark:]
+        self.next_row = 0
+
+
+# The fields of a transaction's row, as _INSERT_TRANSACTION takes them.
+_ROW, _ID, _KIND, _TIME, _KEY = 0, 1, 2, 3, 4
+_FINGERPRINT, _RESULT = 10, 11
 
 
 class _Pending:
@@ -83,41 +112,54 @@ class _Pending:
 
     A unit of work holds the write lock from its first statement to its end,
     so nothing it read can change under it: balances and open lots, once read,
-    are kept here and served from memory. Postings, balance updates, lot
-    updates and consumption items are kept here too, and sent in a few
-    ``executemany`` calls by :meth:`flush`: at commit, before any query that
-    could see them, and whenever :data:`_FLUSH_ROWS` rows are waiting. Writes
-    that can be refused for a duplicate id or key (transactions, new
-    accounts, lots, consumptions, events) go to SQLite at once, so the
-    refusal comes from the call that caused it; so does an idempotency record,
-    unless its key was looked up and found free in this same transaction.
+    are kept here and served from memory. Writes are kept here too, and sent
+    in a few ``executemany`` calls by :meth:`flush`: at commit, before any
+    query that could see them, and whenever :data:`_FLUSH_ROWS` rows are
+    waiting.
+
+    A transaction's row waits with them, so that the idempotency record its
+    command adds later joins it (one row for both). A write that can be
+    refused for a duplicate id or key is checked when it is made, so the
+    refusal comes from the call that caused it: a transaction id is looked
+    up; accounts, lots and events go to SQLite at once; an idempotency record
+    waits only if its key was looked up and found free in this same
+    transaction, and a consumption only if its transaction is new in it or
+    was looked up.
     """
 
     __slots__ = (
         "absent",
         "balances",
+        "commands",
+        "consumed",
         "dirty",
         "items",
         "lot_updates",
         "lots",
         "postings",
         "records",
+        "transactions",
     )
 
     def __init__(self) -> None:
         self.balances: dict[AccountKey, int] = {}
         self.dirty: dict[int, int] = {}
-        self.postings: list[tuple[int, int, int, int]] = []
+        self.transactions: dict[str, list[object]] = {}  # waiting rows, by transaction id
+        self.commands: dict[str, list[object]] = {}  # the first of them for each key
+        self.postings: list[tuple[int, int, int, int, int]] = []
         self.lots: dict[AccountKey, dict[str, Lot]] = {}
-        self.lot_updates: dict[str, Lot] = {}
+        # A lot's update, and whether it changed only what was consumed.
+        self.lot_updates: dict[str, tuple[Lot, bool]] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
+        self.consumed: set[str] = set()  # transactions whose consumption waits
         self.records: dict[str, IdempotencyRecord] = {}
         self.absent: set[str] = set()
 
     def waiting(self) -> int:
         """How many rows wait to be sent."""
         return (
-            len(self.postings)
+            len(self.transactions)
+            + len(self.postings)
             + len(self.items)
             + len(self.dirty)
             + len(self.lot_updates)
@@ -133,6 +175,10 @@ class _Pending:
                 the schema's trigger) debits a holder's account below zero
                 outside a chargeback.
         """
+        if self.transactions:
+            raw.executemany(_INSERT_TRANSACTION, self.transactions.values())
+            self.transactions.clear()
+            self.commands.clear()
         if self.dirty:
             raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
             self.dirty.clear()
@@ -147,11 +193,19 @@ class _Pending:
                 raise
             self.postings.clear()
         if self.lot_updates:
-            raw.executemany(_UPDATE_LOT, [_lot_update(lot) for lot in self.lot_updates.values()])
+            updates = self.lot_updates.values()
+            short = [(lot.remaining, lot.value_recognised, lot.id) for lot, only in updates if only]
+            if short:
+                raw.executemany(_UPDATE_LOT_CONSUMED, short)
+            if len(short) < len(updates):
+                raw.executemany(
+                    _UPDATE_LOT, [_lot_update(lot) for lot, only in updates if not only]
+                )
             self.lot_updates.clear()
         if self.items:
             raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
             self.items.clear()
+            self.consumed.clear()
         if self.records:
             raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
             self.records.clear()
@@ -166,10 +220,10 @@ class _Pending:
             raise StorageError(f"transactions do not balance: {found}{more}")
 
 
-def _into_debt(raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int]]) -> str:
+def _into_debt(raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int, int]]) -> str:
     """What the schema's trigger refused: the first of *postings* that debits
     a holder's account below zero outside a chargeback."""
-    for row, account_id, amount, after in postings:
+    for _sequence, row, account_id, amount, after in postings:
         if amount < 0 and after < 0:
             kind, owner, code = raw.execute(
                 "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)

@@ -12,10 +12,16 @@ _FLUSH_ROWS = 10_000  # buffered rows that make a unit of work send them
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _PAGE = 1000  # rows per query when a repository streams a whole table
 
+# A transaction's row is sent with the other waiting writes, once its
+# command has told it its idempotency record (see _Pending).
 _INSERT_TRANSACTION = (
-    "INSERT INTO transactions (id, kind, occurred_at, idempotency_key, cause_type, cause_id, "
-    "metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, cause_type, "
+    "cause_id, metadata, first_sequence, postings, fingerprint, result) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_TRANSACTION_EXISTS = "SELECT 1 FROM transactions WHERE id = ?"
+_NEXT_ROW = "SELECT coalesce(max(row), 0) + 1 FROM transactions"
+_NEXT_SEQUENCE = "SELECT coalesce(max(sequence), 0) + 1 FROM postings"
 _UPSERT_ACCOUNT = (
     "INSERT INTO accounts (kind, owner, asset_kind, asset_code, balance) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, owner, asset_kind, asset_code) DO UPDATE SET balance = excluded.balance "
@@ -23,20 +29,21 @@ _UPSERT_ACCOUNT = (
 )
 _UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
 _INSERT_POSTING = (
-    "INSERT INTO postings (transaction_row, account_id, amount, balance_after) VALUES (?, ?, ?, ?)"
+    "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after) "
+    "VALUES (?, ?, ?, ?, ?)"
 )
 _HOLDER_KINDS = frozenset(kind.value for kind in AccountKind if kind.holder_owned)
 _SHOWN_UNBALANCED = 10  # the most an error message lists
 # At each flush, one pass over the postings sent since the last one sums each
 # transaction per asset (CROSS JOIN keeps SQLite to this order: the new
-# postings first, by the index on transaction_row, rather than every posting
+# postings first, a range of the table's own key, rather than every posting
 # of every account). A sum needs a transaction's every posting, so no
 # constraint or trigger of the schema can check it row by row.
 _UNBALANCED = (
     "SELECT (SELECT id FROM transactions WHERE row = p.transaction_row), a.asset_kind, "
     "a.asset_code, SUM(p.amount) "
     "FROM postings AS p CROSS JOIN accounts AS a ON a.id = p.account_id "
-    "WHERE p.transaction_row >= ? "
+    "WHERE p.sequence >= ? "
     "GROUP BY p.transaction_row, a.asset_kind, a.asset_code HAVING SUM(p.amount) != 0 "
     f"ORDER BY p.transaction_row LIMIT {_SHOWN_UNBALANCED}"
 )
@@ -45,11 +52,21 @@ _UPDATE_LOT = (
     "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
     "WHERE id = ? AND account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
+# A spend's lot update changes what it consumed, nothing else.
+_UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE id = ?"
 _INSERT_IDEMPOTENCY = (
     "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)"
 )
+# The record of a key, wherever it is: on its command's transaction, or in
+# the table of records that came without one.
+_IDEMPOTENCY_RECORD = (
+    "SELECT idempotency_key, fingerprint, result, occurred_at FROM transactions "
+    "WHERE idempotency_key = ? AND fingerprint IS NOT NULL "
+    "UNION ALL SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ? "
+    "LIMIT 1"
+)
 _INSERT_CONSUMPTION_ITEM = (
-    "INSERT INTO lot_consumption_items (transaction_id, position, lot_id, amount, "
+    "INSERT INTO lot_consumptions (transaction_id, position, lot_id, amount, "
     "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _ACCOUNT_BY_KEY = (
@@ -57,10 +74,12 @@ _ACCOUNT_BY_KEY = (
     "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
 _TRANSACTION_COLUMNS = (
-    "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, t.metadata"
+    "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, "
+    "t.metadata, t.first_sequence, t.postings"
 )
 # The postings of some transactions with their accounts (add a WHERE on
-# p.transaction_row), as _posting reads them.
+# p.sequence: a transaction's postings are first_sequence and the next
+# ones), as _posting reads them.
 _POSTINGS_WITH_ACCOUNTS = (
     "SELECT p.transaction_row, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount "
     "FROM postings AS p JOIN accounts AS a ON a.id = p.account_id "

@@ -4,7 +4,17 @@ The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id``
 marks the file as coinecon's. ``MIGRATIONS[i]`` takes a file from version ``i``
 to version ``i + 1``, so version 0 is an empty file and the latest version is
 ``len(MIGRATIONS)``. A migration is a sequence of SQL statements without
-parameters; all pending steps run in one transaction.
+parameters; all pending steps run in one transaction, with foreign keys
+checked at its commit.
+
+Version 2 writes fewer rows, on fewer pages, per command (see "Schema" in
+``docs/storage.md``): a transaction's row holds its idempotency record (its
+command's fingerprint and result) and where its postings are (postings are
+numbered by the writer, so those of one transaction are consecutive and need
+no index of their own); what a transaction consumed is one row per lot in one
+table keyed by the transaction id; the index of consumptions by lot, which no
+query used, is gone. Records and consumptions that arrive without their
+transaction keep their own rows.
 """
 
 from __future__ import annotations
@@ -146,5 +156,132 @@ _VERSION_1 = (
     "CREATE INDEX outbox_pending ON outbox (row) WHERE delivered_at IS NULL",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1,)
+
+def _triggers() -> tuple[str, ...]:
+    """The rules every writer of the file obeys: the ledger is append-only,
+    and a holder's account goes below zero only by a chargeback's debit."""
+    return (
+        f"""
+        CREATE TRIGGER postings_no_debt_outside_a_chargeback
+        BEFORE INSERT ON postings
+        WHEN NEW.amount < 0 AND NEW.balance_after < 0
+        BEGIN
+            SELECT RAISE(ABORT, '{NO_DEBT_MESSAGE.replace("'", "''")}')
+            WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id)
+                    IN ('wallet', 'earnings', 'creator-payable')
+                AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row)
+                    != 'chargeback';
+        END
+        """,
+        *(
+            f"""
+            CREATE TRIGGER {table}_append_only_{event} BEFORE {event.upper()} ON {table}
+            BEGIN
+                SELECT RAISE(ABORT, 'the ledger is append-only: {table} are never changed');
+            END
+            """
+            for table in ("transactions", "postings", "lot_consumptions")
+            for event in ("update", "delete")
+        ),
+    )
+
+
+_VERSION_2 = (
+    "DROP TRIGGER postings_no_debt_outside_a_chargeback",
+    *(
+        f"DROP TRIGGER {table}_append_only_{event}"
+        for table in ("transactions", "postings")
+        for event in ("update", "delete")
+    ),
+    """
+    CREATE TABLE transactions_v2 (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        cause_type TEXT NOT NULL,
+        cause_id TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        first_sequence INTEGER NOT NULL CHECK (typeof(first_sequence) = 'integer'),
+        postings INTEGER NOT NULL CHECK (typeof(postings) = 'integer' AND postings > 0),
+        fingerprint TEXT,
+        result TEXT,
+        CHECK ((fingerprint IS NULL) = (result IS NULL))
+    )
+    """,
+    """
+    CREATE TABLE postings_v2 (
+        sequence INTEGER PRIMARY KEY,
+        transaction_row INTEGER NOT NULL REFERENCES transactions_v2 (row),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount != 0),
+        balance_after INTEGER NOT NULL CHECK (typeof(balance_after) = 'integer')
+    )
+    """,
+    """
+    CREATE TABLE lot_consumptions_v2 (
+        transaction_id TEXT NOT NULL,
+        position INTEGER NOT NULL CHECK (typeof(position) = 'integer' AND position >= 0),
+        lot_id TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+        value_minor INTEGER
+            CHECK (typeof(value_minor) IN ('integer', 'null') AND value_minor >= 0),
+        value_currency TEXT,
+        PRIMARY KEY (transaction_id, position),
+        CHECK ((value_minor IS NULL) = (value_currency IS NULL))
+    ) WITHOUT ROWID
+    """,
+    "PRAGMA defer_foreign_keys = ON",
+    # Postings of one transaction become consecutive (they already are in a
+    # file coinecon wrote, which keeps their numbers).
+    """
+    INSERT INTO postings_v2 (sequence, transaction_row, account_id, amount, balance_after)
+    SELECT row_number() OVER (ORDER BY transaction_row, sequence),
+           transaction_row, account_id, amount, balance_after
+    FROM postings
+    """,
+    "CREATE INDEX migration_postings_by_transaction ON postings_v2 (transaction_row)",
+    "CREATE INDEX migration_transactions_by_key ON transactions (idempotency_key, row)",
+    # A command's record joins its transaction: the first with its key, at
+    # its time. Any other record stays in the idempotency table.
+    """
+    INSERT INTO transactions_v2
+    SELECT t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id,
+           t.metadata, p.first, p.count, i.fingerprint, i.result
+    FROM transactions AS t
+    JOIN (
+        SELECT transaction_row, min(sequence) AS first, count(*) AS count
+        FROM postings_v2 GROUP BY transaction_row
+    ) AS p ON p.transaction_row = t.row
+    LEFT JOIN idempotency AS i
+        ON i.key = t.idempotency_key AND i.created_at = t.occurred_at
+        AND t.row = (SELECT min(row) FROM transactions WHERE idempotency_key = t.idempotency_key)
+    """,
+    """
+    DELETE FROM idempotency
+    WHERE key IN (SELECT idempotency_key FROM transactions_v2 WHERE fingerprint IS NOT NULL)
+    """,
+    """
+    INSERT INTO lot_consumptions_v2
+    SELECT transaction_id, position, lot_id, amount, value_minor, value_currency
+    FROM lot_consumption_items
+    """,
+    "DROP INDEX migration_postings_by_transaction",
+    "DROP TABLE lot_consumption_items",
+    "DROP TABLE lot_consumptions",
+    "DROP TABLE postings",
+    "DROP TABLE transactions",
+    "ALTER TABLE transactions_v2 RENAME TO transactions",
+    "ALTER TABLE postings_v2 RENAME TO postings",
+    "ALTER TABLE lot_consumptions_v2 RENAME TO lot_consumptions",
+    """
+    CREATE UNIQUE INDEX transactions_by_command ON transactions (idempotency_key)
+        WHERE fingerprint IS NOT NULL
+    """,
+    "CREATE INDEX postings_history ON postings (account_id, sequence DESC)",
+    *_triggers(),
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2)
 """``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""

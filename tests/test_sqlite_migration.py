@@ -1,0 +1,151 @@
+"""Schema migrations keep everything: a store written by the schema v1
+adapter reads back the same through every port after it is migrated.
+
+``tests/data/schema_v1.db`` was written by the v1 adapter, and
+``tests/data/schema_v1.json`` is what its ports read back then (see
+``tests/data/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from books_dump import dump
+from coinecon import ManualClock, StorageError
+from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.ledger.wallets import Wallets
+from coinecon.testing.contract import COIN
+from workload import buy, send_gift
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def v1_file(tmp_path: Path) -> Path:
+    path = tmp_path / "books.db"
+    shutil.copyfile(DATA / "schema_v1.db", path)
+    return path
+
+
+def expected() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / "schema_v1.json").read_text())
+    return data
+
+
+def version(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        found: int = db.execute("PRAGMA user_version").fetchone()[0]
+        return found
+
+
+def test_the_fixture_is_a_version_1_file(v1_file: Path) -> None:
+    assert version(v1_file) == 1
+    assert SCHEMA_VERSION >= 2
+
+
+def test_a_version_1_store_reads_back_the_same_after_its_migration(v1_file: Path) -> None:
+    before = expected()
+    keys = before.pop("keys")
+    with SqliteStore(v1_file) as store:
+        assert version(v1_file) == SCHEMA_VERSION
+        assert dump(store, keys) == before
+        assert Wallets(store).verify().ok
+
+
+def test_the_migration_joins_each_command_s_record_to_its_transaction(v1_file: Path) -> None:
+    SqliteStore(v1_file).close()
+    with closing(sqlite3.connect(v1_file)) as db:
+        joined = db.execute("SELECT count(*) FROM transactions WHERE fingerprint IS NOT NULL")
+        (on_transactions,) = joined.fetchone()
+        left = [key for (key,) in db.execute("SELECT key FROM idempotency")]
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+    assert on_transactions == len(expected()["keys"]) - 2  # all but the orphan and the unused
+    assert left == ["orphan-key"]  # a record without a transaction keeps its own row
+    assert "lot_consumption_items" not in tables
+    assert "postings_of_transaction" not in tables
+    assert "lot_consumption_items_by_lot" not in tables
+
+
+def test_a_migrated_store_takes_new_work_and_replays_old_commands(v1_file: Path) -> None:
+    clock = ManualClock(datetime(2026, 3, 5, tzinfo=UTC))
+    with SqliteStore(v1_file) as store:
+        wallets = Wallets(store, clock=clock)
+        balance = wallets.balance("holder-0", COIN)
+        first = expected()["records"]["gift-0"][1]
+        assert send_gift(wallets, "gift-0", "holder-0", 30) == first  # a replay
+        buy(wallets, "after-1", "holder-0", 5)
+        send_gift(wallets, "after-2", "holder-0", 7)
+        assert wallets.balance("holder-0", COIN) == balance + COIN(5) - COIN(7)
+        assert wallets.verify().ok
+
+
+def test_a_migration_that_fails_leaves_the_file_as_it_was(
+    v1_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = v1_file.read_bytes()
+    broken = (*MIGRATIONS[:-1], (*MIGRATIONS[-1], "SELECT * FROM no_such_table"))
+    monkeypatch.setattr(_store, "MIGRATIONS", broken)
+    with pytest.raises(StorageError, match="no_such_table"):
+        SqliteStore(v1_file)
+    assert version(v1_file) == 1
+    with closing(sqlite3.connect(v1_file)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM lot_consumption_items").fetchone()[0] > 0
+    monkeypatch.undo()
+    with SqliteStore(v1_file) as store:  # and it migrates once the step is fixed
+        keys = expected()["keys"]
+        assert dump(store, keys)["accounts"] == expected()["accounts"]
+    assert before != v1_file.read_bytes()
+
+
+def test_postings_of_one_transaction_that_are_not_consecutive_are_numbered_anew(
+    tmp_path: Path,
+) -> None:
+    """Another writer of a v1 file may have interleaved two transactions'
+    postings; the migration numbers each transaction's postings consecutively,
+    in their order, keeping the order of transactions."""
+    path = tmp_path / "interleaved.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO accounts (id, kind, owner, asset_kind, asset_code, balance) VALUES "
+            "(1, 'issuance', '@platform', 'unit', 'DIAMOND', -30), "
+            "(2, 'earnings', 'a', 'unit', 'DIAMOND', 10), (3, 'earnings', 'b', 'unit', 'DIAMOND', 20)"
+        )
+        for row, name in ((1, "t1"), (2, "t2")):
+            db.execute(
+                "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, "
+                "cause_type, cause_id, metadata) VALUES "
+                "(?, ?, 'adjustment', '2026-01-01T00:00:00.000000+00:00', ?, 't', ?, '[]')",
+                (row, name, f"key-{name}", name),
+            )
+        db.executemany(
+            "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(1, 1, 1, -10, -10), (2, 2, 1, -20, -30), (3, 1, 2, 10, 10), (4, 2, 3, 20, 20)],
+        )
+    with SqliteStore(path) as store:
+        with store.unit_of_work() as uow:
+            first, second = uow.ledger.transactions()
+            assert [p.amount for p in first.postings] == [-10, 10]
+            assert [p.amount for p in second.postings] == [-20, 20]
+            assert [p.sequence for p in uow.ledger.postings()] == [1, 2, 3, 4]
+            assert [(p.transaction_id, p.amount) for p in uow.ledger.postings()] == [
+                ("t1", -10),
+                ("t1", 10),
+                ("t2", -20),
+                ("t2", 20),
+            ]
+        assert Wallets(store).verify().ok
