@@ -29,6 +29,10 @@ from typing import Any
 
 from _workload import COIN, CURRENCY, DIAMOND, Command
 
+SCHEMA_VERSION = 1
+"""The version of coinecon's SQLite schema whose rows this script writes: on
+a coinecon with another schema, the benchmark leaves (b) out."""
+
 TABLES = (
     "accounts",
     "transactions",
