@@ -1158,3 +1158,23 @@ def test_the_two_readings_of_a_repeated_wall_time_are_stored_an_hour_apart(
             (lot,) = wallets.lots(f"holder-{key}", COIN)
             assert lot.expires_at is not None
             assert lot.expires_at.timestamp() == expiry.timestamp()
+
+
+def test_a_spends_lot_update_that_finds_no_lot_rolls_the_unit_of_work_back(
+    store: SqliteStore,
+) -> None:
+    """A spend's lot update is sent by the lot's row; should the row be gone
+    (another writer of the file), the update is not silently lost."""
+    wallets = Wallets(store, clock=ManualClock(T0))
+    wallets.credit(
+        "c1", holder="alice", amount=COIN(10), origin=LotOrigin.PROMOTION, cause=Cause("p", "1")
+    )
+    with store.unit_of_work() as uow:
+        (lot,) = uow.lots.open_lots(wallet("alice"))
+        raw = uow._work().raw
+        raw.execute("DELETE FROM lots WHERE id = ?", (lot.id,))  # behind coinecon's back
+        taken, _ = lot.take(3)
+        uow.lots.update(taken)
+        with pytest.raises(StorageError, match="a lot read in this transaction is gone"):
+            uow.commit()
+    assert [lot.remaining for lot in wallets.lots("alice", COIN)] == [10]

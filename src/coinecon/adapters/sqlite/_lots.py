@@ -48,10 +48,10 @@ class _Lots:
         uow = self._uow
         raw = uow._writing().raw  # noqa: SLF001
         try:
-            raw.execute(
+            row = raw.execute(
                 f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
                 _lot_values(lot),
-            )
+            ).lastrowid
         except sqlite3.IntegrityError as error:
             if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
                 raise StorageError(f"lot {lot.id!r} already exists") from error
@@ -60,6 +60,8 @@ class _Lots:
         cached = pending.lots.get(lot.account)
         if cached is not None and lot.remaining > 0:
             cached[lot.id] = lot  # the newest lot comes last, as in the table
+            if row is not None:
+                pending.lot_rows[lot.id] = row
 
     def update(self, lot: Lot) -> None:
         # Guarded inline, not by @_guarded: see _fault.
@@ -110,11 +112,16 @@ class _Lots:
             cached = pending.lots.get(account)
             if cached is None:
                 lines = raw.execute(
-                    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+                    f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
                     "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
                     _account_row(account),
                 ).fetchall()
-                cached = {line[0]: _lot(line) for line in lines}
+                cached = {}
+                rows = pending.lot_rows
+                for line in lines:
+                    lot = _lot(line[1:])
+                    cached[lot.id] = lot
+                    rows[lot.id] = line[0]
                 pending.lots[account] = cached
             return list(cached.values())
         except _FAULTS as error:

@@ -14,13 +14,12 @@ from coinecon.adapters.sqlite._rows import (
     _time,
 )
 from coinecon.adapters.sqlite._session import _FINGERPRINT, _RESULT, _TIME
-from coinecon.adapters.sqlite._sql import _IDEMPOTENCY_RECORD, _INSERT_IDEMPOTENCY
+from coinecon.adapters.sqlite._sql import _EVENT_EXISTS, _IDEMPOTENCY_RECORD, _INSERT_IDEMPOTENCY
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
 
 
-import sqlite3
 from collections.abc import Collection
 from datetime import datetime
 
@@ -92,27 +91,25 @@ class _Outbox:
     def add(self, event: OutboxEvent) -> None:
         # Guarded inline, not by @_guarded: see _fault.
         try:
-            raw = self._uow._writing().raw  # noqa: SLF001
-            try:
-                raw.execute(
-                    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        event.id,
-                        event.type,
-                        _time(event.occurred_at),
-                        event.payload,
-                        event.transaction_id,
-                    ),
-                )
-            except sqlite3.IntegrityError as error:
-                raise StorageError(f"event {event.id!r} already exists") from error
+            uow = self._uow
+            raw = uow._writing().raw  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            event_id = event.id
+            if event_id in pending.events or raw.execute(_EVENT_EXISTS, (event_id,)).fetchone():
+                raise StorageError(f"event {event_id!r} already exists")
+            pending.events[event_id] = (
+                event_id,
+                event.type,
+                _time(event.occurred_at),
+                event.payload,
+                event.transaction_id,
+            )
         except _FAULTS as error:
             raise _fault(error) from error
 
     @_guarded
     def pending(self, *, limit: int) -> list[OutboxEvent]:
-        raw = self._uow._work().raw  # noqa: SLF001
+        raw = self._uow._read().raw  # noqa: SLF001
         if limit < 1:
             return []
         lines = raw.execute(
@@ -124,7 +121,9 @@ class _Outbox:
 
     @_guarded
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
-        raw = self._uow._writing().raw  # noqa: SLF001
+        uow = self._uow
+        uow._writing()  # noqa: SLF001 (a read-only store refuses here)
+        raw = uow._read().raw  # noqa: SLF001 (events waiting to be sent are sent first)
         delivered_at = _time(at)
         raw.executemany(
             "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",

@@ -10,6 +10,7 @@ from coinecon.adapters.sqlite._rows import _account, _idempotency_row, _lot_upda
 from coinecon.adapters.sqlite._sql import (
     _HOLDER_KINDS,
     _INSERT_CONSUMPTION_ITEM,
+    _INSERT_EVENT,
     _INSERT_IDEMPOTENCY,
     _INSERT_POSTING,
     _INSERT_TRANSACTION,
@@ -120,8 +121,8 @@ class _Pending:
     A transaction's row waits with them, so that the idempotency record its
     command adds later joins it (one row for both). A write that can be
     refused for a duplicate id or key is checked when it is made, so the
-    refusal comes from the call that caused it: a transaction id is looked
-    up; accounts, lots and events go to SQLite at once; an idempotency record
+    refusal comes from the call that caused it: transaction and event ids are
+    looked up; accounts and lots go to SQLite at once; an idempotency record
     waits only if its key was looked up and found free in this same
     transaction, and a consumption only if its transaction is new in it or
     was looked up.
@@ -133,7 +134,9 @@ class _Pending:
         "commands",
         "consumed",
         "dirty",
+        "events",
         "items",
+        "lot_rows",
         "lot_updates",
         "lots",
         "postings",
@@ -148,12 +151,14 @@ class _Pending:
         self.commands: dict[str, list[object]] = {}  # the first of them for each key
         self.postings: list[tuple[int, int, int, int, int]] = []
         self.lots: dict[AccountKey, dict[str, Lot]] = {}
+        self.lot_rows: dict[str, int] = {}  # the table's row of each lot held in lots
         # A lot's update, and whether it changed only what was consumed.
         self.lot_updates: dict[str, tuple[Lot, bool]] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.consumed: set[str] = set()  # transactions whose consumption waits
         self.records: dict[str, IdempotencyRecord] = {}
         self.absent: set[str] = set()
+        self.events: dict[str, tuple[str, str, str, str, str | None]] = {}
 
     def waiting(self) -> int:
         """How many rows wait to be sent."""
@@ -164,6 +169,7 @@ class _Pending:
             + len(self.dirty)
             + len(self.lot_updates)
             + len(self.records)
+            + len(self.events)
         )
 
     def flush(self, raw: sqlite3.Connection) -> None:
@@ -193,14 +199,19 @@ class _Pending:
                 raise
             self.postings.clear()
         if self.lot_updates:
-            updates = self.lot_updates.values()
-            short = [(lot.remaining, lot.value_recognised, lot.id) for lot, only in updates if only]
-            if short:
-                raw.executemany(_UPDATE_LOT_CONSUMED, short)
-            if len(short) < len(updates):
-                raw.executemany(
-                    _UPDATE_LOT, [_lot_update(lot) for lot, only in updates if not only]
-                )
+            rows = self.lot_rows
+            short = []
+            full = []
+            for lot, only in self.lot_updates.values():
+                row = rows.get(lot.id)
+                if only and row is not None:
+                    short.append((lot.remaining, lot.value_recognised, row))
+                else:
+                    full.append(_lot_update(lot))
+            if short and raw.executemany(_UPDATE_LOT_CONSUMED, short).rowcount != len(short):
+                raise StorageError("a lot read in this transaction is gone from the file")
+            if full:
+                raw.executemany(_UPDATE_LOT, full)
             self.lot_updates.clear()
         if self.items:
             raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
@@ -209,6 +220,9 @@ class _Pending:
         if self.records:
             raw.executemany(_INSERT_IDEMPOTENCY, map(_idempotency_row, self.records.values()))
             self.records.clear()
+        if self.events:
+            raw.executemany(_INSERT_EVENT, self.events.values())
+            self.events.clear()
         if first is None:
             return
         unbalanced = raw.execute(_UNBALANCED, (first,)).fetchall()

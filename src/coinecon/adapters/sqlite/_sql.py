@@ -53,7 +53,7 @@ _UPDATE_LOT = (
     "WHERE id = ? AND account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
 # A spend's lot update changes what it consumed, nothing else.
-_UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE id = ?"
+_UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE row = ?"
 _INSERT_IDEMPOTENCY = (
     "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)"
 )
@@ -64,6 +64,10 @@ _IDEMPOTENCY_RECORD = (
     "WHERE idempotency_key = ? AND fingerprint IS NOT NULL "
     "UNION ALL SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ? "
     "LIMIT 1"
+)
+_EVENT_EXISTS = "SELECT 1 FROM outbox WHERE id = ?"
+_INSERT_EVENT = (
+    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_CONSUMPTION_ITEM = (
     "INSERT INTO lot_consumptions (transaction_id, position, lot_id, amount, "
