@@ -25,14 +25,16 @@ replay an idempotency key, and (b) writes what coinecon writes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import re
 import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,14 +60,17 @@ from coinecon.errors import IdempotencyConflict, InsufficientFunds
 from coinecon.ledger.wallets import Wallets
 
 BATCH = 1000  # commands per commit, batched
+PAGES_COMMANDS = 200  # commands of the pass that counts WAL pages
 THREADS = (1, 4, 16)
 
 
 class Outcome(NamedTuple):
-    """One contender's round: commands per second, and the rows it wrote (SQLite)."""
+    """One contender's round: commands per second, the rows it wrote (SQLite),
+    and the WAL pages it wrote per command (on a pass that counts them)."""
 
     rate: float
     rows: dict[str, int] | None = None
+    pages: float | None = None
 
 
 Runner = Callable[[list[Command]], Outcome]
@@ -93,6 +98,32 @@ def _timed(count: int, body: Callable[[], None]) -> float:
 
 def _chunks(items: list[Command], size: int) -> list[list[Command]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@contextlib.contextmanager
+def wal_pages(path: Path, *, count: bool) -> Iterator[Callable[[], int]]:
+    """While the block runs, a reader holds a snapshot of the SQLite file at
+    *path* taken at its start, so that SQLite cannot checkpoint: every page
+    written stays in the WAL as a frame. Yields what counts the frames written
+    since. With *count* false, nothing is held and the count is 0."""
+    if not count:
+        yield lambda: 0
+        return
+    pin = sqlite3.connect(path, isolation_level=None)
+    try:
+        pin.execute("BEGIN")
+        pin.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        frame = int(pin.execute("PRAGMA page_size").fetchone()[0]) + 24  # a page and its header
+        wal = path.with_name(path.name + "-wal")
+
+        def frames() -> int:
+            size = wal.stat().st_size if wal.exists() else 0
+            return max(size - 32, 0) // frame  # 32: the WAL's own header
+
+        start = frames()
+        yield lambda: frames() - start
+    finally:
+        pin.close()
 
 
 # -- contenders -------------------------------------------------------------------
@@ -134,11 +165,16 @@ def _sqlite_rows(path: Path) -> dict[str, int]:
         db.close()
 
 
-def coinecon_sqlite(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+def coinecon_sqlite(
+    setup: Setup, synchronous: str, *, batched: bool, pages: bool = False
+) -> Runner:
     def round_(todo: list[Command]) -> Outcome:
         path = copy_file(setup.coinecon_file, setup.directory, "coinecon")
         before = _sqlite_rows(path) if setup.same_rows else None
-        with open_store(path, synchronous, group_commit=False) as store:
+        with (
+            wal_pages(path, count=pages) as frames,
+            open_store(path, synchronous, group_commit=False) as store,
+        ):
             wallets = Wallets(store)
 
             def one_per_commit() -> None:
@@ -152,69 +188,74 @@ def coinecon_sqlite(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
                             run(bulk, command)
 
             rate = _timed(len(todo), in_batches if batched else one_per_commit)
+            written = frames() / len(todo)
         if before is None:
-            return Outcome(rate)
-        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)))
+            return Outcome(rate, None, written)
+        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)), written)
 
     return round_
 
 
-def minimal(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+def minimal(setup: Setup, synchronous: str, *, batched: bool, pages: bool = False) -> Runner:
     def round_(todo: list[Command]) -> Outcome:
         path = copy_file(setup.minimal_file, setup.directory, "minimal")
-        db = _raw_minimal.connect(path, synchronous)
-        books = _raw_minimal.MinimalBooks(db, setup.accounts)
+        with wal_pages(path, count=pages) as frames:
+            db = _raw_minimal.connect(path, synchronous)
+            books = _raw_minimal.MinimalBooks(db, setup.accounts)
 
-        def one_per_commit() -> None:
-            for command in todo:
-                books.run_one(command)
+            def one_per_commit() -> None:
+                for command in todo:
+                    books.run_one(command)
 
-        def in_batches() -> None:
-            for chunk in _chunks(todo, BATCH):
-                books.begin()
-                try:
-                    for command in chunk:
-                        books.run(command)
-                except BaseException:
-                    books.rollback()  # the batch is void, as Wallets.batch()'s
-                    raise
-                books.commit()
+            def in_batches() -> None:
+                for chunk in _chunks(todo, BATCH):
+                    books.begin()
+                    try:
+                        for command in chunk:
+                            books.run(command)
+                    except BaseException:
+                        books.rollback()  # the batch is void, as Wallets.batch()'s
+                        raise
+                    books.commit()
 
-        try:
-            return Outcome(_timed(len(todo), in_batches if batched else one_per_commit))
-        finally:
-            db.close()
+            try:
+                rate = _timed(len(todo), in_batches if batched else one_per_commit)
+            finally:
+                db.close()
+            return Outcome(rate, None, frames() / len(todo))
 
     return round_
 
 
-def same_rows(setup: Setup, synchronous: str, *, batched: bool) -> Runner:
+def same_rows(setup: Setup, synchronous: str, *, batched: bool, pages: bool = False) -> Runner:
     def round_(todo: list[Command]) -> Outcome:
         path = copy_file(setup.coinecon_file, setup.directory, "same-rows")
         before = _sqlite_rows(path)
-        db = _raw_same_rows.connect(path, synchronous)
-        books = _raw_same_rows.RawBooks(db)
+        with wal_pages(path, count=pages) as frames:
+            db = _raw_same_rows.connect(path, synchronous)
+            books = _raw_same_rows.RawBooks(db)
 
-        def one_per_commit() -> None:
-            for command in todo:
-                books.run_one(command)
+            def one_per_commit() -> None:
+                for command in todo:
+                    books.run_one(command)
 
-        def in_batches() -> None:
-            for chunk in _chunks(todo, BATCH):
-                books.begin()
-                try:
-                    for command in chunk:
-                        books.run(command)
-                except BaseException:
-                    books.rollback()
-                    raise
-                books.commit()
+            def in_batches() -> None:
+                for chunk in _chunks(todo, BATCH):
+                    books.begin()
+                    try:
+                        for command in chunk:
+                            books.run(command)
+                    except BaseException:
+                        books.rollback()
+                        raise
+                    books.commit()
 
-        try:
-            rate = _timed(len(todo), in_batches if batched else one_per_commit)
-        finally:
-            db.close()
-        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)))
+            try:
+                rate = _timed(len(todo), in_batches if batched else one_per_commit)
+            finally:
+                db.close()
+            written = frames() / len(todo)
+        return Outcome(rate, _raw_same_rows.written(before, _sqlite_rows(path)), written)
 
     return round_
 
@@ -407,22 +448,27 @@ def check_plain_dict() -> None:
     assert sum(books.balances.values()) == 0
 
 
-def _books(path: Path) -> tuple[list[tuple[Any, ...]], ...]:
-    """What two files must agree on: balances, fingerprints, lots, but not ids."""
+_ID = re.compile(r"\b[0-9a-f]{32}\b")  # not a fingerprint's 64 digits
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+
+
+def _masked(value: object) -> object:
+    """*value* with its ids and times (which no two runs share) left out."""
+    if isinstance(value, str):
+        return _TIME.sub("<time>", _ID.sub("<id>", value))
+    return value
+
+
+def _books(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What two files must agree on: every row of every table, byte for byte,
+    but for ids and times (sorted: a table keyed by ids lists them in their order)."""
     db = sqlite3.connect(path)
     try:
-        return tuple(
-            db.execute(sql).fetchall()
-            for sql in (
-                "SELECT kind, owner, asset_code, balance FROM accounts ORDER BY 1, 2, 3",
-                "SELECT key, fingerprint FROM idempotency ORDER BY key",
-                (
-                    "SELECT owner, amount, remaining, value_minor, value_recognised FROM lots"
-                    " ORDER BY row"
-                ),
-                "SELECT kind, count(*) FROM transactions GROUP BY kind ORDER BY kind",
-            )
-        )
+        books = {}
+        for table in _raw_same_rows.TABLES:
+            rows = [tuple(map(_masked, line)) for line in db.execute(f"SELECT * FROM {table}")]
+            books[table] = sorted(rows, key=repr)
+        return books
     finally:
         db.close()
 
@@ -469,7 +515,10 @@ def check_same_rows(directory: Path) -> None:
         db.close()
     written = (_raw_same_rows.written(before, _sqlite_rows(p)) for p in (ours, theirs))
     assert next(written) == next(written), "(b) wrote other rows than coinecon"
-    assert _books(ours) == _books(theirs), "(b) keeps other books than coinecon"
+    mine, yours = _books(ours), _books(theirs)
+    for table, rows in mine.items():
+        differ = [(a, b) for a, b in zip(rows, yours[table], strict=True) if a != b]
+        assert not differ, f"(b) writes other {table} rows than coinecon: {differ[:3]}"
     with SqliteStore(theirs) as store:
         report = Wallets(store).verify()
         assert report.ok, report
@@ -544,6 +593,26 @@ def same_rows_line(case: str, setup: Setup, done: dict[str, list[Outcome]]) -> L
     return compare(case, done["coinecon"], done["(b)"], None)
 
 
+def print_pages(setup: Setup) -> None:
+    """Print the WAL pages each SQLite contender writes per command, one
+    command per commit at NORMAL, on a short pass of its own (untimed: the
+    WAL is kept from being checkpointed, so it grows as it would not)."""
+    contenders = {
+        "coinecon": coinecon_sqlite(setup, "NORMAL", batched=False, pages=True),
+        "(a)": minimal(setup, "NORMAL", batched=False, pages=True),
+        **(
+            {"(b)": same_rows(setup, "NORMAL", batched=False, pages=True)}
+            if setup.same_rows
+            else {}
+        ),
+    }
+    todo = commands(min(setup.commands, PAGES_COMMANDS), seed=setup.rounds, holders=setup.holders)
+    counted = ", ".join(
+        f"{name} {contender(todo).pages or 0:.1f}" for name, contender in contenders.items()
+    )
+    print(f"  WAL pages per command, one per commit at NORMAL ({len(todo)} commands): {counted}")
+
+
 def run_cases(setup: Setup) -> list[bool | None]:
     """Measure and print every case; return whether each target was met."""
     grouped = group_commit_available(setup.directory)
@@ -578,6 +647,8 @@ def run_cases(setup: Setup) -> list[bool | None]:
             print_line(compare(f"{label} vs (a) minimal", done["coinecon"], done["(a)"], 0.5))
         )
         print_line(same_rows_line(f"{label} vs (b) same rows", setup, done))
+        if synchronous == "NORMAL":
+            print_pages(setup)
     batched = measure(
         setup,
         {

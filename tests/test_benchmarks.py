@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from coinecon.adapters.sqlite import SCHEMA_VERSION, _lots, _rows, _sql
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -40,6 +43,7 @@ def test_the_ledger_benchmark_checks_its_baselines_and_prints_every_case() -> No
     ):
         assert label in out
     assert "targets: " in out
+    assert "WAL pages per command, one per commit at NORMAL" in out
     # Every case with a target says how it did, or that it could not be measured.
     assert out.count(" PASS") + out.count(" FAIL") + out.count("n/a (group commit") >= 5
 
@@ -54,3 +58,60 @@ def test_the_spend_profile_prints_each_line() -> None:
         "SqliteStore, SQL not executed",
     ):
         assert label in out
+
+
+def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(b) copies the SQL of coinecon's adapter word for word: a change to the
+    adapter's statements shows here, where the rows written may not show it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    raw = importlib.import_module("_raw_same_rows")
+    assert raw.SCHEMA_VERSION == SCHEMA_VERSION
+    for name in (
+        "_IDEMPOTENCY_RECORD",
+        "_TRANSACTION_EXISTS",
+        "_NEXT_ROW",
+        "_NEXT_SEQUENCE",
+        "_UPSERT_ACCOUNT",
+        "_ACCOUNT_BY_KEY",
+        "_INSERT_TRANSACTION",
+        "_UPDATE_BALANCE",
+        "_INSERT_POSTING",
+        "_UNBALANCED",
+        "_UPDATE_LOT_CONSUMED",
+        "_INSERT_IDEMPOTENCY",
+        "_INSERT_CONSUMPTION_ITEM",
+    ):
+        assert getattr(raw, name) == getattr(_sql, name), f"(b)'s {name} is not the adapter's"
+    assert raw._FLUSH_ROWS == _sql._FLUSH_ROWS
+    assert raw._CONSUMED == _lots._CONSUMED
+    assert raw._LAPSED == _lots._LAPSED
+    assert raw._LOT_COLUMNS == _rows._LOT_COLUMNS
+    for count, sql in raw._BALANCES_BY_ID.items():
+        assert sql == _sql._balances_by_id(count)
+
+
+@pytest.mark.slow
+def test_baseline_b_writes_coinecons_rows_when_rows_are_sent_before_commit() -> None:
+    """With the flush threshold lowered on both sides, rows go to SQLite in the
+    middle of commands (an idempotency record then comes after its
+    transaction's row and gets a row of its own): (b) still writes what
+    coinecon writes."""
+    done = subprocess.run(  # noqa: S603 (our own interpreter, our own script)
+        [sys.executable, "-c", _LOW_FLUSH_THRESHOLD_CHECK],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+_LOW_FLUSH_THRESHOLD_CHECK = """
+import pathlib, tempfile
+import bench_ledger, _raw_same_rows
+from coinecon.adapters.sqlite import _ledger
+_ledger._FLUSH_ROWS = _raw_same_rows._FLUSH_ROWS = 7
+with tempfile.TemporaryDirectory() as tmp:
+    bench_ledger.check_same_rows(pathlib.Path(tmp))
+"""
