@@ -13,26 +13,32 @@ One unit of work runs at a time (a lock is held from ``__enter__`` to
 with SQLite, a thread that opens a second unit of work on the store while its
 first is open is refused with :class:`~coinecon.errors.StorageError` rather
 than left to wait for itself.
-Every write is recorded in an undo log; rolling back replays it backwards, so
-a failed unit of work leaves the store as it was, at the cost of its own writes
-only.
+
+Rolling back costs a unit of work its own writes only, and writing pays
+almost nothing for it: what is only ever added (transactions, postings,
+lots, consumptions, idempotency records, events, deliveries) is cut back to
+its length when the unit of work began or last committed, and what changes
+in place (balances, lots taken from) is restored from the values saved when
+the unit of work first changed them.
 """
 
 from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from coinecon.clock import require_aware
 from coinecon.errors import InvalidAmountError, StorageError
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord
 from coinecon.ledger.journal import (
     AccountKey,
     HistoryEntry,
+    Posting,
     RecordedPosting,
     Transaction,
     TransactionKind,
@@ -40,6 +46,96 @@ from coinecon.ledger.journal import (
 from coinecon.ledger.lots import Lot, LotConsumption
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
+
+# An event as stored: its type, time, payload and transaction id. Records and
+# events are kept as tuples of text and times, which the garbage collector
+# stops tracking: a store of millions of them costs it nothing to scan.
+_Event = tuple[str, datetime, str, str | None]
+_Record = tuple[str, str, datetime]  # an idempotency record: fingerprint, result, time
+
+
+class _PostingLog:
+    """The recorded postings, in sequence order.
+
+    Kept as columns, one list per field of
+    :class:`~coinecon.ledger.journal.RecordedPosting`: a posting costs no
+    object of its own until it is read. The index of positions by account,
+    which :meth:`positions` serves to history queries, is brought up to date
+    when one asks, not on every write.
+    """
+
+    __slots__ = ("_by_account", "_indexed", "accounts", "amounts", "balances", "ids", "sequences")
+
+    def __init__(self) -> None:
+        self.sequences: list[int] = []
+        self.ids: list[str] = []  # of the transactions
+        self.accounts: list[AccountKey] = []
+        self.amounts: list[int] = []
+        self.balances: list[int] = []  # after each posting
+        self._by_account: dict[AccountKey, list[int]] = {}  # positions
+        self._indexed = 0  # positions below this are in _by_account
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, position: int) -> RecordedPosting:
+        return RecordedPosting(
+            self.sequences[position],
+            self.ids[position],
+            self.accounts[position],
+            self.amounts[position],
+            self.balances[position],
+        )
+
+    def __iter__(self) -> Iterator[RecordedPosting]:
+        return map(
+            RecordedPosting, self.sequences, self.ids, self.accounts, self.amounts, self.balances
+        )
+
+    def __delitem__(self, positions: slice) -> None:
+        """Remove a tail of the log (``del log[-2:]``); only a tail can go."""
+        start, stop, step = positions.indices(len(self))
+        if stop != len(self) or step != 1:
+            raise IndexError("only the last postings of the log can be removed")
+        self.truncate(start)
+
+    def append(self, posting: RecordedPosting) -> None:
+        """Add *posting* at the end, whatever its sequence."""
+        self.sequences.append(posting.sequence)
+        self.ids.append(posting.transaction_id)
+        self.accounts.append(posting.account)
+        self.amounts.append(posting.amount)
+        self.balances.append(posting.balance_after)
+
+    def record(self, transaction_id: str, postings: Sequence[Posting], after: list[int]) -> None:
+        """Add *postings* of *transaction_id*, with the balances *after* them,
+        numbered from the last sequence on."""
+        sequences = self.sequences
+        last = sequences[-1] if sequences else 0
+        count = len(postings)
+        sequences.extend(range(last + 1, last + 1 + count))
+        self.ids.extend([transaction_id] * count)
+        self.accounts.extend([p.account for p in postings])
+        self.amounts.extend([p.amount for p in postings])
+        self.balances.extend(after)
+
+    def truncate(self, length: int) -> None:
+        """Keep the first *length* postings only."""
+        if self._indexed > length:
+            index, accounts = self._by_account, self.accounts
+            for position in range(self._indexed - 1, length - 1, -1):
+                index[accounts[position]].pop()
+            self._indexed = length
+        for column in (self.sequences, self.ids, self.accounts, self.amounts, self.balances):
+            del column[length:]
+
+    def positions(self, account: AccountKey) -> list[int]:
+        """The positions of *account*'s postings, in sequence order."""
+        index, accounts = self._by_account, self.accounts
+        for position in range(self._indexed, len(accounts)):
+            index.setdefault(accounts[position], []).append(position)
+        self._indexed = len(accounts)
+        return index.get(account, [])
 
 
 class _State:
@@ -50,14 +146,45 @@ class _State:
         self.owner: int | None = None  # the thread holding the lock
         self.balances: dict[AccountKey, int] = {}
         self.transactions: dict[str, Transaction] = {}
-        self.postings: list[RecordedPosting] = []
-        self.by_account: dict[AccountKey, list[int]] = {}  # indexes into postings
+        self.postings = _PostingLog()
         self.lots: dict[str, Lot] = {}
         self.lots_by_account: dict[AccountKey, list[str]] = {}
-        self.consumption: dict[str, list[LotConsumption]] = {}
-        self.idempotency: dict[str, IdempotencyRecord] = {}
-        self.outbox: dict[str, OutboxEvent] = {}
+        self.consumption: dict[str, Sequence[LotConsumption]] = {}
+        self.idempotency: dict[str, _Record] = {}
+        self.outbox: dict[str, _Event] = {}
         self.delivered: dict[str, datetime] = {}
+
+    def marks(self) -> tuple[int, int, int, int, int, int, int]:
+        """The lengths of what is only ever added to, to cut it back to."""
+        return (
+            len(self.transactions),
+            len(self.postings.sequences),
+            len(self.lots),
+            len(self.consumption),
+            len(self.idempotency),
+            len(self.outbox),
+            len(self.delivered),
+        )
+
+    def cut_back(self, marks: tuple[int, ...]) -> None:
+        """Forget what was added since :meth:`marks` returned *marks*: dicts
+        are only ever added to, so their newest entries are the last ones."""
+        transactions, postings, lots, consumption, idempotency, outbox, delivered = marks
+        _shorten(self.transactions, transactions)
+        if len(self.postings.sequences) != postings:
+            self.postings.truncate(postings)
+        by_account = self.lots_by_account
+        while len(self.lots) > lots:
+            by_account[self.lots.popitem()[1].account].pop()
+        _shorten(self.consumption, consumption)
+        _shorten(self.idempotency, idempotency)
+        _shorten(self.outbox, outbox)
+        _shorten(self.delivered, delivered)
+
+
+def _shorten(entries: dict[str, Any], length: int) -> None:
+    while len(entries) > length:
+        entries.popitem()
 
 
 class MemoryStore:
@@ -79,9 +206,14 @@ class MemoryUnitOfWork:
 
     def __init__(self, state: _State) -> None:
         self._state = state
-        self._undo: list[Callable[[], object]] = []
         self._active = False
         self._ended = False
+        # The lengths to cut back to (_State.marks), taken at the first write
+        # after entering or committing: None while nothing was written since.
+        self._marks: tuple[int, ...] | None = None
+        # What the unit of work changed in place, as it was before.
+        self._old_balances: list[tuple[AccountKey, int | None]] = []
+        self._old_lots: list[Lot] = []
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
@@ -117,72 +249,85 @@ class MemoryUnitOfWork:
             self._state.lock.release()
 
     def commit(self) -> None:
-        """Keep every write made so far; later writes start a new undo log."""
-        self._require_active()
-        self._undo.clear()
+        """Keep every write made so far; rolling back later undoes only later writes."""
+        if not self._active:
+            raise _not_active()
+        self._old_balances.clear()
+        self._old_lots.clear()
+        self._marks = None
 
     def rollback(self) -> None:
         """Undo every write since the last commit."""
-        while self._undo:
-            self._undo.pop()()
+        marks = self._marks
+        if marks is None:
+            return  # nothing written since
+        self._marks = None
+        state = self._state
+        balances = state.balances
+        for account, balance in reversed(self._old_balances):
+            if balance is None:
+                del balances[account]
+            else:
+                balances[account] = balance
+        self._old_balances.clear()
+        lots = state.lots
+        for lot in reversed(self._old_lots):  # before cutting back: keeps the order of lots
+            lots[lot.id] = lot
+        self._old_lots.clear()
+        state.cut_back(marks)
 
-    def _require_active(self) -> _State:
+    def _first_write(self) -> None:
+        """Refuse a write unless active; mark what a rollback cuts back to.
+        Repositories call it while :attr:`_marks` is ``None``: a unit of work
+        that wrote since its last commit is active."""
         if not self._active:
-            raise StorageError("the unit of work is not active: use it in a 'with' block")
-        return self._state
+            raise _not_active()
+        self._marks = self._state.marks()
 
-    def _on_rollback(self, undo: Callable[[], object]) -> None:
-        self._undo.append(undo)
+
+def _not_active() -> StorageError:
+    return StorageError("the unit of work is not active: use it in a 'with' block")
 
 
 class _Ledger:
+    __slots__ = ("_state", "_uow")
+
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
+        self._state = uow._state  # noqa: SLF001
 
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
-        state = self._uow._require_active()  # noqa: SLF001
-        return {account: state.balances.get(account, 0) for account in accounts}
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        balances = self._state.balances
+        return {account: balances.get(account, 0) for account in accounts}
 
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        state = self._state
         if transaction.id in state.transactions:
             raise StorageError(f"transaction {transaction.id!r} already exists")
-        missing = [p.account for p in transaction.postings if p.account not in balances_after]
-        if missing:
-            raise StorageError(f"no balance after given for {missing}")
-        previous = {p.account: state.balances.get(p.account) for p in transaction.postings}
-        start = len(state.postings)
-        sequence = state.postings[-1].sequence if state.postings else 0
-        for posting in transaction.postings:
-            sequence += 1
-            state.postings.append(
-                RecordedPosting(
-                    sequence,
-                    transaction.id,
-                    posting.account,
-                    posting.amount,
-                    balances_after[posting.account],
-                )
-            )
-            state.by_account.setdefault(posting.account, []).append(len(state.postings) - 1)
-            state.balances[posting.account] = balances_after[posting.account]
+        postings = transaction.postings
+        try:
+            after = [balances_after[p.account] for p in postings]
+        except KeyError:
+            missing = [p.account for p in postings if p.account not in balances_after]
+            raise StorageError(f"no balance after given for {missing}") from None
+        balances = state.balances
+        old = uow._old_balances  # noqa: SLF001
+        for posting, balance in zip(postings, after, strict=True):
+            account = posting.account
+            old.append((account, balances.get(account)))
+            balances[account] = balance
+        state.postings.record(transaction.id, postings, after)
         state.transactions[transaction.id] = transaction
 
-        def undo() -> None:
-            del state.transactions[transaction.id]
-            for recorded in state.postings[start:]:
-                state.by_account[recorded.account].pop()
-            del state.postings[start:]
-            for account, balance in previous.items():
-                if balance is None:
-                    del state.balances[account]
-                else:
-                    state.balances[account] = balance
-
-        self._uow._on_rollback(undo)  # noqa: SLF001
-
     def get(self, transaction_id: str) -> Transaction | None:
-        return self._uow._require_active().transactions.get(transaction_id)  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return self._state.transactions.get(transaction_id)
 
     def history(
         self,
@@ -194,18 +339,22 @@ class _Ledger:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[HistoryEntry]:
-        state = self._uow._require_active()  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        state = self._state
         if limit < 1:
             raise InvalidAmountError(f"limit must be at least 1, got {limit}")
         if kinds is not None and not kinds:
             return []
-        indexes = state.by_account.get(account, [])
-        end = len(indexes)
+        log = state.postings
+        positions = log.positions(account)
+        end = len(positions)
         if before is not None:
-            end = bisect.bisect_left(indexes, before, key=lambda i: state.postings[i].sequence)
+            sequences = log.sequences
+            end = bisect.bisect_left(positions, before, key=lambda i: sequences[i])
         entries: list[HistoryEntry] = []
-        for position in range(end - 1, -1, -1):
-            recorded = state.postings[indexes[position]]
+        for index in range(end - 1, -1, -1):
+            recorded = log[positions[index]]
             transaction = state.transactions[recorded.transaction_id]
             if kinds is not None and transaction.kind not in kinds:
                 continue
@@ -219,126 +368,170 @@ class _Ledger:
         return entries
 
     def transactions(self) -> Iterator[Transaction]:
-        return iter(list(self._uow._require_active().transactions.values()))  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return iter(list(self._state.transactions.values()))
 
     def postings(self) -> Iterator[RecordedPosting]:
-        return iter(list(self._uow._require_active().postings))  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return iter(list(self._state.postings))
 
     def accounts(self) -> dict[AccountKey, int]:
-        return dict(self._uow._require_active().balances)  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return dict(self._state.balances)
 
 
 class _Lots:
+    __slots__ = ("_state", "_uow")
+
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
+        self._state = uow._state  # noqa: SLF001
 
     def add(self, lot: Lot) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
+        if self._uow._marks is None:  # noqa: SLF001
+            self._uow._first_write()  # noqa: SLF001
+        state = self._state
         if lot.id in state.lots:
             raise StorageError(f"lot {lot.id!r} already exists")
         state.lots[lot.id] = lot
-        state.lots_by_account.setdefault(lot.account, []).append(lot.id)
-
-        def undo() -> None:
-            del state.lots[lot.id]
-            state.lots_by_account[lot.account].pop()
-
-        self._uow._on_rollback(undo)  # noqa: SLF001
+        ids = state.lots_by_account.get(lot.account)
+        if ids is None:
+            state.lots_by_account[lot.account] = [lot.id]
+        else:
+            ids.append(lot.id)
 
     def update(self, lot: Lot) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
-        previous = state.lots.get(lot.id)
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        lots = self._state.lots
+        previous = lots.get(lot.id)
         if previous is None:
             raise StorageError(f"lot {lot.id!r} does not exist")
-        if previous.account != lot.account:
+        # By identity first: the keys of one account are usually one object.
+        if previous.account is not lot.account and previous.account != lot.account:
             raise StorageError(_moved(lot, previous.account))
-        state.lots[lot.id] = lot
-
-        def undo() -> None:
-            state.lots[lot.id] = previous
-
-        self._uow._on_rollback(undo)  # noqa: SLF001
+        uow._old_lots.append(previous)  # noqa: SLF001
+        lots[lot.id] = lot
 
     def get(self, lot_id: str) -> Lot | None:
-        return self._uow._require_active().lots.get(lot_id)  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return self._state.lots.get(lot_id)
 
     def open_lots(self, account: AccountKey) -> list[Lot]:
-        state = self._uow._require_active()  # noqa: SLF001
-        lots = (state.lots[i] for i in state.lots_by_account.get(account, []))
-        return [lot for lot in lots if lot.remaining > 0]
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        state = self._state
+        ids = state.lots_by_account.get(account)
+        if ids is None:
+            return []
+        lots = state.lots
+        return [lot for lot in map(lots.__getitem__, ids) if lot.remaining > 0]
 
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
-        state = self._uow._require_active()  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
         if limit < 1:
             return []
-        due = [lot for lot in state.lots.values() if lot.remaining > 0 and lot.is_expired(now)]
+        due = [
+            lot for lot in self._state.lots.values() if lot.remaining > 0 and lot.is_expired(now)
+        ]
         due.sort(key=_soonest)
         return due[:limit]
 
     def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
-        state = self._uow._require_active()  # noqa: SLF001
-        lots = (state.lots[i] for i in state.lots_by_account.get(account, []))
-        due = [lot for lot in lots if lot.remaining > 0 and lot.is_expired(now)]
-        due.sort(key=_soonest)
+        unspent = self.open_lots(account)
+        if not unspent:
+            return []
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            require_aware(now, "now")  # as Lot.is_expired would
+        due = [lot for lot in unspent if lot.expires_at is not None and lot.expires_at <= now]
+        if len(due) > 1:
+            due.sort(key=_soonest)
         return due
 
     def all(self) -> Iterator[Lot]:
-        return iter(list(self._uow._require_active().lots.values()))  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return iter(list(self._state.lots.values()))
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
-        if transaction_id in state.consumption:
+        if self._uow._marks is None:  # noqa: SLF001
+            self._uow._first_write()  # noqa: SLF001
+        consumption = self._state.consumption
+        if transaction_id in consumption:
             raise StorageError(f"consumption of {transaction_id!r} already recorded")
-        state.consumption[transaction_id] = list(consumed)
-        self._uow._on_rollback(lambda: state.consumption.pop(transaction_id))  # noqa: SLF001
+        # A tuple as it is (the wallet service passes one); anything else copied.
+        consumption[transaction_id] = consumed if type(consumed) is tuple else tuple(consumed)
 
     def consumption(self, transaction_id: str) -> list[LotConsumption]:
-        state = self._uow._require_active()  # noqa: SLF001
-        return list(state.consumption.get(transaction_id, []))
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return list(self._state.consumption.get(transaction_id, ()))
 
 
 class _Idempotency:
+    __slots__ = ("_state", "_uow")
+
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
+        self._state = uow._state  # noqa: SLF001
 
     def get(self, key: str) -> IdempotencyRecord | None:
-        return self._uow._require_active().idempotency.get(key)  # noqa: SLF001
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        found = self._state.idempotency.get(key)
+        if found is None:
+            return None
+        digest, result, created_at = found
+        return IdempotencyRecord._of(key, digest, result, created_at)  # noqa: SLF001 (as added)
 
     def add(self, record: IdempotencyRecord) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
-        if record.key in state.idempotency:
+        if self._uow._marks is None:  # noqa: SLF001
+            self._uow._first_write()  # noqa: SLF001
+        records = self._state.idempotency
+        if record.key in records:
             raise StorageError(f"idempotency key {record.key!r} already exists")
-        state.idempotency[record.key] = record
-        self._uow._on_rollback(lambda: state.idempotency.pop(record.key))  # noqa: SLF001
+        records[record.key] = (record.fingerprint, record.result, record.created_at)
 
 
 class _Outbox:
+    __slots__ = ("_state", "_uow")
+
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
+        self._state = uow._state  # noqa: SLF001
 
     def add(self, event: OutboxEvent) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
-        if event.id in state.outbox:
+        if self._uow._marks is None:  # noqa: SLF001
+            self._uow._first_write()  # noqa: SLF001
+        outbox = self._state.outbox
+        if event.id in outbox:
             raise StorageError(f"event {event.id!r} already exists")
-        state.outbox[event.id] = event
-        self._uow._on_rollback(lambda: state.outbox.pop(event.id))  # noqa: SLF001
+        outbox[event.id] = (event.type, event.occurred_at, event.payload, event.transaction_id)
 
     def pending(self, *, limit: int) -> list[OutboxEvent]:
-        state = self._uow._require_active()  # noqa: SLF001
-        waiting = (e for e in state.outbox.values() if e.id not in state.delivered)
-        return [e for _, e in zip(range(limit), waiting, strict=False)]
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        state = self._state
+        delivered = state.delivered
+        waiting = (item for item in state.outbox.items() if item[0] not in delivered)
+        return [
+            OutboxEvent._of(event_id, *event)  # noqa: SLF001 (as added)
+            for _, (event_id, event) in zip(range(limit), waiting, strict=False)
+        ]
 
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
-        state = self._uow._require_active()  # noqa: SLF001
-        newly = [i for i in event_ids if i in state.outbox and i not in state.delivered]
-        for event_id in newly:
-            state.delivered[event_id] = at
-
-        def undo() -> None:
-            for event_id in newly:
-                del state.delivered[event_id]
-
-        self._uow._on_rollback(undo)  # noqa: SLF001
+        if self._uow._marks is None:  # noqa: SLF001
+            self._uow._first_write()  # noqa: SLF001
+        state = self._state
+        for event_id in event_ids:
+            if event_id in state.outbox and event_id not in state.delivered:
+                state.delivered[event_id] = at
 
 
 def _soonest(lot: Lot) -> tuple[datetime, str]:

@@ -49,7 +49,7 @@ class OutboxEvent:
         type: str,  # noqa: A002 (the field's name)
         occurred_at: datetime,
         payload: str,
-        transaction_id: str,
+        transaction_id: str | None,
     ) -> OutboxEvent:
         """An event whose caller has checked every field as the constructor
         would: the wallet service, for the event of each command it records

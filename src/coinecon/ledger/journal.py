@@ -248,7 +248,7 @@ def _key(kind: AccountKind, owner: object, asset: object) -> AccountKey:
 
 
 _SHARED_KEYS: dict[tuple[AccountKind, str, str, str], AccountKey] = {}
-_MAX_SHARED_KEYS = 4096
+_MAX_SHARED_KEYS = 16384
 
 
 @final
