@@ -6,22 +6,23 @@ adapter runs for each command, in the same order and the same way, with the
 cheapest Python it can: it looks the key up in one ``UNION ALL`` query over
 the transactions and the idempotency table, reads each balance and each
 holder's open lots once per SQLite transaction and keeps them in memory (it
-holds the write lock), looks each new transaction id up, reads the next
-transaction row and posting sequence once per SQLite transaction, inserts
-each lot and event at once (and each account the first time it is used), and
+holds the write lock), looks each new transaction id and event id up, reads
+the next transaction row and posting sequence once per SQLite transaction,
+inserts each lot at once (and each account the first time it is used), and
 keeps the transaction's row waiting, so that its idempotency record (the
 fingerprint and result) joins it. The transaction rows, postings, balance
-updates, lot updates (remaining and recognised value only), consumptions and
-any idempotency records are sent with ``executemany`` once 10,000 rows wait
-and at commit, followed by the adapter's balance check over the postings just
-sent (see "Batched writes" in ``docs/storage.md``). Its rows are coinecon's to
-the byte but for ids (made as coinecon makes them: version-7 UUIDs, ordered
-by time) and times: the same fingerprints (SHA-256 of the same canonical
-JSON), the same result JSON, times in the same format. It builds its JSON as
-coinecon does on this path, with f-strings, and makes no checks in Python
-but the overdraft and the replay; every check the adapter makes in SQL it
-makes too. So the ratio against coinecon prices coinecon's Python (its checks,
-domain objects and storage abstraction) over the same SQL, not the schema.
+updates, lot updates (remaining and recognised value only, by the lot's row),
+consumptions, any idempotency records and the events are sent with
+``executemany`` once 10,000 rows wait and at commit, followed by the adapter's
+balance check over the postings just sent (see "Batched writes" in
+``docs/storage.md``). Its rows are coinecon's to the byte but for ids (made as
+coinecon makes them: version-7 UUIDs, ordered by time) and times: the same
+fingerprints (SHA-256 of the same canonical JSON), the same result JSON, times
+in the same format. It builds its JSON as coinecon does on this path, with
+f-strings, and makes no checks in Python but the overdraft and the replay;
+every check the adapter makes in SQL it makes too. So the ratio against
+coinecon prices coinecon's Python (its checks, domain objects and storage
+abstraction) over the same SQL, not the schema.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ _LOT_COLUMNS = (
     "transaction_id, value_minor, value_currency, value_recognised, expires_at"
 )
 _OPEN_LOTS = (
-    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
+    f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
     "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row"
 )
 _LAPSED = (
@@ -100,6 +101,7 @@ _UPSERT_ACCOUNT = (
     "RETURNING id"
 )
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
+_EVENT_EXISTS = "SELECT 1 FROM outbox WHERE id = ?"
 _INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _INSERT_EVENT = (
     "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) VALUES (?, ?, ?, ?, ?)"
@@ -114,7 +116,7 @@ _INSERT_POSTING = (
     "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-_UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE id = ?"
+_UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE row = ?"
 _INSERT_CONSUMPTION_ITEM = (
     "INSERT INTO lot_consumptions (transaction_id, position, lot_id, amount, "
     "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
@@ -131,9 +133,9 @@ _UNBALANCED = (
     "ORDER BY p.transaction_row LIMIT 10"
 )
 
-# Columns of a lot row as RawBooks keeps it (the order of _LOT_COLUMNS).
-_ID, _AMOUNT, _REMAINING, _VALUE, _CURRENCY, _RECOGNISED = 0, 6, 7, 10, 11, 12
-_consumed_only = operator.itemgetter(_REMAINING, _RECOGNISED, _ID)  # _UPDATE_LOT_CONSUMED's
+# Columns of a lot as RawBooks keeps it: its row, then those of _LOT_COLUMNS.
+_ROW, _ID, _AMOUNT, _REMAINING, _VALUE, _CURRENCY, _RECOGNISED = 0, 1, 7, 8, 11, 12, 13
+_consumed_only = operator.itemgetter(_REMAINING, _RECOGNISED, _ROW)  # _UPDATE_LOT_CONSUMED's
 # Columns of a waiting transaction row (the order of _INSERT_TRANSACTION).
 _FINGERPRINT, _RESULT = 10, 11
 
@@ -215,6 +217,7 @@ class RawBooks:
         self.lot_updates: dict[str, list[Any]] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.records: dict[str, tuple[str, str, str, str]] = {}
+        self.events: dict[str, tuple[str, str, str, str, str]] = {}
 
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -242,6 +245,7 @@ class RawBooks:
             self.lot_updates,
             self.items,
             self.records,
+            self.events,
         ):
             waiting.clear()
 
@@ -358,6 +362,7 @@ class RawBooks:
             + len(self.dirty)
             + len(self.lot_updates)
             + len(self.records)
+            + len(self.events)
             >= _FLUSH_ROWS
         ):
             self.flush()
@@ -378,7 +383,10 @@ class RawBooks:
             waiting[_RESULT] = result
         else:  # the row was sent (10,000 rows waited): the record waits on its own
             self.records[key] = (key, digest, result, now)
-        self.db.execute(_INSERT_EVENT, (new_id(), event, now, result, transaction_id))
+        event_id = new_id()
+        if self.db.execute(_EVENT_EXISTS, (event_id,)).fetchone():
+            raise Refused(f"event {event_id} already exists")
+        self.events[event_id] = (event_id, event, now, result, transaction_id)
 
     def run(self, command: Command) -> str:
         """Write *command* inside the open SQLite transaction."""
@@ -494,7 +502,7 @@ class RawBooks:
             ((_COIN_ISSUANCE, -coins, balances[_COIN_ISSUANCE] - coins), (wallet, coins, after)),
         )
         lot_id = new_id()
-        lot: list[Any] = [
+        values = (
             lot_id,
             *wallet,
             "purchase",
@@ -506,10 +514,10 @@ class RawBooks:
             CURRENCY,
             0,
             None,
-        ]
-        self.db.execute(_INSERT_LOT, lot)
+        )
+        row = self.db.execute(_INSERT_LOT, values).lastrowid
         if cached is not None:
-            cached.append(lot)
+            cached.append([row, *values])
         result = (
             f'{{"balance":{after},"expires_at":null,"lot_id":{_text(lot_id)},'
             f'"transaction_id":{_text(transaction_id)},"unit":"COIN"}}'
@@ -535,7 +543,11 @@ class RawBooks:
             db.executemany(_INSERT_POSTING, postings)
             postings.clear()
         if self.lot_updates:
-            db.executemany(_UPDATE_LOT_CONSUMED, map(_consumed_only, self.lot_updates.values()))
+            updated = db.executemany(
+                _UPDATE_LOT_CONSUMED, map(_consumed_only, self.lot_updates.values())
+            ).rowcount
+            if updated != len(self.lot_updates):
+                raise Refused("a lot read in this transaction is gone from the file")
             self.lot_updates.clear()
         if self.items:
             db.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
@@ -543,6 +555,9 @@ class RawBooks:
         if self.records:
             db.executemany(_INSERT_IDEMPOTENCY, self.records.values())
             self.records.clear()
+        if self.events:
+            db.executemany(_INSERT_EVENT, self.events.values())
+            self.events.clear()
         if first and db.execute(_UNBALANCED, (first,)).fetchall():
             raise Refused("transactions do not balance")
 

@@ -80,6 +80,8 @@ def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyP
         "_UPDATE_LOT_CONSUMED",
         "_INSERT_IDEMPOTENCY",
         "_INSERT_CONSUMPTION_ITEM",
+        "_EVENT_EXISTS",
+        "_INSERT_EVENT",
     ):
         assert getattr(raw, name) == getattr(_sql, name), f"(b)'s {name} is not the adapter's"
     assert raw._FLUSH_ROWS == _sql._FLUSH_ROWS
