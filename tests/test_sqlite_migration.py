@@ -122,7 +122,8 @@ def test_postings_of_one_transaction_that_are_not_consecutive_are_numbered_anew(
         db.execute(
             "INSERT INTO accounts (id, kind, owner, asset_kind, asset_code, balance) VALUES "
             "(1, 'issuance', '@platform', 'unit', 'DIAMOND', -30), "
-            "(2, 'earnings', 'a', 'unit', 'DIAMOND', 10), (3, 'earnings', 'b', 'unit', 'DIAMOND', 20)"
+            "(2, 'earnings', 'a', 'unit', 'DIAMOND', 10), "
+            "(3, 'earnings', 'b', 'unit', 'DIAMOND', 20)"
         )
         for row, name in ((1, "t1"), (2, "t2")):
             db.execute(

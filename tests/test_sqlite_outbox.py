@@ -63,9 +63,21 @@ def write_events(path: Path) -> list[tuple[str, str]]:
     return expected
 
 
-def delivered_at(path: Path) -> list[str | None]:
+def delivered(path: Path) -> list[bool]:
+    """Whether each event in the file was marked delivered, oldest first: the
+    events on transactions' rows (delivered up to the cursor, or listed as
+    delivered beyond it), then those in the outbox table."""
     with closing(sqlite3.connect(path)) as raw:
-        return [at for (at,) in raw.execute("SELECT delivered_at FROM outbox ORDER BY row")]
+        (cursor,) = raw.execute("SELECT delivered_to FROM outbox_cursor").fetchone()
+        ahead = {row for (row,) in raw.execute("SELECT * FROM outbox_delivered_ahead")}
+        on_rows = [
+            row <= cursor or row in ahead
+            for (row,) in raw.execute(
+                "SELECT row FROM transactions WHERE event_id IS NOT NULL ORDER BY row"
+            )
+        ]
+        apart = [at is not None for (at,) in raw.execute("SELECT delivered_at FROM outbox")]
+    return on_rows + apart
 
 
 def test_events_are_delivered_across_restarts_at_least_once(tmp_path: Path) -> None:
@@ -81,7 +93,7 @@ def test_events_are_delivered_across_restarts_at_least_once(tmp_path: Path) -> N
             wallets.deliver_events(failing)
     assert [(e.type, e.payload) for e in failing.delivered] == expected[:2]
     # Marked as delivered: exactly the two the sink took.
-    assert [at is not None for at in delivered_at(path)] == [True] * 2 + [False] * 4
+    assert delivered(path) == [True] * 2 + [False] * 4
 
     # After another restart, a retry delivers the rest: the one that failed first.
     with SqliteStore(path) as store:
@@ -97,7 +109,7 @@ def test_events_are_delivered_across_restarts_at_least_once(tmp_path: Path) -> N
             assert json.loads(event.payload)["transaction_id"] == transaction.id
     events = failing.delivered + retry.delivered
     assert len({e.id for e in events}) == 6
-    assert None not in delivered_at(path)
+    assert all(delivered(path))
 
     # What was delivered stays delivered, whoever opens the file next.
     with SqliteStore(path) as store:

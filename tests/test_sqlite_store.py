@@ -418,8 +418,9 @@ _CORRUPTIONS = {
         "UPDATE transactions SET first_sequence = first_sequence + 1",
         "history",
     ),
-    "event time": ("UPDATE outbox SET occurred_at = 'now'", "deliver"),
-    "event type": ("UPDATE outbox SET type = ''", "deliver"),
+    "event time": ("UPDATE transactions SET occurred_at = 'now'", "deliver"),
+    "event type": ("UPDATE transactions SET event_type = ''", "deliver"),
+    "event id": ("UPDATE transactions SET event_id = event_id || char(10)", "deliver"),
     "consumed currency": ("UPDATE lot_consumptions SET value_currency = 'XQQ'", "consumed"),
 }
 

@@ -868,6 +868,51 @@ class OutboxContract(_Contract):
             uow.outbox.mark_delivered({"e-1", "e-3"}, T0)
             assert uow.outbox.pending(limit=10) == []
 
+    def test_events_of_transactions_delivered_in_any_order(self, store: Store) -> None:
+        """Events of transactions recorded in the same unit of work and an
+        event of none come back in the order added; marking them delivered
+        in any order, and more than once, leaves exactly the others pending;
+        a rollback forgets the marks."""
+        events: list[OutboxEvent] = []
+        with store.unit_of_work() as uow:
+            for n in range(5):
+                transaction = purchase(f"tx-{n}", "alice", 1 + n)
+                record(uow, transaction)
+                events.append(
+                    OutboxEvent(f"e-{n}", "coins.credited", T0, f'{{"n":{n}}}', f"tx-{n}")
+                )
+                uow.outbox.add(events[-1])
+                if n == 2:
+                    events.append(_event("loose", 3))
+                    uow.outbox.add(events[-1])
+            with pytest.raises(StorageError):
+                uow.outbox.add(attrs.evolve(events[0], type="coins.spent"))
+            uow.commit()
+        _, e1, e2, _, _, e4 = events
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == events
+            uow.outbox.mark_delivered(["e-3", "loose", "e-0"], T0)
+            assert uow.outbox.pending(limit=10) == [e1, e2, e4]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.mark_delivered(["e-2"], T0)
+            assert uow.outbox.pending(limit=10) == [e1, e4]
+            uow.rollback()
+            assert uow.outbox.pending(limit=10) == [e1, e2, e4]
+            uow.outbox.mark_delivered(["e-1", "e-2", "e-1"], T0)
+            assert uow.outbox.pending(limit=1) == [e4]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.outbox.mark_delivered(["e-4", "unknown"], T0)
+            assert uow.outbox.pending(limit=10) == []
+            later = purchase("tx-5", "alice", 1)
+            record(uow, later)
+            news = OutboxEvent("e-5", "coins.credited", T0, "{}", "tx-5")
+            uow.outbox.add(news)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == [news]
+
     def test_duplicate_event_raises(self, store: Store) -> None:
         """An event id is stored once."""
         with store.unit_of_work() as uow:

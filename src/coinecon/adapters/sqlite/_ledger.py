@@ -172,6 +172,9 @@ class _Ledger:
                 len(postings),
                 None,  # the fingerprint and result of its command's record, if it comes
                 None,
+                None,  # its event's id, type and payload (None: the result), if it comes
+                None,
+                None,
             ]
             pending.transactions[transaction_id] = waiting
             pending.commands.setdefault(key, waiting)

@@ -13,8 +13,23 @@ from coinecon.adapters.sqlite._rows import (
     _idempotency_row,
     _time,
 )
-from coinecon.adapters.sqlite._session import _FINGERPRINT, _RESULT, _TIME
-from coinecon.adapters.sqlite._sql import _EVENT_EXISTS, _IDEMPOTENCY_RECORD, _INSERT_IDEMPOTENCY
+from coinecon.adapters.sqlite._session import (
+    _EVENT_ID,
+    _EVENT_PAYLOAD,
+    _EVENT_TYPE,
+    _FINGERPRINT,
+    _RESULT,
+    _TIME,
+)
+from coinecon.adapters.sqlite._sql import (
+    _EVENT_EXISTS,
+    _FIRST_UNDELIVERED_ROW,
+    _IDEMPOTENCY_RECORD,
+    _INSERT_IDEMPOTENCY,
+    _LAST_ROW,
+    _PENDING_EVENTS,
+    _placeholders,
+)
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
@@ -92,17 +107,38 @@ class _Outbox:
         # Guarded inline, not by @_guarded: see _fault.
         try:
             uow = self._uow
-            raw = uow._writing().raw  # noqa: SLF001
+            connection = uow._writing()  # noqa: SLF001
+            raw = connection.raw
             pending = uow._pending  # noqa: SLF001
             event_id = event.id
-            if event_id in pending.events or raw.execute(_EVENT_EXISTS, (event_id,)).fetchone():
+            if (
+                event_id in pending.events
+                or event_id in pending.events_on_rows
+                or raw.execute(_EVENT_EXISTS, (event_id, event_id)).fetchone()
+            ):
                 raise StorageError(f"event {event_id!r} already exists")
+            at = _time(event.occurred_at)
+            transaction_id = event.transaction_id
+            waiting = None if transaction_id is None else pending.transactions.get(transaction_id)
+            if waiting is not None and waiting[_EVENT_ID] is None and waiting[_TIME] == at:
+                # The event of a transaction that waits to be written: on its row.
+                waiting[_EVENT_ID] = event_id
+                waiting[_EVENT_TYPE] = event.type
+                waiting[_EVENT_PAYLOAD] = (
+                    None if event.payload == waiting[_RESULT] else event.payload
+                )
+                pending.events_on_rows.add(event_id)
+                return
+            after = connection.next_row - 1 if connection.next_row else None
+            if after is None:
+                after = raw.execute(_LAST_ROW).fetchone()[0]
             pending.events[event_id] = (
                 event_id,
                 event.type,
-                _time(event.occurred_at),
+                at,
                 event.payload,
-                event.transaction_id,
+                transaction_id,
+                after,
             )
         except _FAULTS as error:
             raise _fault(error) from error
@@ -112,11 +148,7 @@ class _Outbox:
         raw = self._uow._read().raw  # noqa: SLF001
         if limit < 1:
             return []
-        lines = raw.execute(
-            "SELECT id, type, occurred_at, payload, transaction_id FROM outbox "
-            "WHERE delivered_at IS NULL ORDER BY row LIMIT ?",
-            (limit,),
-        ).fetchall()
+        lines = raw.execute(_PENDING_EVENTS, (limit,)).fetchall()
         return [_event(line) for line in lines]
 
     @_guarded
@@ -125,7 +157,33 @@ class _Outbox:
         uow._writing()  # noqa: SLF001 (a read-only store refuses here)
         raw = uow._read().raw  # noqa: SLF001 (events waiting to be sent are sent first)
         delivered_at = _time(at)
+        wanted = list(dict.fromkeys(event_ids))
         raw.executemany(
             "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
-            [(delivered_at, event_id) for event_id in event_ids],
+            [(delivered_at, event_id) for event_id in wanted],
         )
+        (cursor,) = raw.execute("SELECT delivered_to FROM outbox_cursor").fetchone()
+        rows: list[tuple[int]] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows += raw.execute(
+                f"SELECT row FROM transactions WHERE event_id IN ({_placeholders(len(chunk))}) "
+                "AND row > ?",
+                (*chunk, cursor),
+            ).fetchall()
+        if not rows:
+            return
+        raw.executemany(
+            "INSERT OR IGNORE INTO outbox_delivered_ahead (transaction_row) VALUES (?)", rows
+        )
+        # The cursor moves up to the first event on a row not delivered yet.
+        (first,) = raw.execute(_FIRST_UNDELIVERED_ROW).fetchone()
+        if first is None:
+            (to,) = raw.execute(
+                "SELECT max(transaction_row) FROM outbox_delivered_ahead"
+            ).fetchone()
+        else:
+            to = first - 1
+        if to > cursor:
+            raw.execute("UPDATE outbox_cursor SET delivered_to = ?", (to,))
+            raw.execute("DELETE FROM outbox_delivered_ahead WHERE transaction_row <= ?", (to,))

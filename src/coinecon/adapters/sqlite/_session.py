@@ -105,7 +105,7 @@ class _Connection:
 
 # The fields of a transaction's row, as _INSERT_TRANSACTION takes them.
 _ROW, _ID, _KIND, _TIME, _KEY = 0, 1, 2, 3, 4
-_FINGERPRINT, _RESULT = 10, 11
+_FINGERPRINT, _RESULT, _EVENT_ID, _EVENT_TYPE, _EVENT_PAYLOAD = 10, 11, 12, 13, 14
 
 
 class _Pending:
@@ -135,6 +135,7 @@ class _Pending:
         "consumed",
         "dirty",
         "events",
+        "events_on_rows",
         "items",
         "lot_rows",
         "lot_updates",
@@ -158,7 +159,8 @@ class _Pending:
         self.consumed: set[str] = set()  # transactions whose consumption waits
         self.records: dict[str, IdempotencyRecord] = {}
         self.absent: set[str] = set()
-        self.events: dict[str, tuple[str, str, str, str, str | None]] = {}
+        self.events: dict[str, tuple[str, str, str, str, str | None, int]] = {}
+        self.events_on_rows: set[str] = set()  # events waiting on transactions' rows
 
     def waiting(self) -> int:
         """How many rows wait to be sent."""
@@ -185,6 +187,7 @@ class _Pending:
             raw.executemany(_INSERT_TRANSACTION, self.transactions.values())
             self.transactions.clear()
             self.commands.clear()
+            self.events_on_rows.clear()
         if self.dirty:
             raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
             self.dirty.clear()

@@ -16,8 +16,8 @@ _PAGE = 1000  # rows per query when a repository streams a whole table
 # command has told it its idempotency record (see _Pending).
 _INSERT_TRANSACTION = (
     "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, cause_type, "
-    "cause_id, metadata, first_sequence, postings, fingerprint, result) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "cause_id, metadata, first_sequence, postings, fingerprint, result, event_id, event_type, "
+    "event_payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _TRANSACTION_EXISTS = "SELECT 1 FROM transactions WHERE id = ?"
 _NEXT_ROW = "SELECT coalesce(max(row), 0) + 1 FROM transactions"
@@ -65,10 +65,33 @@ _IDEMPOTENCY_RECORD = (
     "UNION ALL SELECT key, fingerprint, result, created_at FROM idempotency WHERE key = ? "
     "LIMIT 1"
 )
-_EVENT_EXISTS = "SELECT 1 FROM outbox WHERE id = ?"
-_INSERT_EVENT = (
-    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) VALUES (?, ?, ?, ?, ?)"
+# Events live on their transaction's row, or in the outbox table when they
+# came without one to join; those on rows are delivered up to a cursor.
+_EVENT_EXISTS = (
+    "SELECT 1 FROM transactions WHERE event_id = ? UNION ALL SELECT 1 FROM outbox WHERE id = ?"
 )
+_INSERT_EVENT = (
+    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id, after_row) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_LAST_ROW = "SELECT coalesce(max(row), 0) FROM transactions"
+_UNDELIVERED_ON_ROWS = (
+    "FROM transactions AS t WHERE t.row > (SELECT delivered_to FROM outbox_cursor) "
+    "AND t.event_id IS NOT NULL "
+    "AND t.row NOT IN (SELECT transaction_row FROM outbox_delivered_ahead)"
+)
+# Oldest first: an event on a transaction's row comes at that row; one in the
+# outbox table, after the last row there was when it was added.
+_PENDING_EVENTS = (
+    "SELECT id, type, occurred_at, payload, transaction_id FROM ("
+    "SELECT t.row AS k, 0 AS s, t.row AS r, t.event_id AS id, t.event_type AS type, "
+    "t.occurred_at AS occurred_at, coalesce(t.event_payload, t.result) AS payload, "
+    f"t.id AS transaction_id {_UNDELIVERED_ON_ROWS} "
+    "UNION ALL SELECT o.after_row, 1, o.row, o.id, o.type, o.occurred_at, o.payload, "
+    "o.transaction_id FROM outbox AS o WHERE o.delivered_at IS NULL"
+    ") ORDER BY k, s, r LIMIT ?"
+)
+_FIRST_UNDELIVERED_ROW = f"SELECT min(t.row) {_UNDELIVERED_ON_ROWS}"
 _INSERT_CONSUMPTION_ITEM = (
     "INSERT INTO lot_consumptions (transaction_id, position, lot_id, amount, "
     "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"

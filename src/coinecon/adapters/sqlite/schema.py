@@ -9,7 +9,8 @@ checked at its commit.
 
 Version 2 writes fewer rows, on fewer pages, per command (see "Schema" in
 ``docs/storage.md``): a transaction's row holds its idempotency record (its
-command's fingerprint and result) and where its postings are (postings are
+command's fingerprint and result), its event (delivered up to a cursor,
+rather than marked row by row) and where its postings are (postings are
 numbered by the writer, so those of one transaction are consecutive and need
 no index of their own); what a transaction consumed is one row per lot in one
 table keyed by the transaction id; the index of consumptions by lot, which no
@@ -207,7 +208,13 @@ _VERSION_2 = (
         postings INTEGER NOT NULL CHECK (typeof(postings) = 'integer' AND postings > 0),
         fingerprint TEXT,
         result TEXT,
-        CHECK ((fingerprint IS NULL) = (result IS NULL))
+        event_id TEXT,
+        event_type TEXT,
+        event_payload TEXT,
+        CHECK ((fingerprint IS NULL) = (result IS NULL)),
+        CHECK ((event_id IS NULL) = (event_type IS NULL)),
+        CHECK (event_payload IS NULL OR event_id IS NOT NULL),
+        CHECK (event_id IS NULL OR event_payload IS NOT NULL OR result IS NOT NULL)
     )
     """,
     """
@@ -248,7 +255,7 @@ _VERSION_2 = (
     """
     INSERT INTO transactions_v2
     SELECT t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id,
-           t.metadata, p.first, p.count, i.fingerprint, i.result
+           t.metadata, p.first, p.count, i.fingerprint, i.result, NULL, NULL, NULL
     FROM transactions AS t
     JOIN (
         SELECT transaction_row, min(sequence) AS first, count(*) AS count
@@ -280,6 +287,23 @@ _VERSION_2 = (
         WHERE fingerprint IS NOT NULL
     """,
     "CREATE INDEX postings_history ON postings (account_id, sequence DESC)",
+    # A transaction's event lives on its row; the outbox table keeps the events
+    # that came without a transaction to join (and those of version 1, which
+    # come first: after_row 0). Events on transactions are delivered up to a
+    # cursor, and those delivered out of order beyond it are listed.
+    """
+    CREATE UNIQUE INDEX transactions_by_event ON transactions (event_id)
+        WHERE event_id IS NOT NULL
+    """,
+    "ALTER TABLE outbox ADD COLUMN after_row INTEGER NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE outbox_cursor (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        delivered_to INTEGER NOT NULL
+    )
+    """,
+    "INSERT INTO outbox_cursor (only, delivered_to) VALUES (1, 0)",
+    "CREATE TABLE outbox_delivered_ahead (transaction_row INTEGER PRIMARY KEY)",
     *_triggers(),
 )
 
