@@ -644,6 +644,9 @@ class Sandbox:
         path.write_bytes(mutant.apply(original))
         try:
             ended, seconds = self.run_tests(tests, timeout)
+            if ended == "timeout":
+                # Once more with twice the time, to tell a hang from a busy machine.
+                ended, seconds = self.run_tests(tests, 2 * timeout)
         finally:
             path.write_bytes(original)
         if ended == "passed":
@@ -740,6 +743,7 @@ class Options:
     list_only: bool
     fail_under: float | None
     quiet: bool
+    verbose: bool
 
 
 def _progress(options: Options, text: str) -> None:
@@ -793,8 +797,9 @@ def _run_module(
                 f"{outcome.detail}; listed as equivalent: remove it from the allow-list",
                 outcome.seconds,
             )
-        if outcome.status == "survived":
-            _progress(options, f"  survived {mutant.where}: {mutant.description}")
+        if outcome.status == "survived" or options.verbose:
+            detail = f" ({outcome.detail})" if outcome.detail else ""
+            _progress(options, f"  {outcome.status} {mutant.where}: {mutant.description}{detail}")
         return outcome
 
     report.outcomes = list(pool.map(judge, mutants))
@@ -928,6 +933,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--fail-under", type=float, help="exit 1 if a module scores below this percentage"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every mutant's outcome on stderr, not only survivors",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -946,6 +956,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         list_only=args.list,
         fail_under=args.fail_under,
         quiet=args.quiet,
+        verbose=args.verbose,
     )
 
 
