@@ -101,15 +101,19 @@ _UPSERT_ACCOUNT = (
     "RETURNING id"
 )
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
-_EVENT_EXISTS = "SELECT 1 FROM outbox WHERE id = ?"
+_EVENT_EXISTS = (
+    "SELECT 1 FROM transactions WHERE event_id = ? UNION ALL SELECT 1 FROM outbox WHERE id = ?"
+)
+_LAST_ROW = "SELECT coalesce(max(row), 0) FROM transactions"
 _INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _INSERT_EVENT = (
-    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id, after_row) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_TRANSACTION = (
     "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, cause_type, "
-    "cause_id, metadata, first_sequence, postings, fingerprint, result) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "cause_id, metadata, first_sequence, postings, fingerprint, result, event_id, event_type, "
+    "event_payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
 _INSERT_POSTING = (
@@ -137,7 +141,7 @@ _UNBALANCED = (
 _ROW, _ID, _AMOUNT, _REMAINING, _VALUE, _CURRENCY, _RECOGNISED = 0, 1, 7, 8, 11, 12, 13
 _consumed_only = operator.itemgetter(_REMAINING, _RECOGNISED, _ROW)  # _UPDATE_LOT_CONSUMED's
 # Columns of a waiting transaction row (the order of _INSERT_TRANSACTION).
-_FINGERPRINT, _RESULT = 10, 11
+_FINGERPRINT, _RESULT, _EVENT_ID, _EVENT_TYPE = 10, 11, 12, 13
 
 
 def row_counts(db: sqlite3.Connection) -> dict[str, int]:
@@ -217,7 +221,7 @@ class RawBooks:
         self.lot_updates: dict[str, list[Any]] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.records: dict[str, tuple[str, str, str, str]] = {}
-        self.events: dict[str, tuple[str, str, str, str, str]] = {}
+        self.events: dict[str, tuple[str, str, str, str, str, int]] = {}
 
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -337,6 +341,9 @@ class RawBooks:
             len(legs),
             None,  # the fingerprint and result, when the command gives them
             None,
+            None,  # the event's id and type (its payload is the result)
+            None,
+            None,
         ]
         self.transactions[transaction_id] = waiting
         self.commands.setdefault(key, waiting)
@@ -378,15 +385,23 @@ class RawBooks:
         transaction_id: str,
         waiting: list[Any],
     ) -> None:
-        if transaction_id in self.transactions:  # the record joins its waiting row
+        on_row = transaction_id in self.transactions
+        if on_row:  # the record joins its waiting row
             waiting[_FINGERPRINT] = digest
             waiting[_RESULT] = result
         else:  # the row was sent (10,000 rows waited): the record waits on its own
             self.records[key] = (key, digest, result, now)
         event_id = new_id()
-        if self.db.execute(_EVENT_EXISTS, (event_id,)).fetchone():
+        if self.db.execute(_EVENT_EXISTS, (event_id, event_id)).fetchone():
             raise Refused(f"event {event_id} already exists")
-        self.events[event_id] = (event_id, event, now, result, transaction_id)
+        if on_row:  # and so does the event
+            waiting[_EVENT_ID] = event_id
+            waiting[_EVENT_TYPE] = event
+        else:
+            after = self.next_row - 1 if self.next_row else None
+            if after is None:
+                after = self.db.execute(_LAST_ROW).fetchone()[0]
+            self.events[event_id] = (event_id, event, now, result, transaction_id, after)
 
     def run(self, command: Command) -> str:
         """Write *command* inside the open SQLite transaction."""

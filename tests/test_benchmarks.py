@@ -82,6 +82,7 @@ def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyP
         "_INSERT_CONSUMPTION_ITEM",
         "_EVENT_EXISTS",
         "_INSERT_EVENT",
+        "_LAST_ROW",
     ):
         assert getattr(raw, name) == getattr(_sql, name), f"(b)'s {name} is not the adapter's"
     assert raw._FLUSH_ROWS == _sql._FLUSH_ROWS
