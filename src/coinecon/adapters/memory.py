@@ -25,9 +25,11 @@ the unit of work first changed them.
 from __future__ import annotations
 
 import bisect
+import operator
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from types import TracebackType
 from typing import Any, Self
 
@@ -38,7 +40,6 @@ from coinecon.ledger.idempotency import IdempotencyRecord
 from coinecon.ledger.journal import (
     AccountKey,
     HistoryEntry,
-    Posting,
     RecordedPosting,
     Transaction,
     TransactionKind,
@@ -107,16 +108,18 @@ class _PostingLog:
         self.amounts.append(posting.amount)
         self.balances.append(posting.balance_after)
 
-    def record(self, transaction_id: str, postings: Sequence[Posting], after: list[int]) -> None:
-        """Add *postings* of *transaction_id*, with the balances *after* them,
-        numbered from the last sequence on."""
+    def record(
+        self, transaction_id: str, accounts: list[AccountKey], amounts: list[int], after: list[int]
+    ) -> None:
+        """Add the postings of *transaction_id* on *accounts* of *amounts*,
+        with the balances *after* them, numbered from the last sequence on."""
         sequences = self.sequences
         last = sequences[-1] if sequences else 0
-        count = len(postings)
+        count = len(accounts)
         sequences.extend(range(last + 1, last + 1 + count))
         self.ids.extend([transaction_id] * count)
-        self.accounts.extend([p.account for p in postings])
-        self.amounts.extend([p.amount for p in postings])
+        self.accounts.extend(accounts)
+        self.amounts.extend(amounts)
         self.balances.extend(after)
 
     def truncate(self, length: int) -> None:
@@ -212,7 +215,7 @@ class MemoryUnitOfWork:
         # after entering or committing: None while nothing was written since.
         self._marks: tuple[int, ...] | None = None
         # What the unit of work changed in place, as it was before.
-        self._old_balances: list[tuple[AccountKey, int | None]] = []
+        self._old_balances: list[tuple[list[AccountKey], list[int | None]]] = []
         self._old_lots: list[Lot] = []
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
@@ -264,11 +267,12 @@ class MemoryUnitOfWork:
         self._marks = None
         state = self._state
         balances = state.balances
-        for account, balance in reversed(self._old_balances):
-            if balance is None:
-                del balances[account]
-            else:
-                balances[account] = balance
+        for accounts, before in reversed(self._old_balances):
+            for account, balance in zip(reversed(accounts), reversed(before), strict=True):
+                if balance is None:
+                    balances.pop(account, None)  # new with this unit of work
+                else:
+                    balances[account] = balance
         self._old_balances.clear()
         lots = state.lots
         for lot in reversed(self._old_lots):  # before cutting back: keeps the order of lots
@@ -300,29 +304,29 @@ class _Ledger:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         balances = self._state.balances
-        return {account: balances.get(account, 0) for account in accounts}
+        return dict(zip(accounts, map(balances.get, accounts, repeat(0)), strict=False))
 
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
         uow = self._uow
         if uow._marks is None:  # noqa: SLF001
             uow._first_write()  # noqa: SLF001
         state = self._state
-        if transaction.id in state.transactions:
-            raise StorageError(f"transaction {transaction.id!r} already exists")
+        transactions = state.transactions
+        transaction_id = transaction.id
+        if transaction_id in transactions:
+            raise StorageError(f"transaction {transaction_id!r} already exists")
         postings = transaction.postings
+        accounts = list(map(_account, postings))
         try:
-            after = [balances_after[p.account] for p in postings]
+            after = list(map(balances_after.__getitem__, accounts))
         except KeyError:
-            missing = [p.account for p in postings if p.account not in balances_after]
+            missing = [account for account in accounts if account not in balances_after]
             raise StorageError(f"no balance after given for {missing}") from None
         balances = state.balances
-        old = uow._old_balances  # noqa: SLF001
-        for posting, balance in zip(postings, after, strict=True):
-            account = posting.account
-            old.append((account, balances.get(account)))
-            balances[account] = balance
-        state.postings.record(transaction.id, postings, after)
-        state.transactions[transaction.id] = transaction
+        uow._old_balances.append((accounts, list(map(balances.get, accounts))))  # noqa: SLF001
+        balances.update(zip(accounts, after, strict=True))
+        state.postings.record(transaction_id, accounts, list(map(_amount, postings)), after)
+        transactions[transaction_id] = transaction
 
     def get(self, transaction_id: str) -> Transaction | None:
         if not self._uow._active:  # noqa: SLF001
@@ -532,6 +536,10 @@ class _Outbox:
         for event_id in event_ids:
             if event_id in state.outbox and event_id not in state.delivered:
                 state.delivered[event_id] = at
+
+
+_account = operator.attrgetter("account")  # of a posting
+_amount = operator.attrgetter("amount")
 
 
 def _soonest(lot: Lot) -> tuple[datetime, str]:

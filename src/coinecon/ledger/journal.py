@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 import itertools
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeAlias, final
 
@@ -125,6 +125,7 @@ class AccountKind(enum.Enum):
 
 
 _HOLDER_OWNED = frozenset({AccountKind.WALLET, AccountKind.EARNINGS, AccountKind.CREATOR_PAYABLE})
+_WALLET = AccountKind.WALLET
 
 
 def _check_owner(instance: AccountKey, _attribute: object, owner: Any) -> None:
@@ -270,6 +271,30 @@ class Posting:
     def value(self) -> Money | UnitAmount:
         """The amount as :class:`Money` or :class:`UnitAmount`."""
         return amount_of(self.account.asset, self.amount)
+
+    @classmethod
+    def _of(cls, account: AccountKey, amount: int) -> Posting:
+        """A posting whose caller has checked *account* and *amount* as the
+        constructor would: the wallet service, for the legs it makes itself
+        (a wallet key it built, a positive amount within range)."""
+        posting = _new(cls)
+        _set_posting_account(posting, account)
+        _set_posting_amount(posting, amount)
+        _set_posting_hash(posting, None)  # not computed yet, as the constructor leaves it
+        return posting
+
+
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, Any], None], ...]:
+    """The setters of *cls*'s slots *names*, for the builders of values their
+    callers checked: a slot's own setter is several times faster than
+    ``object.__setattr__``, which looks the slot up on every call."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_new = object.__new__
+_set_posting_account, _set_posting_amount, _set_posting_hash = _slot_setters(
+    Posting, "account", "amount", "_attrs_cached_hash"
+)
 
 
 class TransactionKind(enum.Enum):
@@ -450,7 +475,7 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
         accounts.append(account)
         asset = id(account.asset)
         totals[asset] = totals.get(asset, 0) + posting.amount
-        if account.kind is AccountKind.WALLET:
+        if account.kind is _WALLET:
             wallets.append(posting)
     if len(set(accounts)) < len(accounts):
         _refuse_duplicates(accounts)
@@ -550,15 +575,17 @@ class Transaction:
         *idempotency_key*, *cause* and *metadata* as the constructor would (the
         wallet service, on every command). The id and the postings are checked
         here, exactly as by the constructor."""
-        transaction = object.__new__(cls)
-        _set = object.__setattr__
-        _set(transaction, "id", check_identifier(id, "transaction id"))
-        _set(transaction, "kind", kind)
-        _set(transaction, "postings", postings)
-        _set(transaction, "occurred_at", occurred_at)
-        _set(transaction, "idempotency_key", idempotency_key)
-        _set(transaction, "cause", cause)
-        _set(transaction, "metadata", metadata)
+        transaction = _new(cls)
+        _set_id, _set_kind, _set_postings, _set_at, _set_key, _set_cause, _set_metadata = (
+            _TRANSACTION_SETTERS
+        )
+        _set_id(transaction, check_identifier(id, "transaction id"))
+        _set_kind(transaction, kind)
+        _set_postings(transaction, postings)
+        _set_at(transaction, occurred_at)
+        _set_key(transaction, idempotency_key)
+        _set_cause(transaction, cause)
+        _set_metadata(transaction, metadata)
         _check_postings(transaction, None, postings)
         return transaction
 
@@ -568,6 +595,18 @@ class Transaction:
             if posting.account == account:
                 return posting
         return None
+
+
+_TRANSACTION_SETTERS = _slot_setters(
+    Transaction,
+    "id",
+    "kind",
+    "postings",
+    "occurred_at",
+    "idempotency_key",
+    "cause",
+    "metadata",
+)
 
 
 def check_rules(

@@ -24,9 +24,9 @@ lots and its event, and commits; or it writes nothing at all::
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
+import operator
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -80,6 +80,7 @@ _ORIGIN_KIND = {
     LotOrigin.ADJUSTMENT: TransactionKind.ADJUSTMENT,
 }
 _SPEND_KINDS = frozenset({TransactionKind.SPEND, TransactionKind.GIFT})
+_account = operator.attrgetter("account")  # of a posting
 _MAX_PAGE = 1000
 
 
@@ -184,24 +185,42 @@ def _spend_fingerprint(
         f'{{"command":"spend","request":{{"also":[{_postings_json(also) if also else ""}],'
         f'"amount":{amount.amount},'
         f'"cause":{_json_text(f"{cause.type}:{cause.id}")},"holder":{_json_text(holder)},'
-        f'"kind":{_json_text(kind._value_)},'
+        f'"kind":{_KIND_JSON[kind]},'
         f'"metadata":{canonical_json(dict(metadata)) if metadata else "{}"},'
         f'"unit":{_json_text(amount.unit.code)}}}}}'
     )
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 
-@functools.lru_cache(maxsize=256)
 def _postings_json(postings: tuple[Posting, ...]) -> str:
     """*postings* as the fingerprint writes them: ``[account text, amount]``
-    pairs, sorted, without the brackets around the list. Cached: a host sends
-    the same few ``also`` legs (a gift's) with spend after spend."""
-    return ",".join(
-        [
-            f"[{_json_text(text)},{amount}]"
-            for text, amount in sorted([(str(p.account), p.amount) for p in postings])
-        ]
-    )
+    pairs, sorted, without the brackets around the list."""
+    texts = _ACCOUNT_TEXTS
+    pairs = []
+    for posting in postings:
+        account = posting.account
+        text = texts.get(account)
+        if text is None:
+            text = _account_text(account)
+        pairs.append((text, posting.amount))
+    pairs.sort()  # by the account's text, then the amount: its JSON follows the text
+    return ",".join([f"[{json},{amount}]" for (_, json), amount in pairs])
+
+
+def _account_text(account: AccountKey) -> tuple[str, str]:
+    """*account* as text, and that text as JSON; remembered: a host sends the
+    same few ``also`` accounts (a gift's creators) with spend after spend."""
+    text = str(account)
+    texts = _ACCOUNT_TEXTS
+    if len(texts) >= _MAX_ACCOUNT_TEXTS:
+        texts.clear()  # bounded: a host may have millions of creators
+    texts[account] = found = (text, _json_text(text))
+    return found
+
+
+_ACCOUNT_TEXTS: dict[AccountKey, tuple[str, str]] = {}
+_MAX_ACCOUNT_TEXTS = 4096
+_KIND_JSON = {kind: _json_text(kind.value) for kind in TransactionKind}
 
 
 def _consumption_json(consumption: LotConsumption) -> str:
@@ -261,6 +280,26 @@ class SpendResult:
             consumed=_consumption_from_json(data["consumed"]),
             balance=UnitAmount(data["balance"], Unit(data["unit"])),
         )
+
+    @classmethod
+    def _of(
+        cls, transaction_id: str, consumed: tuple[LotConsumption, ...], balance: UnitAmount
+    ) -> SpendResult:
+        """``SpendResult(transaction_id, consumed, balance)``, built faster:
+        the constructor checks nothing, and every spend makes one."""
+        result = _new(cls)
+        _set_result_transaction(result, transaction_id)
+        _set_result_consumed(result, consumed)
+        _set_result_balance(result, balance)
+        return result
+
+
+_new = object.__new__
+# Each slot's own setter: several times faster than object.__setattr__ (which
+# looks the slot up on every call), for the values of the hot path.
+_set_result_transaction, _set_result_consumed, _set_result_balance = (
+    SpendResult.__dict__[name].__set__ for name in ("transaction_id", "consumed", "balance")
+)
 
 
 @final
@@ -399,6 +438,7 @@ class Wallets:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._order = spend_order
         self._new_id = new_id or random_id
+        self._ids_checked = self._new_id is random_id  # which makes nothing but valid ids
         self._batches: set[int] = set()  # threads with a batch open
 
     # -- commands -------------------------------------------------------------
@@ -564,9 +604,11 @@ class Wallets:
                 raise InvalidTypeError(f"also must hold Posting values, got {posting!r}")
         pairs = () if metadata is None else metadata_pairs(metadata)
         digest = _spend_fingerprint(holder, amount, cause, kind, extra, pairs)
+        coins, unit = amount.amount, amount.unit
         postings = (
-            Posting(wallet, -amount.amount),
-            Posting(AccountKey.spent(amount.unit), amount.amount),
+            # Checked as Posting() would: an account key, a positive amount in range.
+            Posting._of(wallet, -coins),  # noqa: SLF001
+            Posting._of(AccountKey.spent(unit), coins),  # noqa: SLF001
             *extra,
         )
         with self._unit_of_work() as uow:
@@ -584,9 +626,9 @@ class Wallets:
                 self._new_id(), kind, postings, now, key, cause, pairs
             )
             after = self._record(uow, transaction)
-            consumed = self._consume(uow, wallet, lots, amount.amount, transaction.id, now)
-            balance = UnitAmount._unchecked(after[wallet], amount.unit)  # noqa: SLF001 (checked by the rules)
-            result = SpendResult(transaction.id, consumed, balance)
+            consumed = self._consume(uow, wallet, lots, coins, transaction.id, now)
+            balance = UnitAmount._unchecked(after[wallet], unit)  # noqa: SLF001 (checked by the rules)
+            result = SpendResult._of(transaction.id, consumed, balance)  # noqa: SLF001
             self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
             uow.commit()
             return result
@@ -798,7 +840,7 @@ class Wallets:
     # -- helpers --------------------------------------------------------------
 
     def _unit_of_work(self) -> UnitOfWork:
-        if threading.get_ident() in self._batches:
+        if self._batches and threading.get_ident() in self._batches:
             raise StorageError(
                 "this thread has a batch open on these wallets: inside the 'with' block, "
                 "use the Wallets that batch() yielded"
@@ -826,9 +868,9 @@ class Wallets:
 
     @staticmethod
     def _record(uow: UnitOfWork, transaction: Transaction) -> dict[AccountKey, int]:
-        accounts = [p.account for p in transaction.postings]
-        after = check_rules(transaction, uow.ledger.balances(accounts))
-        uow.ledger.record(transaction, after)
+        ledger = uow.ledger
+        after = check_rules(transaction, ledger.balances(list(map(_account, transaction.postings))))
+        ledger.record(transaction, after)
         return after
 
     def _sweep(self, uow: UnitOfWork, wallet: AccountKey, now: datetime) -> None:
@@ -877,17 +919,25 @@ class Wallets:
         transaction_id: str,
         now: datetime,
     ) -> tuple[LotConsumption, ...]:
-        """Take *coins* from *lots*, *wallet*'s open lots, for *transaction_id*."""
-        try:
-            taken = take_from_lots(lots, coins, self._order, now=now)
-        except InsufficientFunds as error:
-            raise StorageError(
-                f"the lots of {wallet} disagree with its balance; run verify(): {error}"
-            ) from error
-        for lot, _ in taken:
-            uow.lots.update(lot)
-        consumed = tuple([consumption for _, consumption in taken])
-        uow.lots.record_consumption(transaction_id, consumed)
+        """Take *coins* from *lots*, *wallet*'s open lots (none of them
+        lapsed at *now*), for *transaction_id*."""
+        repository = uow.lots
+        if len(lots) == 1 and lots[0].remaining >= coins:
+            # What take_from_lots does with one lot that holds enough: the usual case.
+            lot, consumption = lots[0].take(coins)
+            repository.update(lot)
+            consumed: tuple[LotConsumption, ...] = (consumption,)
+        else:
+            try:
+                taken = take_from_lots(lots, coins, self._order, now=now)
+            except InsufficientFunds as error:
+                raise StorageError(
+                    f"the lots of {wallet} disagree with its balance; run verify(): {error}"
+                ) from error
+            for lot, _ in taken:
+                repository.update(lot)
+            consumed = tuple([consumption for _, consumption in taken])
+        repository.record_consumption(transaction_id, consumed)
         return consumed
 
     def _finish(
@@ -907,7 +957,9 @@ class Wallets:
     def _announce(
         self, uow: UnitOfWork, event_type: str, transaction: Transaction, payload: str
     ) -> None:
-        event_id = check_identifier(self._new_id(), "event id")
+        event_id = self._new_id()
+        if not self._ids_checked:
+            check_identifier(event_id, "event id")
         uow.outbox.add(
             OutboxEvent._of(  # noqa: SLF001 (the id is checked here, the rest by the transaction)
                 event_id, event_type, transaction.occurred_at, payload, transaction.id

@@ -130,7 +130,8 @@ class UnitAmount:
         :data:`~coinecon.money.money.MAX_MINOR_UNITS` and a :class:`Unit` already
         (a balance the ledger rules checked)."""
         value = object.__new__(cls)
-        value.__attrs_init__(amount, unit)
+        _set_amount(value, amount)
+        _set_unit(value, unit)
         return value
 
     def __str__(self) -> str:
@@ -234,6 +235,10 @@ class UnitAmount:
 
 
 register_unit_amount(UnitAmount)
+
+# Each slot's own setter: several times faster than object.__setattr__, which
+# looks the slot up on every call (UnitAmount._unchecked runs for every command).
+_set_amount, _set_unit = (UnitAmount.__dict__[name].__set__ for name in ("amount", "unit"))
 
 
 def _refuse_mix(amount: UnitAmount, other: object, operation: str) -> NoReturn:
