@@ -25,11 +25,9 @@ the unit of work first changed them.
 from __future__ import annotations
 
 import bisect
-import operator
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import repeat
 from types import TracebackType
 from typing import Any, Self
 
@@ -304,7 +302,7 @@ class _Ledger:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         balances = self._state.balances
-        return dict(zip(accounts, map(balances.get, accounts, repeat(0)), strict=False))
+        return {account: balances.get(account, 0) for account in accounts}
 
     def record(self, transaction: Transaction, balances_after: Mapping[AccountKey, int]) -> None:
         uow = self._uow
@@ -315,17 +313,29 @@ class _Ledger:
         transaction_id = transaction.id
         if transaction_id in transactions:
             raise StorageError(f"transaction {transaction_id!r} already exists")
-        postings = transaction.postings
-        accounts = list(map(_account, postings))
-        try:
-            after = list(map(balances_after.__getitem__, accounts))
-        except KeyError:
-            missing = [account for account in accounts if account not in balances_after]
-            raise StorageError(f"no balance after given for {missing}") from None
+        # Plain loops: dict calls made from Python code beat map() over them,
+        # an account key's hash being Python code.
+        accounts: list[AccountKey] = []
+        amounts: list[int] = []
+        after: list[int] = []
+        before: list[int | None] = []
+        missing = []
+        for posting in transaction.postings:
+            account = posting.account
+            accounts.append(account)
+            amounts.append(posting.amount)
+            try:
+                after.append(balances_after[account])
+            except KeyError:
+                missing.append(account)
+        if missing:
+            raise StorageError(f"no balance after given for {missing}")
         balances = state.balances
-        uow._old_balances.append((accounts, list(map(balances.get, accounts))))  # noqa: SLF001
-        balances.update(zip(accounts, after, strict=True))
-        state.postings.record(transaction_id, accounts, list(map(_amount, postings)), after)
+        for account, balance in zip(accounts, after, strict=True):
+            before.append(balances.get(account))
+            balances[account] = balance
+        uow._old_balances.append((accounts, before))  # noqa: SLF001
+        state.postings.record(transaction_id, accounts, amounts, after)
         transactions[transaction_id] = transaction
 
     def get(self, transaction_id: str) -> Transaction | None:
@@ -536,10 +546,6 @@ class _Outbox:
         for event_id in event_ids:
             if event_id in state.outbox and event_id not in state.delivered:
                 state.delivered[event_id] = at
-
-
-_account = operator.attrgetter("account")  # of a posting
-_amount = operator.attrgetter("amount")
 
 
 def _soonest(lot: Lot) -> tuple[datetime, str]:
