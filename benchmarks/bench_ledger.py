@@ -542,6 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a tiny run that checks the script, not the speed"
     )
+    parser.add_argument(
+        "--only", choices=["memory"], help="run this case only (memory: Wallets on MemoryStore)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.commands, args.rounds, args.holders = 40, 1, 200
@@ -573,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({sized(setup, 'FULL'):,} at FULL), {setup.rounds} rounds; ratio = coinecon / "
             "baseline, the median of the rounds' ratios (range: lowest-highest)\n"
         )
-        results = run_cases(setup)
+        results = run_cases(setup, only=args.only)
     passed = sum(1 for r in results if r is True)
     failed = sum(1 for r in results if r is False)
     unknown = sum(1 for r in results if r is None)
@@ -613,8 +616,9 @@ def print_pages(setup: Setup) -> None:
     print(f"  WAL pages per command, one per commit at NORMAL ({len(todo)} commands): {counted}")
 
 
-def run_cases(setup: Setup) -> list[bool | None]:
-    """Measure and print every case; return whether each target was met."""
+def run_cases(setup: Setup, only: str | None = None) -> list[bool | None]:
+    """Measure and print every case (or the *only* one); return whether each
+    target was met."""
     grouped = group_commit_available(setup.directory)
     print_header()
     results: list[bool | None] = []
@@ -630,6 +634,8 @@ def run_cases(setup: Setup) -> list[bool | None]:
             )
         )
     )
+    if only == "memory":
+        return results
     for synchronous in ("NORMAL", "FULL"):
         done = measure(
             setup,
