@@ -232,6 +232,15 @@ class TestHistory:
         with pytest.raises(InvalidIdentifierError, match="not a history cursor"):
             wallets.history(ALICE, cursor="1" * 20)
 
+    @pytest.mark.parametrize("cursor", ["\u00b2", "\uff11\uff12", "1\u0663", "", "-1", " 1"])
+    def test_a_cursor_is_ascii_digits(self, wallets: Wallets, cursor: str) -> None:
+        """Other digits (superscripts, full-width, Arabic-Indic) are no cursor
+        the service gave out: refused with the typed error, never a bare
+        ValueError from int() nor read as a number."""
+        credit(wallets, "c1")
+        with pytest.raises(InvalidIdentifierError, match="not a history cursor"):
+            wallets.history(ALICE, cursor=cursor)
+
     def test_the_account_must_be_an_account_key(self, wallets: Wallets) -> None:
         with pytest.raises(InvalidTypeError, match="account must be an AccountKey"):
             wallets.history("wallet:alice:COIN")  # type: ignore[arg-type]

@@ -352,7 +352,13 @@ class HistoryPage:
 def _parse_cursor(cursor: object) -> int | None:
     if cursor is None:
         return None
-    if not isinstance(cursor, str) or not cursor.isdigit() or len(cursor) > 19:
+    # isascii(): str.isdigit() also takes digits such as superscripts and full-width ones, which
+    # are no cursor this service ever gave out.
+    if (
+        not isinstance(cursor, str)
+        or not (cursor.isascii() and cursor.isdigit())
+        or len(cursor) > 19
+    ):
         raise InvalidIdentifierError(f"not a history cursor: {cursor!r}")
     return int(cursor)
 
