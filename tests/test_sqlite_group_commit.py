@@ -8,6 +8,7 @@ queued on the writer lock, so the two land in one group for certain.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -17,16 +18,18 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from coinecon import InsufficientFunds, StorageError
 from coinecon.adapters.sqlite import SqliteStore
+from coinecon.adapters.sqlite import _group as group_module
 from coinecon.adapters.sqlite._group import Group, GroupCommit
 from coinecon.errors import InvalidTypeError
 from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.wallets import Wallets
-from coinecon.testing.contract import COIN, DIAMOND
+from coinecon.testing.contract import COIN, DIAMOND, purchase
 from workload import CREATOR, buy, child_command, diamonds_for, send_gift
 
 WAIT = 10.0  # seconds any event of these tests may take, at most
@@ -219,6 +222,123 @@ def test_a_member_commits_its_group_itself_when_no_one_else_does(store: SqliteSt
     lock._waiting = 0
     with SqliteStore(store.path, read_only=True) as reader:
         assert Wallets(reader).balance("alice", COIN) == COIN(10)
+
+
+def test_a_group_with_no_writes_ends_at_once_even_while_a_thread_waits(
+    tmp_path: Path,
+) -> None:
+    """A query (or a replay, or a refused command) that ends while a thread
+    is counted as waiting must not leave its group open: should that thread
+    give up, no one would end the group, and the file's write lock would stay
+    held against every other process."""
+    path = tmp_path / "coins.db"
+    store = SqliteStore(path)
+    buy(Wallets(store), "seed", "alice", 10)
+    lock = store._lock
+    lock._waiting = 1  # a waiter that gives up before it gets the lock
+    assert Wallets(store).balance("alice", COIN) == COIN(10)  # a query: no commit
+    lock._waiting = 0
+    assert lock.open_group is None
+    with SqliteStore(path, timeout=0.5) as other:  # another process, as far as SQLite knows
+        buy(Wallets(other), "other", "bob", 1)
+    store.close()
+
+
+def test_a_member_interrupted_while_it_waits_does_not_leave_its_group_open(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = store._lock
+    lock._waiting = 1  # the next holder, queued, but it never comes
+
+    def interrupted(_self: threading.Event, _timeout: float | None = None) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Event, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        buy(Wallets(store), "a", "alice", 10)
+    monkeypatch.undo()
+    lock._waiting = 0
+    assert lock.open_group is None  # committed on the way out
+    with SqliteStore(store.path, read_only=True) as reader:
+        assert Wallets(reader).balance("alice", COIN) == COIN(10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_afresh_rather_than_join_its_parents_group(
+    store: SqliteStore,
+) -> None:
+    """A child forked while a group is open must not use the parent's group
+    (its connection and transaction) nor its locks, which another thread of
+    the parent may hold."""
+    lock = store._lock
+    lock._waiting = 1  # keeps the group open after the commit below
+    started = threading.Event()
+    release = threading.Event()
+
+    def member() -> None:
+        with store.unit_of_work() as uow:
+            uow.ledger.record(*_purchase())
+            started.set()
+            assert release.wait(WAIT)
+            uow.commit()
+
+    thread = threading.Thread(target=member)
+    thread.start()
+    assert started.wait(WAIT)
+    parent_group = lock.open_group
+    assert parent_group is not None
+    pid = os.fork()
+    if pid == 0:  # the child: see what a new unit of work would use, then leave
+        code = 1
+        try:
+            store.unit_of_work()
+            fresh = store._lock
+            code = 0 if fresh is not lock and fresh.open_group is None else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    lock._waiting = 0
+    thread.join(WAIT)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store._lock is lock  # the parent's own store is untouched
+
+
+def _purchase() -> tuple[Any, dict[AccountKey, int]]:
+    alice = AccountKey.wallet("alice", COIN)
+    issuance = AccountKey.issuance(COIN)
+    return purchase("tx-a", "alice", 5), {issuance: -5, alice: 5}
+
+
+def test_a_disk_full_in_one_member_rolls_back_that_member_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLITE_FULL inside a member's savepoint undoes only that member: a
+    member committed into the same group before it is answered and kept."""
+    monkeypatch.setattr(group_module, "_POLL", 1.0)
+    path = tmp_path / "coins.db"
+    store = SqliteStore(path)
+    lock = store._lock
+    lock._waiting = 1
+    first, first_outcome = in_thread(lambda: buy(Wallets(store), "a", "alice", 5))
+    wait_until(lambda: lock.open_group is not None and lock.open_group.members == 1)
+    lock._waiting = 0
+    with pytest.raises(StorageError, match="full"), store.unit_of_work() as uow:  # noqa: PT012
+        raw = uow._work().raw
+        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        raw.execute(f"PRAGMA max_page_count = {pages + 1}")
+        for n in range(2000):
+            uow.ledger.record(
+                purchase(f"tx-b{n}", f"bob{n}", 5),
+                {AccountKey.issuance(COIN): -5 * (n + 1), AccountKey.wallet(f"bob{n}", COIN): 5},
+            )
+        uow.commit()
+    first.join(WAIT)
+    assert isinstance(first_outcome[0], str)
+    store.close()
+    with SqliteStore(path) as again:
+        assert Wallets(again).balance("alice", COIN) == COIN(5)
+        assert Wallets(again).verify().ok
 
 
 def test_a_unit_of_work_goes_on_after_its_commit_in_a_new_group(store: SqliteStore) -> None:

@@ -184,6 +184,8 @@ class LotRepository(Protocol):
         """Remember which lots *transaction_id* consumed, and how much.
 
         Raises:
+            InvalidAmountError: if *consumed* is empty (a consumption lists at
+                least one lot).
             StorageError: if a consumption of *transaction_id* is recorded already.
         """
         ...

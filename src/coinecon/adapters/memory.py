@@ -474,6 +474,8 @@ class _Lots:
         return iter(list(self._state.lots.values()))
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
+        if not consumed:
+            raise InvalidAmountError("a consumption lists at least one lot; this one is empty")
         if self._uow._marks is None:  # noqa: SLF001
             self._uow._first_write()  # noqa: SLF001
         consumption = self._state.consumption

@@ -763,6 +763,17 @@ class LotContract(_Contract):
                 uow.rollback()
                 assert uow.lots.lapsed(alice, later) == [first, second]
 
+    def test_an_empty_consumption_is_refused(self, store: Store) -> None:
+        """A consumption lists at least one lot: an empty one is refused with
+        a typed error and records nothing."""
+        with store.unit_of_work() as uow:
+            with pytest.raises(InvalidAmountError, match="at least one lot"):
+                uow.lots.record_consumption("tx-1", [])
+            uow.lots.record_consumption("tx-1", [LotConsumption("lot-1", 1)])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.consumption("tx-1") == [LotConsumption("lot-1", 1)]
+
     def test_consumption(self, store: Store) -> None:
         """What a transaction consumed reads back in order; twice is an error."""
         consumed = [
@@ -912,6 +923,34 @@ class OutboxContract(_Contract):
             uow.commit()
         with store.unit_of_work() as uow:
             assert uow.outbox.pending(limit=10) == [news]
+
+    def test_events_come_back_in_the_order_added_whatever_their_transaction(
+        self, store: Store
+    ) -> None:
+        """An event of no transaction added between a transaction and its
+        event, and the events of two transactions added in the reverse of
+        their order, come back in the order added."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 5))
+            record(uow, purchase("tx-2", "bob", 5))
+            added = [
+                _event("loose"),
+                _event("e-2", transaction_id="tx-2"),
+                _event("e-1", transaction_id="tx-1"),
+                _event("loose-2"),
+            ]
+            for event in added:
+                uow.outbox.add(event)
+            assert uow.outbox.pending(limit=10) == added
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == added
+            record(uow, purchase("tx-3", "carol", 5))
+            later = _event("e-3", transaction_id="tx-3")
+            uow.outbox.add(later)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == [*added, later]
 
     def test_duplicate_event_raises(self, store: Store) -> None:
         """An event id is stored once."""

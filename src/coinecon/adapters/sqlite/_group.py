@@ -19,6 +19,17 @@ that were not answered yet. If the group's ``COMMIT`` fails, every member's
 A unit of work that ends without committing (a replay, a query, a refused
 command) waits for the group too when the group holds others' writes, since
 what it read may be one of them: it answers nothing that could still be lost.
+A group that holds no writes is ended at once.
+
+What sharing costs: a unit of work may read the writes of those committed
+before it in its group, which become durable with the group's commit (a
+caller is answered only after it, but what a unit of work does *inside* its
+block, such as calling out to another system, may act on writes that a crash
+would still lose: act on the outside after the commit, as the wallet service
+does); and a ``commit()`` returns once the group's commit is done, so it waits
+for the units of work that joined the group after it to end. A unit of work
+must therefore never wait, inside its block, for another thread's command to
+return: with group commit the two would wait for each other.
 """
 
 from __future__ import annotations
@@ -80,6 +91,11 @@ class GroupCommit:
         self._count = threading.Lock()
         self._waiting = 0  # threads blocked on the writer lock
         self._open: Group | None = None
+
+    @property
+    def open_group(self) -> Group | None:
+        """The group units of work join now, if one is open."""
+        return self._open
 
     # -- the writer lock ------------------------------------------------------
 
@@ -148,6 +164,14 @@ class GroupCommit:
             self.release()
             self._raise_if_failed(group, wait=wait)
             return
+        if not group.members:
+            # Nothing to share: end it now. Left open for a waiter that may
+            # give up, it would hold the file's write lock with no one to end it.
+            try:
+                self._discard(group)
+            finally:
+                self.release()
+            return
         with self._count:
             waiting = self._waiting
         if waiting and group.members < MAX_GROUP:
@@ -177,18 +201,27 @@ class GroupCommit:
     # -- helpers ---------------------------------------------------------------
 
     def _await(self, group: Group) -> None:
-        while not group.done.wait(_POLL):
-            # The thread expected to commit may have given up waiting for the
-            # lock (its time-out): whoever finds the lock free and the group
-            # still open commits it.
-            if self._writer.acquire(blocking=False):
-                self._holder = threading.get_ident()
-                try:
-                    if self._open is group:
-                        self._commit(group)
-                finally:
-                    self.release()
+        try:
+            while not group.done.wait(_POLL):
+                # The thread expected to commit may have given up waiting for
+                # the lock (its time-out): whoever finds the lock free and the
+                # group still open commits it.
+                self._commit_if_idle(group)
+        except BaseException:
+            # Interrupted while waiting: do not leave the group open for no one.
+            self._commit_if_idle(group)
+            raise
         self._raise_if_failed(group, wait=True)
+
+    def _commit_if_idle(self, group: Group) -> None:
+        """Commit *group* if no unit of work holds the lock and it is still open."""
+        if self._writer.acquire(blocking=False):
+            self._holder = threading.get_ident()
+            try:
+                if self._open is group:
+                    self._commit(group)
+            finally:
+                self.release()
 
     @staticmethod
     def _raise_if_failed(group: Group, *, wait: bool) -> None:

@@ -24,13 +24,14 @@ from coinecon.adapters.sqlite._rows import (
     _time,
 )
 from coinecon.adapters.sqlite._sql import _UPDATE_LOT, _placeholders
-from coinecon.errors import StorageError
+from coinecon.errors import InvalidAmountError, StorageError
 from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.lots import Lot, LotConsumption
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._store import SqliteUnitOfWork
 
+_NOTHING_CONSUMED = "a consumption lists at least one lot; this one is empty"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
 _LAPSED = (
     f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
@@ -176,6 +177,8 @@ class _Lots:
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
         # Guarded inline, not by @_guarded: see _fault.
         try:
+            if not consumed:
+                raise InvalidAmountError(_NOTHING_CONSUMED)
             uow = self._uow
             raw = uow._writing().raw  # noqa: SLF001
             pending = uow._pending  # noqa: SLF001

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from coinecon.adapters.sqlite._rows import (
     _FAULTS,
@@ -19,6 +19,7 @@ from coinecon.adapters.sqlite._session import (
     _EVENT_TYPE,
     _FINGERPRINT,
     _RESULT,
+    _ROW,
     _TIME,
 )
 from coinecon.adapters.sqlite._sql import (
@@ -120,8 +121,16 @@ class _Outbox:
             at = _time(event.occurred_at)
             transaction_id = event.transaction_id
             waiting = None if transaction_id is None else pending.transactions.get(transaction_id)
-            if waiting is not None and waiting[_EVENT_ID] is None and waiting[_TIME] == at:
-                # The event of a transaction that waits to be written: on its row.
+            last = pending.last_event
+            if (
+                waiting is not None
+                and waiting[_EVENT_ID] is None
+                and waiting[_TIME] == at
+                and (last is None or (waiting[_ROW], 0) > last)
+            ):
+                # The event of a transaction that waits to be written, and that
+                # comes after every event added so far: on its row.
+                pending.last_event = (cast("int", waiting[_ROW]), 0)
                 waiting[_EVENT_ID] = event_id
                 waiting[_EVENT_TYPE] = event.type
                 waiting[_EVENT_PAYLOAD] = (
@@ -129,9 +138,12 @@ class _Outbox:
                 )
                 pending.events_on_rows.add(event_id)
                 return
+            # In the outbox table, it comes after the events on the rows
+            # written so far, and after the table's earlier events.
             after = connection.next_row - 1 if connection.next_row else None
             if after is None:
                 after = raw.execute(_LAST_ROW).fetchone()[0]
+            pending.last_event = (after, 1)
             pending.events[event_id] = (
                 event_id,
                 event.type,

@@ -137,6 +137,7 @@ class _Pending:
         "events",
         "events_on_rows",
         "items",
+        "last_event",
         "lot_rows",
         "lot_updates",
         "lots",
@@ -161,6 +162,10 @@ class _Pending:
         self.absent: set[str] = set()
         self.events: dict[str, tuple[str, str, str, str, str | None, int]] = {}
         self.events_on_rows: set[str] = set()  # events waiting on transactions' rows
+        # Where the last event added sorts among pending events: (its
+        # transaction's row, 0), or (the last row then, 1) for one in the
+        # outbox table; an event goes on a row only if that keeps the order.
+        self.last_event: tuple[int, int] | None = None
 
     def waiting(self) -> int:
         """How many rows wait to be sent."""

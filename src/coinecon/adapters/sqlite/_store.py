@@ -151,6 +151,8 @@ class SqliteStore:
         """Open a unit of work on this store (use it as a context manager)."""
         if self._closed:
             raise StorageError(f"the store on {self._path} is closed")
+        if self._pid != os.getpid():
+            self._forked()
         if self._group_commit:
             return _GroupedUnitOfWork(self)
         return SqliteUnitOfWork(self)
@@ -207,6 +209,21 @@ class SqliteStore:
             raw.close()
             raise StorageError(f"cannot configure SQLite file {self._path!r}: {error}") from error
         return _Connection(raw)
+
+    def _forked(self) -> None:
+        """In a forked child: leave the parent's connections, its open group
+        and its locks alone (another thread of the parent may have held them
+        at the fork), keeping them referenced; start afresh."""
+        self._pool_lock = threading.Lock()
+        self._inherited.extend(self._idle)
+        self._idle = []
+        group = self._lock.open_group
+        if group is not None:
+            self._inherited.append(group.connection)
+        self._lock = GroupCommit(
+            self._take_connection, self._give_back, self._begin, describe=self._path
+        )
+        self._pid = os.getpid()
 
     def _take_connection(self) -> _Connection:
         with self._pool_lock:
