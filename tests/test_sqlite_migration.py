@@ -150,3 +150,25 @@ def test_postings_of_one_transaction_that_are_not_consecutive_are_numbered_anew(
                 ("t2", 20),
             ]
         assert Wallets(store).verify().ok
+
+
+def test_a_transaction_without_postings_fails_the_migration_rather_than_vanish(
+    tmp_path: Path,
+) -> None:
+    """Another writer of a v1 file may have left a transaction with no
+    postings (coinecon never writes one): the migration refuses to drop it
+    silently, and the file stays at version 1."""
+    path = tmp_path / "bare.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, "
+            "cause_type, cause_id, metadata) VALUES "
+            "(1, 't1', 'adjustment', '2026-01-01T00:00:00.000000+00:00', 'k', 't', 't1', '[]')"
+        )
+    with pytest.raises(StorageError, match="first_sequence"):
+        SqliteStore(path)
+    assert version(path) == 1

@@ -251,13 +251,15 @@ _VERSION_2 = (
     "CREATE INDEX migration_postings_by_transaction ON postings_v2 (transaction_row)",
     "CREATE INDEX migration_transactions_by_key ON transactions (idempotency_key, row)",
     # A command's record joins its transaction: the first with its key, at
-    # its time. Any other record stays in the idempotency table.
+    # its time. Any other record stays in the idempotency table. A
+    # transaction without postings (no coinecon writes one) fails the
+    # migration rather than vanish.
     """
     INSERT INTO transactions_v2
     SELECT t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id,
            t.metadata, p.first, p.count, i.fingerprint, i.result, NULL, NULL, NULL
     FROM transactions AS t
-    JOIN (
+    LEFT JOIN (
         SELECT transaction_row, min(sequence) AS first, count(*) AS count
         FROM postings_v2 GROUP BY transaction_row
     ) AS p ON p.transaction_row = t.row
