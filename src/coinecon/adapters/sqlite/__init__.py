@@ -53,6 +53,7 @@ How it keeps the port's contract:
   written raises :class:`~coinecon.errors.StorageError` when it is read.
 """
 
-from coinecon.adapters.sqlite._store import SCHEMA_VERSION, SqliteStore, SqliteUnitOfWork
+from coinecon.adapters.sqlite._store import SCHEMA_VERSION, SqliteStore
+from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "SqliteUnitOfWork"]

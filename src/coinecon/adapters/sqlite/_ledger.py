@@ -29,7 +29,7 @@ from coinecon.adapters.sqlite._sql import (
 )
 
 if TYPE_CHECKING:
-    from coinecon.adapters.sqlite._store import SqliteUnitOfWork
+    from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork
 
 
 from collections.abc import Collection, Iterator, Mapping, Sequence

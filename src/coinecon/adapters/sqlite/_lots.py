@@ -29,7 +29,7 @@ from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.lots import Lot, LotConsumption
 
 if TYPE_CHECKING:
-    from coinecon.adapters.sqlite._store import SqliteUnitOfWork
+    from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork
 
 _NOTHING_CONSUMED = "a consumption lists at least one lot; this one is empty"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
