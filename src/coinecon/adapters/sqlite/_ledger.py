@@ -110,14 +110,10 @@ class _Ledger:
             uow = self._uow
             connection = uow._work()  # noqa: SLF001
             known = uow._pending.balances  # noqa: SLF001
-            try:
-                return {account: known[account] for account in accounts}
-            except KeyError:
-                pass  # read the accounts not read yet in this transaction
-            wanted = list(dict.fromkeys(accounts))
-            missing = [account for account in wanted if account not in known]
-            known.update(self._load_balances(connection, missing))
-            return {account: known[account] for account in wanted}
+            missing = [account for account in accounts if account not in known]
+            if missing:  # read the accounts not read yet in this transaction
+                known.update(self._load_balances(connection, list(dict.fromkeys(missing))))
+            return {account: known[account] for account in accounts}
         except _FAULTS as error:
             raise _fault(error) from error
 

@@ -120,7 +120,7 @@ class _Lots:
                 cached = {}
                 rows = pending.lot_rows
                 for line in lines:
-                    lot = _lot(line[1:])
+                    lot = _lot(line[1:], account)  # chosen by the account's columns
                     cached[lot.id] = lot
                     rows[lot.id] = line[0]
                 pending.lots[account] = cached

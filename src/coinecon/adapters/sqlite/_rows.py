@@ -200,7 +200,9 @@ def _moved(lot: Lot, account: AccountKey) -> str:
     return f"lot {lot.id!r} belongs to {account}; a lot cannot move to {lot.account}"
 
 
-def _lot(line: Sequence[Any]) -> Lot:
+def _lot(line: Sequence[Any], account: AccountKey | None = None) -> Lot:
+    """The lot of a row (``_LOT_COLUMNS``); *account*, when the query chose
+    the row by its account, saves decoding it."""
     (
         id_,
         kind,
@@ -217,7 +219,8 @@ def _lot(line: Sequence[Any]) -> Lot:
         value_recognised,
         expires_at,
     ) = line
-    account = _account(kind, owner, asset_kind, code)
+    if account is None:
+        account = _account(kind, owner, asset_kind, code)
     try:
         return Lot(
             id=id_,
