@@ -129,9 +129,11 @@ class GroupCommit:
 
     # -- groups (every method below runs holding the writer lock) --------------
 
-    def join(self, deadline: float) -> Group:
-        """The open group, or a new one (its transaction begun); a savepoint
-        for the joining unit of work is open on its connection."""
+    def join(self, deadline: float) -> tuple[Group, bool]:
+        """The open group, or a new one (its transaction begun), and whether
+        a savepoint was opened for the joining unit of work. The first unit
+        of work of a group needs none: the transaction holds nothing else,
+        and rolling it back whole undoes that unit of work alone."""
         group = self._open
         if group is None:
             connection = self._take_connection()
@@ -142,13 +144,14 @@ class GroupCommit:
                 raise
             group = Group(connection)
             self._open = group
+            return group, False
         try:
             group.connection.raw.execute(SAVEPOINT)
         except sqlite3.Error as error:
             failure = StorageError(f"cannot open a savepoint: {error}")
             self.fail(group, failure)
             raise failure from error
-        return group
+        return group, True
 
     def leave(self, group: Group, *, wait: bool) -> None:
         """Give the writer lock up after a unit of work of *group* ended

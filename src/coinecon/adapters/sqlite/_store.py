@@ -202,6 +202,7 @@ class SqliteStore:
             # Constants from a fixed set, not values: PRAGMA takes no parameters.
             raw.execute(f"PRAGMA synchronous = {self._synchronous}")
             raw.execute("PRAGMA foreign_keys = ON")
+            raw.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.Error as error:
             raw.close()
             raise StorageError(f"cannot configure SQLite file {self._path!r}: {error}") from error

@@ -218,6 +218,7 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         self._lock = store._lock  # noqa: SLF001
         self._group: Group | None = None
         self._mark = 0  # how many account ids the connection had learnt at the savepoint
+        self._savepoint = False  # False for the first unit of work of its group
         self._active = False
 
     def __enter__(self) -> Self:
@@ -256,11 +257,12 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         connection = group.connection
         self._check_alive(connection)
         self._send(connection)
-        try:
-            connection.raw.execute(RELEASE)
-        except sqlite3.Error as error:
-            self._abandon(connection)
-            raise StorageError(f"commit failed: {error}") from error
+        if self._savepoint:
+            try:
+                connection.raw.execute(RELEASE)
+            except sqlite3.Error as error:
+                self._abandon(connection)
+                raise StorageError(f"commit failed: {error}") from error
         group.members += 1
         self._detach()
         self._lock.leave(group, wait=True)
@@ -278,10 +280,13 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         if not group.done.is_set():
             raw = connection.raw
             try:
-                if not raw.in_transaction:
-                    raise sqlite3.OperationalError("SQLite ended the transaction")
-                raw.execute(ROLLBACK_TO)
-                raw.execute(RELEASE)
+                if self._savepoint:
+                    if not raw.in_transaction:
+                        raise sqlite3.OperationalError("SQLite ended the transaction")
+                    raw.execute(ROLLBACK_TO)
+                    raw.execute(RELEASE)
+                elif raw.in_transaction:  # the group holds this unit of work's writes alone
+                    raw.execute("ROLLBACK")
             except sqlite3.Error as error:
                 self._lock.fail(group, StorageError(f"rollback failed: {error}"))
             else:
@@ -315,7 +320,7 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         lock = self._lock
         lock.acquire(deadline, store._timeout)  # noqa: SLF001
         try:
-            group = lock.join(deadline)
+            group, self._savepoint = lock.join(deadline)
         except BaseException:
             lock.release()
             raise
@@ -346,9 +351,12 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
             return
         raw = connection.raw
         try:
-            if not raw.in_transaction:
-                raise sqlite3.OperationalError("SQLite ended the transaction")
-            raw.execute(ROLLBACK_TO)
+            if self._savepoint:
+                if not raw.in_transaction:
+                    raise sqlite3.OperationalError("SQLite ended the transaction")
+                raw.execute(ROLLBACK_TO)
+            elif raw.in_transaction:  # the group holds this unit of work's writes alone
+                raw.execute("ROLLBACK")
         except sqlite3.Error as error:
             self._lock.fail(group, StorageError(f"SQLite lost the group's transaction: {error}"))
         else:
