@@ -341,6 +341,38 @@ def test_a_disk_full_in_one_member_rolls_back_that_member_alone(
         assert Wallets(again).verify().ok
 
 
+def test_the_first_unit_of_work_of_a_group_rolls_back_alone_without_a_savepoint(
+    store: SqliteStore,
+) -> None:
+    """The first unit of work of a group opens no savepoint: when it fails
+    after writing, rolling the group's transaction back undoes it alone, and
+    the thread waiting to join starts a group of its own."""
+    started = threading.Event()
+    go = threading.Event()
+
+    def failing() -> None:
+        with store.unit_of_work() as uow:
+            uow.ledger.record(*_purchase())
+            assert uow._savepoint is False  # type: ignore[attr-defined]
+            started.set()
+            assert go.wait(WAIT)
+            raise RuntimeError("the caller's own error")
+
+    first, first_outcome = in_thread(failing)
+    assert started.wait(WAIT)
+    second, second_outcome = in_thread(lambda: buy(Wallets(store), "b", "bob", 3))
+    wait_until(queued(store))
+    go.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert isinstance(first_outcome[0], RuntimeError)
+    assert isinstance(second_outcome[0], str)
+    wallets = Wallets(store)
+    assert wallets.balance("alice", COIN) == COIN(0)
+    assert wallets.balance("bob", COIN) == COIN(3)
+    assert wallets.verify().ok
+
+
 def test_a_unit_of_work_goes_on_after_its_commit_in_a_new_group(store: SqliteStore) -> None:
     ended = count_commits(store)
     wallet = AccountKey.wallet("alice", COIN)
