@@ -278,15 +278,8 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         self._pending = _Pending()
         self._ready = None
         if not group.done.is_set():
-            raw = connection.raw
             try:
-                if self._savepoint:
-                    if not raw.in_transaction:
-                        raise sqlite3.OperationalError("SQLite ended the transaction")
-                    raw.execute(ROLLBACK_TO)
-                    raw.execute(RELEASE)
-                elif raw.in_transaction:  # the group holds this unit of work's writes alone
-                    raw.execute("ROLLBACK")
+                self._undo(connection.raw, release=True)
             except sqlite3.Error as error:
                 self._lock.fail(group, StorageError(f"rollback failed: {error}"))
             else:
@@ -339,6 +332,24 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         self._in_transaction = False
         self._pending = _Pending()
 
+    def _undo(self, raw: sqlite3.Connection, *, release: bool) -> None:
+        """Undo this unit of work's writes: back to its savepoint (released
+        too if *release*), or, for the first unit of work of its group, the
+        group's whole transaction, which holds nothing else.
+
+        Raises:
+            sqlite3.Error: if SQLite refused, or had ended the group's
+                transaction itself (others' writes are lost with it).
+        """
+        if self._savepoint:
+            if not raw.in_transaction:
+                raise sqlite3.OperationalError("SQLite ended the transaction")
+            raw.execute(ROLLBACK_TO)
+            if release:
+                raw.execute(RELEASE)
+        elif raw.in_transaction:
+            raw.execute("ROLLBACK")
+
     def _abandon(self, connection: _Connection) -> None:
         """Roll this unit of work's savepoint back after a failure that may
         have left part of a write behind; the group goes on. The unit of work
@@ -349,14 +360,8 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         group = self._group
         if group is None or group.done.is_set():
             return
-        raw = connection.raw
         try:
-            if self._savepoint:
-                if not raw.in_transaction:
-                    raise sqlite3.OperationalError("SQLite ended the transaction")
-                raw.execute(ROLLBACK_TO)
-            elif raw.in_transaction:  # the group holds this unit of work's writes alone
-                raw.execute("ROLLBACK")
+            self._undo(connection.raw, release=False)
         except sqlite3.Error as error:
             self._lock.fail(group, StorageError(f"SQLite lost the group's transaction: {error}"))
         else:
