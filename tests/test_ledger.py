@@ -184,6 +184,23 @@ class TestTransactions:
         with pytest.raises(PostingNotAllowed):
             tx(kind, (ALICE, amount), (AccountKey.spent(COIN), -amount))
 
+    @pytest.mark.parametrize("kind", [TransactionKind.SPEND, TransactionKind.GIFT])
+    def test_a_spend_takes_from_one_holders_wallets_only(self, kind: TransactionKind) -> None:
+        """A spend debiting two holders' wallets would let one spend the
+        other's coins; it is refused even built by hand."""
+        with pytest.raises(TransferNotAllowed, match="spends only their own coins"):
+            tx(kind, (ALICE, -5), (BOB, -5), (AccountKey.spent(COIN), 10))
+        # One holder's wallets in two units is one holder's spend.
+        tx(
+            kind,
+            (ALICE, -5),
+            (AccountKey.wallet("alice", DIAMOND), -3),
+            (AccountKey.spent(COIN), 5),
+            (AccountKey.spent(DIAMOND), 3),
+        )
+        # An expiry may sweep several holders' lots (it is not a spend).
+        tx(TransactionKind.EXPIRY, (ALICE, -5), (BOB, -5), (AccountKey.expired(COIN), 10))
+
     def test_wallet_to_wallet_refused_even_by_hand(self) -> None:
         with pytest.raises(TransferNotAllowed):
             tx(TransactionKind.ADJUSTMENT, (ALICE, -5), (BOB, 5))

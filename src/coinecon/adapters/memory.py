@@ -360,6 +360,9 @@ class _Ledger:
             raise InvalidAmountError(f"limit must be at least 1, got {limit}")
         if kinds is not None and not kinds:
             return []
+        # Compared as instants (UTC), as SQLite compares its UTC text.
+        since = None if since is None else _utc(since, "since")
+        until = None if until is None else _utc(until, "until")
         log = state.postings
         positions = log.positions(account)
         end = len(positions)
@@ -449,6 +452,7 @@ class _Lots:
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
+        now = _utc(now, "now")
         if limit < 1:
             return []
         due = [
@@ -458,11 +462,11 @@ class _Lots:
         return due[:limit]
 
     def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            now = _utc(now, "now")
         unspent = self.open_lots(account)
         if not unspent:
             return []
-        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
-            require_aware(now, "now")  # as Lot.is_expired would
         due = [lot for lot in unspent if lot.expires_at is not None and lot.expires_at <= now]
         if len(due) > 1:
             due.sort(key=_soonest)
@@ -542,6 +546,7 @@ class _Outbox:
         ]
 
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
+        require_aware(at, "delivery time")
         if self._uow._marks is None:  # noqa: SLF001
             self._uow._first_write()  # noqa: SLF001
         state = self._state
@@ -558,3 +563,9 @@ def _soonest(lot: Lot) -> tuple[datetime, str]:
 
 def _moved(lot: Lot, account: AccountKey) -> str:
     return f"lot {lot.id!r} belongs to {account}; a lot cannot move to {lot.account}"
+
+
+def _utc(value: datetime, what: str) -> datetime:
+    """*value*, which must be aware, as the same instant in UTC."""
+    aware = require_aware(value, what)
+    return aware if aware.tzinfo is UTC else aware.astimezone(UTC)

@@ -499,6 +499,9 @@ def _refuse_duplicates(accounts: Iterable[AccountKey]) -> None:
         seen.add(account)
 
 
+_SPENDS = frozenset({TransactionKind.SPEND, TransactionKind.GIFT})
+
+
 def _check_kind_and_transfer(kind: TransactionKind, postings: Iterable[Posting]) -> None:
     """Check *postings*, every one on a wallet, against what *kind* allows."""
     debited_holders: set[str] = set()
@@ -519,6 +522,11 @@ def _check_kind_and_transfer(kind: TransactionKind, postings: Iterable[Posting])
         raise TransferNotAllowed(
             f"wallets are non-transferable: this transaction debits the wallet of "
             f"{sorted(debited_holders)} and credits the wallet of {sorted(credited_holders)}"
+        )
+    if len(debited_holders) > 1 and kind in _SPENDS:
+        raise TransferNotAllowed(
+            f"a holder spends only their own coins: this {kind.value} transaction debits "
+            f"the wallets of {sorted(debited_holders)}"
         )
     if refused:
         raise PostingNotAllowed("; ".join(refused))

@@ -89,6 +89,16 @@ def _check_lot(lot: Lot) -> None:
         raise InvalidAmountError("a lot must expire after it was created")
 
 
+def _in_utc(value: Any) -> Any:
+    """An aware time as the same instant in UTC; anything else as it is, for
+    the validator to judge. Two times of one zone compare by their wall
+    clocks (an hour apart across a clock change may compare equal), so the
+    times a lot keeps are UTC, and compare by instant with any other."""
+    if type(value) is datetime and value.tzinfo is not UTC and value.utcoffset() is not None:
+        return value.astimezone(UTC)
+    return value
+
+
 @final
 @attrs.frozen
 class Lot:
@@ -113,11 +123,13 @@ class Lot:
     origin: LotOrigin = attrs.field(validator=instance_of(LotOrigin))
     amount: int = attrs.field(validator=_positive)
     remaining: int
-    created_at: datetime = attrs.field(validator=aware("created_at"))
+    created_at: datetime = attrs.field(converter=_in_utc, validator=aware("created_at"))
     transaction_id: str = attrs.field(validator=identifier("transaction id"))
     value: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
     value_recognised: int = 0
-    expires_at: datetime | None = attrs.field(default=None, validator=optional_aware("expires_at"))
+    expires_at: datetime | None = attrs.field(
+        default=None, converter=_in_utc, validator=optional_aware("expires_at")
+    )
 
     def __attrs_post_init__(self) -> None:
         _check_lot(self)

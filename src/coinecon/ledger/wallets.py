@@ -45,17 +45,20 @@ from coinecon.errors import (
     InvalidIdentifierError,
     InvalidTypeError,
     StorageError,
+    TransferNotAllowed,
     ValidationError,
 )
 from coinecon.ledger.events import EventSink, OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
     AccountKey,
+    AccountKind,
     Cause,
     HistoryEntry,
     Metadata,
     MetadataValue,
     Posting,
+    PostingNotAllowed,
     Transaction,
     TransactionKind,
     check_rules,
@@ -63,7 +66,7 @@ from coinecon.ledger.journal import (
 )
 from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
 from coinecon.ledger.verification import VerificationReport, verify_books
-from coinecon.money.money import Money
+from coinecon.money.money import MAX_MINOR_UNITS, Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
 
@@ -358,6 +361,7 @@ def _parse_cursor(cursor: object) -> int | None:
         not isinstance(cursor, str)
         or not (cursor.isascii() and cursor.isdigit())
         or len(cursor) > 19
+        or int(cursor) > MAX_MINOR_UNITS  # posting sequences are 64-bit integers
     ):
         raise InvalidIdentifierError(f"not a history cursor: {cursor!r}")
     return int(cursor)
@@ -608,6 +612,16 @@ class Wallets:
         for posting in extra:
             if not isinstance(posting, Posting):
                 raise InvalidTypeError(f"also must hold Posting values, got {posting!r}")
+            account = posting.account
+            if account.kind is AccountKind.WALLET:
+                # Coins leave a wallet with its lots, by the spend itself; and
+                # never move to or from another holder's.
+                refused = PostingNotAllowed if account.owner == holder else TransferNotAllowed
+                raise refused(
+                    f"a spend's also legs may not post to a wallet, got {account}: coins "
+                    "leave a wallet only by its holder's spend, with its lots, and wallets "
+                    "are non-transferable"
+                )
         pairs = () if metadata is None else metadata_pairs(metadata)
         digest = _spend_fingerprint(holder, amount, cause, kind, extra, pairs)
         coins, unit = amount.amount, amount.unit
@@ -856,7 +870,9 @@ class Wallets:
     def _now(self) -> datetime:
         now = self._clock.now()
         if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
-            require_aware(now, "clock time")
+            # As UTC: two times of one zone compare by wall clock, and an hour
+            # apart across a clock change may compare equal.
+            return require_aware(now, "clock time").astimezone(UTC)
         return now
 
     @staticmethod
