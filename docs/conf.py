@@ -38,6 +38,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"hypothesis\..*|st\..*|SearchStrategy"),
     (r"py:.*", r"enum\.Enum|threading\..*|decimal|fractions"),
     (r"py:class", r"(Money|Currency|Rate|Unit|UnitAmount|Rounding)"),
+    # Type variables of generic signatures (what a work returns, run returns).
+    (r"py:class", r"coinecon\..*\._R"),
 ]
 
 html_theme = "furo"

@@ -7,6 +7,7 @@ queued on the writer lock, so the two land in one group for certain.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -90,7 +91,9 @@ def in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object
 
 
 def queued(store: SqliteStore, count: int = 1) -> Callable[[], bool]:
-    return lambda: store._lock._waiting >= count
+    """Whether *count* threads wait to run: for the writer lock (a unit of
+    work), or in the queue of commands (``SqliteStore.run``)."""
+    return lambda: store._lock._waiting + len(store._combiner._queue) >= count
 
 
 @pytest.fixture
@@ -370,6 +373,68 @@ def test_the_first_unit_of_work_of_a_group_rolls_back_alone_without_a_savepoint(
     wallets = Wallets(store)
     assert wallets.balance("alice", COIN) == COIN(0)
     assert wallets.balance("bob", COIN) == COIN(3)
+    assert wallets.verify().ok
+
+
+ALICE = AccountKey.wallet("alice", COIN)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_run_returns_what_the_work_returns_and_raises_its_error(
+    tmp_path: Path, grouped: bool
+) -> None:
+    store = SqliteStore(tmp_path / "run.db", group_commit=grouped)
+
+    def write(uow: Any) -> int:
+        uow.ledger.record(*_purchase())
+        uow.commit()
+        balance: int = uow.ledger.balances([ALICE])[ALICE]  # after its commit: goes on
+        return balance
+
+    assert store.run(write) == 5
+
+    def fail(uow: Any) -> None:
+        uow.ledger.record(
+            purchase("tx-b", "bob", 5),
+            {AccountKey.issuance(COIN): -10, AccountKey.wallet("bob", COIN): 5},
+        )
+        raise LookupError("the work's own error")
+
+    with pytest.raises(LookupError, match="the work's own error"):
+        store.run(fail)
+    assert store.run(lambda uow: uow.ledger.balances([ALICE])) == {ALICE: 5}
+    assert Wallets(store).balance("bob", COIN) == COIN(0)  # the failed work kept nothing
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.run(lambda _uow: None)
+
+
+def _gift(store: SqliteStore, key: str) -> str:
+    return send_gift(Wallets(store), key, "bob", 10)
+
+
+def test_queued_commands_run_back_to_back_in_one_group(store: SqliteStore) -> None:
+    """Commands brought while one runs wait in the queue, and the thread
+    running them takes them all into its group: one commit; a command that
+    fails there rolls back alone with its own error."""
+    ended = count_commits(store)
+    buy(Wallets(store), "seed", "bob", 100)
+    ended.clear()
+    held = Held()
+    first, first_outcome = in_thread(lambda: buy(Wallets(store, new_id=held), "a", "alice", 10))
+    assert held.reached.wait(WAIT)
+    others = [in_thread(functools.partial(_gift, store, f"g{n}")) for n in range(3)]
+    refused = in_thread(lambda: send_gift(Wallets(store), "r", "carol", 5))
+    wait_until(queued(store, 4))
+    held.go.set()
+    for thread, _ in [(first, None), *others, refused]:
+        thread.join(WAIT)
+    assert isinstance(first_outcome[0], str)
+    assert all(isinstance(outcome[0], str) for _, outcome in others)
+    assert isinstance(refused[1][0], InsufficientFunds)
+    assert [group.members for group in ended] == [4]
+    wallets = Wallets(store)
+    assert wallets.balance("bob", COIN) == COIN(70)
     assert wallets.verify().ok
 
 

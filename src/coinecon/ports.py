@@ -277,7 +277,16 @@ class UnitOfWork(Protocol):
 
 
 class Store(Protocol):
-    """A storage backend: the factory of units of work."""
+    """A storage backend: the factory of units of work.
+
+    A store may also offer ``run(work)``, which runs ``work(uow)`` with a
+    unit of work of its own and returns what it returns, exactly as ``with
+    store.unit_of_work() as uow: return work(uow)`` would (the work commits,
+    or not, itself). :class:`~coinecon.ledger.wallets.Wallets` runs its
+    commands through it when the store has it, which lets a store run the
+    commands of many threads back to back
+    (:meth:`~coinecon.adapters.sqlite.SqliteStore.run` does).
+    """
 
     def unit_of_work(self) -> UnitOfWork:
         """Open a new unit of work (use it as a context manager)."""

@@ -450,6 +450,10 @@ class Wallets:
         self._new_id = new_id or random_id
         self._ids_checked = self._new_id is random_id  # which makes nothing but valid ids
         self._batches: set[int] = set()  # threads with a batch open
+        run = getattr(store, "run", None)
+        self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
+            run if callable(run) else None
+        )
 
     # -- commands -------------------------------------------------------------
 
@@ -521,7 +525,8 @@ class Wallets:
             "metadata": dict(pairs),
         }
         digest = fingerprint("credit", request)
-        with self._unit_of_work() as uow:
+
+        def command(uow: UnitOfWork) -> CreditResult:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
                 return _replayed(CreditResult.from_json, key, replayed)
@@ -566,6 +571,8 @@ class Wallets:
             self._finish(uow, key, digest, result.to_json(), "coins.credited", transaction)
             uow.commit()
             return result
+
+        return self._run(command)
 
     def spend(
         self,
@@ -631,7 +638,8 @@ class Wallets:
             Posting._of(AccountKey.spent(unit), coins),  # noqa: SLF001
             *extra,
         )
-        with self._unit_of_work() as uow:
+
+        def command(uow: UnitOfWork) -> SpendResult:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
                 return _replayed(SpendResult.from_json, key, replayed)
@@ -652,6 +660,8 @@ class Wallets:
             self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
             uow.commit()
             return result
+
+        return self._run(command)
 
     def expire(self, *, limit: int = 1000) -> tuple[ExpiryResult, ...]:
         """Sweep: expire every lot that has lapsed (up to *limit* lots).
@@ -858,6 +868,17 @@ class Wallets:
         return delivered
 
     # -- helpers --------------------------------------------------------------
+
+    def _run(self, command: Callable[[UnitOfWork], _Result]) -> _Result:
+        """Run *command* in a unit of work: through the store's ``run`` when it
+        has one (a SQLite store with group commit runs the commands of many
+        threads back to back), else in a ``with`` block of its own."""
+        run = self._store_run
+        if run is None or threading.get_ident() in self._batches:
+            with self._unit_of_work() as uow:
+                return command(uow)
+        result: _Result = run(command)
+        return result
 
     def _unit_of_work(self) -> UnitOfWork:
         if self._batches and threading.get_ident() in self._batches:

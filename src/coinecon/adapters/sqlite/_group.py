@@ -136,6 +136,21 @@ class GroupCommit:
         and rolling it back whole undoes that unit of work alone."""
         group = self._open
         if group is None:
+            return self.hold(deadline), False
+        try:
+            group.connection.raw.execute(SAVEPOINT)
+        except sqlite3.Error as error:
+            failure = StorageError(f"cannot open a savepoint: {error}")
+            self.fail(group, failure)
+            raise failure from error
+        return group, True
+
+    def hold(self, deadline: float) -> Group:
+        """The open group, or a new one (its transaction begun), with no
+        savepoint opened: for the thread that runs queued commands, which
+        opens one per command itself."""
+        group = self._open
+        if group is None:
             connection = self._take_connection()
             try:
                 self._begin(connection.raw, deadline)
@@ -144,14 +159,7 @@ class GroupCommit:
                 raise
             group = Group(connection)
             self._open = group
-            return group, False
-        try:
-            group.connection.raw.execute(SAVEPOINT)
-        except sqlite3.Error as error:
-            failure = StorageError(f"cannot open a savepoint: {error}")
-            self.fail(group, failure)
-            raise failure from error
-        return group, True
+        return group
 
     def leave(self, group: Group, *, wait: bool) -> None:
         """Give the writer lock up after a unit of work of *group* ended

@@ -6,20 +6,23 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 from coinecon.adapters.sqlite._group import GroupCommit
 from coinecon.adapters.sqlite._rows import _is_busy
 from coinecon.adapters.sqlite._session import _Connection
-from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork, _GroupedUnitOfWork
+from coinecon.adapters.sqlite._unit_of_work import Combiner, SqliteUnitOfWork, _GroupedUnitOfWork
 from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from coinecon.errors import (
     InvalidTypeError,
     StorageError,
     ValidationError,
 )
+
+_R = TypeVar("_R")
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 """The schema version this coinecon writes; older files are migrated to it."""
@@ -121,6 +124,7 @@ class SqliteStore:
         self._lock = GroupCommit(
             self._take_connection, self._give_back, self._begin, describe=self._path
         )
+        self._combiner = Combiner(self)
         connection = self._connect()
         try:
             self._prepare_schema(connection.raw)
@@ -153,6 +157,29 @@ class SqliteStore:
         if self._group_commit:
             return _GroupedUnitOfWork(self)
         return SqliteUnitOfWork(self)
+
+    def run(self, work: Callable[[SqliteUnitOfWork], _R]) -> _R:
+        """Run *work* with a unit of work of its own and return what it
+        returns, as ``with store.unit_of_work() as uow: return work(uow)``
+        would (*work* commits, or not, as it would inside that block).
+
+        With group commit, the commands of many threads are queued and run
+        back to back by one of them (the first to find no one running the
+        queue), in one group, each in its own savepoint: no lock is handed
+        from thread to thread while they run. Each caller gets its result,
+        or its own error, once the group's commit is durable; if that commit
+        fails, every command that wrote gets
+        :class:`~coinecon.errors.StorageError`. :class:`~coinecon.ledger.wallets.Wallets`
+        runs its commands this way on a store that offers it.
+        """
+        if self._closed:
+            raise StorageError(f"the store on {self._path} is closed")
+        if self._pid != os.getpid():
+            self._forked()
+        if not self._group_commit:
+            with self.unit_of_work() as uow:
+                return work(uow)
+        return self._combiner.run(work)
 
     def close(self) -> None:
         """Close every pooled connection; units of work still open close theirs
@@ -221,6 +248,7 @@ class SqliteStore:
         self._lock = GroupCommit(
             self._take_connection, self._give_back, self._begin, describe=self._path
         )
+        self._combiner = Combiner(self)
         self._pid = os.getpid()
 
     def _take_connection(self) -> _Connection:
