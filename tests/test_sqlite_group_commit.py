@@ -409,6 +409,17 @@ def test_run_returns_what_the_work_returns_and_raises_its_error(
         store.run(lambda _uow: None)
 
 
+def test_a_command_run_by_the_queue_may_not_run_another_through_it(
+    store: SqliteStore,
+) -> None:
+    def nested(_uow: Any) -> object:
+        return store.run(lambda _inner: None)
+
+    with pytest.raises(StorageError, match="would wait for itself"):
+        store.run(nested)
+    assert store.run(lambda _uow: "usable") == "usable"
+
+
 def _gift(store: SqliteStore, key: str) -> str:
     return send_gift(Wallets(store), key, "bob", 10)
 

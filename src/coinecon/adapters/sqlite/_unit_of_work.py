@@ -489,10 +489,16 @@ class Combiner:
         self._guard = threading.Lock()
         self._queue: list[_Request] = []
         self._running = False
+        self._leader: int | None = None  # the thread running the queue
 
     def run(self, work: Callable[[SqliteUnitOfWork], _R]) -> _R:
         """Run *work* with a unit of work of its own; return what it returns
         once its writes are durable, or raise its error."""
+        if self._leader == threading.get_ident():
+            raise StorageError(
+                "a command run by this store's queue may not run another through it: "
+                "it would wait for itself"
+            )
         request = _Request(work)
         with self._guard:
             self._queue.append(request)
@@ -507,6 +513,13 @@ class Combiner:
         return request.result  # type: ignore[return-value]
 
     def _lead(self) -> None:
+        self._leader = threading.get_ident()
+        try:
+            self._combine()
+        finally:
+            self._leader = None
+
+    def _combine(self) -> None:
         while True:
             with self._guard:
                 if not self._queue:
@@ -580,8 +593,10 @@ class Combiner:
                 request.result = request.work(uow)
             if uow.wrote:
                 wrote.append(request)
-        except Exception as error:  # noqa: BLE001 (handed to its caller)
-            request.error = error
+        except BaseException as error:
+            request.error = error  # handed to its caller
+            if not isinstance(error, Exception):
+                raise  # an interrupt of this thread stops the batch too
 
     @staticmethod
     def _fail(requests: list[_Request], error: StorageError) -> None:
