@@ -409,6 +409,40 @@ def test_run_returns_what_the_work_returns_and_raises_its_error(
         store.run(lambda _uow: None)
 
 
+def test_when_the_first_queued_command_fails_the_others_run_in_a_group_of_their_own(
+    store: SqliteStore,
+) -> None:
+    """The first command of a new group runs without a savepoint; when it
+    fails, rolling back undoes the group's transaction whole, and the
+    commands queued behind it go to a new group."""
+    ended = count_commits(store)
+    started = threading.Event()
+    go = threading.Event()
+
+    def failing(uow: Any) -> None:
+        uow.ledger.record(*_purchase())
+        started.set()
+        assert go.wait(WAIT)
+        raise LookupError("the first command's own error")
+
+    first, first_outcome = in_thread(lambda: store.run(failing))
+    assert started.wait(WAIT)
+    others = [
+        in_thread(functools.partial(buy, Wallets(store), f"b{n}", "bob", 1)) for n in range(3)
+    ]
+    wait_until(queued(store, 3))
+    go.set()
+    for thread, _ in [(first, None), *others]:
+        thread.join(WAIT)
+    assert isinstance(first_outcome[0], LookupError)
+    assert all(isinstance(outcome[0], str) for _, outcome in others)
+    assert [group.members for group in ended] == [0, 3]  # the failed one's, then the rest's
+    wallets = Wallets(store)
+    assert wallets.balance("alice", COIN) == COIN(0)
+    assert wallets.balance("bob", COIN) == COIN(3)
+    assert wallets.verify().ok
+
+
 def test_a_command_run_by_the_queue_may_not_run_another_through_it(
     store: SqliteStore,
 ) -> None:

@@ -378,27 +378,31 @@ class _CombinedUnitOfWork(_GroupedUnitOfWork):
     and the group for the whole batch, so this unit of work only opens and
     ends savepoints; the combining thread commits the group."""
 
-    def __init__(self, store: SqliteStore, group: Group) -> None:
+    def __init__(self, store: SqliteStore, group: Group, *, savepoint: bool) -> None:
         super().__init__(store)
         self._home = group
         self.wrote = False  # whether it committed writes into the group
-        self._attach()
+        self._attach(savepoint=savepoint)
         self._active = True
 
-    def _attach(self) -> _Connection:
+    def _attach(self, *, savepoint: bool = True) -> _Connection:
+        """Start work in the group: in a savepoint, or, for the first command
+        of a new group, in its transaction itself (rolled back whole, it
+        undoes that command alone)."""
         group = self._home
         if group.done.is_set():
             raise StorageError("the group this command joined failed; nothing of it was kept")
         connection = group.connection
-        try:
-            connection.raw.execute(SAVEPOINT)
-        except sqlite3.Error as error:
-            failure = StorageError(f"cannot open a savepoint: {error}")
-            self._lock.fail(group, failure)
-            raise failure from error
+        if savepoint:
+            try:
+                connection.raw.execute(SAVEPOINT)
+            except sqlite3.Error as error:
+                failure = StorageError(f"cannot open a savepoint: {error}")
+                self._lock.fail(group, failure)
+                raise failure from error
         self._group = group
         self._connection = connection
-        self._savepoint = True
+        self._savepoint = savepoint
         self._mark = len(connection.learnt)
         self._broken = False
         self._began(connection)
@@ -418,11 +422,12 @@ class _CombinedUnitOfWork(_GroupedUnitOfWork):
         connection = group.connection
         self._check_alive(connection)
         self._send(connection)
-        try:
-            connection.raw.execute(RELEASE)
-        except sqlite3.Error as error:
-            self._abandon(connection)
-            raise StorageError(f"commit failed: {error}") from error
+        if self._savepoint:
+            try:
+                connection.raw.execute(RELEASE)
+            except sqlite3.Error as error:
+                self._abandon(connection)
+                raise StorageError(f"commit failed: {error}") from error
         group.members += 1
         self.wrote = True
         self._detach()
@@ -551,6 +556,7 @@ class Combiner:
         except StorageError as error:
             self._fail(self._take(MAX_GROUP), error)
             return
+        fresh = lock.open_group is None
         try:
             group = lock.hold(deadline)
         except BaseException as error:
@@ -567,14 +573,24 @@ class Combiner:
                 batch = self._take(MAX_GROUP - len(taken))
                 if not batch:
                     break
-                for request in batch:
+                for index, request in enumerate(batch):
+                    if not group.connection.raw.in_transaction:
+                        # The first command rolled the new group's transaction
+                        # back whole: the others go to a group of their own.
+                        with self._guard:
+                            self._queue[:0] = batch[index:]
+                        break
                     taken.append(request)
                     if group.done.is_set():
                         request.error = StorageError(
                             "the group this command joined failed; nothing of it was kept"
                         )
                         continue
-                    self._one(store, group, request, wrote)
+                    self._one(store, group, request, wrote, savepoint=not fresh)
+                    fresh = False
+                else:
+                    continue
+                break
         finally:
             try:
                 lock.leave(group, wait=True)
@@ -586,9 +602,16 @@ class Combiner:
                 request.done.set()
 
     @staticmethod
-    def _one(store: SqliteStore, group: Group, request: _Request, wrote: list[_Request]) -> None:
+    def _one(
+        store: SqliteStore,
+        group: Group,
+        request: _Request,
+        wrote: list[_Request],
+        *,
+        savepoint: bool,
+    ) -> None:
         try:
-            uow = _CombinedUnitOfWork(store, group)
+            uow = _CombinedUnitOfWork(store, group, savepoint=savepoint)
             with uow:
                 request.result = request.work(uow)
             if uow.wrote:
