@@ -253,11 +253,19 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
     def commit(self) -> None:
         """Make every write so far durable and visible, with the other units
         of work of the group; return once the group's commit is done."""
+        group = self._release()
+        if group is not None:
+            self._lock.leave(group, wait=True)
+
+    def _release(self) -> Group | None:
+        """Send this unit of work's writes and release them into its group
+        (which commits them later); the group, or ``None`` if it holds
+        nothing of this unit of work."""
         if not self._active:
             raise StorageError("the unit of work is not active: use it in a 'with' block")
         group = self._group
         if group is None:
-            return
+            return None
         connection = group.connection
         self._check_alive(connection)
         self._send(connection)
@@ -269,15 +277,22 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
                 raise StorageError(f"commit failed: {error}") from error
         group.members += 1
         self._detach()
-        self._lock.leave(group, wait=True)
+        return group
 
     def rollback(self) -> None:
         """Discard every write since the last commit. If the group holds
         writes of others that this unit of work may have read, wait until
         the group's commit is done."""
+        group = self._discard()
+        if group is not None:
+            self._lock.leave(group, wait=group.members > 0)
+
+    def _discard(self) -> Group | None:
+        """Undo this unit of work's writes in its group; the group, or
+        ``None`` if it was in none."""
         group = self._group
         if group is None:
-            return
+            return None
         connection = group.connection
         self._pending = _Pending()
         self._ready = None
@@ -290,7 +305,7 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
                 connection.rolled_back_to(self._mark)
                 self._broken = False
         self._detach()
-        self._lock.leave(group, wait=group.members > 0)
+        return group
 
     def _require_active(self) -> _Connection:
         if not self._active:
@@ -412,43 +427,14 @@ class _CombinedUnitOfWork(_GroupedUnitOfWork):
         return self  # entered when made
 
     def commit(self) -> None:
-        """Release this command's savepoint into the group; the combining
+        """Release this command's writes into the group; the combining
         thread commits the group, and only then answers the caller."""
-        if not self._active:
-            raise StorageError("the unit of work is not active: use it in a 'with' block")
-        group = self._group
-        if group is None:
-            return
-        connection = group.connection
-        self._check_alive(connection)
-        self._send(connection)
-        if self._savepoint:
-            try:
-                connection.raw.execute(RELEASE)
-            except sqlite3.Error as error:
-                self._abandon(connection)
-                raise StorageError(f"commit failed: {error}") from error
-        group.members += 1
-        self.wrote = True
-        self._detach()
+        if self._release() is not None:
+            self.wrote = True
 
     def rollback(self) -> None:
         """Discard every write since the last commit (back to the savepoint)."""
-        group = self._group
-        if group is None:
-            return
-        connection = group.connection
-        self._pending = _Pending()
-        self._ready = None
-        if not group.done.is_set():
-            try:
-                self._undo(connection.raw, release=True)
-            except sqlite3.Error as error:
-                self._lock.fail(group, StorageError(f"rollback failed: {error}"))
-            else:
-                connection.rolled_back_to(self._mark)
-                self._broken = False
-        self._detach()
+        self._discard()
 
     def _work(self) -> _Connection:
         connection = self._ready
