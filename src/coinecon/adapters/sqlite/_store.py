@@ -11,10 +11,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self, TypeVar
 
+from coinecon.adapters.sqlite._combine import Combiner
 from coinecon.adapters.sqlite._group import GroupCommit
 from coinecon.adapters.sqlite._rows import _is_busy
 from coinecon.adapters.sqlite._session import _Connection
-from coinecon.adapters.sqlite._unit_of_work import Combiner, SqliteUnitOfWork, _GroupedUnitOfWork
+from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork, _GroupedUnitOfWork
 from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from coinecon.errors import (
     InvalidTypeError,
