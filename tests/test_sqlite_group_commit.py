@@ -96,6 +96,26 @@ def queued(store: SqliteStore, count: int = 1) -> Callable[[], bool]:
     return lambda: store._lock._waiting + len(store._combiner._queue) >= count
 
 
+def in_one_group(
+    store: SqliteStore, first: Callable[[Wallets], object], *others: Callable[[], object]
+) -> list[object]:
+    """Run *first* (on wallets whose ``new_id`` holds it inside its unit of
+    work), then *others* once it holds, and let it go only when all of them
+    wait to run: they land in its group. Each one's result or error, in order."""
+    held = Held()
+    head = in_thread(lambda: first(Wallets(store, new_id=held)))
+    assert held.reached.wait(WAIT)
+    rest = [in_thread(other) for other in others]
+    wait_until(queued(store, len(others)))
+    held.go.set()
+    outcomes = []
+    for thread, outcome in [head, *rest]:
+        thread.join(WAIT)
+        (result,) = outcome
+        outcomes.append(result)
+    return outcomes
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "coins.db")
@@ -118,16 +138,13 @@ def test_two_commands_in_one_group_share_one_commit(store: SqliteStore) -> None:
     ended = count_commits(store)
     buy(Wallets(store), "seed", "bob", 100)
     ended.clear()
-    held = Held()
-    first, first_outcome = in_thread(lambda: buy(Wallets(store, new_id=held), "a", "alice", 10))
-    assert held.reached.wait(WAIT)
-    second, second_outcome = in_thread(lambda: send_gift(Wallets(store), "b", "bob", 30))
-    wait_until(queued(store))
-    held.go.set()
-    first.join(WAIT)
-    second.join(WAIT)
-    assert isinstance(first_outcome[0], str)
-    assert isinstance(second_outcome[0], str)
+    first, second = in_one_group(
+        store,
+        lambda wallets: buy(wallets, "a", "alice", 10),
+        lambda: send_gift(Wallets(store), "b", "bob", 30),
+    )
+    assert isinstance(first, str)
+    assert isinstance(second, str)
     assert len(ended) == 1  # one COMMIT for both
     assert ended[0].members == 2
     wallets = Wallets(store)
@@ -138,17 +155,14 @@ def test_two_commands_in_one_group_share_one_commit(store: SqliteStore) -> None:
 
 def test_a_failing_command_rolls_back_alone_with_its_own_error(store: SqliteStore) -> None:
     ended = count_commits(store)
-    held = Held()
-    first, first_outcome = in_thread(lambda: buy(Wallets(store, new_id=held), "a", "alice", 10))
-    assert held.reached.wait(WAIT)
     # bob has nothing: his gift is refused, inside alice's group.
-    second, second_outcome = in_thread(lambda: send_gift(Wallets(store), "b", "bob", 5))
-    wait_until(queued(store))
-    held.go.set()
-    first.join(WAIT)
-    second.join(WAIT)
-    assert isinstance(first_outcome[0], str)
-    assert isinstance(second_outcome[0], InsufficientFunds)
+    first, second = in_one_group(
+        store,
+        lambda wallets: buy(wallets, "a", "alice", 10),
+        lambda: send_gift(Wallets(store), "b", "bob", 5),
+    )
+    assert isinstance(first, str)
+    assert isinstance(second, InsufficientFunds)
     assert [group.members for group in ended] == [1]
     wallets = Wallets(store)
     assert wallets.balance("alice", COIN) == COIN(10)
@@ -162,17 +176,13 @@ def test_a_failing_command_rolls_back_alone_with_its_own_error(store: SqliteStor
 def test_one_key_twice_in_one_group_has_one_effect(store: SqliteStore) -> None:
     buy(Wallets(store), "seed", "alice", 100)
     ended = count_commits(store)
-    held = Held()
-    first, first_outcome = in_thread(
-        lambda: send_gift(Wallets(store, new_id=held), "g", "alice", 40)
+    first, second = in_one_group(
+        store,
+        lambda wallets: send_gift(wallets, "g", "alice", 40),
+        lambda: send_gift(Wallets(store), "g", "alice", 40),
     )
-    assert held.reached.wait(WAIT)
-    second, second_outcome = in_thread(lambda: send_gift(Wallets(store), "g", "alice", 40))
-    wait_until(queued(store))
-    held.go.set()
-    first.join(WAIT)
-    second.join(WAIT)
-    assert first_outcome == second_outcome  # the replay answers the first result
+    assert isinstance(first, str)
+    assert first == second  # the replay answers the first result
     assert [group.members for group in ended] == [1]  # the replay wrote nothing
     wallets = Wallets(store)
     assert wallets.balance("alice", COIN) == COIN(60)
@@ -181,10 +191,6 @@ def test_one_key_twice_in_one_group_has_one_effect(store: SqliteStore) -> None:
 
 
 def test_a_failed_group_commit_fails_every_member_and_keeps_nothing(store: SqliteStore) -> None:
-    held = Held()
-    first, first_outcome = in_thread(lambda: buy(Wallets(store, new_id=held), "a", "alice", 10))
-    assert held.reached.wait(WAIT)
-
     def break_the_commit() -> None:
         # A row whose foreign keys are checked only at COMMIT, which then fails.
         with store.unit_of_work() as uow:
@@ -196,16 +202,11 @@ def test_a_failed_group_commit_fails_every_member_and_keeps_nothing(store: Sqlit
             )
             uow.commit()
 
-    second, second_outcome = in_thread(break_the_commit)
-    wait_until(queued(store))
-    held.go.set()
-    first.join(WAIT)
-    second.join(WAIT)
-    for outcome in (first_outcome, second_outcome):
-        (error,) = outcome
+    outcomes = in_one_group(store, lambda wallets: buy(wallets, "a", "alice", 10), break_the_commit)
+    for error in outcomes:
         assert isinstance(error, StorageError)
         assert "FOREIGN KEY" in str(error)
-    assert "the group commit this unit of work joined failed" in str(first_outcome[0])
+    assert "the group commit this unit of work joined failed" in str(outcomes[0])
     wallets = Wallets(store)
     assert wallets.balance("alice", COIN) == COIN(0)
     assert wallets.verify().ok
@@ -465,18 +466,14 @@ def test_queued_commands_run_back_to_back_in_one_group(store: SqliteStore) -> No
     ended = count_commits(store)
     buy(Wallets(store), "seed", "bob", 100)
     ended.clear()
-    held = Held()
-    first, first_outcome = in_thread(lambda: buy(Wallets(store, new_id=held), "a", "alice", 10))
-    assert held.reached.wait(WAIT)
-    others = [in_thread(functools.partial(_gift, store, f"g{n}")) for n in range(3)]
-    refused = in_thread(lambda: send_gift(Wallets(store), "r", "carol", 5))
-    wait_until(queued(store, 4))
-    held.go.set()
-    for thread, _ in [(first, None), *others, refused]:
-        thread.join(WAIT)
-    assert isinstance(first_outcome[0], str)
-    assert all(isinstance(outcome[0], str) for _, outcome in others)
-    assert isinstance(refused[1][0], InsufficientFunds)
+    *kept, refused = in_one_group(
+        store,
+        lambda wallets: buy(wallets, "a", "alice", 10),
+        *[functools.partial(_gift, store, f"g{n}") for n in range(3)],
+        lambda: send_gift(Wallets(store), "r", "carol", 5),
+    )
+    assert all(isinstance(outcome, str) for outcome in kept)
+    assert isinstance(refused, InsufficientFunds)
     assert [group.members for group in ended] == [4]
     wallets = Wallets(store)
     assert wallets.balance("bob", COIN) == COIN(70)
