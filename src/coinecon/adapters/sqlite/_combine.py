@@ -49,13 +49,12 @@ class _CombinedUnitOfWork(_GroupedUnitOfWork):
                 failure = StorageError(f"cannot open a savepoint: {error}")
                 self._lock.fail(group, failure)
                 raise failure from error
-        self._group = group
-        self._connection = connection
-        self._savepoint = savepoint
-        self._mark = len(connection.learnt)
-        self._broken = False
-        self._began(connection)
-        return connection
+        return self._enter(group, savepoint=savepoint)
+
+    def _rejoin(self) -> _Connection:
+        """Start again after a commit or rollback: a new savepoint in the
+        same group (the combining thread holds the lock and the group)."""
+        return self._attach(savepoint=True)
 
     def __enter__(self) -> Self:
         return self  # entered when made
@@ -69,20 +68,6 @@ class _CombinedUnitOfWork(_GroupedUnitOfWork):
     def rollback(self) -> None:
         """Discard every write since the last commit (back to the savepoint)."""
         self._discard()
-
-    def _work(self) -> _Connection:
-        connection = self._ready
-        if connection is not None and connection.raw.in_transaction:
-            return connection
-        if not self._active:
-            raise StorageError("the unit of work is not active: use it in a 'with' block")
-        group = self._group
-        if group is None:  # after its commit or rollback: a new savepoint in the same group
-            return self._attach()
-        if group.done.is_set():
-            self._broken = True
-        self._check_alive(group.connection)
-        return group.connection
 
 
 class _Request:

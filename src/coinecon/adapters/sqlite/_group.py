@@ -191,10 +191,7 @@ class GroupCommit:
                 self._await(group)
             return
         try:
-            if group.members:
-                self._commit(group)
-            else:
-                self._discard(group)
+            self._commit(group)
         finally:
             self.release()
         self._raise_if_failed(group, wait=True)

@@ -315,12 +315,16 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         if not self._active:
             raise StorageError("the unit of work is not active: use it in a 'with' block")
         group = self._group
-        if group is None:  # after a commit or rollback: join the group open now
-            return self._join()
+        if group is None:  # after a commit or rollback
+            return self._rejoin()
         if group.done.is_set():
             self._broken = True
         self._check_alive(group.connection)
         return group.connection
+
+    def _rejoin(self) -> _Connection:
+        """Start again after a commit or rollback: join the group open now."""
+        return self._join()
 
     def _join(self) -> _Connection:
         store = self._store
@@ -328,13 +332,18 @@ class _GroupedUnitOfWork(SqliteUnitOfWork):
         lock = self._lock
         lock.acquire(deadline, store._timeout)  # noqa: SLF001
         try:
-            group, self._savepoint = lock.join(deadline)
+            group, savepoint = lock.join(deadline)
         except BaseException:
             lock.release()
             raise
+        return self._enter(group, savepoint=savepoint)
+
+    def _enter(self, group: Group, *, savepoint: bool) -> _Connection:
+        """Work in *group* from now on (in a savepoint of it, if *savepoint*)."""
         connection = group.connection
         self._group = group
         self._connection = connection
+        self._savepoint = savepoint
         self._mark = len(connection.learnt)
         self._broken = False
         self._began(connection)
