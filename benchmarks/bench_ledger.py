@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import _plain_dict
 import _raw_minimal
@@ -196,30 +196,46 @@ def coinecon_sqlite(
     return round_
 
 
+class _RawBooks(Protocol):
+    """What the raw baselines (a) and (b) offer a round."""
+
+    def run_one(self, command: Command) -> object: ...
+    def begin(self) -> None: ...
+    def run(self, command: Command) -> object: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+def _run_raw(books: _RawBooks, todo: list[Command], *, batched: bool) -> float:
+    """Commands per second of a raw baseline: one per commit, or in batches of
+    :data:`BATCH` that a failure voids whole, as ``Wallets.batch()``'s."""
+
+    def one_per_commit() -> None:
+        for command in todo:
+            books.run_one(command)
+
+    def in_batches() -> None:
+        for chunk in _chunks(todo, BATCH):
+            books.begin()
+            try:
+                for command in chunk:
+                    books.run(command)
+            except BaseException:
+                books.rollback()
+                raise
+            books.commit()
+
+    return _timed(len(todo), in_batches if batched else one_per_commit)
+
+
 def minimal(setup: Setup, synchronous: str, *, batched: bool, pages: bool = False) -> Runner:
     def round_(todo: list[Command]) -> Outcome:
         path = copy_file(setup.minimal_file, setup.directory, "minimal")
         with wal_pages(path, count=pages) as frames:
             db = _raw_minimal.connect(path, synchronous)
             books = _raw_minimal.MinimalBooks(db, setup.accounts)
-
-            def one_per_commit() -> None:
-                for command in todo:
-                    books.run_one(command)
-
-            def in_batches() -> None:
-                for chunk in _chunks(todo, BATCH):
-                    books.begin()
-                    try:
-                        for command in chunk:
-                            books.run(command)
-                    except BaseException:
-                        books.rollback()  # the batch is void, as Wallets.batch()'s
-                        raise
-                    books.commit()
-
             try:
-                rate = _timed(len(todo), in_batches if batched else one_per_commit)
+                rate = _run_raw(books, todo, batched=batched)
             finally:
                 db.close()
             return Outcome(rate, None, frames() / len(todo))
@@ -234,24 +250,8 @@ def same_rows(setup: Setup, synchronous: str, *, batched: bool, pages: bool = Fa
         with wal_pages(path, count=pages) as frames:
             db = _raw_same_rows.connect(path, synchronous)
             books = _raw_same_rows.RawBooks(db)
-
-            def one_per_commit() -> None:
-                for command in todo:
-                    books.run_one(command)
-
-            def in_batches() -> None:
-                for chunk in _chunks(todo, BATCH):
-                    books.begin()
-                    try:
-                        for command in chunk:
-                            books.run(command)
-                    except BaseException:
-                        books.rollback()
-                        raise
-                    books.commit()
-
             try:
-                rate = _timed(len(todo), in_batches if batched else one_per_commit)
+                rate = _run_raw(books, todo, batched=batched)
             finally:
                 db.close()
             written = frames() / len(todo)
