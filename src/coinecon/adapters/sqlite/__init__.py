@@ -14,36 +14,43 @@ and use it like any :class:`~coinecon.ports.Store`::
 
 How it keeps the port's contract:
 
-* **One writer at a time.** A unit of work takes ``BEGIN IMMEDIATE`` when it is
-  entered and holds the write lock until it ends, so what it read cannot change
-  under it. Threads of one process queue on an in-process lock first; other
-  processes wait on SQLite's lock. Past ``timeout`` seconds of waiting,
+* **One writer at a time.** A unit of work runs alone from its first read to
+  its commit (or its end), so what it read cannot change under it. Threads of
+  one process queue on an in-process lock first; other processes wait on
+  SQLite's lock (``BEGIN IMMEDIATE``). Past ``timeout`` seconds of waiting,
   :class:`~coinecon.errors.StorageError` is raised.
+* **Group commit** (the default, ``group_commit=True``). The units of work of
+  many threads share one SQLite transaction and its commit, each in a
+  savepoint of its own; a ``commit()`` returns once the shared commit is
+  durable. :meth:`SqliteStore.run` queues commands and runs them back to back
+  in one thread. "Group commit" in the storage docs says what it costs.
 * **WAL mode.** Readers on other connections see the last committed state
   while a writer works; ``synchronous=NORMAL`` by default (durable at each
   checkpoint, never corrupt; pass ``synchronous="FULL"`` for durability at each
   commit).
 * **Commit and rollback.** :meth:`SqliteUnitOfWork.commit` commits; the unit of
-  work stays usable until its ``with`` block ends and starts a new transaction
-  on its next read or write, which is rolled back unless committed again (as
-  with :class:`~coinecon.adapters.memory.MemoryStore`).
+  work stays usable until its ``with`` block ends and starts anew on its next
+  read or write, rolled back unless committed again (as with
+  :class:`~coinecon.adapters.memory.MemoryStore`).
 * **Schema versions.** The file carries coinecon's ``application_id`` and its
   schema version in ``user_version``. An empty file gets the schema; an older
   version is migrated forward in one transaction; a newer version, a foreign
   database or a file that is not SQLite at all is refused with
   :class:`~coinecon.errors.StorageError`, and the file is left untouched.
 * **Batched writes.** Holding the write lock, a unit of work keeps the
-  balances and open lots it has read in memory, and sends postings, balance
-  updates, lot updates and consumption items to SQLite in a few
+  balances and open lots it has read in memory, and sends transaction rows
+  (with their command's idempotency record and event), postings, balance
+  updates, lot updates, consumptions and events to SQLite in a few
   ``executemany`` calls: at commit, before a query that would see them, and
   every 10,000 rows. A write that can be refused (a duplicate id or key) is
-  sent at once, so the call that causes it raises. A bulk job that runs many
-  commands in one unit of work (``Wallets.batch()``) writes each account's
-  balance once per flush instead of once per command.
+  checked when it is made, so the call that causes it raises. A bulk job that
+  runs many commands in one unit of work (``Wallets.batch()``) writes each
+  account's balance once per flush instead of once per command.
 * **Constraints.** The schema holds, for any writer of the file, that amounts,
   balances and money values are integers, that transaction, lot, event ids
   and idempotency keys are unique, that a lot's remaining coins stay within
-  its amount, that transactions and postings are never updated or deleted,
+  its amount, that transactions, postings and consumptions are never updated
+  or deleted,
   and (a trigger on new postings) that a debit takes a holder's account below
   zero only in a chargeback. The adapter refuses a transaction that does not
   sum to zero per asset when it is recorded, and a SQL query checks every
