@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 
 from coinecon.errors import InvalidTypeError, NaiveDatetimeError, ValidationError
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "require_aware"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "as_utc", "require_aware"]
 
 
 def require_aware(value: object, name: str = "datetime") -> datetime:
@@ -44,6 +44,22 @@ def require_aware(value: object, name: str = "datetime") -> datetime:
     if offset is None:
         raise NaiveDatetimeError(f"{name} must be timezone-aware, got naive {value}")
     return value
+
+
+def as_utc(value: object, name: str = "datetime") -> datetime:
+    """*value*, which must be aware (see :func:`require_aware`), as the same
+    instant in UTC.
+
+    Two times of one time zone compare by their wall clocks: across a change
+    of the clocks, 01:10 EST (after) compares before 01:30 EDT. Compared in
+    UTC, instants compare as instants::
+
+        >>> from datetime import datetime, timedelta, timezone
+        >>> as_utc(datetime(2026, 1, 1, 9, tzinfo=timezone(timedelta(hours=9))))
+        datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    aware = require_aware(value, name)
+    return aware if aware.tzinfo is UTC else aware.astimezone(UTC)
 
 
 @runtime_checkable

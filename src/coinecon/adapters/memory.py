@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from coinecon.clock import require_aware
+from coinecon.clock import as_utc, require_aware
 from coinecon.errors import InvalidAmountError, StorageError
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord
@@ -361,8 +361,8 @@ class _Ledger:
         if kinds is not None and not kinds:
             return []
         # Compared as instants (UTC), as SQLite compares its UTC text.
-        since = None if since is None else _utc(since, "since")
-        until = None if until is None else _utc(until, "until")
+        since = None if since is None else as_utc(since, "since")
+        until = None if until is None else as_utc(until, "until")
         log = state.postings
         positions = log.positions(account)
         end = len(positions)
@@ -452,7 +452,7 @@ class _Lots:
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        now = _utc(now, "now")
+        now = as_utc(now, "now")
         if limit < 1:
             return []
         due = [
@@ -463,7 +463,7 @@ class _Lots:
 
     def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
         if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
-            now = _utc(now, "now")
+            now = as_utc(now, "now")
         unspent = self.open_lots(account)
         if not unspent:
             return []
@@ -563,9 +563,3 @@ def _soonest(lot: Lot) -> tuple[datetime, str]:
 
 def _moved(lot: Lot, account: AccountKey) -> str:
     return f"lot {lot.id!r} belongs to {account}; a lot cannot move to {lot.account}"
-
-
-def _utc(value: datetime, what: str) -> datetime:
-    """*value*, which must be aware, as the same instant in UTC."""
-    aware = require_aware(value, what)
-    return aware if aware.tzinfo is UTC else aware.astimezone(UTC)

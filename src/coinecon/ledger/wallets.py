@@ -38,7 +38,7 @@ from dateutil.relativedelta import relativedelta
 
 from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
-from coinecon.clock import Clock, SystemClock, require_aware
+from coinecon.clock import Clock, SystemClock, as_utc, require_aware
 from coinecon.errors import (
     InsufficientFunds,
     InvalidAmountError,
@@ -893,7 +893,7 @@ class Wallets:
         if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
             # As UTC: two times of one zone compare by wall clock, and an hour
             # apart across a clock change may compare equal.
-            return require_aware(now, "clock time").astimezone(UTC)
+            return as_utc(now, "clock time")
         return now
 
     @staticmethod
