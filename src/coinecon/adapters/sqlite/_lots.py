@@ -158,7 +158,7 @@ class _Lots:
             # table is up to date for this account without a flush. The
             # lots_open index narrows the search to the account's open lots.
             lines = raw.execute(_LAPSED, (*_account_row(account), at)).fetchall()
-            return [_lot(line) for line in lines]
+            return [_lot(line, account) for line in lines]  # chosen by the account's columns
         except _FAULTS as error:
             raise _fault(error) from error
 
