@@ -272,8 +272,8 @@ def test_a_forked_child_starts_afresh_rather_than_join_its_parents_group(
     store: SqliteStore,
 ) -> None:
     """A child forked while a group is open must not use the parent's group
-    (its connection and transaction) nor its locks, which another thread of
-    the parent may hold."""
+    (its connection and transaction), its pooled connections, nor its locks,
+    which another thread of the parent may hold."""
     lock = store._lock
     lock._waiting = 1  # keeps the group open after the commit below
     started = threading.Event()
@@ -291,13 +291,16 @@ def test_a_forked_child_starts_afresh_rather_than_join_its_parents_group(
     assert started.wait(WAIT)
     parent_group = lock.open_group
     assert parent_group is not None
+    store._give_back(store._connect())  # a pooled connection of the parent's
+    (pooled,) = store._idle
     pid = os.fork()
     if pid == 0:  # the child: see what a new unit of work would use, then leave
         code = 1
         try:
             store.unit_of_work()
             fresh = store._lock
-            code = 0 if fresh is not lock and fresh.open_group is None else 2
+            untouched = pooled not in store._idle and pooled in store._inherited
+            code = 0 if fresh is not lock and fresh.open_group is None and untouched else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

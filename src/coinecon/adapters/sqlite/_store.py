@@ -151,10 +151,7 @@ class SqliteStore:
 
     def unit_of_work(self) -> SqliteUnitOfWork:
         """Open a unit of work on this store (use it as a context manager)."""
-        if self._closed:
-            raise StorageError(f"the store on {self._path} is closed")
-        if self._pid != os.getpid():
-            self._forked()
+        self._check_usable()
         if self._group_commit:
             return _GroupedUnitOfWork(self)
         return SqliteUnitOfWork(self)
@@ -173,10 +170,7 @@ class SqliteStore:
         :class:`~coinecon.errors.StorageError`. :class:`~coinecon.ledger.wallets.Wallets`
         runs its commands this way on a store that offers it.
         """
-        if self._closed:
-            raise StorageError(f"the store on {self._path} is closed")
-        if self._pid != os.getpid():
-            self._forked()
+        self._check_usable()
         if not self._group_commit:
             with self.unit_of_work() as uow:
                 return work(uow)
@@ -236,10 +230,18 @@ class SqliteStore:
             raise StorageError(f"cannot configure SQLite file {self._path!r}: {error}") from error
         return _Connection(raw)
 
+    def _check_usable(self) -> None:
+        """Refuse a closed store; in a forked child, start afresh first."""
+        if self._closed:
+            raise StorageError(f"the store on {self._path} is closed")
+        if self._pid != os.getpid():
+            self._forked()
+
     def _forked(self) -> None:
         """In a forked child: leave the parent's connections, its open group
         and its locks alone (another thread of the parent may have held them
-        at the fork), keeping them referenced; start afresh."""
+        at the fork; a child must not touch its parent's connections, not even
+        to close them), keeping them referenced; start afresh."""
         self._pool_lock = threading.Lock()
         self._inherited.extend(self._idle)
         self._idle = []
@@ -256,12 +258,6 @@ class SqliteStore:
         with self._pool_lock:
             if self._closed:
                 raise StorageError(f"the store on {self._path} is closed")
-            if self._pid != os.getpid():
-                # A forked child must not touch its parent's connections, not
-                # even to close them; keep them referenced and open fresh ones.
-                self._inherited.extend(self._idle)
-                self._idle = []
-                self._pid = os.getpid()
             if self._idle:
                 return self._idle.pop()
         return self._connect()
