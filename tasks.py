@@ -6,7 +6,7 @@ development tools (re-installing when ``pyproject.toml`` changes), then runs:
 
     python3 tasks.py demo        the coinecon demo
     python3 tasks.py test        the test suite (tests, docs and docstring examples)
-    python3 tasks.py typecheck   mypy --strict over src/ and tests/
+    python3 tasks.py typecheck   mypy --strict over src/, tests/, benchmarks/ and tools/
     python3 tasks.py lint        ruff check and ruff format --check
     python3 tasks.py docs        the Sphinx docs, warnings as errors
     python3 tasks.py bench       the benchmarks (ratios against raw baselines)
