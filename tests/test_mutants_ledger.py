@@ -8,7 +8,7 @@ point (which account, which rule), for its message.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -269,3 +269,36 @@ class TestTakeFromLots:
         assert [(c.lot_id, c.amount) for c in plan] == [("lot-1", 5)]
         plan = plan_spend([empty, full, lot("lot-2")], 15, SpendOrder.OLDEST_FIRST, now=now)
         assert [(c.lot_id, c.amount) for c in plan] == [("lot-2", 10), ("lot-1", 5)]
+
+
+class TestLotTimesInUtc:
+    """A lot keeps its times in UTC: two times of one zone compare by wall
+    clock, and an hour apart across a change of the clocks compare wrongly."""
+
+    def test_times_of_another_zone_are_kept_as_the_same_instant_in_utc(self) -> None:
+        tokyo = timezone(timedelta(hours=9))
+        created = datetime(2026, 1, 1, 9, tzinfo=tokyo)
+        kept = Lot.new(
+            "lot-1", ALICE, LotOrigin.BONUS, 10, created, "tx-1", expires_at=created + timedelta(1)
+        )
+        assert kept.created_at == created
+        assert kept.created_at.tzinfo is UTC
+        assert kept.expires_at is not None
+        assert kept.expires_at.tzinfo is UTC
+        assert kept.expires_at == created + timedelta(1)
+
+    def test_a_utc_time_is_kept_as_given(self) -> None:
+        kept = Lot.new("lot-1", ALICE, LotOrigin.BONUS, 10, T0, "tx-1")
+        assert kept.created_at is T0
+
+    def test_a_naive_time_is_still_refused(self) -> None:
+        with pytest.raises(NaiveDatetimeError):
+            Lot.new("lot-1", ALICE, LotOrigin.BONUS, 10, datetime(2026, 1, 1), "tx-1")  # noqa: DTZ001 (the point)
+
+
+def test_a_lot_of_one_coin_is_taken_at_a_time() -> None:
+    """With ``now`` given, lots still holding a single coin are spendable."""
+    last = lot(coins=1)
+    ((taken, consumed),) = take_from_lots([last], 1, now=T0)
+    assert taken.remaining == 0
+    assert consumed.amount == 1

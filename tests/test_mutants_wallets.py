@@ -10,6 +10,7 @@ by what they return.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,15 +18,18 @@ from dateutil.relativedelta import relativedelta
 
 from coinecon import ManualClock, Money
 from coinecon.adapters.memory import MemoryStore
+from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import (
     IdempotencyConflict,
     InvalidAmountError,
     InvalidIdentifierError,
     InvalidTypeError,
+    StorageError,
+    TransferNotAllowed,
     ValidationError,
 )
 from coinecon.ledger.events import OutboxEvent
-from coinecon.ledger.journal import AccountKey, Cause, Posting, TransactionKind
+from coinecon.ledger.journal import AccountKey, Cause, Posting, PostingNotAllowed, TransactionKind
 from coinecon.ledger.lots import LotOrigin, SpendOrder
 from coinecon.ledger.wallets import CreditResult, Wallets
 from coinecon.testing.contract import COIN, DIAMOND, T0
@@ -291,3 +295,72 @@ def test_postings_in_also_are_kept(wallets: Wallets) -> None:
     )
     assert spent.balance == COIN(0)
     assert wallets.balances([earnings]) == {earnings: 5}
+
+
+class TestAlsoLegs:
+    """A spend's ``also`` legs may not post to any wallet: coins leave a
+    wallet only by its holder's spend, with its lots."""
+
+    def test_on_the_spenders_own_wallet_in_another_unit(self, wallets: Wallets) -> None:
+        credit(wallets, "c1")
+        wallets.credit(
+            "d1", holder="alice", amount=DIAMOND(5), origin=LotOrigin.PROMOTION,
+            cause=Cause("promo", "d1"),
+        )  # fmt: skip
+        with pytest.raises(PostingNotAllowed, match="also legs may not post to a wallet"):
+            wallets.spend(
+                "s1",
+                holder="alice",
+                amount=COIN(1),
+                cause=Cause("gift", "s1"),
+                also=(
+                    Posting(AccountKey.wallet("alice", DIAMOND), -5),
+                    Posting(AccountKey.spent(DIAMOND), 5),
+                ),
+            )
+        assert wallets.balance("alice", DIAMOND) == DIAMOND(5)
+        assert wallets.balance("alice", COIN) == COIN(10)
+
+    def test_on_another_holders_wallet(self, wallets: Wallets) -> None:
+        credit(wallets, "c1")
+        credit(wallets, "c2", holder="bob")
+        with pytest.raises(TransferNotAllowed, match="also legs may not post to a wallet"):
+            wallets.spend(
+                "s1",
+                holder="alice",
+                amount=COIN(1),
+                cause=Cause("gift", "s1"),
+                also=(
+                    Posting(AccountKey.wallet("bob", COIN), -10),
+                    Posting(AccountKey.spent(COIN), 10),
+                ),
+            )
+        assert wallets.balance("bob", COIN) == COIN(10)
+        assert wallets.verify().ok
+
+
+def test_a_cursor_is_at_most_the_largest_sequence(wallets: Wallets) -> None:
+    credit(wallets, "c1")
+    largest = str(2**63 - 1)
+    assert len(wallets.history(ALICE, cursor=largest).entries) == 1
+    with pytest.raises(InvalidIdentifierError, match="not a history cursor"):
+        wallets.history(ALICE, cursor=str(2**63))
+
+
+class TestOnAStoreThatRunsCommands:
+    """On a store with ``run`` (SQLite with group commit) the commands go
+    through it: their results come back, and the wallets a batch is open on
+    still refuse to be used inside it."""
+
+    def test_results_come_back(self, tmp_path: Path, clock: ManualClock) -> None:
+        wallets = Wallets(SqliteStore(tmp_path / "coins.db"), clock=clock)
+        result = credit(wallets, "c1")
+        assert result.balance == COIN(10)
+        spent = wallets.spend("s1", holder="alice", amount=COIN(4), cause=Cause("x", "1"))
+        assert spent.balance == COIN(6)
+
+    def test_the_wallets_of_an_open_batch_refuse(self, tmp_path: Path, clock: ManualClock) -> None:
+        wallets = Wallets(SqliteStore(tmp_path / "coins.db"), clock=clock)
+        with pytest.raises(StorageError, match="this thread has a batch open"), wallets.batch():
+            credit(wallets, "c1")
+        assert wallets.balance("alice", COIN) == COIN(0)
