@@ -40,7 +40,7 @@ from typing import Any
 
 from _workload import COIN, CURRENCY, DIAMOND, Command
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of coinecon's SQLite schema whose rows this script writes: on
 a coinecon with another schema, the benchmark leaves (b) out."""
 
@@ -76,19 +76,19 @@ _LOT_COLUMNS = (
 )
 _OPEN_LOTS = (
     f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row"
+    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 ORDER BY row"
 )
 _LAPSED = (
     f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 "
+    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 "
     "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id"
 )
 _ACCOUNT_BY_KEY = (
-    "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
+    "SELECT id, kind, owner, asset_kind, asset_code, balance, last_sequence FROM accounts "
     "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
 _BALANCES_BY_ID = {
-    count: f"SELECT id, balance FROM accounts WHERE id IN ({', '.join('?' * count)})"
+    count: f"SELECT id, balance, last_sequence FROM accounts WHERE id IN ({', '.join('?' * count)})"
     for count in range(1, 5)
 }
 _ACCOUNTS_BY_KEY = {count: " UNION ALL ".join([_ACCOUNT_BY_KEY] * count) for count in range(1, 5)}
@@ -98,14 +98,15 @@ _NEXT_SEQUENCE = "SELECT coalesce(max(sequence), 0) + 1 FROM postings"
 _UPSERT_ACCOUNT = (
     "INSERT INTO accounts (kind, owner, asset_kind, asset_code, balance) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, owner, asset_kind, asset_code) DO UPDATE SET balance = excluded.balance "
-    "RETURNING id"
+    "RETURNING id, last_sequence"
 )
+_LAST_SEQUENCE = "SELECT last_sequence FROM accounts WHERE id = ?"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
 _EVENT_EXISTS = (
     "SELECT 1 FROM transactions WHERE event_id = ? UNION ALL SELECT 1 FROM outbox WHERE id = ?"
 )
 _LAST_ROW = "SELECT coalesce(max(row), 0) FROM transactions"
-_INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}, exhausted) VALUES ({', '.join('?' * 15)})"
 _INSERT_EVENT = (
     "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id, after_row) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -115,12 +116,15 @@ _INSERT_TRANSACTION = (
     "cause_id, metadata, first_sequence, postings, fingerprint, result, event_id, event_type, "
     "event_payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
+_UPDATE_BALANCE = "UPDATE accounts SET balance = ?, last_sequence = ? WHERE id = ?"
 _INSERT_POSTING = (
-    "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after) "
-    "VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after, "
+    "previous) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE row = ?"
+_UPDATE_LOT_EMPTIED = (
+    "UPDATE lots SET remaining = 0, value_recognised = ?, exhausted = 1 WHERE row = ?"
+)
 _INSERT_CONSUMPTION_ITEM = (
     "INSERT INTO lot_consumptions (transaction_id, position, lot_id, amount, "
     "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
@@ -140,6 +144,7 @@ _UNBALANCED = (
 # Columns of a lot as RawBooks keeps it: its row, then those of _LOT_COLUMNS.
 _ROW, _ID, _AMOUNT, _REMAINING, _VALUE, _CURRENCY, _RECOGNISED = 0, 1, 7, 8, 11, 12, 13
 _consumed_only = operator.itemgetter(_REMAINING, _RECOGNISED, _ROW)  # _UPDATE_LOT_CONSUMED's
+_emptied = operator.itemgetter(_RECOGNISED, _ROW)  # _UPDATE_LOT_EMPTIED's
 # Columns of a waiting transaction row (the order of _INSERT_TRANSACTION).
 _FINGERPRINT, _RESULT, _EVENT_ID, _EVENT_TYPE = 10, 11, 12, 13
 
@@ -216,8 +221,9 @@ class RawBooks:
         self.lots: dict[str, list[list[Any]]] = {}  # holder -> open lots, oldest first
         self.transactions: dict[str, list[Any]] = {}  # waiting rows, by transaction id
         self.commands: dict[str, list[Any]] = {}  # the first of them for each key
+        self.last: dict[int, int | None] = {}  # account id -> its last posting
         self.dirty: dict[int, int] = {}  # account id -> balance
-        self.postings: list[tuple[int, int, int, int, int]] = []
+        self.postings: list[tuple[int, int, int, int, int, int | None]] = []
         self.lot_updates: dict[str, list[Any]] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.records: dict[str, tuple[str, str, str, str]] = {}
@@ -256,6 +262,7 @@ class RawBooks:
     def _forget_reads(self) -> None:
         self.next_row = 0
         self.balances.clear()
+        self.last.clear()
         self.lots.clear()
 
     # -- reads ------------------------------------------------------------------
@@ -267,8 +274,14 @@ class RawBooks:
             return
         ids = self.ids
         known = [ids.get(a) for a in missing]
+        last = self.last
         if None not in known:
-            found = dict(self.db.execute(_BALANCES_BY_ID[len(known)], known).fetchall())
+            found = {}
+            for account_id, balance, sequence in self.db.execute(
+                _BALANCES_BY_ID[len(known)], known
+            ):
+                found[account_id] = balance
+                last[account_id] = sequence
             for account, account_id in zip(missing, known, strict=True):
                 balances[account] = found.get(account_id, 0)
             return
@@ -277,9 +290,10 @@ class RawBooks:
         lines = self.db.execute(
             _ACCOUNTS_BY_KEY[len(missing)], [value for account in missing for value in account]
         ).fetchall()
-        for account_id, *row, balance in lines:
+        for account_id, *row, balance, sequence in lines:
             account = (row[0], row[1], row[2], row[3])
             balances[account] = balance
+            last[account_id] = sequence
             if account not in ids:
                 ids[account] = account_id
                 self.learnt.append(account)
@@ -350,17 +364,21 @@ class RawBooks:
         ids = self.ids
         balances = self.balances
         postings = self.postings
+        last = self.last
         for account, amount, after in legs:
             account_id = ids.get(account)
             if account_id is None:
-                account_id = ids[account] = db.execute(
-                    _UPSERT_ACCOUNT, (*account, after)
-                ).fetchone()[0]
+                account_id, previous = db.execute(_UPSERT_ACCOUNT, (*account, after)).fetchone()
+                ids[account] = account_id
                 self.learnt.append(account)
             else:
-                self.dirty[account_id] = after
+                previous = last.get(account_id, -1)
+                if previous == -1:  # as the adapter: not read in this transaction
+                    previous = db.execute(_LAST_SEQUENCE, (account_id,)).fetchone()[0]
+            self.dirty[account_id] = after
+            last[account_id] = sequence
             balances[account] = after
-            postings.append((sequence, row, account_id, amount, after))
+            postings.append((sequence, row, account_id, amount, after, previous))
             sequence += 1
         if (
             len(self.transactions)
@@ -530,7 +548,7 @@ class RawBooks:
             0,
             None,
         )
-        row = self.db.execute(_INSERT_LOT, values).lastrowid
+        row = self.db.execute(_INSERT_LOT, (*values, False)).lastrowid
         if cached is not None:
             cached.append([row, *values])
         result = (
@@ -550,7 +568,8 @@ class RawBooks:
             self.commands.clear()
         dirty = self.dirty
         if dirty:
-            db.executemany(_UPDATE_BALANCE, zip(dirty.values(), dirty.keys(), strict=True))
+            last = self.last
+            db.executemany(_UPDATE_BALANCE, [(b, last[i], i) for i, b in dirty.items()])
             dirty.clear()
         postings = self.postings
         first = postings[0][0] if postings else 0
@@ -558,9 +577,13 @@ class RawBooks:
             db.executemany(_INSERT_POSTING, postings)
             postings.clear()
         if self.lot_updates:
-            updated = db.executemany(
-                _UPDATE_LOT_CONSUMED, map(_consumed_only, self.lot_updates.values())
-            ).rowcount
+            kept = [lot for lot in self.lot_updates.values() if lot[_REMAINING]]
+            emptied = [lot for lot in self.lot_updates.values() if not lot[_REMAINING]]
+            updated = 0
+            if kept:
+                updated += db.executemany(_UPDATE_LOT_CONSUMED, map(_consumed_only, kept)).rowcount
+            if emptied:
+                updated += db.executemany(_UPDATE_LOT_EMPTIED, map(_emptied, emptied)).rowcount
             if updated != len(self.lot_updates):
                 raise Refused("a lot read in this transaction is gone from the file")
             self.lot_updates.clear()

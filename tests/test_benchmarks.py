@@ -78,6 +78,8 @@ def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyP
         "_INSERT_POSTING",
         "_UNBALANCED",
         "_UPDATE_LOT_CONSUMED",
+        "_UPDATE_LOT_EMPTIED",
+        "_LAST_SEQUENCE",
         "_INSERT_IDEMPOTENCY",
         "_INSERT_CONSUMPTION_ITEM",
         "_EVENT_EXISTS",
@@ -89,6 +91,7 @@ def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyP
     assert raw._CONSUMED == _lots._CONSUMED
     assert raw._LAPSED == _lots._LAPSED
     assert raw._LOT_COLUMNS == _rows._LOT_COLUMNS
+    assert raw._INSERT_LOT == _lots._INSERT_LOT
     for count, sql in raw._BALANCES_BY_ID.items():
         assert sql == _sql._balances_by_id(count)
 

@@ -1,8 +1,9 @@
-"""Schema migrations keep everything: a store written by the schema v1
-adapter reads back the same through every port after it is migrated.
+"""Schema migrations keep everything: a store written by the schema v1 (or
+v2) adapter reads back the same through every port after it is migrated.
 
 ``tests/data/schema_v1.db`` was written by the v1 adapter, and
-``tests/data/schema_v1.json`` is what its ports read back then (see
+``tests/data/schema_v1.json`` is what its ports read back then;
+``schema_v2.db`` and ``schema_v2.json`` the same for v2 (see
 ``tests/data/README.md``).
 """
 
@@ -22,6 +23,7 @@ from books_dump import dump
 from coinecon import ManualClock, StorageError
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
 from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.wallets import Wallets
 from coinecon.testing.contract import COIN
 from workload import buy, send_gift
@@ -36,9 +38,18 @@ def v1_file(tmp_path: Path) -> Path:
     return path
 
 
-def expected() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((DATA / "schema_v1.json").read_text())
+def expected(old: int = 1) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / f"schema_v{old}.json").read_text())
     return data
+
+
+@pytest.fixture(params=[1, 2], ids=["from-v1", "from-v2"])
+def old_file(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[int, Path]:
+    """A copy of a store written by an older adapter, and that version."""
+    old: int = request.param
+    path = tmp_path / "books.db"
+    shutil.copyfile(DATA / f"schema_v{old}.db", path)
+    return old, path
 
 
 def version(path: Path) -> int:
@@ -52,13 +63,45 @@ def test_the_fixture_is_a_version_1_file(v1_file: Path) -> None:
     assert SCHEMA_VERSION >= 2
 
 
-def test_a_version_1_store_reads_back_the_same_after_its_migration(v1_file: Path) -> None:
-    before = expected()
+def test_the_fixtures_are_files_of_their_versions(old_file: tuple[int, Path]) -> None:
+    old, path = old_file
+    assert version(path) == old < SCHEMA_VERSION
+
+
+def test_an_older_store_reads_back_the_same_after_its_migration(
+    old_file: tuple[int, Path],
+) -> None:
+    old, path = old_file
+    before = expected(old)
     keys = before.pop("keys")
-    with SqliteStore(v1_file) as store:
-        assert version(v1_file) == SCHEMA_VERSION
+    with SqliteStore(path) as store:
+        assert version(path) == SCHEMA_VERSION
         assert dump(store, keys) == before
         assert Wallets(store).verify().ok
+
+
+def test_the_migration_chains_each_account_s_postings_and_marks_exhausted_lots(
+    old_file: tuple[int, Path],
+) -> None:
+    """Version 3: every posting names the account's posting before it, every
+    account its last posting, and every lot says whether it is exhausted."""
+    _old, path = old_file
+    SqliteStore(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        postings = db.execute("SELECT sequence, account_id, previous FROM postings").fetchall()
+        chains: dict[int, list[int]] = {}
+        for sequence, account_id, previous in sorted(postings):
+            chain = chains.setdefault(account_id, [])
+            assert previous == (chain[-1] if chain else None)
+            chain.append(sequence)
+        accounts = dict(db.execute("SELECT id, last_sequence FROM accounts"))
+        assert accounts == {account_id: chain[-1] for account_id, chain in chains.items()}
+        lots = db.execute("SELECT remaining, exhausted FROM lots").fetchall()
+        assert {exhausted for _remaining, exhausted in lots} == {0, 1}
+        assert all(exhausted == (remaining == 0) for remaining, exhausted in lots)
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
+    assert "postings_history" not in indexes
+    assert not any(name.startswith("migration_") for name in indexes)
 
 
 def test_the_migration_joins_each_command_s_record_to_its_transaction(v1_file: Path) -> None:
@@ -75,17 +118,27 @@ def test_the_migration_joins_each_command_s_record_to_its_transaction(v1_file: P
     assert "lot_consumption_items_by_lot" not in tables
 
 
-def test_a_migrated_store_takes_new_work_and_replays_old_commands(v1_file: Path) -> None:
+def test_a_migrated_store_takes_new_work_and_replays_old_commands(
+    old_file: tuple[int, Path],
+) -> None:
+    old, path = old_file
     clock = ManualClock(datetime(2026, 3, 5, tzinfo=UTC))
-    with SqliteStore(v1_file) as store:
+    with SqliteStore(path) as store:
         wallets = Wallets(store, clock=clock)
         balance = wallets.balance("holder-0", COIN)
-        first = expected()["records"]["gift-0"][1]
+        holder = AccountKey.wallet("holder-0", COIN)
+        history = wallets.history(holder, limit=1000).entries
+        first = expected(old)["records"]["gift-0"][1]
         assert send_gift(wallets, "gift-0", "holder-0", 30) == first  # a replay
         buy(wallets, "after-1", "holder-0", 5)
         send_gift(wallets, "after-2", "holder-0", 7)
         assert wallets.balance("holder-0", COIN) == balance + COIN(5) - COIN(7)
         assert wallets.verify().ok
+        newest, after_old = wallets.history(holder, limit=2).entries, history[0]
+        assert [entry.amount for entry in newest] == [-7, 5]
+        # The new postings chain on from the old ones.
+        assert wallets.history(holder, limit=1000).entries[2:] == history
+        assert after_old.sequence < newest[1].sequence
 
 
 def test_a_migration_that_fails_leaves_the_file_as_it_was(

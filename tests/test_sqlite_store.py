@@ -422,6 +422,18 @@ _CORRUPTIONS = {
     "event type": ("UPDATE transactions SET event_type = ''", "deliver"),
     "event id": ("UPDATE transactions SET event_id = event_id || char(10)", "deliver"),
     "consumed currency": ("UPDATE lot_consumptions SET value_currency = 'XQQ'", "consumed"),
+    "chain into another account": (
+        (
+            "UPDATE postings SET previous = (SELECT min(sequence) FROM postings AS p "
+            "WHERE p.account_id != postings.account_id) "
+            "WHERE sequence = (SELECT last_sequence FROM accounts WHERE kind = 'wallet')"
+        ),
+        "history",
+    ),
+    "chain to no posting": (
+        "UPDATE accounts SET last_sequence = 999 WHERE kind = 'wallet'",
+        "history",
+    ),
 }
 
 
@@ -1064,6 +1076,9 @@ def test_lot_constraints_hold_in_sql(store: SqliteStore) -> None:
         "UPDATE lots SET remaining = 0.5",
         "UPDATE lots SET value_minor = 99.5",
         "UPDATE lots SET value_recognised = 0.5",
+        "UPDATE lots SET exhausted = 0.5",
+        "UPDATE postings SET previous = 0.5",
+        "UPDATE accounts SET last_sequence = 1.5",
         "UPDATE lot_consumptions SET amount = 1.5",
         "UPDATE lot_consumptions SET value_minor = 0.5",
         "UPDATE lot_consumptions SET value_minor = -1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from coinecon import _checks
@@ -17,10 +18,13 @@ from coinecon.adapters.sqlite._rows import (
 from coinecon.adapters.sqlite._session import _Connection
 from coinecon.adapters.sqlite._sql import (
     _ACCOUNT_BY_KEY,
+    _CHAIN,
     _CHUNK,
     _FLUSH_ROWS,
+    _LAST_SEQUENCE,
     _PAGE,
     _POSTINGS_WITH_ACCOUNTS,
+    _PREVIOUS_OF,
     _TRANSACTION_COLUMNS,
     _TRANSACTION_EXISTS,
     _UPSERT_ACCOUNT,
@@ -109,21 +113,31 @@ class _Ledger:
         try:
             uow = self._uow
             connection = uow._work()  # noqa: SLF001
-            known = uow._pending.balances  # noqa: SLF001
+            pending = uow._pending  # noqa: SLF001
+            known = pending.balances
             missing = [account for account in accounts if account not in known]
             if missing:  # read the accounts not read yet in this transaction
-                known.update(self._load_balances(connection, list(dict.fromkeys(missing))))
+                known.update(
+                    self._load_balances(connection, list(dict.fromkeys(missing)), pending.last)
+                )
             return {account: known[account] for account in accounts}
         except _FAULTS as error:
             raise _fault(error) from error
 
     @staticmethod
-    def _load_balances(connection: _Connection, wanted: list[AccountKey]) -> dict[AccountKey, int]:
+    def _load_balances(
+        connection: _Connection, wanted: list[AccountKey], last: dict[int, int | None]
+    ) -> dict[AccountKey, int]:
+        """The balances of *wanted*, read from the file (0 for an account not
+        there yet); the last posting of each that is there goes into *last*."""
         ids = connection.ids
         known = [ids.get(account) for account in wanted]
         raw = connection.raw
         if None not in known and len(wanted) <= _CHUNK:
-            found = dict(raw.execute(_balances_by_id(len(known)), known).fetchall())
+            found = {}
+            for account_id, balance, sequence in raw.execute(_balances_by_id(len(known)), known):
+                found[account_id] = balance
+                last[account_id] = sequence
             return {account: found.get(ids[account], 0) for account in wanted}
         result = dict.fromkeys(wanted, 0)
         for start in range(0, len(wanted), _CHUNK):
@@ -131,9 +145,10 @@ class _Ledger:
             by_row = {_account_row(account): account for account in chunk}
             sql = " UNION ALL ".join([_ACCOUNT_BY_KEY] * len(by_row))
             parameters = [value for row in by_row for value in row]
-            for account_id, *row, balance in raw.execute(sql, parameters):
+            for account_id, *row, balance, sequence in raw.execute(sql, parameters):
                 account = by_row[tuple(row)]
                 result[account] = balance
+                last[account_id] = sequence
                 if account not in ids:
                     connection.learn(account, account_id)
         return result
@@ -197,19 +212,27 @@ class _Ledger:
         ids = connection.ids
         known = pending.balances
         dirty = pending.dirty
+        last = pending.last
         waiting = pending.postings
         for posting, after in zip(postings, afters, strict=True):
             account = posting.account
             account_id = ids.get(account)
             if account_id is None:
-                account_id = connection.raw.execute(
+                account_id, previous = connection.raw.execute(
                     _UPSERT_ACCOUNT, (*_account_row(account), after)
-                ).fetchone()[0]
+                ).fetchone()
                 connection.learn(account, account_id)
             else:
-                dirty[account_id] = after
+                previous = last.get(account_id, -1)
+                if previous == -1:  # its balance was not read in this transaction
+                    line = connection.raw.execute(_LAST_SEQUENCE, (account_id,)).fetchone()
+                    if line is None:
+                        raise StorageError(f"account {account} is gone from the file")
+                    previous = line[0]
+            dirty[account_id] = after
+            last[account_id] = sequence
             known[account] = after
-            waiting.append((sequence, row, account_id, posting.amount, after))
+            waiting.append((sequence, row, account_id, posting.amount, after, previous))
             sequence += 1
         if pending.waiting() >= _FLUSH_ROWS:
             uow._send(connection)  # noqa: SLF001
@@ -242,48 +265,97 @@ class _Ledger:
         connection = self._uow._read()  # noqa: SLF001
         if limit < 1:
             raise InvalidAmountError(f"limit must be at least 1, got {limit}")
-        account_id = connection.ids.get(account)
         raw = connection.raw
-        if account_id is None:
-            found = raw.execute(_ACCOUNT_BY_KEY, _account_row(account)).fetchone()
-            if found is None:
-                return []
-            account_id = found[0]
-            connection.learn(account, account_id)
-        where = ["p.account_id = ?"]
-        parameters: list[object] = [account_id]
-        if before is not None:
-            where.append("p.sequence < ?")
-            parameters.append(before)
-        if kinds is not None:
-            values = sorted({kind.value for kind in kinds})
-            if not values:
-                return []
-            where.append(f"t.kind IN ({_placeholders(len(values))})")
-            parameters.extend(values)
-        if since is not None:
-            where.append("t.occurred_at >= ?")
-            parameters.append(_time(since))
-        if until is not None:
-            where.append("t.occurred_at < ?")
-            parameters.append(_time(until))
-        parameters.append(limit)
-        lines = raw.execute(
-            f"SELECT p.sequence, p.amount, p.balance_after, {_TRANSACTION_COLUMNS} "
-            "FROM postings AS p JOIN transactions AS t ON t.row = p.transaction_row "
-            f"WHERE {' AND '.join(where)} ORDER BY p.sequence DESC LIMIT ?",
-            parameters,
-        ).fetchall()
+        found = raw.execute(_ACCOUNT_BY_KEY, _account_row(account)).fetchone()
+        if found is None:
+            return []
+        account_id, last = found[0], found[-1]
+        connection.key(*found[:5])  # learn the id, if new to this connection
+        values = None if kinds is None else {kind.value for kind in kinds}
+        if values is not None and not values:
+            return []
+        start, late = self._start(raw, account_id, last, before)
+        plain = values is None and since is None and until is None and not late
+        lines = self._walk(
+            raw,
+            account_id,
+            start,
+            limit,
+            chunk=limit if plain else max(limit, _PAGE),
+            before=before if late else None,
+            kinds=values,
+            since=None if since is None else _time(since),
+            until=None if until is None else _time(until),
+        )
         if not lines:
             return []
-        transactions = self._load({line[3]: line[3:] for line in lines})
+        transactions = self._load({line[5]: line[5:] for line in lines})
         return [
             HistoryEntry.of(
                 RecordedPosting(sequence, transactions[row].id, account, amount, balance_after),
                 transactions[row],
             )
-            for sequence, amount, balance_after, row, *_ in lines
+            for sequence, _previous, _owner, amount, balance_after, row, *_ in lines
         ]
+
+    @staticmethod
+    def _start(
+        raw: sqlite3.Connection, account_id: int, last: int | None, before: int | None
+    ) -> tuple[int | None, bool]:
+        """Where a walk down *account_id*'s chain of postings starts, for
+        entries below *before*, and whether entries at or above *before* may
+        still come first (when *before* is not one of the account's postings,
+        the walk starts at the newest and passes them by)."""
+        if before is None or last is None or before > last:
+            return last, False
+        line = raw.execute(_PREVIOUS_OF, (before, account_id)).fetchone()
+        if line is None:
+            return last, True
+        return line[0], False
+
+    @staticmethod
+    def _walk(
+        raw: sqlite3.Connection,
+        account_id: int,
+        start: int | None,
+        limit: int,
+        *,
+        chunk: int,
+        before: int | None,
+        kinds: set[str] | None,
+        since: str | None,
+        until: str | None,
+    ) -> list[Any]:
+        """Up to *limit* postings of *account_id*'s chain from *start* down
+        that pass the filters, newest first, each with its transaction's
+        columns; *chunk* postings are read per query."""
+        chosen: list[Any] = []
+        sequence = start
+        while sequence is not None:
+            lines = raw.execute(_CHAIN, (sequence, chunk)).fetchall()
+            if not lines:
+                raise _checks.unreadable(
+                    f"the postings of account {account_id} in the file",
+                    ValueError(f"the chain of its postings names posting {sequence}, not there"),
+                )
+            for line in lines:
+                if line[2] != account_id:
+                    raise _checks.unreadable(
+                        f"the postings of account {account_id} in the file",
+                        ValueError(f"posting {line[0]} of account {line[2]} is in its chain"),
+                    )
+                if (
+                    (before is not None and line[0] >= before)
+                    or (kinds is not None and line[7] not in kinds)
+                    or (since is not None and line[8] < since)
+                    or (until is not None and line[8] >= until)
+                ):
+                    continue
+                chosen.append(line)
+                if len(chosen) == limit:
+                    return chosen
+            sequence = lines[-1][1]
+        return chosen
 
     def _load(self, headers: Mapping[int, Sequence[Any]]) -> dict[int, Transaction]:
         connection = self._uow._read()  # noqa: SLF001

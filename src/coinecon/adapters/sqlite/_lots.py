@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 
 _NOTHING_CONSUMED = "a consumption lists at least one lot; this one is empty"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
+_INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}, exhausted) VALUES ({_placeholders(15)})"
 _LAPSED = (
     f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 "
+    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 "
     "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id"
 )
 
@@ -49,10 +50,7 @@ class _Lots:
         uow = self._uow
         raw = uow._writing().raw  # noqa: SLF001
         try:
-            row = raw.execute(
-                f"INSERT INTO lots ({_LOT_COLUMNS}) VALUES ({_placeholders(14)})",
-                _lot_values(lot),
-            ).lastrowid
+            row = raw.execute(_INSERT_LOT, _lot_values(lot)).lastrowid
         except sqlite3.IntegrityError as error:
             if error.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE":
                 raise StorageError(f"lot {lot.id!r} already exists") from error
@@ -114,7 +112,7 @@ class _Lots:
             if cached is None:
                 lines = raw.execute(
                     f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-                    "AND asset_kind = ? AND asset_code = ? AND remaining > 0 ORDER BY row",
+                    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 ORDER BY row",
                     _account_row(account),
                 ).fetchall()
                 cached = {}
@@ -134,7 +132,7 @@ class _Lots:
         if limit < 1:
             return []
         lines = raw.execute(
-            f"SELECT {_LOT_COLUMNS} FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL "
+            f"SELECT {_LOT_COLUMNS} FROM lots WHERE exhausted = 0 AND expires_at IS NOT NULL "
             "AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
             (_time(now), limit),
         ).fetchall()

@@ -174,6 +174,8 @@ _LOT_COLUMNS = (
 
 
 def _lot_values(lot: Lot) -> tuple[object, ...]:
+    """The parameters of :data:`_INSERT_LOT <coinecon.adapters.sqlite._lots._INSERT_LOT>`
+    for *lot*: its ``_LOT_COLUMNS``, then whether it is exhausted."""
     value = lot.value
     return (
         lot.id,
@@ -187,6 +189,7 @@ def _lot_values(lot: Lot) -> tuple[object, ...]:
         None if value is None else value.currency.code,
         lot.value_recognised,
         _optional_time(lot.expires_at),
+        lot.remaining == 0,
     )
 
 

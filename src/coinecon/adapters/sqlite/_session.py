@@ -21,6 +21,7 @@ from coinecon.adapters.sqlite._sql import (
     _UPDATE_BALANCE,
     _UPDATE_LOT,
     _UPDATE_LOT_CONSUMED,
+    _UPDATE_LOT_EMPTIED,
 )
 from coinecon.adapters.sqlite.schema import NO_DEBT_MESSAGE
 from coinecon.errors import (
@@ -137,6 +138,7 @@ class _Pending:
         "events",
         "events_on_rows",
         "items",
+        "last",
         "last_event",
         "lot_rows",
         "lot_updates",
@@ -148,10 +150,14 @@ class _Pending:
 
     def __init__(self) -> None:
         self.balances: dict[AccountKey, int] = {}
-        self.dirty: dict[int, int] = {}
+        # The sequence of each account's last posting (None: it has none yet),
+        # by account id, for the accounts whose balances were read or written.
+        self.last: dict[int, int | None] = {}
+        self.dirty: dict[int, int] = {}  # balances to write, by account id
         self.transactions: dict[str, list[object]] = {}  # waiting rows, by transaction id
         self.commands: dict[str, list[object]] = {}  # the first of them for each key
-        self.postings: list[tuple[int, int, int, int, int]] = []
+        # sequence, transaction row, account id, amount, balance after, previous
+        self.postings: list[tuple[int, int, int, int, int, int | None]] = []
         self.lots: dict[AccountKey, dict[str, Lot]] = {}
         self.lot_rows: dict[str, int] = {}  # the table's row of each lot held in lots
         # A lot's update, and whether it changed only what was consumed.
@@ -194,7 +200,8 @@ class _Pending:
             self.commands.clear()
             self.events_on_rows.clear()
         if self.dirty:
-            raw.executemany(_UPDATE_BALANCE, [(b, i) for i, b in self.dirty.items()])
+            last = self.last
+            raw.executemany(_UPDATE_BALANCE, [(b, last[i], i) for i, b in self.dirty.items()])
             self.dirty.clear()
         # The check below reads the transactions whose postings are sent now.
         first = self.postings[0][0] if self.postings else None
@@ -207,20 +214,7 @@ class _Pending:
                 raise
             self.postings.clear()
         if self.lot_updates:
-            rows = self.lot_rows
-            short = []
-            full = []
-            for lot, only in self.lot_updates.values():
-                row = rows.get(lot.id)
-                if only and row is not None:
-                    short.append((lot.remaining, lot.value_recognised, row))
-                else:
-                    full.append(_lot_update(lot))
-            if short and raw.executemany(_UPDATE_LOT_CONSUMED, short).rowcount != len(short):
-                raise StorageError("a lot read in this transaction is gone from the file")
-            if full:
-                raw.executemany(_UPDATE_LOT, full)
-            self.lot_updates.clear()
+            self._flush_lots(raw)
         if self.items:
             raw.executemany(_INSERT_CONSUMPTION_ITEM, self.items)
             self.items.clear()
@@ -241,11 +235,38 @@ class _Pending:
             more = "; there may be more" if len(unbalanced) == _SHOWN_UNBALANCED else ""
             raise StorageError(f"transactions do not balance: {found}{more}")
 
+    def _flush_lots(self, raw: sqlite3.Connection) -> None:
+        """Send the waiting lot updates: those of lots read in this
+        transaction that changed only by what was consumed in short form
+        (which touches no index while the lot keeps coins), the others whole."""
+        rows = self.lot_rows
+        short = []
+        emptied = []
+        full = []
+        for lot, only in self.lot_updates.values():
+            row = rows.get(lot.id)
+            if only and row is not None:
+                if lot.remaining:
+                    short.append((lot.remaining, lot.value_recognised, row))
+                else:
+                    emptied.append((lot.value_recognised, row))
+            else:
+                full.append(_lot_update(lot))
+        if (short and raw.executemany(_UPDATE_LOT_CONSUMED, short).rowcount != len(short)) or (
+            emptied and raw.executemany(_UPDATE_LOT_EMPTIED, emptied).rowcount != len(emptied)
+        ):
+            raise StorageError("a lot read in this transaction is gone from the file")
+        if full:
+            raw.executemany(_UPDATE_LOT, full)
+        self.lot_updates.clear()
 
-def _into_debt(raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int, int]]) -> str:
+
+def _into_debt(
+    raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int, int, int | None]]
+) -> str:
     """What the schema's trigger refused: the first of *postings* that debits
     a holder's account below zero outside a chargeback."""
-    for _sequence, row, account_id, amount, after in postings:
+    for _sequence, row, account_id, amount, after, _previous in postings:
         if amount < 0 and after < 0:
             kind, owner, code = raw.execute(
                 "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)

@@ -22,15 +22,19 @@ _INSERT_TRANSACTION = (
 _TRANSACTION_EXISTS = "SELECT 1 FROM transactions WHERE id = ?"
 _NEXT_ROW = "SELECT coalesce(max(row), 0) + 1 FROM transactions"
 _NEXT_SEQUENCE = "SELECT coalesce(max(sequence), 0) + 1 FROM postings"
+# An account met for the first time by a connection: made if new, and its
+# balance set; the last posting it had (its new postings chain on from there)
+# comes back with its id. Its last posting is set with the others at the flush.
 _UPSERT_ACCOUNT = (
     "INSERT INTO accounts (kind, owner, asset_kind, asset_code, balance) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, owner, asset_kind, asset_code) DO UPDATE SET balance = excluded.balance "
-    "RETURNING id"
+    "RETURNING id, last_sequence"
 )
-_UPDATE_BALANCE = "UPDATE accounts SET balance = ? WHERE id = ?"
+_UPDATE_BALANCE = "UPDATE accounts SET balance = ?, last_sequence = ? WHERE id = ?"
+_LAST_SEQUENCE = "SELECT last_sequence FROM accounts WHERE id = ?"
 _INSERT_POSTING = (
-    "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after) "
-    "VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after, "
+    "previous) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _HOLDER_KINDS = frozenset(kind.value for kind in AccountKind if kind.holder_owned)
 _SHOWN_UNBALANCED = 10  # the most an error message lists
@@ -49,11 +53,15 @@ _UNBALANCED = (
 )
 _UPDATE_LOT = (
     "UPDATE lots SET origin = ?, amount = ?, remaining = ?, created_at = ?, transaction_id = ?, "
-    "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ? "
+    "value_minor = ?, value_currency = ?, value_recognised = ?, expires_at = ?, exhausted = ? "
     "WHERE id = ? AND account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
-# A spend's lot update changes what it consumed, nothing else.
+# A spend's lot update changes what it consumed, nothing else: no column of
+# an index, while the lot keeps some coins.
 _UPDATE_LOT_CONSUMED = "UPDATE lots SET remaining = ?, value_recognised = ? WHERE row = ?"
+_UPDATE_LOT_EMPTIED = (
+    "UPDATE lots SET remaining = 0, value_recognised = ?, exhausted = 1 WHERE row = ?"
+)
 _INSERT_IDEMPOTENCY = (
     "INSERT INTO idempotency (key, fingerprint, result, created_at) VALUES (?, ?, ?, ?)"
 )
@@ -97,13 +105,25 @@ _INSERT_CONSUMPTION_ITEM = (
     "value_minor, value_currency) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _ACCOUNT_BY_KEY = (
-    "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
+    "SELECT id, kind, owner, asset_kind, asset_code, balance, last_sequence FROM accounts "
     "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
 _TRANSACTION_COLUMNS = (
     "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, "
     "t.metadata, t.first_sequence, t.postings"
 )
+# A history walks down an account's chain of postings (each names the
+# account's posting before it), a chunk of them per query, newest first, each
+# with its transaction's columns.
+_CHAIN = (
+    "WITH RECURSIVE chain (sequence) AS (VALUES (?) UNION ALL "
+    "SELECT p.previous FROM chain AS c JOIN postings AS p ON p.sequence = c.sequence "
+    "WHERE p.previous IS NOT NULL LIMIT ?) "
+    "SELECT p.sequence, p.previous, p.account_id, p.amount, p.balance_after, "
+    f"{_TRANSACTION_COLUMNS} FROM chain CROSS JOIN postings AS p ON p.sequence = chain.sequence "
+    "JOIN transactions AS t ON t.row = p.transaction_row ORDER BY p.sequence DESC"
+)
+_PREVIOUS_OF = "SELECT previous FROM postings WHERE sequence = ? AND account_id = ?"
 # The postings of some transactions with their accounts (add a WHERE on
 # p.sequence: a transaction's postings are first_sequence and the next
 # ones), as _posting reads them.
@@ -119,4 +139,4 @@ def _placeholders(count: int) -> str:
 
 @cache
 def _balances_by_id(count: int) -> str:
-    return f"SELECT id, balance FROM accounts WHERE id IN ({_placeholders(count)})"
+    return f"SELECT id, balance, last_sequence FROM accounts WHERE id IN ({_placeholders(count)})"

@@ -16,6 +16,12 @@ no index of their own); what a transaction consumed is one row per lot in one
 table keyed by the transaction id; the index of consumptions by lot, which no
 query used, is gone. Records and consumptions that arrive without their
 transaction keep their own rows.
+
+Version 3 writes to fewer indexes: an account's postings form a chain (the
+account's row names its last posting, each posting the account's posting
+before it), which history walks instead of an index of postings by account;
+and a lot says whether it is exhausted, so that the indexes of open lots
+need no change when a spend leaves coins in a lot.
 """
 
 from __future__ import annotations
@@ -309,5 +315,106 @@ _VERSION_2 = (
     *_triggers(),
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2)
+
+def _posting_triggers() -> tuple[str, ...]:
+    """The rules of :func:`_triggers` that guard the postings table."""
+    return tuple(sql for sql in _triggers() if "ON postings" in sql)
+
+
+_LOTS_V3 = """
+    CREATE TABLE lots_v3 (
+        row INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        account_kind TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        asset_kind TEXT NOT NULL CHECK (asset_kind IN ('unit', 'money')),
+        asset_code TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+        remaining INTEGER NOT NULL
+            CHECK (typeof(remaining) = 'integer' AND remaining BETWEEN 0 AND amount),
+        created_at TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        value_minor INTEGER
+            CHECK (typeof(value_minor) IN ('integer', 'null') AND value_minor >= 0),
+        value_currency TEXT,
+        value_recognised INTEGER NOT NULL CHECK (
+            typeof(value_recognised) = 'integer'
+            AND value_recognised BETWEEN 0 AND coalesce(value_minor, 0)
+        ),
+        expires_at TEXT CHECK (expires_at > created_at),
+        exhausted INTEGER NOT NULL CHECK (exhausted IS (remaining = 0)),
+        CHECK ((value_minor IS NULL) = (value_currency IS NULL))
+    )
+    """
+
+_VERSION_3 = (
+    # A lot says whether it is exhausted, and the indexes of open lots list
+    # those that are not: taking coins from a lot that keeps some changes
+    # no column of theirs, so it rewrites the lot's row and no index page.
+    "DROP INDEX lots_open",
+    "DROP INDEX lots_expiring",
+    _LOTS_V3,
+    """
+    INSERT INTO lots_v3
+    SELECT row, id, account_kind, owner, asset_kind, asset_code, origin, amount, remaining,
+           created_at, transaction_id, value_minor, value_currency, value_recognised,
+           expires_at, remaining = 0
+    FROM lots
+    """,
+    "DROP TABLE lots",
+    "ALTER TABLE lots_v3 RENAME TO lots",
+    """
+    CREATE INDEX lots_open ON lots (account_kind, owner, asset_kind, asset_code, row)
+        WHERE exhausted = 0
+    """,
+    """
+    CREATE INDEX lots_expiring ON lots (expires_at, id)
+        WHERE exhausted = 0 AND expires_at IS NOT NULL
+    """,
+    # An account's postings are a chain, newest first: the account holds the
+    # sequence of its last posting, and each posting that of the account's
+    # one before it. History walks the chain; the index of postings by
+    # account, which cost every posting an index entry, is gone.
+    *(
+        f"DROP TRIGGER {name}"
+        for name in (
+            "postings_no_debt_outside_a_chargeback",
+            "postings_append_only_update",
+            "postings_append_only_delete",
+        )
+    ),
+    """
+    CREATE TABLE postings_v3 (
+        sequence INTEGER PRIMARY KEY,
+        transaction_row INTEGER NOT NULL REFERENCES transactions (row),
+        account_id INTEGER NOT NULL REFERENCES accounts (id),
+        amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount != 0),
+        balance_after INTEGER NOT NULL CHECK (typeof(balance_after) = 'integer'),
+        previous INTEGER
+            CHECK (previous IS NULL OR (typeof(previous) = 'integer' AND previous < sequence))
+    )
+    """,
+    """
+    INSERT INTO postings_v3
+    SELECT sequence, transaction_row, account_id, amount, balance_after,
+           lag(sequence) OVER (PARTITION BY account_id ORDER BY sequence)
+    FROM postings
+    """,
+    "DROP TABLE postings",
+    "ALTER TABLE postings_v3 RENAME TO postings",
+    """
+    ALTER TABLE accounts ADD COLUMN last_sequence INTEGER
+        CHECK (last_sequence IS NULL OR typeof(last_sequence) = 'integer')
+    """,
+    "CREATE INDEX migration_postings_by_account ON postings (account_id, sequence)",
+    """
+    UPDATE accounts
+    SET last_sequence = (SELECT max(sequence) FROM postings WHERE account_id = accounts.id)
+    """,
+    "DROP INDEX migration_postings_by_account",
+    *_posting_triggers(),
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3)
 """``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""
