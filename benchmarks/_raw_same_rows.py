@@ -103,7 +103,9 @@ _UPSERT_ACCOUNT = (
 _LAST_SEQUENCE = "SELECT last_sequence FROM accounts WHERE id = ?"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
 _EVENT_EXISTS = (
-    "SELECT 1 FROM transactions WHERE event_id = ? UNION ALL SELECT 1 FROM outbox WHERE id = ?"
+    "SELECT 1 FROM transactions WHERE event_id = ? AND event_id != '' "
+    "UNION ALL SELECT 1 FROM transactions WHERE id = ? AND event_id = '' "
+    "UNION ALL SELECT 1 FROM outbox WHERE id = ?"
 )
 _LAST_ROW = "SELECT coalesce(max(row), 0) FROM transactions"
 _INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}, exhausted) VALUES ({', '.join('?' * 15)})"
@@ -409,11 +411,11 @@ class RawBooks:
             waiting[_RESULT] = result
         else:  # the row was sent (10,000 rows waited): the record waits on its own
             self.records[key] = (key, digest, result, now)
-        event_id = new_id()
-        if self.db.execute(_EVENT_EXISTS, (event_id, event_id)).fetchone():
+        event_id = transaction_id  # as coinecon's: the event takes its transaction's id
+        if self.db.execute(_EVENT_EXISTS, (event_id, event_id, event_id)).fetchone():
             raise Refused(f"event {event_id} already exists")
-        if on_row:  # and so does the event
-            waiting[_EVENT_ID] = event_id
+        if on_row:  # and so does the event, under '' (its transaction's id)
+            waiting[_EVENT_ID] = ""
             waiting[_EVENT_TYPE] = event
         else:
             after = self.next_row - 1 if self.next_row else None

@@ -53,6 +53,7 @@ from _workload import (
     seed,
     seeded_file,
 )
+from profile_spend import NoStore
 
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
@@ -133,6 +134,23 @@ def coinecon_memory(setup: Setup) -> Runner:
     def round_(todo: list[Command]) -> Outcome:
         wallets = Wallets(MemoryStore())
         seed(wallets, setup.holders)
+
+        def body() -> None:
+            for command in todo:
+                run(wallets, command)
+
+        return Outcome(_timed(len(todo), body))
+
+    return round_
+
+
+def wallets_on_no_store() -> Runner:
+    """``Wallets`` on a store that reads plausible values and keeps nothing
+    (``profile_spend.NoStore``): the wallet service's own Python, the most a
+    store of any kind could run at."""
+
+    def round_(todo: list[Command]) -> Outcome:
+        wallets = Wallets(NoStore())  # type: ignore[arg-type]
 
         def body() -> None:
             for command in todo:
@@ -634,8 +652,11 @@ def run_cases(setup: Setup, only: str | None = None) -> list[bool | None]:
             )
         )
     )
+    ceiling = measure(setup, {"none": wallets_on_no_store(), "(c)": plain_dict(setup)})
+    print_line(compare(CEILING_MEMORY, ceiling["none"], ceiling["(c)"], None))
     if only == "memory":
         return results
+    one_per_commit: dict[str, list[Outcome]] = {}
     for synchronous in ("NORMAL", "FULL"):
         done = measure(
             setup,
@@ -653,7 +674,9 @@ def run_cases(setup: Setup, only: str | None = None) -> list[bool | None]:
             print_line(compare(f"{label} vs (a) minimal", done["coinecon"], done["(a)"], 0.5))
         )
         print_line(same_rows_line(f"{label} vs (b) same rows", setup, done))
+        print_ceiling(setup, done)
         if synchronous == "NORMAL":
+            one_per_commit = done
             print_pages(setup)
     batched = measure(
         setup,
@@ -668,6 +691,7 @@ def run_cases(setup: Setup, only: str | None = None) -> list[bool | None]:
         print_line(compare(f"{label} vs (a) minimal", batched["coinecon"], batched["(a)"], 0.3))
     )
     print_line(same_rows_line(f"{label} vs (b) same rows", setup, batched))
+    print_ceiling(setup, batched)
 
     for synchronous, reference, name, target in (
         ("FULL", "coinecon", "coinecon one per commit", 3.0),
@@ -699,8 +723,32 @@ def run_cases(setup: Setup, only: str | None = None) -> list[bool | None]:
             )
             if goals[threads] is not None:
                 results.append(met)
+        if reference == "(a)" and setup.same_rows:
+            # No group can share more than one commit of 1,000 commands does.
+            best = rate(batched["(b)"]) / rate(one_per_commit["(a)"])
+            print_line(
+                Line(
+                    CEILING_GROUP,
+                    rate(batched["(b)"]),
+                    rate(one_per_commit["(a)"]),
+                    [best],
+                    None,
+                )
+            )
 
     return results
+
+
+CEILING_MEMORY = "  ceiling: Wallets on a store that keeps nothing vs (c)"
+CEILING_ROWS = "  ceiling: (b) coinecon's rows, no Python around, vs (a)"
+CEILING_GROUP = "  ceiling: (b) batched vs (a) one per commit"
+
+
+def print_ceiling(setup: Setup, done: dict[str, list[Outcome]]) -> None:
+    """Print what (b) makes of (a): coinecon's rows written with the
+    cheapest Python, the most coinecon can reach on them."""
+    if setup.same_rows:
+        print_line(compare(CEILING_ROWS, done["(b)"], done["(a)"], None))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Schema v3 of the SQLite adapter: each account's postings form a chain that
-history walks (no index of postings by account), and lots say whether they
-are exhausted, so that taking coins from a lot that keeps some rewrites its
-row and no index."""
+history walks (no index of postings by account); lots say whether they are
+exhausted, so that taking coins from a lot that keeps some rewrites its row
+and no index; and an event with its transaction's id is kept on the row
+without an entry in the index of event ids."""
 
 from __future__ import annotations
 
@@ -191,3 +192,19 @@ def test_an_exhausted_lot_leaves_the_open_lots(tmp_path: Path) -> None:
                 (0, 1),
                 (3, 0),
             ]
+
+
+def test_the_wallet_services_events_take_no_entry_in_the_index_of_event_ids(
+    stores: tuple[MemoryStore, SqliteStore],
+) -> None:
+    _memory, sqlite = stores
+    with closing(sqlite3.connect(sqlite.path)) as db:
+        kept = db.execute(
+            "SELECT count(*), count(event_type), sum(event_id = '') FROM transactions"
+        ).fetchone()
+        indexed = db.execute(
+            "SELECT count(*) FROM transactions INDEXED BY transactions_by_event "
+            "WHERE event_id != ''"
+        ).fetchone()
+    assert kept == (12, 12, 12)
+    assert indexed == (0,)

@@ -420,7 +420,7 @@ _CORRUPTIONS = {
     ),
     "event time": ("UPDATE transactions SET occurred_at = 'now'", "deliver"),
     "event type": ("UPDATE transactions SET event_type = ''", "deliver"),
-    "event id": ("UPDATE transactions SET event_id = event_id || char(10)", "deliver"),
+    "event id": ("UPDATE transactions SET event_id = id || char(10)", "deliver"),
     "consumed currency": ("UPDATE lot_consumptions SET value_currency = 'XQQ'", "consumed"),
     "chain into another account": (
         (

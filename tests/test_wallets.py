@@ -577,18 +577,46 @@ def test_a_host_clock_giving_no_aware_time_is_refused_by_every_command(
 
 
 @pytest.mark.parametrize(("bad", "error"), [("", InvalidIdentifierError), (7, InvalidTypeError)])
-def test_a_bad_event_id_from_the_hosts_new_id_is_refused_and_nothing_kept(
+def test_a_bad_transaction_id_from_the_hosts_new_id_is_refused_and_nothing_kept(
     bad: Any, error: type[Exception]
 ) -> None:
-    """The event is built from checked values but its id, which the host's
-    ``new_id`` makes: that is checked like any id."""
-    ids: list[Any] = ["tx-1", "lot-1", "event-1", "tx-2", bad]
+    """The host's ``new_id`` makes the ids of transactions (and so of their
+    events) and lots: each is checked like any id."""
+    ids: list[Any] = ["tx-1", "lot-1", bad]
     wallets = Wallets(MemoryStore(), clock=ManualClock(T0), new_id=iter(ids).__next__)
     buy(wallets, "p1", "alice", 5)
-    with pytest.raises(error, match="event id"):
+    with pytest.raises(error, match="transaction id"):
         spend(wallets, "s1", "alice", 2)
     assert wallets.balance("alice", COIN) == COIN(5)
-    assert wallets.transaction("tx-2") is None
+    assert wallets.verify().transactions == 1
+
+
+def test_a_commands_event_takes_its_transactions_id() -> None:
+    """One event per command, under its transaction's id: consumers that
+    deduplicate on ``event.id`` see each command once."""
+    wallets = Wallets(MemoryStore(), clock=ManualClock(T0))
+    bought = wallets.credit(
+        "p1",
+        holder="alice",
+        amount=COIN(5),
+        origin=LotOrigin.BONUS,
+        cause=Cause("bonus", "p1"),
+    )
+    spent = spend(wallets, "s1", "alice", 2)
+
+    class Sink:
+        def __init__(self) -> None:
+            self.events: list[OutboxEvent] = []
+
+        def deliver(self, event: OutboxEvent) -> None:
+            self.events.append(event)
+
+    sink = Sink()
+    assert wallets.deliver_events(sink) == 2
+    assert [(e.id, e.transaction_id, e.type) for e in sink.events] == [
+        (bought.transaction_id, bought.transaction_id, "coins.credited"),
+        (spent.transaction_id, spent.transaction_id, "coins.spent"),
+    ]
 
 
 def test_every_argument_of_the_service_is_checked() -> None:

@@ -424,9 +424,10 @@ class Wallets:
         store: where the books are kept.
         clock: where the time comes from (defaults to the system clock).
         spend_order: the order in which spends consume lots.
-        new_id: makes ids for transactions, lots and events (defaults to
-            version-7 UUIDs: random, but ordered by time, so that new rows
-            land at the end of a store's indexes).
+        new_id: makes ids for transactions and lots (defaults to version-7
+            UUIDs: random, but ordered by time, so that new rows land at the
+            end of a store's indexes). A command's event takes its
+            transaction's id.
     """
 
     def __init__(
@@ -448,7 +449,6 @@ class Wallets:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._order = spend_order
         self._new_id = new_id or random_id
-        self._ids_checked = self._new_id is random_id  # which makes nothing but valid ids
         self._batches: set[int] = set()  # threads with a batch open
         run = getattr(store, "run", None)
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
@@ -1000,11 +1000,11 @@ class Wallets:
     def _announce(
         self, uow: UnitOfWork, event_type: str, transaction: Transaction, payload: str
     ) -> None:
-        event_id = self._new_id()
-        if not self._ids_checked:
-            check_identifier(event_id, "event id")
+        # A command's event takes its transaction's id: one event per
+        # transaction, and a store can keep it on the transaction's row
+        # without indexing a second id.
         uow.outbox.add(
-            OutboxEvent._of(  # noqa: SLF001 (the id is checked here, the rest by the transaction)
-                event_id, event_type, transaction.occurred_at, payload, transaction.id
+            OutboxEvent._of(  # noqa: SLF001 (every field is checked by the transaction)
+                transaction.id, event_type, transaction.occurred_at, payload, transaction.id
             )
         )

@@ -952,6 +952,34 @@ class OutboxContract(_Contract):
         with store.unit_of_work() as uow:
             assert uow.outbox.pending(limit=10) == [*added, later]
 
+    def test_events_with_their_transactions_ids(self, store: Store) -> None:
+        """An event may take its transaction's id (the wallet service's
+        events do): it is pending, delivered and refused as a duplicate by
+        that id, alongside events with ids of their own; a transaction whose
+        event has another id leaves its own id free for an event."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 5))
+            record(uow, purchase("tx-2", "bob", 5))
+            own = _event("tx-1", transaction_id="tx-1")
+            other = _event("e-2", transaction_id="tx-2")
+            for event in (own, other):
+                uow.outbox.add(event)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for duplicate in (_event("tx-1", 3), _event("e-2", 3), _event("tx-1", 3, "tx-2")):
+                with pytest.raises(StorageError):
+                    uow.outbox.add(duplicate)
+            loose = _event("tx-2", 4)  # tx-2's event is e-2: the id tx-2 is free
+            uow.outbox.add(loose)
+            assert uow.outbox.pending(limit=10) == [own, other, loose]
+            uow.outbox.mark_delivered(["tx-1"], T0)
+            assert uow.outbox.pending(limit=10) == [other, loose]
+            uow.outbox.mark_delivered(["tx-2", "e-2"], T0)
+            assert uow.outbox.pending(limit=10) == []
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == []
+
     def test_duplicate_event_raises(self, store: Store) -> None:
         """An event id is stored once."""
         with store.unit_of_work() as uow:

@@ -115,7 +115,7 @@ class _Outbox:
             if (
                 event_id in pending.events
                 or event_id in pending.events_on_rows
-                or raw.execute(_EVENT_EXISTS, (event_id, event_id)).fetchone()
+                or raw.execute(_EVENT_EXISTS, (event_id, event_id, event_id)).fetchone()
             ):
                 raise StorageError(f"event {event_id!r} already exists")
             at = _time(event.occurred_at)
@@ -131,7 +131,8 @@ class _Outbox:
                 # The event of a transaction that waits to be written, and that
                 # comes after every event added so far: on its row.
                 pending.last_event = (cast("int", waiting[_ROW]), 0)
-                waiting[_EVENT_ID] = event_id
+                # Its transaction's id, which is indexed already: '' says so.
+                waiting[_EVENT_ID] = "" if event_id == transaction_id else event_id
                 waiting[_EVENT_TYPE] = event.type
                 waiting[_EVENT_PAYLOAD] = (
                     None if event.payload == waiting[_RESULT] else event.payload
@@ -178,10 +179,12 @@ class _Outbox:
         rows: list[tuple[int]] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
+            marks = _placeholders(len(chunk))
             rows += raw.execute(
-                f"SELECT row FROM transactions WHERE event_id IN ({_placeholders(len(chunk))}) "
-                "AND row > ?",
-                (*chunk, cursor),
+                f"SELECT row FROM transactions WHERE event_id IN ({marks}) AND event_id != '' "
+                f"AND row > ? UNION ALL SELECT row FROM transactions WHERE id IN ({marks}) "
+                "AND event_id = '' AND row > ?",
+                (*chunk, cursor, *chunk, cursor),
             ).fetchall()
         if not rows:
             return

@@ -75,9 +75,15 @@ _IDEMPOTENCY_RECORD = (
 )
 # Events live on their transaction's row, or in the outbox table when they
 # came without one to join; those on rows are delivered up to a cursor.
+# An event on its transaction's row that has the transaction's id (every
+# event of the wallet service) is stored with event_id '' and is found by the
+# transaction's id; any other by its event_id, or in the outbox table.
 _EVENT_EXISTS = (
-    "SELECT 1 FROM transactions WHERE event_id = ? UNION ALL SELECT 1 FROM outbox WHERE id = ?"
+    "SELECT 1 FROM transactions WHERE event_id = ? AND event_id != '' "
+    "UNION ALL SELECT 1 FROM transactions WHERE id = ? AND event_id = '' "
+    "UNION ALL SELECT 1 FROM outbox WHERE id = ?"
 )
+_ROW_EVENT_ID = "CASE t.event_id WHEN '' THEN t.id ELSE t.event_id END"
 _INSERT_EVENT = (
     "INSERT INTO outbox (id, type, occurred_at, payload, transaction_id, after_row) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -92,7 +98,7 @@ _UNDELIVERED_ON_ROWS = (
 # outbox table, after the last row there was when it was added.
 _PENDING_EVENTS = (
     "SELECT id, type, occurred_at, payload, transaction_id FROM ("
-    "SELECT t.row AS k, 0 AS s, t.row AS r, t.event_id AS id, t.event_type AS type, "
+    f"SELECT t.row AS k, 0 AS s, t.row AS r, {_ROW_EVENT_ID} AS id, t.event_type AS type, "
     "t.occurred_at AS occurred_at, coalesce(t.event_payload, t.result) AS payload, "
     f"t.id AS transaction_id {_UNDELIVERED_ON_ROWS} "
     "UNION ALL SELECT o.after_row, 1, o.row, o.id, o.type, o.occurred_at, o.payload, "

@@ -21,7 +21,9 @@ Version 3 writes to fewer indexes: an account's postings form a chain (the
 account's row names its last posting, each posting the account's posting
 before it), which history walks instead of an index of postings by account;
 and a lot says whether it is exhausted, so that the indexes of open lots
-need no change when a spend leaves coins in a lot.
+need no change when a spend leaves coins in a lot; an event on its
+transaction's row that has the transaction's id is stored with ``event_id``
+``''``, and found by the transaction's id.
 """
 
 from __future__ import annotations
@@ -414,6 +416,15 @@ _VERSION_3 = (
     """,
     "DROP INDEX migration_postings_by_account",
     *_posting_triggers(),
+    # An event on its transaction's row with the transaction's id (every
+    # event of the wallet service from now on) is stored with event_id '':
+    # the transactions' own index finds it, and this one holds only the
+    # events with ids of their own.
+    "DROP INDEX transactions_by_event",
+    """
+    CREATE UNIQUE INDEX transactions_by_event ON transactions (event_id)
+        WHERE event_id != ''
+    """,
 )
 
 MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3)
