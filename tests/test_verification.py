@@ -210,3 +210,25 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
         "wallet:alice:COIN: lots hold 1 but the balance is 70",
     )
     assert str(report).startswith("checked 3 transactions, 6 postings, 5 accounts: 3 problem(s)\n")
+
+
+def test_transactions_in_another_order_than_their_postings_are_still_checked() -> None:
+    """Stores give a transaction's postings together, in the order of the
+    transactions; books that do not are still checked whole."""
+    report = _verify(transactions=reversed(TRANSACTIONS))
+    assert report.ok
+    assert (report.transactions, report.postings) == (3, 6)
+
+
+def test_postings_of_one_transaction_apart_from_each_other() -> None:
+    """tx-1's second posting comes after tx-2's: each part is checked on its
+    own, and neither balances."""
+    first, second, *rest = _postings()
+    postings = _record(
+        (p.transaction_id, p.account, p.amount) for p in (first, *rest[:2], second, *rest[2:])
+    )
+    assert _verify(postings=postings).problems == (
+        "transaction tx-1 does not balance: {'COIN': -100}",
+        "transaction tx-1: recorded postings differ from it",
+        "postings [4] belong to no transaction",
+    )

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from coinecon.clock import as_utc, require_aware
 from coinecon.errors import InvalidAmountError, StorageError
@@ -45,6 +45,8 @@ from coinecon.ledger.journal import (
 from coinecon.ledger.lots import Lot, LotConsumption
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
+
+_T = TypeVar("_T")
 
 # An event as stored: its type, time, payload and transaction id. Records and
 # events are kept as tuples of text and times, which the garbage collector
@@ -147,8 +149,10 @@ class _State:
         self.owner: int | None = None  # the thread holding the lock
         self.balances: dict[AccountKey, int] = {}
         self.transactions: dict[str, Transaction] = {}
+        self.journal: list[Transaction] = []  # the transactions in order, to stream
         self.postings = _PostingLog()
         self.lots: dict[str, Lot] = {}
+        self.lot_ids: list[str] = []  # the lots' ids in order, to stream
         self.lots_by_account: dict[AccountKey, list[str]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
         self.idempotency: dict[str, _Record] = {}
@@ -172,11 +176,13 @@ class _State:
         are only ever added to, so their newest entries are the last ones."""
         transactions, postings, lots, consumption, idempotency, outbox, delivered = marks
         _shorten(self.transactions, transactions)
+        del self.journal[transactions:]
         if len(self.postings.sequences) != postings:
             self.postings.truncate(postings)
         by_account = self.lots_by_account
         while len(self.lots) > lots:
             by_account[self.lots.popitem()[1].account].pop()
+        del self.lot_ids[lots:]
         _shorten(self.consumption, consumption)
         _shorten(self.idempotency, idempotency)
         _shorten(self.outbox, outbox)
@@ -287,6 +293,20 @@ class MemoryUnitOfWork:
         self._marks = self._state.marks()
 
 
+def _stream(uow: MemoryUnitOfWork, count: int, item: Callable[[int], _T]) -> Iterator[_T]:
+    """The first *count* items (``item(0)``, ``item(1)``...), made one at a
+    time as they are consumed, while *uow* stays active: what a stream yields
+    is what was stored when it was asked for, and holding one costs nothing
+    however large the books. A rollback while it is read ends it."""
+    for position in range(count):
+        if not uow._active:  # noqa: SLF001
+            raise _not_active()
+        try:
+            yield item(position)
+        except IndexError:  # a rollback cut back what was left to read
+            return
+
+
 def _not_active() -> StorageError:
     return StorageError("the unit of work is not active: use it in a 'with' block")
 
@@ -337,6 +357,7 @@ class _Ledger:
         uow._old_balances.append((accounts, before))  # noqa: SLF001
         state.postings.record(transaction_id, accounts, amounts, after)
         transactions[transaction_id] = transaction
+        state.journal.append(transaction)
 
     def get(self, transaction_id: str) -> Transaction | None:
         if not self._uow._active:  # noqa: SLF001
@@ -387,12 +408,14 @@ class _Ledger:
     def transactions(self) -> Iterator[Transaction]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        return iter(list(self._state.transactions.values()))
+        journal = self._state.journal
+        return _stream(self._uow, len(journal), journal.__getitem__)
 
     def postings(self) -> Iterator[RecordedPosting]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        return iter(list(self._state.postings))
+        log = self._state.postings
+        return _stream(self._uow, len(log), log.__getitem__)
 
     def accounts(self) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
@@ -414,6 +437,7 @@ class _Lots:
         if lot.id in state.lots:
             raise StorageError(f"lot {lot.id!r} already exists")
         state.lots[lot.id] = lot
+        state.lot_ids.append(lot.id)
         ids = state.lots_by_account.get(lot.account)
         if ids is None:
             state.lots_by_account[lot.account] = [lot.id]
@@ -475,7 +499,9 @@ class _Lots:
     def all(self) -> Iterator[Lot]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        return iter(list(self._state.lots.values()))
+        state = self._state
+        lots, ids = state.lots, state.lot_ids
+        return _stream(self._uow, len(ids), lambda position: lots[ids[position]])
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
         if not consumed:

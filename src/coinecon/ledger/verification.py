@@ -74,11 +74,46 @@ def verify_books(
     of its postings; that each unit and currency sums to zero over all
     accounts; and that each wallet's lots hold exactly its (non-negative)
     balance.
+
+    It streams: *transactions* and *postings* are read once, side by side (a
+    transaction's postings come together, in the order of the transactions,
+    as every store keeps them), and what it holds is a running balance and a
+    lot total per account and one transaction's postings, however long the
+    ledger. Postings out of that order are still checked, at the cost of
+    holding the transactions passed over.
     """
     problems: list[str] = []
-    by_id = {t.id: t for t in transactions}
     running: dict[AccountKey, int] = {}
-    per_transaction: dict[str, list[RecordedPosting]] = {}
+    upcoming = iter(transactions)
+    # Transactions passed over while looking for the one of a group of
+    # postings: none in books whose postings come in their transactions'
+    # order, as every store's do.
+    passed: dict[str, Transaction] = {}
+    seen = 0  # transactions read
+    group: list[RecordedPosting] = []  # the postings of one transaction, in a row
+
+    def check(recorded: list[RecordedPosting]) -> None:
+        nonlocal seen
+        transaction_id = recorded[0].transaction_id
+        transaction = passed.pop(transaction_id, None)
+        while transaction is None:
+            candidate = next(upcoming, None)
+            if candidate is None:
+                problems.append(
+                    f"postings {[p.sequence for p in recorded]} belong to no transaction"
+                )
+                return
+            seen += 1
+            if candidate.id == transaction_id:
+                transaction = candidate
+            else:
+                passed[candidate.id] = candidate
+        unbalanced = imbalance(recorded)
+        if unbalanced:
+            problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
+        if _legs(transaction.postings) != _legs(recorded):
+            problems.append(f"transaction {transaction_id}: recorded postings differ from it")
+
     last_sequence = 0
     count = 0
     for posting in postings:
@@ -93,62 +128,63 @@ def verify_books(
                 f"{posting.account}: running balance after posting {posting.sequence} is "
                 f"{posting.balance_after}, the postings sum to {balance}"
             )
-        per_transaction.setdefault(posting.transaction_id, []).append(posting)
-
-    for transaction_id, recorded in per_transaction.items():
-        transaction = by_id.get(transaction_id)
-        if transaction is None:
-            problems.append(f"postings {[p.sequence for p in recorded]} belong to no transaction")
-            continue
-        unbalanced = imbalance(recorded)
-        if unbalanced:
-            problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
-        if _legs(transaction.postings) != _legs(recorded):
-            problems.append(f"transaction {transaction_id}: recorded postings differ from it")
-    problems.extend(
-        f"transaction {transaction_id} has no postings"
-        for transaction_id in by_id
-        if transaction_id not in per_transaction
-    )
+        if group and group[0].transaction_id != posting.transaction_id:
+            check(group)
+            group = []
+        group.append(posting)
+    if group:
+        check(group)
+    for transaction in upcoming:
+        seen += 1
+        passed[transaction.id] = transaction
+    problems.extend(f"transaction {transaction_id} has no postings" for transaction_id in passed)
 
     accounts = set(balances) | set(running)
-    for account in sorted(accounts, key=str):
-        stored = balances.get(account, 0)
-        computed = running.get(account, 0)
-        if stored != computed:
-            problems.append(
-                f"{account}: stored balance {stored} differs from the sum of its postings "
-                f"{computed} by {stored - computed}"
-            )
+    problems.extend(
+        f"{account}: stored balance {stored} differs from the sum of its postings "
+        f"{computed} by {stored - computed}"
+        for account in sorted(accounts, key=str)
+        if (stored := balances.get(account, 0)) != (computed := running.get(account, 0))
+    )
 
     per_asset: dict[Asset, int] = {}
     for account, balance in running.items():
         per_asset[account.asset] = per_asset.get(account.asset, 0) + balance
-    problems.extend(
-        f"{asset.code} does not sum to zero over all accounts: {total}"
-        for asset, total in sorted(per_asset.items(), key=_by_code)
-        if total
-    )
-
-    in_lots: dict[AccountKey, int] = {}
-    for lot in lots:
-        in_lots[lot.account] = in_lots.get(lot.account, 0) + lot.remaining
-    for account in sorted(
-        set(in_lots) | {a for a in running if a.kind is AccountKind.WALLET}, key=str
-    ):
-        expected = max(running.get(account, 0), 0)
-        if in_lots.get(account, 0) != expected:
-            problems.append(
-                f"{account}: lots hold {in_lots.get(account, 0)} but the balance is "
-                f"{running.get(account, 0)}"
-            )
+    problems.extend(_assets_that_do_not_sum_to_zero(running))
+    problems.extend(_lots_that_disagree(lots, running))
 
     return VerificationReport(
-        transactions=len(by_id),
+        transactions=seen,
         postings=count,
         accounts=len(accounts),
         problems=tuple(problems),
     )
+
+
+def _assets_that_do_not_sum_to_zero(running: Mapping[AccountKey, int]) -> list[str]:
+    per_asset: dict[Asset, int] = {}
+    for account, balance in running.items():
+        per_asset[account.asset] = per_asset.get(account.asset, 0) + balance
+    return [
+        f"{asset.code} does not sum to zero over all accounts: {total}"
+        for asset, total in sorted(per_asset.items(), key=_by_code)
+        if total
+    ]
+
+
+def _lots_that_disagree(lots: Iterable[Lot], running: Mapping[AccountKey, int]) -> list[str]:
+    """Each wallet whose lots do not hold its (non-negative) balance."""
+    in_lots: dict[AccountKey, int] = {}
+    for lot in lots:
+        in_lots[lot.account] = in_lots.get(lot.account, 0) + lot.remaining
+    return [
+        f"{account}: lots hold {in_lots.get(account, 0)} but the balance is "
+        f"{running.get(account, 0)}"
+        for account in sorted(
+            set(in_lots) | {a for a in running if a.kind is AccountKind.WALLET}, key=str
+        )
+        if in_lots.get(account, 0) != max(running.get(account, 0), 0)
+    ]
 
 
 def _legs(postings: Iterable[Posting | RecordedPosting]) -> Counter[tuple[AccountKey, int]]:
