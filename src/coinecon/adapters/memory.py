@@ -153,6 +153,10 @@ class _State:
         self.postings = _PostingLog()
         self.lots: dict[str, Lot] = {}
         self.lot_ids: list[str] = []  # the lots' ids in order, to stream
+        # (expiry, id) of lots that expire, soonest first: entries of lots that
+        # are exhausted or expire at another time since are passed over, and
+        # those of exhausted lots dropped at the commit that exhausted them.
+        self.expiring: list[tuple[datetime, str]] = []
         self.lots_by_account: dict[AccountKey, list[str]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
         self.idempotency: dict[str, _Record] = {}
@@ -181,12 +185,48 @@ class _State:
             self.postings.truncate(postings)
         by_account = self.lots_by_account
         while len(self.lots) > lots:
-            by_account[self.lots.popitem()[1].account].pop()
+            lot = self.lots.popitem()[1]
+            by_account[lot.account].pop()
+            if lot.expires_at is not None:
+                self.forget_expiry(lot.expires_at, lot.id)
         del self.lot_ids[lots:]
         _shorten(self.consumption, consumption)
         _shorten(self.idempotency, idempotency)
         _shorten(self.outbox, outbox)
         _shorten(self.delivered, delivered)
+
+    def remember_expiry(self, when: datetime, lot_id: str) -> None:
+        entry = (when, lot_id)
+        expiring = self.expiring
+        at = bisect.bisect_left(expiring, entry)
+        if at == len(expiring) or expiring[at] != entry:
+            expiring.insert(at, entry)
+
+    def forget_expiry(self, when: datetime, lot_id: str) -> None:
+        entry = (when, lot_id)
+        expiring = self.expiring
+        at = bisect.bisect_left(expiring, entry)
+        if at < len(expiring) and expiring[at] == entry:
+            del expiring[at]
+
+    def drop_exhausted(self, changed: Sequence[Lot]) -> None:
+        """Drop the lots of *changed* (by id) that are now exhausted from the
+        lists of open lots and of expiring lots: a wallet's open lots cost in
+        proportion to the lots it holds, not to those it ever held."""
+        lots = self.lots
+        dropped: dict[AccountKey, set[str]] = {}
+        for old in changed:
+            lot = lots.get(old.id)
+            if lot is None or lot.remaining:
+                continue
+            dropped.setdefault(lot.account, set()).add(lot.id)
+            for when in {old.expires_at, lot.expires_at}:
+                if when is not None:
+                    self.forget_expiry(when, lot.id)
+        for account, ids in dropped.items():
+            self.lots_by_account[account] = [
+                lot_id for lot_id in self.lots_by_account[account] if lot_id not in ids
+            ]
 
 
 def _shorten(entries: dict[str, Any], length: int) -> None:
@@ -260,7 +300,9 @@ class MemoryUnitOfWork:
         if not self._active:
             raise _not_active()
         self._old_balances.clear()
-        self._old_lots.clear()
+        if self._old_lots:
+            self._state.drop_exhausted(self._old_lots)
+            self._old_lots.clear()
         self._marks = None
 
     def rollback(self) -> None:
@@ -438,6 +480,8 @@ class _Lots:
             raise StorageError(f"lot {lot.id!r} already exists")
         state.lots[lot.id] = lot
         state.lot_ids.append(lot.id)
+        if lot.expires_at is not None:
+            state.remember_expiry(lot.expires_at, lot.id)
         ids = state.lots_by_account.get(lot.account)
         if ids is None:
             state.lots_by_account[lot.account] = [lot.id]
@@ -457,6 +501,8 @@ class _Lots:
             raise StorageError(_moved(lot, previous.account))
         uow._old_lots.append(previous)  # noqa: SLF001
         lots[lot.id] = lot
+        if lot.expires_at is not None and lot.expires_at != previous.expires_at:
+            self._state.remember_expiry(lot.expires_at, lot.id)
 
     def get(self, lot_id: str) -> Lot | None:
         if not self._uow._active:  # noqa: SLF001
@@ -479,11 +525,15 @@ class _Lots:
         now = as_utc(now, "now")
         if limit < 1:
             return []
-        due = [
-            lot for lot in self._state.lots.values() if lot.remaining > 0 and lot.is_expired(now)
-        ]
-        due.sort(key=_soonest)
-        return due[:limit]
+        lots = self._state.lots
+        due: list[Lot] = []
+        for when, lot_id in self._state.expiring:
+            if when > now or len(due) == limit:
+                break
+            lot = lots.get(lot_id)
+            if lot is not None and lot.remaining > 0 and lot.expires_at == when:
+                due.append(lot)  # else rolled back, exhausted, or its expiry moved
+        return due
 
     def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
         if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case

@@ -681,6 +681,36 @@ class LotContract(_Contract):
                 "soon"
             ]
 
+    def test_expired_follows_a_lots_changes_commits_and_rollbacks(self, store: Store) -> None:
+        """A lot whose expiry moves is due at its new time only, and at its old
+        one again once the move is rolled back; a lot emptied is never due,
+        whether in the unit of work that emptied it or after its commit."""
+        hour = timedelta(hours=1)
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("first", expires=T0 + hour))
+            uow.lots.add(_lot("second", expires=T0 + 2 * hour))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            first = uow.lots.get("first")
+            assert first is not None
+            uow.lots.update(attrs.evolve(first, expires_at=T0 + 3 * hour))
+            assert [lot.id for lot in uow.lots.expired(T0 + 2 * hour, limit=5)] == ["second"]
+            assert [lot.id for lot in uow.lots.expired(T0 + 3 * hour, limit=5)] == [
+                "second",
+                "first",
+            ]
+            uow.rollback()
+            assert [lot.id for lot in uow.lots.expired(T0 + 2 * hour, limit=5)] == [
+                "first",
+                "second",
+            ]
+            uow.lots.update(first.take(first.remaining)[0])
+            assert [lot.id for lot in uow.lots.expired(T0 + 3 * hour, limit=5)] == ["second"]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.lots.expired(T0 + 3 * hour, limit=5)] == ["second"]
+            assert [lot.id for lot in uow.lots.open_lots(wallet("alice"))] == ["second"]
+
     def test_lapsed_of_one_account_soonest_first(self, store: Store) -> None:
         """``lapsed`` returns the account's lots with coins left whose expiry
         is at or before *now* (the instant itself included), soonest first,
