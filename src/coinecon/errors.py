@@ -34,6 +34,7 @@ __all__ = [
     "InvalidTypeError",
     "InvalidUnitError",
     "LedgerRuleViolation",
+    "MetadataTooLargeError",
     "NaiveDatetimeError",
     "NotAvailableError",
     "NotFoundError",
@@ -173,6 +174,25 @@ class NaiveDatetimeError(ValidationError):
 class InvalidIdentifierError(ValidationError):
     """An identifier (account holder, idempotency key, SKU...) is empty, too
     long, or contains a character that is not printable."""
+
+
+class MetadataTooLargeError(ValidationError):
+    """A transaction's metadata is over one of its limits
+    (:data:`~coinecon.ledger.journal.MAX_METADATA_KEYS` and the others of
+    :mod:`coinecon.ledger.journal`): metadata is for a few facts about a
+    transaction, kept with it forever.
+
+    Attributes:
+        limit: which limit: ``"keys"``, ``"value"``, ``"integer"`` or ``"bytes"``.
+        allowed: the most the limit allows.
+        got: what the metadata had.
+    """
+
+    def __init__(self, message: str, *, limit: str, allowed: int, got: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.got = got
 
 
 class LedgerRuleViolation(CoineconError, ValueError):

@@ -45,6 +45,7 @@ from coinecon.errors import (
     InvalidIdentifierError,
     InvalidTypeError,
     LedgerRuleViolation,
+    MetadataTooLargeError,
     TransferNotAllowed,
     UnbalancedTransactionError,
 )
@@ -52,6 +53,9 @@ from coinecon.money.money import MAX_MINOR_UNITS, Currency, Money, check_range
 from coinecon.money.units import Unit, UnitAmount
 
 __all__ = [
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_KEYS",
+    "MAX_METADATA_VALUE",
     "PLATFORM",
     "AccountKey",
     "AccountKind",
@@ -73,6 +77,15 @@ __all__ = [
 Asset: TypeAlias = Unit | Currency
 """The asset an account holds, either a virtual :class:`~coinecon.money.units.Unit`
 or a real :class:`~coinecon.money.money.Currency`."""
+
+MAX_METADATA_KEYS = 32
+"""The most keys a transaction's metadata holds."""
+MAX_METADATA_VALUE = 1024
+"""The most characters a metadata value that is a ``str`` holds."""
+MAX_METADATA_BYTES = 8192
+"""The most bytes a transaction's metadata holds, counting its keys and
+values as UTF-8 text (integers and booleans as their decimal or JSON text)."""
+_MAX_METADATA_INT = 2**63 - 1  # an integer value is a signed 64-bit integer
 
 MetadataValue: TypeAlias = str | int | bool | None
 Metadata: TypeAlias = tuple[tuple[str, MetadataValue], ...]
@@ -409,6 +422,9 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
             a JSON scalar (a float, a list...).
         InvalidIdentifierError: a key is empty, too long, not printable, or
             given twice.
+        MetadataTooLargeError: more than :data:`MAX_METADATA_KEYS` keys, a
+            text value over :data:`MAX_METADATA_VALUE` characters, an integer
+            beyond 64 bits, or over :data:`MAX_METADATA_BYTES` in all.
     """
     if value is None or (type(value) is tuple and not value):
         return ()
@@ -421,14 +437,30 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
         raise InvalidTypeError(
             f"metadata must map str keys to str, int, bool or None, got {type(value).__name__}"
         )
+    if len(items) > MAX_METADATA_KEYS:
+        raise MetadataTooLargeError(
+            f"metadata holds at most {MAX_METADATA_KEYS} keys, got {len(items)}",
+            limit="keys",
+            allowed=MAX_METADATA_KEYS,
+            got=len(items),
+        )
     pairs = []
+    size = 0
     for key, item in items:
         check_identifier(key, "metadata key")
         if item is not None and type(item) not in (str, int, bool):
             raise InvalidTypeError(
                 f"metadata values are str, int, bool or None; {key!r} is {type(item).__name__}"
             )
+        size += len(key.encode()) + _metadata_size(key, item)
         pairs.append((key, item))
+    if size > MAX_METADATA_BYTES:
+        raise MetadataTooLargeError(
+            f"metadata holds at most {MAX_METADATA_BYTES} bytes of keys and values, got {size}",
+            limit="bytes",
+            allowed=MAX_METADATA_BYTES,
+            got=size,
+        )
     pairs.sort(key=_by_key)  # by key alone: values of one key may not compare
     for (key, _), (following, _) in itertools.pairwise(pairs):
         if key == following:  # only pairs can repeat a key; a mapping cannot
@@ -437,6 +469,31 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
 
 
 _by_key = operator.itemgetter(0)
+
+
+def _metadata_size(key: str, item: MetadataValue) -> int:
+    """The bytes of *item* as UTF-8 text; refuse a value over its own limit."""
+    if type(item) is str:
+        if len(item) > MAX_METADATA_VALUE:
+            raise MetadataTooLargeError(
+                f"a metadata value holds at most {MAX_METADATA_VALUE} characters; "
+                f"{key!r} has {len(item)}",
+                limit="value",
+                allowed=MAX_METADATA_VALUE,
+                got=len(item),
+            )
+        return len(item.encode())
+    if type(item) is int:
+        if not -_MAX_METADATA_INT - 1 <= item <= _MAX_METADATA_INT:
+            raise MetadataTooLargeError(
+                f"a metadata integer is a signed 64-bit integer; {key!r} has "
+                f"{item.bit_length()} bits",
+                limit="integer",
+                allowed=64,
+                got=item.bit_length() + 1,
+            )
+        return len(str(item))
+    return 5 if item is False else 4  # false; true and null
 
 
 def imbalance(postings: Iterable[Posting | RecordedPosting]) -> dict[str, int]:
