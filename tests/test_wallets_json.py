@@ -28,7 +28,9 @@ UNITS = st.from_regex(r"[A-Z][A-Z0-9_]{0,5}", fullmatch=True).map(Unit)
 CURRENCIES = st.sampled_from(["USD", "EUR", "JPY", "KWD"])
 POSITIVE = st.integers(1, MAX_MINOR_UNITS)
 METADATA = st.dictionaries(
-    IDENTIFIERS, st.none() | st.booleans() | st.integers() | IDENTIFIERS, max_size=3
+    IDENTIFIERS,
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | IDENTIFIERS,
+    max_size=3,
 )
 
 
