@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from coinecon.adapters.memory import MemoryStore
-from coinecon.adapters.sqlite import SqliteStore
+from coinecon.adapters.sqlite import SqliteStore, _session
 from coinecon.clock import ManualClock
 from coinecon.ledger.journal import Cause, TransactionKind
 from coinecon.ledger.lots import LotOrigin
@@ -101,3 +102,35 @@ def test_a_memory_stream_yields_what_was_stored_when_asked(tmp_path: Path) -> No
         assert len(list(postings)) == 8
         assert len(list(lots)) == 2
     assert wallets.verify().ok
+
+
+def test_expire_sends_its_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``expire()`` on SQLite lets every lot's writes wait and sends them at
+    its commit, with one balance check, however many lots are due."""
+    clock = ManualClock(T0)
+    with SqliteStore(tmp_path / "books.db") as store:
+        wallets = Wallets(store, clock=clock)
+        with wallets.batch() as bulk:
+            for n in range(60):
+                bulk.credit(
+                    f"c-{n}",
+                    holder=f"holder-{n % 7}",
+                    amount=COIN(5),
+                    origin=LotOrigin.PROMOTION,
+                    cause=Cause("promo", str(n)),
+                    expires_in=relativedelta(days=1),
+                )
+        clock.set(T0 + relativedelta(days=2))
+        flushes: list[int] = []
+        flush = _session._Pending.flush
+
+        def counted(pending: _session._Pending, raw: object) -> None:
+            flushes.append(pending.waiting())
+            flush(pending, raw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(_session._Pending, "flush", counted)
+        assert len(wallets.expire()) == 60
+        assert len([waiting for waiting in flushes if waiting]) == 1
+        monkeypatch.undo()
+        assert wallets.balance("holder-0", COIN) == COIN(0)
+        assert wallets.verify().ok

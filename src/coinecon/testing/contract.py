@@ -711,6 +711,31 @@ class LotContract(_Contract):
             assert [lot.id for lot in uow.lots.expired(T0 + 3 * hour, limit=5)] == ["second"]
             assert [lot.id for lot in uow.lots.open_lots(wallet("alice"))] == ["second"]
 
+    def test_a_lot_changed_without_reading_its_account_reads_back_changed(
+        self, store: Store
+    ) -> None:
+        """A lot found by ``expired()`` (its account's open lots never read)
+        and emptied is gone from ``open_lots``, ``lapsed`` and ``expired`` in
+        the same unit of work, and after its commit; one of another account
+        changed meanwhile is untouched."""
+        hour = timedelta(hours=1)
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("alices", expires=T0 + hour))
+            uow.lots.add(_lot("bobs", "bob", expires=T0 + hour))
+            uow.commit()
+        for check in ("same unit of work", "after the commit"):
+            with store.unit_of_work() as uow:
+                if check == "same unit of work":
+                    due = uow.lots.expired(T0 + hour, limit=5)
+                    assert [lot.id for lot in due] == ["alices", "bobs"]
+                    uow.lots.update(due[0].take(due[0].remaining)[0])
+                    uow.lots.update(due[1].take(10)[0])
+                assert [lot.id for lot in uow.lots.lapsed(wallet("alice"), T0 + hour)] == []
+                assert uow.lots.open_lots(wallet("alice")) == []
+                assert [lot.remaining for lot in uow.lots.open_lots(wallet("bob"))] == [90]
+                assert [lot.id for lot in uow.lots.expired(T0 + hour, limit=5)] == ["bobs"]
+                uow.commit()
+
     def test_lapsed_of_one_account_soonest_first(self, store: Store) -> None:
         """``lapsed`` returns the account's lots with coins left whose expiry
         is at or before *now* (the instant itself included), soonest first,

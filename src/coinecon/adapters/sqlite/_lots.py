@@ -17,13 +17,12 @@ from coinecon.adapters.sqlite._rows import (
     _fault,
     _guarded,
     _lot,
-    _lot_update,
     _lot_values,
     _moved,
     _optional_money,
     _time,
 )
-from coinecon.adapters.sqlite._sql import _UPDATE_LOT, _placeholders
+from coinecon.adapters.sqlite._sql import _FLUSH_ROWS, _placeholders
 from coinecon.errors import InvalidAmountError, StorageError
 from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.lots import Lot, LotConsumption
@@ -31,6 +30,7 @@ from coinecon.ledger.lots import Lot, LotConsumption
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork
 
+_LOT_OWNER = "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?"
 _NOTHING_CONSUMED = "a consumption lists at least one lot; this one is empty"
 _CONSUMED = "SELECT 1 FROM lot_consumptions WHERE transaction_id = ? LIMIT 1"
 _INSERT_LOT = f"INSERT INTO lots ({_LOT_COLUMNS}, exhausted) VALUES ({_placeholders(15)})"
@@ -79,20 +79,22 @@ class _Lots:
                 only = _consumed_only(old, lot) and (earlier is None or earlier[1])
                 pending.lot_updates[lot.id] = (lot, only)
                 return
-            # Any other lot (not served from memory, emptied earlier, or claimed for
-            # another account): send what waits, write it now, and read the
-            # account's open lots afresh next time.
-            uow._send(connection)  # noqa: SLF001
-            raw = connection.raw
-            if raw.execute(_UPDATE_LOT, _lot_update(lot)).rowcount == 0:
-                line = raw.execute(
-                    "SELECT account_kind, owner, asset_kind, asset_code FROM lots WHERE id = ?",
-                    (lot.id,),
-                ).fetchone()
-                if line is None:
-                    raise StorageError(f"lot {lot.id!r} does not exist")
-                raise StorageError(_moved(lot, _account(*line)))
+            # Any other lot (not served from memory, such as those expired()
+            # returns, or emptied earlier, or claimed for another account): look
+            # it up, so that a refusal comes from this call, and let its whole
+            # update wait with the other writes; the account's open lots are
+            # read afresh next time, once what waits is sent.
+            line = connection.raw.execute(_LOT_OWNER, (lot.id,)).fetchone()
+            if line is None:
+                raise StorageError(f"lot {lot.id!r} does not exist")
+            owner = _account(*line)
+            if owner != lot.account:
+                raise StorageError(_moved(lot, owner))
+            pending.lot_updates[lot.id] = (lot, False)
             pending.lots.pop(lot.account, None)
+            pending.behind.add(lot.account)
+            if pending.waiting() >= _FLUSH_ROWS:
+                uow._send(connection)  # noqa: SLF001
         except _FAULTS as error:
             raise _fault(error) from error
 
@@ -110,6 +112,8 @@ class _Lots:
             pending = uow._pending  # noqa: SLF001
             cached = pending.lots.get(account)
             if cached is None:
+                if account in pending.behind:  # the table is behind what waits
+                    uow._send(uow._work())  # noqa: SLF001
                 lines = raw.execute(
                     f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
                     "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 ORDER BY row",
@@ -151,10 +155,12 @@ class _Lots:
                 due = [lot for lot in cached.values() if lot.is_expired(now)]
                 due.sort(key=_soonest)
                 return due
-            # Nothing waits to be sent for a lot of an account whose open lots
-            # are not held (update() sends before it forgets them), so the
-            # table is up to date for this account without a flush. The
-            # lots_open index narrows the search to the account's open lots.
+            # The table is up to date for this account once the lot updates
+            # that wait are sent, if update() let one wait while the account's
+            # open lots were not held. The lots_open index narrows the search
+            # to the account's open lots.
+            if account in uow._pending.behind:  # noqa: SLF001
+                uow._send(uow._work())  # noqa: SLF001
             lines = raw.execute(_LAPSED, (*_account_row(account), at)).fetchall()
             return [_lot(line, account) for line in lines]  # chosen by the account's columns
         except _FAULTS as error:

@@ -132,6 +132,7 @@ class _Pending:
     __slots__ = (
         "absent",
         "balances",
+        "behind",
         "commands",
         "consumed",
         "dirty",
@@ -162,6 +163,9 @@ class _Pending:
         self.lot_rows: dict[str, int] = {}  # the table's row of each lot held in lots
         # A lot's update, and whether it changed only what was consumed.
         self.lot_updates: dict[str, tuple[Lot, bool]] = {}
+        # Accounts with a lot update waiting while their open lots are not
+        # held: the table is behind for them until the flush.
+        self.behind: set[AccountKey] = set()
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.consumed: set[str] = set()  # transactions whose consumption waits
         self.records: dict[str, IdempotencyRecord] = {}
@@ -259,6 +263,7 @@ class _Pending:
         if full:
             raw.executemany(_UPDATE_LOT, full)
         self.lot_updates.clear()
+        self.behind.clear()
 
 
 def _into_debt(
