@@ -9,7 +9,7 @@ development tools (re-installing when ``pyproject.toml`` changes), then runs:
     python3 tasks.py typecheck   mypy --strict over src/, tests/, benchmarks/ and tools/
     python3 tasks.py lint        ruff check and ruff format --check
     python3 tasks.py docs        the Sphinx docs, warnings as errors
-    python3 tasks.py bench       the benchmarks (ratios against raw baselines)
+    python3 tasks.py bench       the benchmarks (ratios against raw baselines, growth with size)
     python3 tasks.py check       test, typecheck, lint and docs, as CI runs them
     python3 tasks.py mutate      mutation testing of the money-critical modules (slow, not in check)
 
@@ -95,7 +95,7 @@ def docs(args: list[str]) -> int:
 
 
 def bench(args: list[str]) -> int:
-    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    scripts = [*sorted((ROOT / "benchmarks").glob("bench_*.py")), ROOT / "benchmarks" / "scale.py"]
     status = 0
     for script in scripts:
         status = _run(PYTHON, script, *args) or status

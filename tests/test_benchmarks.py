@@ -49,6 +49,37 @@ def test_the_ledger_benchmark_checks_its_baselines_and_prints_every_case() -> No
 
 
 @pytest.mark.slow
+def test_the_scale_benchmark_prints_every_row_with_its_slope() -> None:
+    out = run("scale.py", "--quick")
+    for label in (
+        "memory: spend",
+        "memory: history, filtered",
+        "memory: verify, peak memory",
+        "sqlite: spend 1 coin",
+        "sqlite: expire 100 lots",
+        "memory: spend 1 coin",
+        "pricing: is a promotion on",
+        "pricing: check() problems",
+    ):
+        assert label in out
+    assert "targets: " in out
+    assert out.count(" PASS") + out.count(" FAIL") >= 15
+
+
+def test_the_growth_exponent_is_the_slope_in_log_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    scale = importlib.import_module("scale")
+    assert scale.slope([1, 10, 100], [5, 5, 5]) == pytest.approx(0)
+    assert scale.slope([1, 10, 100], [2, 20, 200]) == pytest.approx(1)
+    assert scale.slope([10, 100, 1000], [1, 100, 10_000]) == pytest.approx(2)
+    flat = scale.Row("x", "n", (1, 10, 100), (1.0, 1.3, 1.5), "flat")
+    assert scale.verdict(flat) == "PASS"
+    assert scale.verdict(flat._replace(seconds=(1.0, 2.0, 4.0))) == "FAIL"
+    assert scale.verdict(flat._replace(target="linear", seconds=(1.0, 9.0, 110.0))) == "PASS"
+    assert scale.verdict(flat._replace(target="")) == ""
+
+
+@pytest.mark.slow
 def test_the_spend_profile_prints_each_line() -> None:
     out = run("profile_spend.py", "--spends", "20", "--rounds", "1")
     for label in (

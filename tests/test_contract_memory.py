@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dateutil.relativedelta import relativedelta
 
 from coinecon.adapters.memory import MemoryStore
@@ -53,4 +54,40 @@ def test_a_wallets_open_lots_cost_what_it_holds_not_what_it_ever_held() -> None:
         uow.rollback()
         assert uow.lots.open_lots(alice) == [lot]
     assert len(state.lots_by_account[alice]) == len(state.expiring) == 1
+    assert wallets.verify().ok
+
+
+def test_a_long_unit_of_work_on_one_wallet_reads_only_its_open_lots() -> None:
+    """In one batch of purchases and spends on one wallet, the lots it empties
+    leave its open lots as they are emptied (not only at the commit), so the
+    batch costs in proportion to its commands; rolled back, they are back."""
+    store = MemoryStore()
+    wallets = Wallets(store, clock=ManualClock(T0))
+    alice = wallet("alice")
+    wallets.credit(
+        "first", holder="alice", amount=COIN(5), origin=LotOrigin.BONUS, cause=Cause("b", "0")
+    )
+    state = store._state
+
+    def batch() -> None:
+        with wallets.batch() as bulk:
+            for n in range(200):
+                bulk.credit(
+                    f"c-{n}",
+                    holder="alice",
+                    amount=COIN(1),
+                    origin=LotOrigin.BONUS,
+                    cause=Cause("bonus", str(n)),
+                )
+                bulk.spend(f"s-{n}", holder="alice", amount=COIN(1), cause=Cause("gift", str(n)))
+                # The open lots (the first lot's coins are spent first, oldest
+                # first, while new lots wait), and one just emptied: not one per lot.
+                assert len(state.lots_by_account[alice]) <= 7
+            raise RuntimeError("roll it back")
+
+    with pytest.raises(RuntimeError, match="roll it back"):
+        batch()
+    with store.unit_of_work() as uow:
+        assert [lot.remaining for lot in uow.lots.open_lots(alice)] == [5]
+        assert len(state.lots_by_account[alice]) == 1
     assert wallets.verify().ok

@@ -153,6 +153,7 @@ class _State:
         self.postings = _PostingLog()
         self.lots: dict[str, Lot] = {}
         self.lot_ids: list[str] = []  # the lots' ids in order, to stream
+        self.lot_order: dict[str, int] = {}  # each lot's place in lot_ids
         # (expiry, id) of lots that expire, soonest first: entries of lots that
         # are exhausted or expire at another time since are passed over, and
         # those of exhausted lots dropped at the commit that exhausted them.
@@ -175,9 +176,11 @@ class _State:
             len(self.delivered),
         )
 
-    def cut_back(self, marks: tuple[int, ...]) -> None:
+    def cut_back(self, marks: tuple[int, ...], kept: Collection[AccountKey] = ()) -> None:
         """Forget what was added since :meth:`marks` returned *marks*: dicts
-        are only ever added to, so their newest entries are the last ones."""
+        are only ever added to, so their newest entries are the last ones.
+        The lists of open lots of the accounts in *kept* are left to the
+        caller, who restores them."""
         transactions, postings, lots, consumption, idempotency, outbox, delivered = marks
         _shorten(self.transactions, transactions)
         del self.journal[transactions:]
@@ -186,7 +189,9 @@ class _State:
         by_account = self.lots_by_account
         while len(self.lots) > lots:
             lot = self.lots.popitem()[1]
-            by_account[lot.account].pop()
+            del self.lot_order[lot.id]
+            if lot.account not in kept:
+                by_account[lot.account].pop()
             if lot.expires_at is not None:
                 self.forget_expiry(lot.expires_at, lot.id)
         del self.lot_ids[lots:]
@@ -261,6 +266,9 @@ class MemoryUnitOfWork:
         # What the unit of work changed in place, as it was before.
         self._old_balances: list[tuple[list[AccountKey], list[int | None]]] = []
         self._old_lots: list[Lot] = []
+        # A wallet's list of open lots as it was before this unit of work
+        # first dropped an emptied lot from it (see _Lots.open_lots).
+        self._old_lists: dict[AccountKey, list[str]] = {}
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
@@ -303,6 +311,7 @@ class MemoryUnitOfWork:
         if self._old_lots:
             self._state.drop_exhausted(self._old_lots)
             self._old_lots.clear()
+        self._old_lists.clear()
         self._marks = None
 
     def rollback(self) -> None:
@@ -324,7 +333,11 @@ class MemoryUnitOfWork:
         for lot in reversed(self._old_lots):  # before cutting back: keeps the order of lots
             lots[lot.id] = lot
         self._old_lots.clear()
-        state.cut_back(marks)
+        saved = self._old_lists
+        state.cut_back(marks, kept=saved)
+        for account, ids in saved.items():  # without the lots cut back
+            state.lots_by_account[account] = [lot_id for lot_id in ids if lot_id in lots]
+        saved.clear()
 
     def _first_write(self) -> None:
         """Refuse a write unless active; mark what a rollback cuts back to.
@@ -479,6 +492,7 @@ class _Lots:
         if lot.id in state.lots:
             raise StorageError(f"lot {lot.id!r} already exists")
         state.lots[lot.id] = lot
+        state.lot_order[lot.id] = len(state.lot_ids)
         state.lot_ids.append(lot.id)
         if lot.expires_at is not None:
             state.remember_expiry(lot.expires_at, lot.id)
@@ -501,8 +515,23 @@ class _Lots:
             raise StorageError(_moved(lot, previous.account))
         uow._old_lots.append(previous)  # noqa: SLF001
         lots[lot.id] = lot
+        if not previous.remaining and lot.remaining:
+            self._reopen(lot)
         if lot.expires_at is not None and lot.expires_at != previous.expires_at:
             self._state.remember_expiry(lot.expires_at, lot.id)
+
+    def _reopen(self, lot: Lot) -> None:
+        """Put *lot*, emptied before and holding coins again, back among its
+        account's open lots (in the order of creation), if it was dropped."""
+        state = self._state
+        order = state.lot_order
+        ids = state.lots_by_account[lot.account]
+        at = bisect.bisect_left(ids, order[lot.id], key=order.__getitem__)
+        if at == len(ids) or ids[at] != lot.id:
+            saved = self._uow._old_lists  # noqa: SLF001
+            if lot.account not in saved:
+                saved[lot.account] = list(ids)
+            ids.insert(at, lot.id)
 
     def get(self, lot_id: str) -> Lot | None:
         if not self._uow._active:  # noqa: SLF001
@@ -517,7 +546,16 @@ class _Lots:
         if ids is None:
             return []
         lots = state.lots
-        return [lot for lot in map(lots.__getitem__, ids) if lot.remaining > 0]
+        found = [lot for lot in map(lots.__getitem__, ids) if lot.remaining > 0]
+        if len(found) < len(ids):
+            # Drop the emptied lots now, not only at the commit, so that a long
+            # unit of work (a batch) on one wallet does not read them again;
+            # kept for a rollback if this unit of work may have emptied them.
+            uow = self._uow
+            if uow._marks is not None and account not in uow._old_lists:  # noqa: SLF001
+                uow._old_lists[account] = list(ids)  # noqa: SLF001
+            ids[:] = [lot.id for lot in found]
+        return found
 
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         if not self._uow._active:  # noqa: SLF001

@@ -586,6 +586,28 @@ class LotContract(_Contract):
             assert uow.lots.open_lots(wallet("alice")) == [first, second]
             assert uow.lots.open_lots(wallet("bob")) == []
 
+    def test_a_lot_emptied_and_committed_can_hold_coins_again(self, store: Store) -> None:
+        """A lot emptied in one unit of work and given coins again in a later
+        one is open again, in its place among the account's lots."""
+        first, second = _two_stored_lots(store)
+        with store.unit_of_work() as uow:
+            uow.lots.update(first.take(first.remaining)[0])
+            assert uow.lots.open_lots(wallet("alice")) == [second]
+            uow.commit()
+        refilled = attrs.evolve(first, remaining=2)
+        with store.unit_of_work() as uow:
+            assert uow.lots.open_lots(wallet("alice")) == [second]
+            emptied = uow.lots.get(first.id)
+            assert emptied is not None
+            uow.lots.update(attrs.evolve(emptied, remaining=2))
+            assert uow.lots.open_lots(wallet("alice")) == [refilled, second]
+            uow.rollback()
+            assert uow.lots.open_lots(wallet("alice")) == [second]
+            uow.lots.update(attrs.evolve(emptied, remaining=2))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.open_lots(wallet("alice")) == [refilled, second]
+
     def test_update(self, store: Store) -> None:
         """``update`` replaces a stored lot; an unknown lot is an error."""
         lot = _lot("lot-1", value=Money("1.00", "USD"))
