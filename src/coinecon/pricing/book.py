@@ -347,6 +347,11 @@ class PriceBook:
         to nothing, promotions that can never apply, fees not set in a currency
         sold. Warnings: a package priced worse than the same custom amount,
         regions without tax rules or prices, stacking groups without effect.
+
+        Packages are compared size by neighbouring size within each currency
+        and storefront, plus the worst pair of each: the problems grow with
+        the packages, not with their pairs, and a book with any pair out of
+        order has at least one.
         """
         return check_book(self)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from itertools import combinations, pairwise
+from fractions import Fraction
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from coinecon.errors import PricingProblemError
@@ -70,37 +71,99 @@ def _regions(book: PriceBook) -> list[Problem]:
     return problems
 
 
+_Entry = tuple[CoinPackage, Money]
+
+
 def _packages(book: PriceBook) -> list[Problem]:
-    markets: dict[tuple[str, str], list[tuple[CoinPackage, Money]]] = defaultdict(list)
+    """The packages of each market (currency and storefront) that cost more
+    than a bigger one, or more per coin than a smaller one.
+
+    Each pair of neighbouring sizes is compared (the dearest of the smaller
+    size against the cheapest of the bigger one), then the worst pair of the
+    market is added if it is not among them: problems grow with the number
+    of packages, not with its square. A market is clean exactly when every
+    pair of its packages is in order, so a book with any pair out of order
+    has a problem.
+    """
+    markets: dict[tuple[str, str], list[_Entry]] = defaultdict(list)
     for package in book.packages:
         for storefront, price in package.prices:
             markets[price.currency.code, storefront].append((package, price))
-    problems = []
+    problems: list[Problem] = []
     for (code, storefront), entries in sorted(markets.items()):
-        ordered = sorted(entries, key=lambda e: (e[0].delivered_coins, e[1].minor, e[0].sku))
-        for (few, few_price), (many, many_price) in combinations(ordered, 2):
-            if few.delivered_coins == many.delivered_coins:
-                continue
-            where = f"package {few.sku}, {code}/{storefront}"
-            if few_price > many_price:
-                problems.append(
-                    Problem(
-                        _ERROR,
-                        where,
-                        f"costs {few_price} for {few.delivered_coins} coins, more than package "
-                        f"{many.sku} at {many_price} for {many.delivered_coins} coins",
-                    )
-                )
-            if few_price.minor * many.delivered_coins < many_price.minor * few.delivered_coins:
-                problems.append(
-                    Problem(
-                        _ERROR,
-                        f"package {many.sku}, {code}/{storefront}",
-                        f"costs more per coin ({many_price} for {many.delivered_coins} coins) "
-                        f"than package {few.sku} ({few_price} for {few.delivered_coins} coins)",
-                    )
-                )
+        market = f"{code}/{storefront}"
+        sizes: dict[int, list[_Entry]] = defaultdict(list)
+        for entry in sorted(entries, key=lambda e: (e[0].delivered_coins, e[1].minor, e[0].sku)):
+            sizes[entry[0].delivered_coins].append(entry)
+        found: list[tuple[str, _Entry, _Entry]] = []
+        for smaller, bigger in pairwise(sizes.values()):
+            dearest, cheapest = max(smaller, key=_price), min(bigger, key=_price)
+            if dearest[1] > cheapest[1]:
+                found.append(("dearer", dearest, cheapest))
+            lowest, highest = min(smaller, key=_per_coin), max(bigger, key=_per_coin)
+            if _per_coin(highest) > _per_coin(lowest):
+                found.append(("per coin", lowest, highest))
+        for worst in _worst_pairs(list(sizes.values())):
+            if worst not in found:
+                found.append(worst)
+        problems += [_package_problem(kind, few, many, market) for kind, few, many in found]
     return problems
+
+
+def _price(entry: _Entry) -> tuple[int, str]:
+    return entry[1].minor, entry[0].sku
+
+
+def _per_coin(entry: _Entry) -> Fraction:
+    return Fraction(entry[1].minor, entry[0].delivered_coins)
+
+
+def _worst_pairs(sizes: list[list[_Entry]]) -> list[tuple[str, _Entry, _Entry]]:
+    """The pair of a market whose smaller package costs the most more than
+    the bigger one, and the pair whose bigger package costs the most times
+    as much per coin as the smaller one; in one pass, sizes ascending."""
+    worst: list[tuple[str, _Entry, _Entry]] = []
+    dearest: _Entry | None = None  # the dearest package of the sizes so far
+    lowest: _Entry | None = None  # the lowest per coin of the sizes so far
+    drop: tuple[int, _Entry, _Entry] | None = None
+    rise: tuple[Fraction, _Entry, _Entry] | None = None
+    for size in sizes:
+        for entry in size:
+            if dearest is not None and (
+                drop is None or dearest[1].minor - entry[1].minor > drop[0]
+            ):
+                drop = (dearest[1].minor - entry[1].minor, dearest, entry)
+            if lowest is not None and (
+                rise is None or _per_coin(entry) / _per_coin(lowest) > rise[0]
+            ):
+                rise = (_per_coin(entry) / _per_coin(lowest), lowest, entry)
+        top, bottom = max(size, key=_price), min(size, key=_per_coin)
+        if dearest is None or _price(top) > _price(dearest):
+            dearest = top
+        if lowest is None or _per_coin(bottom) < _per_coin(lowest):
+            lowest = bottom
+    if drop is not None and drop[0] > 0:
+        worst.append(("dearer", drop[1], drop[2]))
+    if rise is not None and rise[0] > 1:
+        worst.append(("per coin", rise[1], rise[2]))
+    return worst
+
+
+def _package_problem(kind: str, few: _Entry, many: _Entry, market: str) -> Problem:
+    (small, small_price), (big, big_price) = few, many
+    if kind == "dearer":
+        return Problem(
+            _ERROR,
+            f"package {small.sku}, {market}",
+            f"costs {small_price} for {small.delivered_coins} coins, more than package "
+            f"{big.sku} at {big_price} for {big.delivered_coins} coins",
+        )
+    return Problem(
+        _ERROR,
+        f"package {big.sku}, {market}",
+        f"costs more per coin ({big_price} for {big.delivered_coins} coins) "
+        f"than package {small.sku} ({small_price} for {small.delivered_coins} coins)",
+    )
 
 
 def _custom(custom: CustomAmounts) -> list[Problem]:
