@@ -19,7 +19,7 @@ from coinecon.ledger.lots import LotOrigin
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Money
 from coinecon.ports import Store
-from coinecon.testing.contract import COIN, T0
+from coinecon.testing.contract import COIN, T0, purchase, record
 
 HOLDERS = 5
 
@@ -85,23 +85,38 @@ def test_verify_holds_no_more_for_a_ledger_four_times_as_long(store: Store) -> N
     assert large < small * 1.25, (small, large)
 
 
-def test_a_memory_stream_yields_what_was_stored_when_asked(tmp_path: Path) -> None:
+def test_a_memory_stream_yields_what_was_stored_when_asked() -> None:
     """A stream of the memory store is made as it is read: what is recorded
-    meanwhile is not yielded, and a rollback that cuts back what was left to
-    read ends it."""
+    meanwhile is not yielded, and a rollback while it is read ends it (what
+    was left to read may be gone, or be later writes)."""
     store = MemoryStore()
     grow(store, 4)
-    wallets = Wallets(store, clock=ManualClock(T0))
     with store.unit_of_work() as uow:
+        stored = [t.id for t in uow.ledger.transactions()]
         transactions = uow.ledger.transactions()
         postings = uow.ledger.postings()
         lots = uow.lots.all()
         first = next(transactions)
-        grow_inside = [t.id for t in transactions]
-        assert [first.id, *grow_inside] == [t.id for t in uow.ledger.transactions()]
+        record(uow, purchase("tx-later", "bob", 5))
+        assert [first.id, *(t.id for t in transactions)] == stored
         assert len(list(postings)) == 8
         assert len(list(lots)) == 2
-    assert wallets.verify().ok
+        uow.commit()
+        transactions, postings, lots = (
+            uow.ledger.transactions(),
+            uow.ledger.postings(),
+            uow.lots.all(),
+        )
+        assert next(transactions).id == stored[0]
+        assert next(postings).sequence == 1
+        assert next(lots).remaining == 0
+        record(uow, purchase("tx-gone", "carol", 5))
+        uow.rollback()
+        record(uow, purchase("tx-after", "dave", 5))
+        assert list(transactions) == []
+        assert list(postings) == []
+        assert list(lots) == []
+        assert [t.id for t in uow.ledger.transactions()][-2:] == ["tx-later", "tx-after"]
 
 
 def test_expire_sends_its_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

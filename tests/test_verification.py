@@ -230,5 +230,5 @@ def test_postings_of_one_transaction_apart_from_each_other() -> None:
     assert _verify(postings=postings).problems == (
         "transaction tx-1 does not balance: {'COIN': -100}",
         "transaction tx-1: recorded postings differ from it",
-        "postings [4] belong to no transaction",
+        "postings [4] belong to no transaction after those of the postings before them",
     )

@@ -158,6 +158,7 @@ class _State:
         # are exhausted or expire at another time since are passed over, and
         # those of exhausted lots dropped at the commit that exhausted them.
         self.expiring: list[tuple[datetime, str]] = []
+        self.rollbacks = 0  # how many times writes were cut back: ends the streams
         self.lots_by_account: dict[AccountKey, list[str]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
         self.idempotency: dict[str, _Record] = {}
@@ -182,6 +183,7 @@ class _State:
         The lists of open lots of the accounts in *kept* are left to the
         caller, who restores them."""
         transactions, postings, lots, consumption, idempotency, outbox, delivered = marks
+        self.rollbacks += 1
         _shorten(self.transactions, transactions)
         del self.journal[transactions:]
         if len(self.postings.sequences) != postings:
@@ -348,18 +350,21 @@ class MemoryUnitOfWork:
         self._marks = self._state.marks()
 
 
-def _stream(uow: MemoryUnitOfWork, count: int, item: Callable[[int], _T]) -> Iterator[_T]:
+def _stream(
+    uow: MemoryUnitOfWork, state: _State, count: int, item: Callable[[int], _T]
+) -> Iterator[_T]:
     """The first *count* items (``item(0)``, ``item(1)``...), made one at a
     time as they are consumed, while *uow* stays active: what a stream yields
     is what was stored when it was asked for, and holding one costs nothing
-    however large the books. A rollback while it is read ends it."""
+    however large the books. A rollback while it is read ends it: what was
+    left to read may be gone, or be others' writes since."""
+    rollbacks = state.rollbacks
     for position in range(count):
         if not uow._active:  # noqa: SLF001
             raise _not_active()
-        try:
-            yield item(position)
-        except IndexError:  # a rollback cut back what was left to read
+        if state.rollbacks != rollbacks:
             return
+        yield item(position)
 
 
 def _not_active() -> StorageError:
@@ -464,13 +469,13 @@ class _Ledger:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         journal = self._state.journal
-        return _stream(self._uow, len(journal), journal.__getitem__)
+        return _stream(self._uow, self._state, len(journal), journal.__getitem__)
 
     def postings(self) -> Iterator[RecordedPosting]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         log = self._state.postings
-        return _stream(self._uow, len(log), log.__getitem__)
+        return _stream(self._uow, self._state, len(log), log.__getitem__)
 
     def accounts(self) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
@@ -517,7 +522,9 @@ class _Lots:
         lots[lot.id] = lot
         if not previous.remaining and lot.remaining:
             self._reopen(lot)
-        if lot.expires_at is not None and lot.expires_at != previous.expires_at:
+        if lot.expires_at is not None and (
+            lot.expires_at != previous.expires_at or not previous.remaining
+        ):
             self._state.remember_expiry(lot.expires_at, lot.id)
 
     def _reopen(self, lot: Lot) -> None:
@@ -589,7 +596,7 @@ class _Lots:
             raise _not_active()
         state = self._state
         lots, ids = state.lots, state.lot_ids
-        return _stream(self._uow, len(ids), lambda position: lots[ids[position]])
+        return _stream(self._uow, state, len(ids), lambda position: lots[ids[position]])
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
         if not consumed:

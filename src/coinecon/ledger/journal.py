@@ -407,7 +407,9 @@ class Cause:
         return f"{self.type}:{self.id}"
 
 
-def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Metadata:
+def metadata_pairs(
+    value: Mapping[str, MetadataValue] | Metadata | None, *, limits: bool = True
+) -> Metadata:
     """Check *value* as a transaction's metadata; return it as sorted pairs.
 
     Metadata maps identifiers to JSON scalars (``str``, ``int``, ``bool`` or
@@ -424,7 +426,9 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
             given twice.
         MetadataTooLargeError: more than :data:`MAX_METADATA_KEYS` keys, a
             text value over :data:`MAX_METADATA_VALUE` characters, an integer
-            beyond 64 bits, or over :data:`MAX_METADATA_BYTES` in all.
+            beyond 64 bits, or over :data:`MAX_METADATA_BYTES` in all (unless
+            *limits* is false: metadata read back from storage, which may
+            predate the limits).
     """
     if value is None or (type(value) is tuple and not value):
         return ()
@@ -437,7 +441,7 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
         raise InvalidTypeError(
             f"metadata must map str keys to str, int, bool or None, got {type(value).__name__}"
         )
-    if len(items) > MAX_METADATA_KEYS:
+    if limits and len(items) > MAX_METADATA_KEYS:
         raise MetadataTooLargeError(
             f"metadata holds at most {MAX_METADATA_KEYS} keys, got {len(items)}",
             limit="keys",
@@ -452,7 +456,8 @@ def metadata_pairs(value: Mapping[str, MetadataValue] | Metadata | None) -> Meta
             raise InvalidTypeError(
                 f"metadata values are str, int, bool or None; {key!r} is {type(item).__name__}"
             )
-        size += len(key.encode()) + _metadata_size(key, item)
+        if limits:
+            size += len(key.encode("utf-8", "surrogatepass")) + _metadata_size(key, item)
         pairs.append((key, item))
     if size > MAX_METADATA_BYTES:
         raise MetadataTooLargeError(
@@ -482,12 +487,12 @@ def _metadata_size(key: str, item: MetadataValue) -> int:
                 allowed=MAX_METADATA_VALUE,
                 got=len(item),
             )
-        return len(item.encode())
+        return len(item.encode("utf-8", "surrogatepass"))
     if type(item) is int:
         if not -_MAX_METADATA_INT - 1 <= item <= _MAX_METADATA_INT:
             raise MetadataTooLargeError(
-                f"a metadata integer is a signed 64-bit integer; {key!r} has "
-                f"{item.bit_length()} bits",
+                f"a metadata integer is a signed 64-bit integer; {key!r} needs "
+                f"{item.bit_length() + 1} bits",
                 limit="integer",
                 allowed=64,
                 got=item.bit_length() + 1,
@@ -652,6 +657,24 @@ class Transaction:
         _set_cause(transaction, cause)
         _set_metadata(transaction, metadata)
         _check_postings(transaction, None, postings)
+        return transaction
+
+    @classmethod
+    def _stored(
+        cls,
+        id: str,  # noqa: A002 (the field's name)
+        kind: TransactionKind,
+        postings: tuple[Posting, ...],
+        occurred_at: datetime,
+        idempotency_key: str,
+        cause: Cause,
+        metadata: Metadata,
+    ) -> Transaction:
+        """A transaction read back from storage: checked as the constructor
+        checks one, but for the limits on metadata, which apply to new
+        transactions only (a store may hold older ones)."""
+        transaction = cls(id, kind, postings, occurred_at, idempotency_key, cause)
+        object.__setattr__(transaction, "metadata", metadata_pairs(metadata, limits=False))
         return transaction
 
     def posting_for(self, account: AccountKey) -> Posting | None:

@@ -8,7 +8,7 @@ one. :meth:`coinecon.ledger.wallets.Wallets.verify` runs it over a whole store.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import final
 
 import attrs
@@ -84,36 +84,8 @@ def verify_books(
     """
     problems: list[str] = []
     running: dict[AccountKey, int] = {}
-    upcoming = iter(transactions)
-    # Transactions passed over while looking for the one of a group of
-    # postings: none in books whose postings come in their transactions'
-    # order, as every store's do.
-    passed: dict[str, Transaction] = {}
-    seen = 0  # transactions read
+    journal = _Journal(iter(transactions), problems)
     group: list[RecordedPosting] = []  # the postings of one transaction, in a row
-
-    def check(recorded: list[RecordedPosting]) -> None:
-        nonlocal seen
-        transaction_id = recorded[0].transaction_id
-        transaction = passed.pop(transaction_id, None)
-        while transaction is None:
-            candidate = next(upcoming, None)
-            if candidate is None:
-                problems.append(
-                    f"postings {[p.sequence for p in recorded]} belong to no transaction"
-                )
-                return
-            seen += 1
-            if candidate.id == transaction_id:
-                transaction = candidate
-            else:
-                passed[candidate.id] = candidate
-        unbalanced = imbalance(recorded)
-        if unbalanced:
-            problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
-        if _legs(transaction.postings) != _legs(recorded):
-            problems.append(f"transaction {transaction_id}: recorded postings differ from it")
-
     last_sequence = 0
     count = 0
     for posting in postings:
@@ -129,15 +101,12 @@ def verify_books(
                 f"{posting.balance_after}, the postings sum to {balance}"
             )
         if group and group[0].transaction_id != posting.transaction_id:
-            check(group)
+            journal.check(group)
             group = []
         group.append(posting)
     if group:
-        check(group)
-    for transaction in upcoming:
-        seen += 1
-        passed[transaction.id] = transaction
-    problems.extend(f"transaction {transaction_id} has no postings" for transaction_id in passed)
+        journal.check(group)
+    journal.finish()
 
     accounts = set(balances) | set(running)
     problems.extend(
@@ -147,18 +116,78 @@ def verify_books(
         if (stored := balances.get(account, 0)) != (computed := running.get(account, 0))
     )
 
-    per_asset: dict[Asset, int] = {}
-    for account, balance in running.items():
-        per_asset[account.asset] = per_asset.get(account.asset, 0) + balance
     problems.extend(_assets_that_do_not_sum_to_zero(running))
     problems.extend(_lots_that_disagree(lots, running))
 
     return VerificationReport(
-        transactions=seen,
+        transactions=journal.seen,
         postings=count,
         accounts=len(accounts),
         problems=tuple(problems),
     )
+
+
+_RECENT = 1000  # transactions remembered by verify_books to name postings that lie apart
+
+
+class _Journal:
+    """The transactions of :func:`verify_books`, read as their postings come."""
+
+    def __init__(self, upcoming: Iterator[Transaction], problems: list[str]) -> None:
+        self.upcoming = upcoming
+        self.problems = problems
+        # Transactions passed over while looking for the one of a group of
+        # postings: none in books whose postings come in their transactions'
+        # order, as every store's do.
+        self.passed: dict[str, Transaction] = {}
+        # The ids of the last transactions checked (a bounded few): postings
+        # of one of them found again lie apart from the others of theirs.
+        self.recent: dict[str, None] = {}
+        self.seen = 0  # transactions read
+
+    def check(self, recorded: list[RecordedPosting]) -> None:
+        """Check *recorded*, the postings of one transaction that came together."""
+        transaction_id = recorded[0].transaction_id
+        transaction = self._find(transaction_id)
+        if transaction is None:
+            sequences = [p.sequence for p in recorded]
+            self.problems.append(
+                f"postings {sequences} belong to no transaction after those of the "
+                "postings before them"
+                if transaction_id in self.recent
+                else f"postings {sequences} belong to no transaction"
+            )
+            return
+        recent = self.recent
+        recent[transaction_id] = None
+        if len(recent) > _RECENT:
+            del recent[next(iter(recent))]
+        unbalanced = imbalance(recorded)
+        if unbalanced:
+            self.problems.append(f"transaction {transaction_id} does not balance: {unbalanced}")
+        if _legs(transaction.postings) != _legs(recorded):
+            self.problems.append(f"transaction {transaction_id}: recorded postings differ from it")
+
+    def _find(self, transaction_id: str) -> Transaction | None:
+        transaction = self.passed.pop(transaction_id, None)
+        while transaction is None:
+            candidate = next(self.upcoming, None)
+            if candidate is None:
+                return None
+            self.seen += 1
+            if candidate.id == transaction_id:
+                return candidate
+            self.passed[candidate.id] = candidate
+        return transaction
+
+    def finish(self) -> None:
+        """Read the transactions left: they, and those passed over, have no postings."""
+        for transaction in self.upcoming:
+            self.seen += 1
+            self.passed[transaction.id] = transaction
+        self.problems.extend(
+            f"transaction {transaction_id} has no postings" for transaction_id in self.passed
+        )
 
 
 def _assets_that_do_not_sum_to_zero(running: Mapping[AccountKey, int]) -> list[str]:

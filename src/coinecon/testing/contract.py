@@ -607,6 +607,21 @@ class LotContract(_Contract):
             uow.commit()
         with store.unit_of_work() as uow:
             assert uow.lots.open_lots(wallet("alice")) == [refilled, second]
+            expiring = _lot("expiring", expires=T0 + timedelta(hours=1))
+            uow.lots.add(expiring)
+            uow.lots.update(expiring.take(expiring.remaining)[0])
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.lots.expired(T0 + timedelta(hours=1), limit=5) == []
+            uow.lots.update(attrs.evolve(expiring, remaining=3))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [lot.id for lot in uow.lots.expired(T0 + timedelta(hours=1), limit=5)] == [
+                "expiring"
+            ]
+            assert [
+                lot.id for lot in uow.lots.lapsed(wallet("alice"), T0 + timedelta(hours=1))
+            ] == ["expiring"]
 
     def test_update(self, store: Store) -> None:
         """``update`` replaces a stored lot; an unknown lot is an error."""

@@ -154,14 +154,14 @@ def _transaction(header: Sequence[Any], postings: list[Posting]) -> Transaction:
             ValueError(f"it has {len(postings)} postings where its row says {count}"),
         )
     try:
-        return Transaction(
-            id=id_,
-            kind=TransactionKind(kind),
-            postings=tuple(postings),
-            occurred_at=_parse_time(occurred_at),
-            idempotency_key=idempotency_key,
-            cause=Cause(cause_type, cause_id),
-            metadata=tuple((key, value) for key, value in json.loads(metadata)),
+        return Transaction._stored(  # noqa: SLF001 (metadata may predate the limits)
+            id_,
+            TransactionKind(kind),
+            tuple(postings),
+            _parse_time(occurred_at),
+            idempotency_key,
+            Cause(cause_type, cause_id),
+            tuple((key, value) for key, value in json.loads(metadata)),
         )
     except _checks.UNREADABLE as error:
         raise _checks.unreadable(f"transaction {id_!r} in the file", error) from error
