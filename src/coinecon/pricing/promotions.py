@@ -18,8 +18,9 @@ from coinecon.money.money import Money
 from coinecon.money.rate import Rate
 from coinecon.money.rounding import Rounding
 from coinecon.pricing import _validate
+from coinecon.pricing._recurrence import HORIZON, MAX_COUNT, Recurrence
 
-__all__ = ["BuyerHistory", "Promotion", "PromotionKind", "StackingPolicy"]
+__all__ = ["HORIZON", "MAX_COUNT", "BuyerHistory", "Promotion", "PromotionKind", "StackingPolicy"]
 
 
 class PromotionKind(enum.Enum):
@@ -123,7 +124,11 @@ class Promotion:
             ``SECONDLY`` frequency, and at most one ``BYMINUTE`` and one
             ``BYSECOND`` value (several ``BYHOUR`` values are fine). Bound it
             with *end* rather than ``UNTIL``, whose value would have to be a
-            local wall-clock time.
+            local wall-clock time. A rule must fire within ten years of
+            *start* (``coinecon.pricing.promotions.HORIZON``) and count at most
+            10,000 occurrences with ``COUNT`` (``MAX_COUNT``): otherwise it is
+            refused when the promotion is made. Whether a window is open is
+            found from the last few periods, however long ago *start* was.
         duration: how long each recurring window lasts (elapsed time).
         timezone: the time zone the rule is read in (a ``tzinfo`` or an IANA
             name; default UTC).
@@ -169,7 +174,7 @@ class Promotion:
     min_coins: int = attrs.field(default=0, converter=_min_coins)
     max_redemptions_per_account: int | None = attrs.field(default=None, converter=_max_redemptions)
     stacking_group: str | None = attrs.field(default=None, converter=_group)
-    _rule: dateutil.rrule.rrule | None = attrs.field(init=False, eq=False, repr=False)
+    _rule: Recurrence | None = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._check_offer()
@@ -201,7 +206,7 @@ class Promotion:
                     f"promotion {self.id}: a {self.kind.value} promotion takes no rate"
                 )
 
-    def _parse_rule(self) -> dateutil.rrule.rrule | None:
+    def _parse_rule(self) -> Recurrence | None:
         if self.rrule is None:
             if self.duration is not None:
                 raise InvalidPromotionError(
@@ -238,7 +243,12 @@ class Promotion:
         ):  # pragma: no cover (one RRULE gives an rrule)
             raise InvalidPromotionError(f"promotion {self.id}: rrule {text!r} is not one rule")
         self._check_frequency(body)
-        return parsed
+        try:
+            return Recurrence(body, anchor)
+        except ValueError as error:
+            raise InvalidPromotionError(
+                f"promotion {self.id}: rrule {text!r} is refused: {error}"
+            ) from None
 
     def _check_frequency(self, body: str) -> None:
         """Refuse a rule (one that parsed) that can fire more often than hourly:
@@ -283,7 +293,10 @@ class Promotion:
         if self._rule is None or self.duration is None:
             return True
         wall = now.astimezone(self.timezone).replace(tzinfo=None)
-        occurrence = self._rule.before(wall, inc=True)
+        # Only a window that began within its duration of now can hold now
+        # (a day more for a change of the clocks between them).
+        since = (now - self.duration).astimezone(self.timezone).replace(tzinfo=None)
+        occurrence = self._rule.latest(wall, since - timedelta(days=1))
         if occurrence is None:
             return False
         began = occurrence.replace(tzinfo=self.timezone).astimezone(UTC)
@@ -296,12 +309,10 @@ class Promotion:
             return None
         if self._rule is None:
             return self.start or datetime.min.replace(tzinfo=UTC)
-        assert self.start is not None  # a rule always has a start  # noqa: S101
-        wall = self.start.astimezone(self.timezone).replace(tzinfo=None)
-        occurrence = self._rule.after(wall, inc=True)
-        if occurrence is None:
+        first = self._rule.first
+        if first is None:  # UNTIL ended the rule before it fired
             return None
-        began = occurrence.replace(tzinfo=self.timezone).astimezone(UTC)
+        began = first.replace(tzinfo=self.timezone).astimezone(UTC)
         if self.end is not None and began >= self.end:
             return None
         return began

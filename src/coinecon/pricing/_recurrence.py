@@ -1,0 +1,125 @@
+"""Recurrence rules read without walking their history.
+
+dateutil walks a rule from its start to find an occurrence, so a promotion
+started years ago, or a rule that never fires, costs more with every quote.
+:class:`Recurrence` asks instead a copy of the rule that starts a whole
+number of intervals later, just before the time in question: the same
+occurrences from there on, found in a few steps. It refuses, when the
+promotion is made, a rule with no occurrence within :data:`HORIZON` of its
+start, or one that counts more than :data:`MAX_COUNT` occurrences.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dateutil.rrule
+from dateutil.relativedelta import relativedelta
+
+HORIZON = relativedelta(years=10)
+"""A recurring promotion must start a window within this long of its start."""
+MAX_COUNT = 10_000
+"""The most occurrences a rule with ``COUNT`` may have (``UNTIL`` has no limit)."""
+
+_STEPS = {"HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1), "WEEKLY": timedelta(weeks=1)}
+
+
+_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+class Recurrence:
+    """An RRULE *body* counted from *start* (naive wall time): the latest
+    occurrence at or before a time, looked for from a recent start, and the
+    first one.
+
+    Raises:
+        ValueError: for a rule that does not parse, one with no occurrence
+            within :data:`HORIZON` of its start, or more than :data:`MAX_COUNT`
+            occurrences by ``COUNT``.
+    """
+
+    def __init__(self, body: str, start: datetime) -> None:
+        rule = dateutil.rrule.rrulestr(body, dtstart=start)
+        assert isinstance(rule, dateutil.rrule.rrule)  # noqa: S101 (one RRULE gives one rule)
+        self.rule = rule
+        self.start = start
+        parts = dict(part.split("=", 1) for part in body.upper().split(";") if part)
+        self._frequency = parts["FREQ"]
+        self._interval = int(parts.get("INTERVAL", "1"))
+        count = parts.get("COUNT")
+        if count is not None and int(count) > MAX_COUNT:
+            raise ValueError(
+                f"COUNT={int(count)} is more than {MAX_COUNT:,} occurrences; give UNTIL instead"
+            )
+        # With COUNT, the occurrences are counted from the start: walk them.
+        self._shifts = count is None
+        self._explicit = ";".join([body, *_derived(parts, start)])
+        self._recent: tuple[datetime, dateutil.rrule.rrule] | None = None
+        # Without COUNT and UNTIL, which only end a rule, and ended at the
+        # horizon instead: dateutil then stops looking there.
+        bounded = dateutil.rrule.rrulestr(
+            ";".join(f"{k}={v}" for k, v in parts.items() if k not in ("COUNT", "UNTIL")),
+            dtstart=start,
+        )
+        assert isinstance(bounded, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
+        if bounded.replace(until=start + HORIZON).after(start, inc=True) is None:
+            raise ValueError(
+                f"it has no occurrence within {HORIZON.years} years of the start, {start}"
+            )
+        self.first: datetime | None = rule.after(start, inc=True)  # None: UNTIL before it
+
+    def latest(self, wall: datetime, since: datetime) -> datetime | None:
+        """The latest occurrence at or before *wall*, when one is at or after
+        *since* (earlier ones are not looked for, and may not be found)."""
+        rule = self._from(since) if self._shifts and since > self.start else self.rule
+        occurrence: datetime | None = rule.before(wall, inc=True)
+        return occurrence
+
+    def _from(self, since: datetime) -> dateutil.rrule.rrule:
+        """The rule from the last start a whole number of intervals after its
+        own that is at or before *since*: the same occurrences from there."""
+        start = self.start
+        interval = self._interval
+        step = _STEPS.get(self._frequency)
+        if step is not None:
+            later = start + step * interval * ((since - start) // (step * interval))
+        elif self._frequency == "MONTHLY":
+            months = (since.year - start.year) * 12 + since.month - start.month - 1
+            later = start + relativedelta(months=max(months, 0) // interval * interval)
+        else:  # YEARLY
+            years = since.year - start.year - 1
+            later = start + relativedelta(years=max(years, 0) // interval * interval)
+        recent = self._recent
+        if recent is not None and recent[0] == later:
+            return recent[1]
+        shifted = dateutil.rrule.rrulestr(self._explicit, dtstart=later)
+        assert isinstance(shifted, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
+        self._recent = (later, shifted)
+        return shifted
+
+
+def _derived(parts: dict[str, str], start: datetime) -> list[str]:
+    """The parts dateutil derives from a rule's start when they are not
+    given (the time of day, the weekday of a weekly rule, the day of a
+    monthly one...), as RRULE parts: a copy of the rule with them, started
+    elsewhere, derives nothing from its own start."""
+    frequency = parts["FREQ"]
+    derived = []
+    # Promotions recur at most hourly: the minute and second always come from
+    # the start unless given, the hour unless the rule is hourly.
+    if "BYHOUR" not in parts and frequency != "HOURLY":
+        derived.append(f"BYHOUR={start.hour}")
+    if "BYMINUTE" not in parts:
+        derived.append(f"BYMINUTE={start.minute}")
+    if "BYSECOND" not in parts:
+        derived.append(f"BYSECOND={start.second}")
+    if not any(p in parts for p in ("BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYEASTER")):
+        if frequency == "YEARLY":
+            if "BYMONTH" not in parts:
+                derived.append(f"BYMONTH={start.month}")
+            derived.append(f"BYMONTHDAY={start.day}")
+        elif frequency == "MONTHLY":
+            derived.append(f"BYMONTHDAY={start.day}")
+        elif frequency == "WEEKLY":
+            derived.append(f"BYDAY={_DAYS[start.weekday()]}")
+    return derived

@@ -1,0 +1,128 @@
+"""Recurring promotions read without walking their history: the latest
+occurrence found from a recent start is the one dateutil finds by walking from
+the rule's own start, and rules that never fire are refused when made."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dateutil.rrule
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from coinecon.errors import InvalidPromotionError
+from coinecon.pricing import Promotion, PromotionKind
+from coinecon.pricing._recurrence import Recurrence
+
+DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+FREQUENCIES = ["HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
+# How far after the start the time asked about may lie: a walk from the start
+# must stay quick enough to check against.
+REACH = {"HOURLY": 400, "DAILY": 4000, "WEEKLY": 8000, "MONTHLY": 12000, "YEARLY": 12000}
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> tuple[str, str]:
+    """An RRULE body of the kinds promotions use, and its frequency."""
+    frequency = draw(st.sampled_from(FREQUENCIES))
+    parts = [f"FREQ={frequency}", f"INTERVAL={draw(st.integers(1, 3))}"]
+    if draw(st.booleans()):
+        if frequency in ("MONTHLY", "YEARLY") and draw(st.booleans()):
+            nth = draw(st.sampled_from(["1", "2", "-1", "4"]))
+            days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=2, unique=True))
+            parts.append("BYDAY=" + ",".join(nth + day for day in days))
+        else:
+            days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=3, unique=True))
+            parts.append("BYDAY=" + ",".join(days))
+    if frequency != "WEEKLY" and draw(st.booleans()):
+        monthdays = draw(
+            st.lists(
+                st.sampled_from([1, 15, 28, 29, 30, 31, -1]), min_size=1, max_size=2, unique=True
+            )
+        )
+        parts.append("BYMONTHDAY=" + ",".join(map(str, monthdays)))
+    if draw(st.booleans()):
+        months = draw(st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True))
+        parts.append("BYMONTH=" + ",".join(map(str, months)))
+    if frequency != "HOURLY" and draw(st.booleans()):
+        hours = draw(st.lists(st.integers(0, 23), min_size=1, max_size=3, unique=True))
+        parts.append("BYHOUR=" + ",".join(map(str, hours)))
+    if draw(st.booleans()):
+        parts.append(f"BYMINUTE={draw(st.integers(0, 59))}")
+    bydays = any(p.startswith("BYDAY") for p in parts)
+    if frequency in ("MONTHLY", "YEARLY") and bydays and draw(st.booleans()):
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, -1]))}")
+    return ";".join(parts), frequency
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules(),
+    st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1)),  # noqa: DTZ001 (wall times)
+    st.floats(0, 1),
+    st.integers(1, 24 * 40),
+)
+def test_the_latest_occurrence_is_the_one_a_walk_from_the_start_finds(
+    rule: tuple[str, str], start: datetime, reach: float, hours_back: int
+) -> None:
+    body, frequency = rule
+    start = start.replace(microsecond=0)
+    walked = dateutil.rrule.rrulestr(body, dtstart=start)
+    assert isinstance(walked, dateutil.rrule.rrule)
+    try:
+        recurrence: Recurrence | None = Recurrence(body, start)
+    except ValueError:
+        recurrence = None
+    assume(recurrence is not None)
+    assert recurrence is not None
+    wall = start + timedelta(days=REACH[frequency] * reach)
+    since = wall - timedelta(hours=hours_back)
+    expected = walked.before(wall, inc=True)
+    found = recurrence.latest(wall, since)
+    if expected is not None and expected >= since:
+        assert found == expected, (body, start, wall, since)
+    else:
+        assert found is None or found < since, (body, start, wall, since, found)
+
+
+def _hourly(start: datetime, rule: str = "FREQ=HOURLY") -> Promotion:
+    return Promotion(
+        "hourly",
+        PromotionKind.BONUS_COINS,
+        bonus_coins=5,
+        start=start,
+        rrule=rule,
+        duration=timedelta(minutes=30),
+    )
+
+
+def test_a_promotion_started_long_ago_opens_and_closes_on_time() -> None:
+    promotion = _hourly(datetime(1926, 1, 1, 0, 10, tzinfo=UTC))
+    assert promotion.is_active_at(datetime(2026, 6, 1, 12, 39, tzinfo=UTC))
+    assert not promotion.is_active_at(datetime(2026, 6, 1, 12, 40, tzinfo=UTC))
+    assert not promotion.is_active_at(datetime(2026, 6, 1, 12, 9, tzinfo=UTC))
+    assert promotion.is_active_at(datetime(2026, 6, 1, 12, 10, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31"],
+)
+def test_a_rule_that_never_fires_is_refused_when_made(rule: str) -> None:
+    with pytest.raises(InvalidPromotionError, match="no occurrence within 10 years"):
+        _hourly(datetime(2026, 1, 1, tzinfo=UTC), rule)
+
+
+def test_a_rule_that_fires_only_every_few_years_is_kept() -> None:
+    leap = _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29")
+    assert leap.first_window_start() == datetime(2028, 2, 29, tzinfo=UTC)
+    assert leap.is_active_at(datetime(2032, 2, 29, 0, 29, tzinfo=UTC))
+
+
+def test_a_count_beyond_the_limit_is_refused() -> None:
+    with pytest.raises(InvalidPromotionError, match="COUNT=20000"):
+        _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=HOURLY;COUNT=20000")
+    counted = _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=DAILY;COUNT=3")
+    assert counted.is_active_at(datetime(2026, 1, 3, 0, 1, tzinfo=UTC))
+    assert not counted.is_active_at(datetime(2026, 1, 4, 0, 1, tzinfo=UTC))
