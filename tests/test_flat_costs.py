@@ -149,3 +149,30 @@ def test_expire_sends_its_writes_once(tmp_path: Path, monkeypatch: pytest.Monkey
         monkeypatch.undo()
         assert wallets.balance("holder-0", COIN) == COIN(0)
         assert wallets.verify().ok
+
+
+def test_a_connection_remembers_a_bounded_number_of_account_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the bound, a connection forgets the account ids it learnt at the
+    end of a transaction, and reads them again as needed: the books stay
+    right."""
+    monkeypatch.setattr(_session, "_MAX_IDS", 20)
+    with SqliteStore(tmp_path / "books.db", group_commit=False) as store:
+        wallets = Wallets(store, clock=ManualClock(T0))
+        for n in range(60):
+            holder = f"holder-{n}"
+            wallets.credit(
+                f"c-{n}",
+                holder=holder,
+                amount=COIN(5),
+                origin=LotOrigin.BONUS,
+                cause=Cause("bonus", str(n)),
+            )
+            wallets.spend(f"s-{n}", holder=holder, amount=COIN(2), cause=Cause("gift", str(n)))
+            with store.unit_of_work() as uow:
+                connection = uow._ready
+                assert connection is not None
+                assert len(connection.ids) <= 20 + 3
+        assert wallets.balance("holder-0", COIN) == COIN(3)
+        assert wallets.verify().ok

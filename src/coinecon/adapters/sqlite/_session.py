@@ -37,12 +37,17 @@ from coinecon.ledger.lots import Lot
 # -- connections ------------------------------------------------------------------
 
 
+_MAX_IDS = 100_000  # account ids a connection remembers, at most, between transactions
+
+
 class _Connection:
     """One SQLite connection, its cache of account ids, and the next
     transaction row and posting sequence it writes.
 
     Ids learnt inside a transaction are forgotten if it rolls back: the row
     may have been created by it, and its id reused by another writer later.
+    The cache is bounded: past :data:`_MAX_IDS` ids it is emptied at the end
+    of a transaction, and ids are read again as they are needed.
     The next row and sequence are read once per SQLite transaction (which
     holds the write lock, so no one else takes them) and forgotten at its end.
     """
@@ -90,11 +95,20 @@ class _Connection:
     def committed(self) -> None:
         self.learnt.clear()
         self.next_row = 0
+        self._bound()
 
     def rolled_back(self) -> None:
         self.forget(self.learnt)
         self.learnt.clear()
         self.next_row = 0
+        self._bound()
+
+    def _bound(self) -> None:
+        """Forget every id once more than :data:`_MAX_IDS` are known: between
+        two transactions, when nothing waiting to be sent refers to one."""
+        if len(self.ids) > _MAX_IDS:
+            self.ids.clear()
+            self.keys.clear()
 
     def rolled_back_to(self, mark: int) -> None:
         """Forget the ids learnt since ``len(learnt)`` was *mark* (a savepoint
