@@ -208,3 +208,15 @@ def test_the_wallet_services_events_take_no_entry_in_the_index_of_event_ids(
         ).fetchone()
     assert kept == (12, 12, 12)
     assert indexed == (0,)
+
+
+def test_one_holders_accounts_are_found_by_the_index_not_by_reading_all(
+    stores: tuple[MemoryStore, SqliteStore],
+) -> None:
+    _memory, sqlite = stores
+    with closing(sqlite3.connect(sqlite.path)) as db:
+        plan = " ".join(
+            str(line[3]) for line in db.execute(f"EXPLAIN QUERY PLAN {_sql._ACCOUNTS_OF}", ("x",))
+        )
+    assert "USING INDEX sqlite_autoindex_accounts_1" in plan, plan
+    assert "SCAN accounts" not in plan, plan

@@ -615,6 +615,6 @@ def _statement_accounts(
     owner = check_identifier(holder, "holder")
 
     def owned(ledger: LedgerRepository) -> list[AccountKey]:
-        return sorted((a for a in ledger.accounts() if a.owner == owner), key=_account_order)
+        return sorted(ledger.accounts_of(owner), key=_account_order)
 
     return owned

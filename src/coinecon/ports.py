@@ -127,6 +127,13 @@ class LedgerRepository(Protocol):
         """Every account ever posted to, with its stored running balance."""
         ...
 
+    def accounts_of(self, owner: str) -> dict[AccountKey, int]:
+        """The accounts of *owner* ever posted to (of every kind, unit and
+        currency), with their stored running balances, as :meth:`accounts`
+        gives them; read without reading every account where the storage can.
+        """
+        ...
+
 
 class LotRepository(Protocol):
     """The lots that make up wallet balances, and what spends took from them."""

@@ -482,6 +482,11 @@ class _Ledger:
             raise _not_active()
         return dict(self._state.balances)
 
+    def accounts_of(self, owner: str) -> dict[AccountKey, int]:
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return {a: b for a, b in self._state.balances.items() if a.owner == owner}
+
 
 class _Lots:
     __slots__ = ("_state", "_uow")

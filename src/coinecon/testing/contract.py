@@ -42,6 +42,7 @@ from coinecon.errors import InvalidAmountError, StorageError
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord
 from coinecon.ledger.journal import (
+    PLATFORM,
     AccountKey,
     AccountKind,
     Cause,
@@ -196,7 +197,16 @@ class LedgerContract(_Contract):
             }
             assert uow.ledger.balances(list(expected)) == expected
             assert uow.ledger.accounts() == expected
+            assert uow.ledger.accounts_of("alice") == {wallet("alice"): 400}
+            assert uow.ledger.accounts_of("carol") == {AccountKey.earnings("carol", DIAMOND): 120}
+            assert uow.ledger.accounts_of(PLATFORM) == {
+                a: b for a, b in expected.items() if a.owner == PLATFORM
+            }
+            assert uow.ledger.accounts_of("nobody") == {}
             uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.accounts_of("alice") == {wallet("alice"): 400}
+            uow.rollback()
         with store.unit_of_work() as uow:
             assert uow.ledger.balances(list(expected)) == expected
             assert uow.ledger.balances([wallet("bob"), wallet("alice")]) == {

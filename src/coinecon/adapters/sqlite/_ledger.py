@@ -18,6 +18,7 @@ from coinecon.adapters.sqlite._rows import (
 from coinecon.adapters.sqlite._session import _Connection
 from coinecon.adapters.sqlite._sql import (
     _ACCOUNT_BY_KEY,
+    _ACCOUNTS_OF,
     _CHAIN,
     _CHUNK,
     _FLUSH_ROWS,
@@ -413,6 +414,15 @@ class _Ledger:
             for sequence, transaction_id, account_id, *account, amount, after in lines:
                 key = connection.key(account_id, *account)
                 yield RecordedPosting(sequence, transaction_id, key, amount, after)
+
+    @_guarded
+    def accounts_of(self, owner: str) -> dict[AccountKey, int]:
+        connection = self._uow._read()  # noqa: SLF001
+        lines = connection.raw.execute(_ACCOUNTS_OF, (owner,)).fetchall()
+        return {
+            connection.key(account_id, kind, owner, asset_kind, code): balance
+            for account_id, kind, owner, asset_kind, code, balance in lines
+        }
 
     @_guarded
     def accounts(self) -> dict[AccountKey, int]:

@@ -114,6 +114,13 @@ _ACCOUNT_BY_KEY = (
     "SELECT id, kind, owner, asset_kind, asset_code, balance, last_sequence FROM accounts "
     "WHERE kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ?"
 )
+# One owner's accounts: the unique index on (kind, owner, ...) finds them,
+# one kind at a time, without reading every account.
+_ACCOUNTS_OF = (
+    "SELECT id, kind, owner, asset_kind, asset_code, balance FROM accounts "
+    f"WHERE kind IN ({', '.join(repr(kind.value) for kind in AccountKind)}) AND owner = ? "
+    "ORDER BY id"
+)
 _TRANSACTION_COLUMNS = (
     "t.row, t.id, t.kind, t.occurred_at, t.idempotency_key, t.cause_type, t.cause_id, "
     "t.metadata, t.first_sequence, t.postings"
