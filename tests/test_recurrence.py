@@ -121,8 +121,11 @@ def test_a_rule_that_fires_only_every_few_years_is_kept() -> None:
 
 
 def test_a_count_beyond_the_limit_is_refused() -> None:
-    with pytest.raises(InvalidPromotionError, match="COUNT=20000"):
-        _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=HOURLY;COUNT=20000")
+    with pytest.raises(InvalidPromotionError, match="COUNT=10001 is more than 10,000"):
+        _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=HOURLY;COUNT=10001")
+    most = _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=HOURLY;COUNT=10000")
+    assert most.is_active_at(datetime(2027, 2, 21, 15, 0, tzinfo=UTC))  # the 10,000th
+    assert not most.is_active_at(datetime(2027, 2, 21, 16, 0, tzinfo=UTC))
     counted = _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=DAILY;COUNT=3")
     assert counted.is_active_at(datetime(2026, 1, 3, 0, 1, tzinfo=UTC))
     assert not counted.is_active_at(datetime(2026, 1, 4, 0, 1, tzinfo=UTC))

@@ -232,3 +232,71 @@ def test_postings_of_one_transaction_apart_from_each_other() -> None:
         "transaction tx-1: recorded postings differ from it",
         "postings [4] belong to no transaction after those of the postings before them",
     )
+
+
+def test_a_repeated_sequence_is_not_above_the_one_before() -> None:
+    postings = _postings()
+    postings[3] = attrs.evolve(postings[3], sequence=3)
+    assert "posting sequence 3 is not above 3" in _verify(postings=postings).problems
+
+
+def test_an_account_posted_to_without_a_stored_balance() -> None:
+    balances = _balances(_postings())
+    del balances[ALICE]
+    assert _verify(balances=balances).problems == (
+        "wallet:alice:COIN: stored balance 0 differs from the sum of its postings 70 by -70",
+    )
+
+
+def test_a_wallet_at_zero_with_its_lot_emptied_is_clean() -> None:
+    emptied = attrs.evolve(LOT, remaining=0, value_recognised=499)
+    postings = _record(
+        [
+            *((t.id, p.account, p.amount) for t in TRANSACTIONS for p in t.postings),
+            ("tx-4", ALICE, -70),
+            ("tx-4", SPENT, 70),
+        ]
+    )
+    spend = transaction("tx-4", TransactionKind.SPEND, (ALICE, -70), (SPENT, 70))
+    assert _verify(transactions=(*TRANSACTIONS, spend), postings=postings, lots=(emptied,)).ok
+
+
+def test_lots_of_a_wallet_never_posted_to() -> None:
+    lone = Lot.new("lot-9", AccountKey.wallet("bob", COIN), LotOrigin.BONUS, 1, T0, "tx-9")
+    assert _verify(lots=(LOT, lone)).problems == (
+        "wallet:bob:COIN: lots hold 1 but the balance is 0",
+    )
+
+
+def test_a_unit_and_a_currency_of_one_code_are_listed_currency_first() -> None:
+    """Assets that do not sum to zero are listed by code, a currency before
+    a unit of the same code, whatever order their postings came in."""
+    units = AccountKey.system(AccountKind.CLEARING, Unit("USD"))
+    postings = _record([("tx-8", units, 5), ("tx-9", CLEARING, 7)])
+    problems = verify_books((), postings, _balances(postings), ()).problems
+    assert [p for p in problems if "sum to zero" in p] == [
+        "USD does not sum to zero over all accounts: 7",
+        "USD does not sum to zero over all accounts: 5",
+    ]
+
+
+def _apart(between: int) -> tuple[str, ...]:
+    """The problems of books where tx-0's second posting comes after
+    *between* other transactions."""
+    legs: list[tuple[str, AccountKey, int]] = [("tx-0", ISSUANCE, -1)]
+    others = [f"tx-{n}" for n in range(1, between + 1)]
+    for other in others:
+        legs += [(other, ISSUANCE, -1), (other, ALICE, 1)]
+    legs.append(("tx-0", ALICE, 1))
+    books = [
+        transaction("tx-0", TransactionKind.ADJUSTMENT, (ISSUANCE, -1), (ALICE, 1)),
+        *(transaction(o, TransactionKind.ADJUSTMENT, (ISSUANCE, -1), (ALICE, 1)) for o in others),
+    ]
+    postings = _record(legs)
+    return verify_books(books, postings, _balances(postings), ()).problems
+
+
+def test_postings_apart_are_named_so_while_their_transaction_is_recent() -> None:
+    """verify_books remembers the last 1,000 transactions it checked."""
+    assert "belong to no transaction after those of the postings before them" in _apart(999)[-2]
+    assert _apart(1000)[-2].endswith("belong to no transaction")

@@ -83,7 +83,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_ledger.py",
         "tests/test_verification.py",
         "tests/test_trusted_builders.py",
+        "tests/test_metadata_limits.py",
         "src/coinecon/ledger/journal.py",
+    ),
+    "src/coinecon/ledger/verification.py": (
+        "tests/test_verification.py",
+        "tests/test_flat_costs.py",
     ),
     "src/coinecon/ledger/wallets.py": (
         "tests/test_mutants_wallets.py",
@@ -100,6 +105,10 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_mutants_checker.py",
         "tests/test_pricing.py",
         "tests/test_pricing_properties.py",
+    ),
+    "src/coinecon/pricing/_recurrence.py": (
+        "tests/test_recurrence.py",
+        "tests/test_pricing.py",
     ),
 }
 
@@ -910,7 +919,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "modules",
         nargs="*",
         help="module paths, or target names (money, rounding, units, rate, lots, journal, "
-        "wallets, checks); all targets by default",
+        "wallets, verification, checks, _recurrence); all targets by default",
     )
     parser.add_argument("--root", type=Path, default=ROOT, help="the project root (default: here)")
     parser.add_argument(

@@ -11,6 +11,7 @@ start, or one that counts more than :data:`MAX_COUNT` occurrences.
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime, timedelta
 
 import dateutil.rrule
@@ -25,6 +26,40 @@ _STEPS = {"HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1), "WEEKLY": ti
 
 
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_NEVER = "it has no occurrence within {years} years of the start, {start}"
+
+
+def _first_day(parts: dict[str, str], start: datetime, horizon: datetime) -> datetime | None:
+    """The first day from *start*'s to *horizon* that a rule's day parts
+    (``BYMONTH``, ``BYMONTHDAY``, ``BYYEARDAY`` and the weekdays of
+    ``BYDAY``) allow, as its midnight, or ``None`` if none does. It reads
+    no ``BYWEEKNO`` and no ``INTERVAL``: the rule fires on no other day, if
+    on these. A day at a time, in Python: dateutil itself, given a rule that
+    never fires, looks for an occurrence up to the year 9999."""
+    months = _numbers(parts.get("BYMONTH"))
+    monthdays = _numbers(parts.get("BYMONTHDAY"))
+    yeardays = _numbers(parts.get("BYYEARDAY"))
+    weekdays = {
+        _DAYS.index(day.lstrip("+-0123456789")) for day in parts.get("BYDAY", "").split(",") if day
+    }
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= horizon:
+        last = calendar.monthrange(day.year, day.month)[1]
+        in_year = 366 if calendar.isleap(day.year) else 365
+        yearday = day.timetuple().tm_yday
+        if (
+            (not months or day.month in months)
+            and (not monthdays or day.day in monthdays or day.day - last - 1 in monthdays)
+            and (not yeardays or yearday in yeardays or yearday - in_year - 1 in yeardays)
+            and (not weekdays or day.weekday() in weekdays)
+        ):
+            return day
+        day += timedelta(days=1)
+    return None
+
+
+def _numbers(value: str | None) -> set[int]:
+    return {int(number) for number in value.split(",") if number} if value else set()
 
 
 class Recurrence:
@@ -57,16 +92,28 @@ class Recurrence:
         self._recent: tuple[datetime, dateutil.rrule.rrule] | None = None
         # Without COUNT and UNTIL, which only end a rule, and ended at the
         # horizon instead: dateutil then stops looking there.
-        bounded = dateutil.rrule.rrulestr(
-            ";".join(f"{k}={v}" for k, v in parts.items() if k not in ("COUNT", "UNTIL")),
-            dtstart=start,
-        )
-        assert isinstance(bounded, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
-        if bounded.replace(until=start + HORIZON).after(start, inc=True) is None:
-            raise ValueError(
-                f"it has no occurrence within {HORIZON.years} years of the start, {start}"
+        endless = ";".join(f"{k}={v}" for k, v in parts.items() if k not in ("COUNT", "UNTIL"))
+        horizon = start + HORIZON
+        # A rule fires only on the days its day parts allow: look for the
+        # first such day a day at a time, then, for an hourly rule, for the
+        # occurrence from that day on rather than hour by hour from the start.
+        day = _first_day(parts, start, horizon)
+        if day is None:
+            raise ValueError(_NEVER.format(years=HORIZON.years, start=start))
+        since = max(day, start) if self._frequency == "HOURLY" else start
+        if since > start:
+            looked = dateutil.rrule.rrulestr(
+                ";".join([endless, *_derived(parts, start)]), dtstart=self._later(since)
             )
-        self.first: datetime | None = rule.after(start, inc=True)  # None: UNTIL before it
+        else:
+            looked = dateutil.rrule.rrulestr(endless, dtstart=start)
+        assert isinstance(looked, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
+        if looked.replace(until=horizon).after(start, inc=True) is None:
+            raise ValueError(_NEVER.format(years=HORIZON.years, start=start))
+        # None when UNTIL ends the rule before it fires.
+        self.first: datetime | None = (
+            self._from(since) if self._shifts and since > start else rule
+        ).after(start, inc=True)
 
     def latest(self, wall: datetime, since: datetime) -> datetime | None:
         """The latest occurrence at or before *wall*, when one is at or after
@@ -78,6 +125,18 @@ class Recurrence:
     def _from(self, since: datetime) -> dateutil.rrule.rrule:
         """The rule from the last start a whole number of intervals after its
         own that is at or before *since*: the same occurrences from there."""
+        later = self._later(since)
+        recent = self._recent
+        if recent is not None and recent[0] == later:
+            return recent[1]
+        shifted = dateutil.rrule.rrulestr(self._explicit, dtstart=later)
+        assert isinstance(shifted, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
+        self._recent = (later, shifted)
+        return shifted
+
+    def _later(self, since: datetime) -> datetime:
+        """The last start a whole number of intervals after the rule's own
+        that is at or before *since*."""
         start = self.start
         interval = self._interval
         step = _STEPS.get(self._frequency)
@@ -89,13 +148,7 @@ class Recurrence:
         else:  # YEARLY
             years = since.year - start.year - 1
             later = start + relativedelta(years=max(years, 0) // interval * interval)
-        recent = self._recent
-        if recent is not None and recent[0] == later:
-            return recent[1]
-        shifted = dateutil.rrule.rrulestr(self._explicit, dtstart=later)
-        assert isinstance(shifted, dateutil.rrule.rrule)  # noqa: S101 (one RRULE)
-        self._recent = (later, shifted)
-        return shifted
+        return later
 
 
 def _derived(parts: dict[str, str], start: datetime) -> list[str]:
