@@ -129,3 +129,33 @@ def test_a_count_beyond_the_limit_is_refused() -> None:
     counted = _hourly(datetime(2026, 1, 1, tzinfo=UTC), "FREQ=DAILY;COUNT=3")
     assert counted.is_active_at(datetime(2026, 1, 3, 0, 1, tzinfo=UTC))
     assert not counted.is_active_at(datetime(2026, 1, 4, 0, 1, tzinfo=UTC))
+
+
+def wall(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A naive wall-clock time, as rules are read in."""
+    return datetime(year, month, day, hour, minute)  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    ("body", "since", "later"),
+    [
+        ("FREQ=HOURLY", wall(2026, 6, 1, 12, 45), wall(2026, 6, 1, 12, 10)),
+        ("FREQ=HOURLY;INTERVAL=5", wall(2026, 1, 2, 0, 0), wall(2026, 1, 1, 20, 10)),
+        ("FREQ=DAILY;INTERVAL=2", wall(2026, 1, 8, 0, 0), wall(2026, 1, 7, 0, 10)),
+        ("FREQ=WEEKLY", wall(2026, 1, 20, 0, 0), wall(2026, 1, 15, 0, 10)),
+        ("FREQ=MONTHLY;INTERVAL=2", wall(2026, 9, 15), wall(2026, 7, 1, 0, 10)),
+        ("FREQ=MONTHLY", wall(2027, 3, 1), wall(2027, 2, 1, 0, 10)),
+        ("FREQ=YEARLY", wall(2030, 6, 1), wall(2029, 1, 1, 0, 10)),
+        ("FREQ=YEARLY;INTERVAL=3", wall(2040, 6, 1), wall(2038, 1, 1, 0, 10)),
+        ("FREQ=DAILY", wall(2025, 1, 1), wall(2026, 1, 1, 0, 10)),  # before the start
+    ],
+)
+def test_a_rule_is_read_from_a_start_whole_intervals_later_just_before_the_time(
+    body: str, since: datetime, later: datetime
+) -> None:
+    """The copy of the rule starts at the last start, a whole number of
+    intervals after the rule's own, at or before the time asked about (a
+    month or a year earlier still for monthly and yearly rules, whose
+    lengths vary), and never before the rule's own start."""
+    recurrence = Recurrence(body, wall(2026, 1, 1, 0, 10))
+    assert recurrence._later(since) == later

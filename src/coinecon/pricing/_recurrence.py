@@ -141,7 +141,7 @@ class Recurrence:
         interval = self._interval
         step = _STEPS.get(self._frequency)
         if step is not None:
-            later = start + step * interval * ((since - start) // (step * interval))
+            later = start + step * interval * max((since - start) // (step * interval), 0)
         elif self._frequency == "MONTHLY":
             months = (since.year - start.year) * 12 + since.month - start.month - 1
             later = start + relativedelta(months=max(months, 0) // interval * interval)
