@@ -159,3 +159,56 @@ def test_a_rule_is_read_from_a_start_whole_intervals_later_just_before_the_time(
     lengths vary), and never before the rule's own start."""
     recurrence = Recurrence(body, wall(2026, 1, 1, 0, 10))
     assert recurrence._later(since) == later
+
+
+@pytest.mark.parametrize(
+    ("body", "start", "wall_time", "since", "latest"),
+    [
+        # Monthly from the 31st: February and April have no occurrence, and a
+        # copy started on the 28th or 30th must not fire there.
+        ("FREQ=MONTHLY", wall(2026, 1, 31, 10), wall(2026, 3, 30), wall(2026, 3, 10), None),
+        (
+            "FREQ=MONTHLY",
+            wall(2026, 1, 31, 10),
+            wall(2026, 5, 1),
+            wall(2026, 3, 1),
+            wall(2026, 3, 31, 10),
+        ),
+        ("FREQ=MONTHLY", wall(2026, 1, 31, 10), wall(2026, 5, 1), wall(2026, 4, 2), None),
+        # Yearly from a 29 February: only leap years.
+        ("FREQ=YEARLY", wall(2028, 2, 29, 9), wall(2031, 3, 1), wall(2031, 2, 1), None),
+        (
+            "FREQ=YEARLY",
+            wall(2028, 2, 29, 9),
+            wall(2032, 3, 1),
+            wall(2032, 2, 1),
+            wall(2032, 2, 29, 9),
+        ),
+        # Weekly without BYDAY: the start's weekday; daily: the start's time.
+        (
+            "FREQ=WEEKLY;INTERVAL=2",
+            wall(2026, 1, 1, 8),
+            wall(2026, 3, 1),
+            wall(2026, 2, 20),
+            wall(2026, 2, 26, 8),
+        ),
+        (
+            "FREQ=DAILY",
+            wall(2026, 1, 1, 8, 30),
+            wall(2026, 5, 5, 12),
+            wall(2026, 5, 5),
+            wall(2026, 5, 5, 8, 30),
+        ),
+    ],
+)
+def test_a_copy_started_later_fires_only_when_the_rule_does(
+    body: str, start: datetime, wall_time: datetime, since: datetime, latest: datetime | None
+) -> None:
+    """What dateutil derives from a rule's start (the day of the month, the
+    weekday, the time) is written into the copy: a copy started on a shorter
+    month's last day, or on 28 February, keeps the rule's own day."""
+    found = Recurrence(body, start).latest(wall_time, since)
+    if latest is None:
+        assert found is None or found < since
+    else:
+        assert found == latest
