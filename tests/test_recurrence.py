@@ -212,3 +212,12 @@ def test_a_copy_started_later_fires_only_when_the_rule_does(
         assert found is None or found < since
     else:
         assert found == latest
+
+
+def test_asking_back_in_time_after_asking_ahead() -> None:
+    """The copy kept from the last question is used again only when it
+    starts where the new one needs."""
+    recurrence = Recurrence("FREQ=DAILY", wall(2026, 1, 1, 8))
+    assert recurrence.latest(wall(2030, 1, 1, 9), wall(2030, 1, 1)) == wall(2030, 1, 1, 8)
+    assert recurrence.latest(wall(2027, 1, 1, 9), wall(2027, 1, 1)) == wall(2027, 1, 1, 8)
+    assert recurrence.latest(wall(2027, 1, 1, 10), wall(2027, 1, 1)) == wall(2027, 1, 1, 8)
