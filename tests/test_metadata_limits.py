@@ -45,6 +45,7 @@ OVER: list[tuple[dict[str, MetadataValue], str, int, int]] = [
     ({"big": 2**64 - 1}, "integer", 64, 65),
     ({"small": -(2**63) - 1}, "integer", 64, 65),
     ({f"k{n:03d}": "y" * 1020 for n in range(8)} | {"z": 0}, "bytes", MAX_METADATA_BYTES, 8194),
+    ({f"k{n:03d}": "y" * 1020 for n in range(8)} | {"z": ""}, "bytes", MAX_METADATA_BYTES, 8193),
     # Characters are counted for the value limit, bytes for the total.
     ({f"k{n}": "é" * 600 for n in range(7)}, "bytes", MAX_METADATA_BYTES, 8414),
 ]

@@ -245,3 +245,80 @@ class TestPromotions:
                 "can never be reached",
             ),
         )
+
+
+def _problems(*ladder: CoinPackage) -> list[str]:
+    return [f"{p.where}: {p.message}" for p in shop(packages=list(ladder)).check()]
+
+
+def _dearer(
+    few: str, few_coins: int, few_price: str, many: str, many_coins: int, price: str
+) -> str:
+    return (
+        f"package {few}, USD/web: costs {few_price} USD for {few_coins} coins, more than "
+        f"package {many} at {price} USD for {many_coins} coins"
+    )
+
+
+def _per_coin(
+    many: str, many_coins: int, price: str, few: str, few_coins: int, few_price: str
+) -> str:
+    return (
+        f"package {many}, USD/web: costs more per coin ({price} USD for {many_coins} coins) "
+        f"than package {few} ({few_price} USD for {few_coins} coins)"
+    )
+
+
+class TestTheWorstPair:
+    """Beyond neighbouring sizes, each market's worst pair is reported: the
+    biggest drop in price and the biggest rise per coin, the first of equals."""
+
+    def test_the_biggest_drop_not_the_last(self) -> None:
+        assert _problems(
+            package(100, "5.00"), package(200, "4.90"), package(300, "1.00"), package(400, "4.95")
+        ) == [
+            _dearer("coins_100", 100, "5.00", "coins_200", 200, "4.90"),
+            _dearer("coins_200", 200, "4.90", "coins_300", 300, "1.00"),
+            _per_coin("coins_400", 400, "4.95", "coins_300", 300, "1.00"),
+            _dearer("coins_100", 100, "5.00", "coins_300", 300, "1.00"),
+        ]
+
+    def test_the_first_of_two_equal_drops(self) -> None:
+        problems = _problems(
+            package(100, "5.00"),
+            package(200, "4.90"),
+            package(300, "1.00"),
+            package(400, "4.95"),
+            package(500, "1.00"),
+        )
+        assert problems[-1] == _dearer("coins_100", 100, "5.00", "coins_300", 300, "1.00")
+        assert len(problems) == 5
+
+    def test_a_drop_of_one_cent(self) -> None:
+        # b and a cost the same: b, the dearer by its SKU's order, is the worst.
+        assert _problems(
+            CoinPackage("b", 100, {"web": usd("5.00")}),
+            CoinPackage("a", 200, {"web": usd("5.00")}),
+            CoinPackage("c", 300, {"web": usd("4.99")}),
+        ) == [
+            _dearer("a", 200, "5.00", "c", 300, "4.99"),
+            _dearer("b", 100, "5.00", "c", 300, "4.99"),
+        ]
+
+    def test_a_small_rise_per_coin(self) -> None:
+        assert _problems(package(100, "0.90"), package(200, "1.90"), package(300, "2.97")) == [
+            _per_coin("coins_200", 200, "1.90", "coins_100", 100, "0.90"),
+            _per_coin("coins_300", 300, "2.97", "coins_200", 200, "1.90"),
+            _per_coin("coins_300", 300, "2.97", "coins_100", 100, "0.90"),
+        ]
+
+    def test_the_first_of_two_equal_rises(self) -> None:
+        assert _problems(
+            package(100, "1.00"), package(200, "1.00"), package(300, "3.00"), package(400, "4.00")
+        ) == [_per_coin("coins_300", 300, "3.00", "coins_200", 200, "1.00")]
+
+    def test_the_first_of_two_equally_cheap_per_coin(self) -> None:
+        assert _problems(package(100, "0.50"), package(200, "1.00"), package(300, "3.00")) == [
+            _per_coin("coins_300", 300, "3.00", "coins_200", 200, "1.00"),
+            _per_coin("coins_300", 300, "3.00", "coins_100", 100, "0.50"),
+        ]
