@@ -30,6 +30,8 @@ from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0
 
 LONG = "x" * MAX_METADATA_VALUE
+# 8 values of 1,020 characters with 4-character keys: 8,192 bytes exactly.
+_FULL: dict[str, MetadataValue] = {f"k{n:03d}": "y" * 1020 for n in range(8)}
 AT_THE_LIMITS: list[dict[str, MetadataValue]] = [
     {f"k{n}": n for n in range(MAX_METADATA_KEYS)},
     {"note": LONG},
@@ -45,7 +47,8 @@ OVER: list[tuple[dict[str, MetadataValue], str, int, int]] = [
     ({"big": 2**64 - 1}, "integer", 64, 65),
     ({"small": -(2**63) - 1}, "integer", 64, 65),
     ({f"k{n:03d}": "y" * 1020 for n in range(8)} | {"z": 0}, "bytes", MAX_METADATA_BYTES, 8194),
-    ({f"k{n:03d}": "y" * 1020 for n in range(8)} | {"z": ""}, "bytes", MAX_METADATA_BYTES, 8193),
+    ({**{f"k{n:03d}": "y" * 1020 for n in range(8)}, "z": None}, "bytes", MAX_METADATA_BYTES, 8197),
+    (_FULL | {"z": ""}, "bytes", MAX_METADATA_BYTES, 8193),
     # Characters are counted for the value limit, bytes for the total.
     ({f"k{n}": "é" * 600 for n in range(7)}, "bytes", MAX_METADATA_BYTES, 8414),
 ]
