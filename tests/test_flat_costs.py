@@ -87,8 +87,8 @@ def test_verify_holds_no_more_for_a_ledger_four_times_as_long(store: Store) -> N
 
 def test_a_memory_stream_yields_what_was_stored_when_asked() -> None:
     """A stream of the memory store is made as it is read: what is recorded
-    meanwhile is not yielded, and a rollback while it is read ends it (what
-    was left to read may be gone, or be later writes)."""
+    meanwhile is not yielded; a rollback ends it only where it cuts back what
+    the stream was to yield, and the writes made after it are never yielded."""
     store = MemoryStore()
     grow(store, 4)
     with store.unit_of_work() as uow:
@@ -102,21 +102,25 @@ def test_a_memory_stream_yields_what_was_stored_when_asked() -> None:
         assert len(list(postings)) == 8
         assert len(list(lots)) == 2
         uow.commit()
-        transactions, postings, lots = (
-            uow.ledger.transactions(),
-            uow.ledger.postings(),
-            uow.lots.all(),
-        )
-        assert next(transactions).id == stored[0]
+        committed = [*stored, "tx-later"]
+        # A rollback of writes the stream was not to yield leaves it whole.
+        transactions, postings = uow.ledger.transactions(), uow.ledger.postings()
+        assert next(transactions).id == committed[0]
         assert next(postings).sequence == 1
-        assert next(lots).remaining == 0
         record(uow, purchase("tx-gone", "carol", 5))
         uow.rollback()
         record(uow, purchase("tx-after", "dave", 5))
-        assert list(transactions) == []
-        assert list(postings) == []
-        assert list(lots) == []
-        assert [t.id for t in uow.ledger.transactions()][-2:] == ["tx-later", "tx-after"]
+        assert [t.id for t in transactions] == committed[1:]
+        assert [p.sequence for p in postings] == list(range(2, 11))
+        # A rollback of writes it was to yield ends it where they began.
+        uow.rollback()
+        record(uow, purchase("tx-gone-too", "erin", 5))
+        transactions, postings = uow.ledger.transactions(), uow.ledger.postings()
+        assert [next(transactions).id for _ in range(2)] == committed[:2]
+        uow.rollback()
+        record(uow, purchase("tx-after-too", "fred", 5))
+        assert [t.id for t in transactions] == committed[2:]
+        assert len(list(postings)) == 10
 
 
 def test_expire_sends_its_writes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -142,7 +142,10 @@ def wall(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dat
         ("FREQ=HOURLY", wall(2026, 6, 1, 12, 45), wall(2026, 6, 1, 12, 10)),
         ("FREQ=HOURLY;INTERVAL=5", wall(2026, 1, 2, 0, 0), wall(2026, 1, 1, 20, 10)),
         ("FREQ=DAILY;INTERVAL=2", wall(2026, 1, 8, 0, 0), wall(2026, 1, 7, 0, 10)),
-        ("FREQ=WEEKLY", wall(2026, 1, 20, 0, 0), wall(2026, 1, 15, 0, 10)),
+        # Weekly: the Monday (WKST) of that week, so that its whole week is read.
+        ("FREQ=WEEKLY", wall(2026, 1, 20, 0, 0), wall(2026, 1, 12)),
+        ("FREQ=WEEKLY;WKST=SU", wall(2026, 1, 20, 0, 0), wall(2026, 1, 11)),
+        ("FREQ=WEEKLY", wall(2026, 1, 7, 0, 0), wall(2026, 1, 1, 0, 10)),  # no whole week yet
         ("FREQ=MONTHLY;INTERVAL=2", wall(2026, 9, 15), wall(2026, 7, 1, 0, 10)),
         ("FREQ=MONTHLY", wall(2027, 3, 1), wall(2027, 2, 1, 0, 10)),
         ("FREQ=YEARLY", wall(2030, 6, 1), wall(2029, 1, 1, 0, 10)),
@@ -221,3 +224,40 @@ def test_asking_back_in_time_after_asking_ahead() -> None:
     assert recurrence.latest(wall(2030, 1, 1, 9), wall(2030, 1, 1)) == wall(2030, 1, 1, 8)
     assert recurrence.latest(wall(2027, 1, 1, 9), wall(2027, 1, 1)) == wall(2027, 1, 1, 8)
     assert recurrence.latest(wall(2027, 1, 1, 10), wall(2027, 1, 1)) == wall(2027, 1, 1, 8)
+
+
+@pytest.mark.parametrize(
+    ("body", "wall_time", "latest"),
+    [
+        # The first week of a weekly rule is read from its start only: a copy
+        # started mid-week would count BYSETPOS among that part week's days.
+        ("FREQ=WEEKLY;BYDAY=MO,FR;BYSETPOS=1", wall(2024, 3, 9, 12), wall(2024, 3, 4)),
+        ("FREQ=WEEKLY;BYDAY=MO,FR;BYSETPOS=-1", wall(2024, 3, 9, 12), wall(2024, 3, 8)),
+        # BYWEEKDAY is dateutil's other name for BYDAY.
+        ("FREQ=MONTHLY;BYWEEKDAY=FR", wall(2024, 3, 9, 12), wall(2024, 3, 8)),
+        ("FREQ=WEEKLY;BYWEEKDAY=FR", wall(2024, 3, 9, 12), wall(2024, 3, 8)),
+    ],
+)
+def test_rules_read_from_a_later_start_as_dateutil_reads_them(
+    body: str, wall_time: datetime, latest: datetime
+) -> None:
+    recurrence = Recurrence(body, wall(2024, 1, 3))  # a Wednesday
+    assert recurrence.latest(wall_time, wall(2024, 3, 2)) == latest
+
+
+def test_an_interval_below_one_is_refused() -> None:
+    for interval in ("0", "-1"):
+        with pytest.raises(InvalidPromotionError, match=f"INTERVAL={interval}"):
+            _hourly(datetime(2026, 1, 1, tzinfo=UTC), f"FREQ=DAILY;INTERVAL={interval}")
+
+
+def test_a_window_longer_than_the_calendar() -> None:
+    promotion = Promotion(
+        "forever",
+        PromotionKind.BONUS_COINS,
+        bonus_coins=5,
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        rrule="FREQ=YEARLY",
+        duration=timedelta(days=800_000),
+    )
+    assert promotion.is_active_at(datetime(2030, 6, 1, tzinfo=UTC))

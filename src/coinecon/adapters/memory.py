@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -158,7 +159,13 @@ class _State:
         # are exhausted or expire at another time since are passed over, and
         # those of exhausted lots dropped at the commit that exhausted them.
         self.expiring: list[tuple[datetime, str]] = []
-        self.rollbacks = 0  # how many times writes were cut back: ends the streams
+        # The streams being read, by what they read: a rollback that cuts back
+        # what one was to yield ends it there.
+        self.streams: dict[str, weakref.WeakSet[_Limit]] = {
+            "journal": weakref.WeakSet(),
+            "postings": weakref.WeakSet(),
+            "lots": weakref.WeakSet(),
+        }
         self.lots_by_account: dict[AccountKey, list[str]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
         self.idempotency: dict[str, _Record] = {}
@@ -183,7 +190,9 @@ class _State:
         The lists of open lots of the accounts in *kept* are left to the
         caller, who restores them."""
         transactions, postings, lots, consumption, idempotency, outbox, delivered = marks
-        self.rollbacks += 1
+        for kind, length in (("journal", transactions), ("postings", postings), ("lots", lots)):
+            for limit in self.streams[kind]:
+                limit.value = min(limit.value, length)
         _shorten(self.transactions, transactions)
         del self.journal[transactions:]
         if len(self.postings.sequences) != postings:
@@ -201,6 +210,13 @@ class _State:
         _shorten(self.idempotency, idempotency)
         _shorten(self.outbox, outbox)
         _shorten(self.delivered, delivered)
+
+    def limit(self, kind: str, length: int) -> _Limit:
+        """How far a new stream over *kind* (``"journal"``, ``"postings"`` or
+        ``"lots"``) reads: what is stored now, less what a rollback cuts."""
+        limit = _Limit(length)
+        self.streams[kind].add(limit)
+        return limit
 
     def remember_expiry(self, when: datetime, lot_id: str) -> None:
         entry = (when, lot_id)
@@ -350,21 +366,29 @@ class MemoryUnitOfWork:
         self._marks = self._state.marks()
 
 
-def _stream(
-    uow: MemoryUnitOfWork, state: _State, count: int, item: Callable[[int], _T]
-) -> Iterator[_T]:
-    """The first *count* items (``item(0)``, ``item(1)``...), made one at a
-    time as they are consumed, while *uow* stays active: what a stream yields
-    is what was stored when it was asked for, and holding one costs nothing
-    however large the books. A rollback while it is read ends it: what was
-    left to read may be gone, or be others' writes since."""
-    rollbacks = state.rollbacks
-    for position in range(count):
+class _Limit:
+    """How many items a stream may still yield, lowered by rollbacks."""
+
+    __slots__ = ("__weakref__", "value")
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def _stream(uow: MemoryUnitOfWork, limit: _Limit, item: Callable[[int], _T]) -> Iterator[_T]:
+    """The items stored when the stream was asked for (``item(0)``,
+    ``item(1)``...), made one at a time as they are consumed, while *uow*
+    stays active: holding one costs nothing however large the books. A
+    rollback that cuts back some of them ends the stream there; the later
+    writes of others are never yielded."""
+    position = 0
+    while True:
         if not uow._active:  # noqa: SLF001
             raise _not_active()
-        if state.rollbacks != rollbacks:
+        if position >= limit.value:
             return
         yield item(position)
+        position += 1
 
 
 def _not_active() -> StorageError:
@@ -469,13 +493,13 @@ class _Ledger:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         journal = self._state.journal
-        return _stream(self._uow, self._state, len(journal), journal.__getitem__)
+        return _stream(self._uow, self._state.limit("journal", len(journal)), journal.__getitem__)
 
     def postings(self) -> Iterator[RecordedPosting]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
         log = self._state.postings
-        return _stream(self._uow, self._state, len(log), log.__getitem__)
+        return _stream(self._uow, self._state.limit("postings", len(log)), log.__getitem__)
 
     def accounts(self) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
@@ -601,7 +625,8 @@ class _Lots:
             raise _not_active()
         state = self._state
         lots, ids = state.lots, state.lot_ids
-        return _stream(self._uow, state, len(ids), lambda position: lots[ids[position]])
+        limit = state.limit("lots", len(ids))
+        return _stream(self._uow, limit, lambda position: lots[ids[position]])
 
     def record_consumption(self, transaction_id: str, consumed: Sequence[LotConsumption]) -> None:
         if not consumed:

@@ -12,6 +12,7 @@ start, or one that counts more than :data:`MAX_COUNT` occurrences.
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import datetime, timedelta
 
 import dateutil.rrule
@@ -74,6 +75,8 @@ class Recurrence:
     """
 
     def __init__(self, body: str, start: datetime) -> None:
+        # dateutil reads BYWEEKDAY as BYDAY: so does everything here.
+        body = re.sub("BYWEEKDAY=", "BYDAY=", body, flags=re.IGNORECASE)
         rule = dateutil.rrule.rrulestr(body, dtstart=start)
         assert isinstance(rule, dateutil.rrule.rrule)  # noqa: S101 (one RRULE gives one rule)
         self.rule = rule
@@ -81,6 +84,9 @@ class Recurrence:
         parts = dict(part.split("=", 1) for part in body.upper().split(";") if part)
         self._frequency = parts["FREQ"]
         self._interval = int(parts.get("INTERVAL", "1"))
+        if self._interval < 1:
+            raise ValueError(f"INTERVAL={self._interval} is not a positive number of periods")
+        self._week_start = _DAYS.index(parts.get("WKST", "MO"))
         count = parts.get("COUNT")
         if count is not None and int(count) > MAX_COUNT:
             raise ValueError(
@@ -115,10 +121,12 @@ class Recurrence:
             self._from(since) if self._shifts and since > start else rule
         ).after(start, inc=True)
 
-    def latest(self, wall: datetime, since: datetime) -> datetime | None:
+    def latest(self, wall: datetime, since: datetime | None) -> datetime | None:
         """The latest occurrence at or before *wall*, when one is at or after
-        *since* (earlier ones are not looked for, and may not be found)."""
-        rule = self._from(since) if self._shifts and since > self.start else self.rule
+        *since* (earlier ones are not looked for, and may not be found; all
+        are when *since* is ``None``)."""
+        shift = self._shifts and since is not None and since > self.start
+        rule = self._from(since) if shift and since is not None else self.rule
         occurrence: datetime | None = rule.before(wall, inc=True)
         return occurrence
 
@@ -141,7 +149,15 @@ class Recurrence:
         interval = self._interval
         step = _STEPS.get(self._frequency)
         if step is not None:
-            later = start + step * interval * max((since - start) // (step * interval), 0)
+            periods = max((since - start) // (step * interval), 0)
+            later = start + step * interval * periods
+            if self._frequency == "WEEKLY" and periods:
+                # dateutil reads a weekly rule's first week from its start
+                # only (BYSETPOS would count that part week's days): start the
+                # copy at the beginning of its week instead, a whole week, all
+                # of it after the rule's own start.
+                days = (later.weekday() - self._week_start) % 7
+                later = (later - timedelta(days=days)).replace(hour=0, minute=0, second=0)
         elif self._frequency == "MONTHLY":
             months = (since.year - start.year) * 12 + since.month - start.month - 1
             later = start + relativedelta(months=max(months, 0) // interval * interval)

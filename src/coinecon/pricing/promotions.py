@@ -295,8 +295,12 @@ class Promotion:
         wall = now.astimezone(self.timezone).replace(tzinfo=None)
         # Only a window that began within its duration of now can hold now
         # (a day more for a change of the clocks between them).
-        since = (now - self.duration).astimezone(self.timezone).replace(tzinfo=None)
-        occurrence = self._rule.latest(wall, since - timedelta(days=1))
+        try:
+            since = (now - self.duration - timedelta(days=1)).astimezone(self.timezone)
+        except OverflowError:  # a window longer than the calendar: read the whole rule
+            occurrence = self._rule.latest(wall, None)
+        else:
+            occurrence = self._rule.latest(wall, since.replace(tzinfo=None))
         if occurrence is None:
             return False
         began = occurrence.replace(tzinfo=self.timezone).astimezone(UTC)
