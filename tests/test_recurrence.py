@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from coinecon.errors import InvalidPromotionError
 from coinecon.pricing import Promotion, PromotionKind
-from coinecon.pricing._recurrence import Recurrence
+from coinecon.pricing._recurrence import HORIZON, Recurrence, _first_day
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 FREQUENCIES = ["HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]
@@ -261,3 +261,55 @@ def test_a_window_longer_than_the_calendar() -> None:
         duration=timedelta(days=800_000),
     )
     assert promotion.is_active_at(datetime(2030, 6, 1, tzinfo=UTC))
+
+
+@st.composite
+def day_parts(draw: st.DrawFn) -> dict[str, str]:
+    """Day parts of a daily rule that fires within a year or two."""
+    parts = {"FREQ": "DAILY"}
+    if draw(st.booleans()):
+        months = draw(st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True))
+        parts["BYMONTH"] = ",".join(map(str, months))
+    if draw(st.booleans()):
+        days = draw(
+            st.lists(st.integers(1, 28) | st.integers(-28, -1), min_size=1, max_size=3, unique=True)
+        )
+        parts["BYMONTHDAY"] = ",".join(map(str, days))
+    elif "BYMONTH" not in parts and draw(st.booleans()):  # (with months, may never fire)
+        days = draw(
+            st.lists(
+                st.integers(1, 365) | st.integers(-365, -1), min_size=1, max_size=2, unique=True
+            )
+        )
+        parts["BYYEARDAY"] = ",".join(map(str, days))
+    if draw(st.booleans()):
+        parts["BYDAY"] = ",".join(
+            draw(st.lists(st.sampled_from(DAYS), min_size=2, max_size=5, unique=True))
+        )
+    return parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(day_parts(), st.datetimes(datetime(2000, 1, 1), datetime(2030, 1, 1)))  # noqa: DTZ001
+def test_the_first_day_a_rule_may_fire_is_dateutils(parts: dict[str, str], start: datetime) -> None:
+    """The days allowed by a rule's day parts, found a day at a time, are
+    the days a daily rule with those parts fires on."""
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    rule = dateutil.rrule.rrulestr(";".join(f"{k}={v}" for k, v in parts.items()), dtstart=midnight)
+    assert isinstance(rule, dateutil.rrule.rrule)
+    first = rule.after(midnight, inc=True)
+    assume(first is not None and first < midnight + HORIZON)
+    assert _first_day(parts, start, start + HORIZON) == first
+
+
+def test_the_first_day_reads_the_weekday_of_an_nth_weekday() -> None:
+    parts = {"FREQ": "MONTHLY", "BYDAY": "-1FR"}
+    assert _first_day(parts, wall(2024, 1, 3, 12), wall(2025, 1, 1)) == wall(2024, 1, 5)
+    assert (
+        _first_day(
+            {"FREQ": "DAILY", "BYMONTH": "2", "BYMONTHDAY": "30"},
+            wall(2024, 1, 3),
+            wall(2034, 1, 3),
+        )
+        is None
+    )
