@@ -85,6 +85,20 @@ class TestPackages:
 
 
 class TestTiers:
+    def test_a_graduated_price_below_a_minor_unit_is_reported(self) -> None:
+        # Graduated tiers price from the first coin: one coin at a hundredth
+        # of a cent is not representable.
+        custom = CustomAmounts(
+            1, 100, {"web": usd("0.01")}, per=1000, tiers=[Tier(1, None)], mode=TierMode.GRADUATED
+        )
+        assert shop(custom=custom).check() == (
+            Problem(
+                ERROR,
+                "custom amounts, USD/web",
+                "1 coins cost less than one minor unit of USD: the price is not representable",
+            ),
+        )
+
     def test_equal_discounts_in_consecutive_tiers_are_no_problem(self) -> None:
         custom = CustomAmounts(
             1,
