@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import dateutil.rrule
 import pytest
+from dateutil.relativedelta import relativedelta
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from coinecon.errors import InvalidPromotionError
-from coinecon.pricing import Promotion, PromotionKind
+from coinecon.pricing import Promotion, PromotionKind, _recurrence
 from coinecon.pricing._recurrence import HORIZON, Recurrence, _first_day
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
@@ -313,3 +314,20 @@ def test_the_first_day_reads_the_weekday_of_an_nth_weekday() -> None:
         )
         is None
     )
+
+
+def test_a_rule_first_firing_at_the_horizon_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The horizon is inclusive: a rule whose first day is the horizon's own
+    is kept; one a day later is refused."""
+    monkeypatch.setattr(_recurrence, "HORIZON", relativedelta(days=3))
+    start = wall(2026, 1, 1)  # a Thursday; three days on, a Sunday
+    assert Recurrence("FREQ=DAILY;BYDAY=SU", start).first == wall(2026, 1, 4)
+    with pytest.raises(ValueError, match="no occurrence"):
+        Recurrence("FREQ=DAILY;BYDAY=MO", start)
+
+
+def test_a_rule_whose_days_come_but_whose_periods_never_do_is_refused() -> None:
+    """29 February every twenty years from 2025: the day exists in 2028, but
+    the rule's years (2025, 2045, 2065...) have none."""
+    with pytest.raises(ValueError, match="no occurrence"):
+        Recurrence("FREQ=YEARLY;INTERVAL=20;BYMONTH=2;BYMONTHDAY=29", wall(2025, 1, 1))
