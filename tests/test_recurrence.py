@@ -331,3 +331,22 @@ def test_a_rule_whose_days_come_but_whose_periods_never_do_is_refused() -> None:
     the rule's years (2025, 2045, 2065...) have none."""
     with pytest.raises(ValueError, match="no occurrence"):
         Recurrence("FREQ=YEARLY;INTERVAL=20;BYMONTH=2;BYMONTHDAY=29", wall(2025, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("body", "wall_time", "since", "latest"),
+    [
+        # Within the first month or year, the copy is the rule itself.
+        ("FREQ=MONTHLY;BYMONTHDAY=10,25", wall(2026, 1, 26), wall(2026, 1, 20), wall(2026, 1, 25)),
+        (
+            "FREQ=YEARLY;BYMONTH=1,6;BYMONTHDAY=10",
+            wall(2026, 6, 11),
+            wall(2026, 6, 1),
+            wall(2026, 6, 10),
+        ),
+    ],
+)
+def test_within_the_first_period_nothing_is_skipped(
+    body: str, wall_time: datetime, since: datetime, latest: datetime
+) -> None:
+    assert Recurrence(body, wall(2026, 1, 10)).latest(wall_time, since) == latest
