@@ -350,3 +350,8 @@ def test_within_the_first_period_nothing_is_skipped(
     body: str, wall_time: datetime, since: datetime, latest: datetime
 ) -> None:
     assert Recurrence(body, wall(2026, 1, 10)).latest(wall_time, since) == latest
+
+
+def test_a_yearly_rule_with_its_months_keeps_them() -> None:
+    recurrence = Recurrence("FREQ=YEARLY;BYMONTH=6", wall(2026, 1, 10, 9))
+    assert recurrence.latest(wall(2030, 7, 1), wall(2030, 6, 1)) == wall(2030, 6, 10, 9)
