@@ -15,8 +15,8 @@ updates, lot updates (remaining and recognised value only, by the lot's row),
 consumptions, any idempotency records and the events are sent with
 ``executemany`` once 10,000 rows wait and at commit, followed by the adapter's
 balance check over the postings just sent (see "Batched writes" in
-``docs/storage.md``). Its rows are coinecon's to the byte but for ids (made as
-coinecon makes them: version-7 UUIDs, ordered by time) and times: the same
+``docs/storage.md``). Its rows are coinecon's to the byte but for ids (made by
+coinecon's own ``random_id``: version-7 UUIDs, ordered by time) and times: the same
 fingerprints (SHA-256 of the same canonical JSON), the same result JSON, times
 in the same format. It builds its JSON as coinecon does on this path, with
 f-strings, and makes no checks in Python but the overdraft and the replay;
@@ -30,15 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import os
-import random
 import sqlite3
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from _workload import COIN, CURRENCY, DIAMOND, Command
+
+from coinecon._ids import random_id as new_id
 
 SCHEMA_VERSION = 3
 """The version of coinecon's SQLite schema whose rows this script writes: on
@@ -56,10 +55,6 @@ TABLES = (
 
 # How JSON writes a string (escaped, ASCII): what coinecon's canonical JSON uses.
 _text = json.encoder.encode_basestring_ascii
-_random = random.Random(os.urandom(32))  # ids must be unique, not secret
-_VERSION_7 = 0x7000 << 64  # as coinecon's ids: a version-7 UUID's version nibble
-_VARIANT = 0x8000 << 48  # and its variant bits
-_RANDOM_LOW = (1 << 62) - 1
 _FLUSH_ROWS = 10_000  # as the adapter: send what waits once this many rows do
 
 # The adapter's statements (coinecon.adapters.sqlite._sql and its repositories),
@@ -159,22 +154,6 @@ def row_counts(db: sqlite3.Connection) -> dict[str, int]:
 def written(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     """The rows written between two :func:`row_counts`."""
     return {table: after[table] - before[table] for table in TABLES}
-
-
-def new_id() -> str:
-    """A version-7 UUID as 32 hex digits, made as coinecon makes its ids."""
-    bits = _random.getrandbits(74)
-    return (
-        (
-            (time.time_ns() // 1_000_000) << 80
-            | _VERSION_7
-            | (bits >> 62) << 64
-            | _VARIANT
-            | bits & _RANDOM_LOW
-        )
-        .to_bytes(16)
-        .hex()
-    )
 
 
 class Overdraft(Exception):
