@@ -94,7 +94,8 @@ class Recurrence:
             )
         # With COUNT, the occurrences are counted from the start: walk them.
         self._shifts = count is None
-        self._explicit = ";".join([body, *_derived(parts, start)])
+        derived = _derived(parts, start)
+        self._explicit = ";".join([body, *derived])
         self._recent: tuple[datetime, dateutil.rrule.rrule] | None = None
         # Without COUNT and UNTIL, which only end a rule, and ended at the
         # horizon instead: dateutil then stops looking there.
@@ -109,7 +110,7 @@ class Recurrence:
         since = max(day, start) if self._frequency == "HOURLY" else start
         if since > start:
             looked = dateutil.rrule.rrulestr(
-                ";".join([endless, *_derived(parts, start)]), dtstart=self._later(since)
+                ";".join([endless, *derived]), dtstart=self._later(since)
             )
         else:
             looked = dateutil.rrule.rrulestr(endless, dtstart=start)
