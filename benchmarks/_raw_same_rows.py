@@ -39,7 +39,7 @@ from _workload import COIN, CURRENCY, DIAMOND, Command
 
 from coinecon._ids import random_id as new_id
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of coinecon's SQLite schema whose rows this script writes: on
 a coinecon with another schema, the benchmark leaves (b) out."""
 
@@ -69,14 +69,11 @@ _LOT_COLUMNS = (
     "id, account_kind, owner, asset_kind, asset_code, origin, amount, remaining, created_at, "
     "transaction_id, value_minor, value_currency, value_recognised, expires_at"
 )
-_OPEN_LOTS = (
-    f"SELECT row, {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 ORDER BY row"
-)
-_LAPSED = (
-    f"SELECT {_LOT_COLUMNS} FROM lots WHERE account_kind = ? AND owner = ? "
-    "AND asset_kind = ? AND asset_code = ? AND exhausted = 0 "
-    "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id"
+_FEW_LOTS = 32
+_OPEN_FEW = (
+    f"SELECT row, {_LOT_COLUMNS} FROM lots INDEXED BY lots_oldest_first "
+    "WHERE account_kind = ? AND owner = ? AND asset_kind = ? AND asset_code = ? "
+    f"AND exhausted = 0 LIMIT {_FEW_LOTS + 1}"
 )
 _ACCOUNT_BY_KEY = (
     "SELECT id, kind, owner, asset_kind, asset_code, balance, last_sequence FROM accounts "
@@ -296,9 +293,11 @@ class RawBooks:
     def _open_lots(self, holder: str, wallet: Account) -> list[list[Any]]:
         lots = self.lots.get(holder)
         if lots is None:
-            lots = self.lots[holder] = [
-                list(line) for line in self.db.execute(_OPEN_LOTS, wallet).fetchall()
-            ]
+            lines = self.db.execute(_OPEN_FEW, wallet).fetchall()
+            if len(lines) > _FEW_LOTS:
+                raise Refused("wallets with many lots are not part of this workload")
+            lines.sort(key=operator.itemgetter(0))  # by row: in the order of creation
+            lots = self.lots[holder] = [list(line) for line in lines]
         return lots
 
     # -- writes -----------------------------------------------------------------
@@ -446,7 +445,9 @@ class RawBooks:
                 (earnings, diamonds, balances[earnings] + diamonds),
             ),
         )
-        consumed = []
+        taken = 0
+        recognised_value = 0
+        valued = False  # whether a lot taken from carries money
         wanted = coins
         position = 0
         while wanted:
@@ -465,20 +466,20 @@ class RawBooks:
                 lots.pop(0)
             currency = None if part is None else lot[_CURRENCY]
             self.items.append((transaction_id, position, lot[_ID], take, part, currency))
-            consumed.append(
-                f"[{_text(lot[_ID])},{take},null,null]"
-                if part is None
-                else f"[{_text(lot[_ID])},{take},{part},{_text(currency or '')}]"
-            )
+            taken += 1
+            if part is not None:
+                recognised_value += part  # one currency in this workload
+                valued = True
             position += 1
         # A transaction sent already (10,000 rows waited) is looked up for a consumption.
         if transaction_id not in self.transactions and (
             self.db.execute(_CONSUMED, (transaction_id,)).fetchone()
         ):
             raise Refused(f"consumption of {transaction_id} already recorded")
+        value = f"{_text(CURRENCY)}:{recognised_value}" if valued else ""
         result = (
-            f'{{"balance":{left},"consumed":[{",".join(consumed)}],'
-            f'"transaction_id":{_text(transaction_id)},"unit":"COIN"}}'
+            f'{{"balance":{left},"lots":{taken},'
+            f'"transaction_id":{_text(transaction_id)},"unit":"COIN","value":{{{value}}}}}'
         )
         self._finish(key, digest, result, now, "coins.spent", transaction_id, waiting)
         return result
@@ -499,11 +500,9 @@ class RawBooks:
             return replayed
         now = datetime.now(UTC).isoformat(timespec="microseconds")
         wallet = _wallet(holder)
-        cached = self.lots.get(holder)
-        # The sweep of the wallet's lapsed lots: from memory if its lots were
-        # read in this transaction (no lot of this workload lapses).
-        if cached is None and self.db.execute(_LAPSED, (*wallet, now)).fetchall():
-            raise Refused("lapsed lots are not part of this workload")
+        # The sweep of the wallet's lapsed lots reads its open lots (no lot
+        # of this workload lapses).
+        cached = self._open_lots(holder, wallet)
         self._read_balances((_COIN_ISSUANCE, wallet))
         balances = self.balances
         after = balances[wallet] + coins
@@ -530,8 +529,7 @@ class RawBooks:
             None,
         )
         row = self.db.execute(_INSERT_LOT, (*values, False)).lastrowid
-        if cached is not None:
-            cached.append([row, *values])
+        cached.append([row, *values])
         result = (
             f'{{"balance":{after},"expires_at":null,"lot_id":{_text(lot_id)},'
             f'"transaction_id":{_text(transaction_id)},"unit":"COIN"}}'

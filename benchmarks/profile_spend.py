@@ -96,6 +96,9 @@ class NoStore:
     def lapsed(self, _account: AccountKey, _now: object) -> list[Lot]:
         return []
 
+    def spendable(self, *_args: object) -> list[Lot]:
+        return [LOT]
+
     def update(self, _lot: Lot) -> None:
         return None
 

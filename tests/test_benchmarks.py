@@ -120,7 +120,8 @@ def test_baseline_b_runs_the_adapters_own_statements(monkeypatch: pytest.MonkeyP
         assert getattr(raw, name) == getattr(_sql, name), f"(b)'s {name} is not the adapter's"
     assert raw._FLUSH_ROWS == _sql._FLUSH_ROWS
     assert raw._CONSUMED == _lots._CONSUMED
-    assert raw._LAPSED == _lots._LAPSED
+    assert raw._OPEN_FEW == _lots._OPEN_FEW
+    assert raw._FEW_LOTS == _lots._FEW_LOTS
     assert raw._LOT_COLUMNS == _rows._LOT_COLUMNS
     assert raw._INSERT_LOT == _lots._INSERT_LOT
     for count, sql in raw._BALANCES_BY_ID.items():

@@ -24,7 +24,7 @@ from coinecon import ManualClock, StorageError
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
 from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from coinecon.ledger.journal import AccountKey
-from coinecon.ledger.wallets import Wallets
+from coinecon.ledger.wallets import SpendResult, Wallets
 from coinecon.testing.contract import COIN
 from workload import buy, send_gift
 
@@ -128,8 +128,8 @@ def test_a_migrated_store_takes_new_work_and_replays_old_commands(
         balance = wallets.balance("holder-0", COIN)
         holder = AccountKey.wallet("holder-0", COIN)
         history = wallets.history(holder, limit=1000).entries
-        first = expected(old)["records"]["gift-0"][1]
-        assert send_gift(wallets, "gift-0", "holder-0", 30) == first  # a replay
+        first = SpendResult.from_json(expected(old)["records"]["gift-0"][1])  # with its lots
+        assert send_gift(wallets, "gift-0", "holder-0", 30) == first.to_json()  # a replay
         buy(wallets, "after-1", "holder-0", 5)
         send_gift(wallets, "after-2", "holder-0", 7)
         assert wallets.balance("holder-0", COIN) == balance + COIN(5) - COIN(7)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from coinecon import Money, Unit
+from coinecon.errors import StorageError
 from coinecon.ledger.idempotency import canonical_json, fingerprint
 from coinecon.ledger.journal import (
     AccountKey,
@@ -95,21 +97,40 @@ def test_a_spend_result_is_written_as_canonical_json_and_read_back(
     transaction_id: str, consumed: tuple[LotConsumption, ...], balance: UnitAmount
 ) -> None:
     result = SpendResult(transaction_id, consumed, balance)
+    values: dict[str, int] = {}
+    for c in consumed:
+        if c.value is not None:
+            values[c.value.currency.code] = values.get(c.value.currency.code, 0) + c.value.minor
     expected = canonical_json(
         {
             "transaction_id": transaction_id,
-            "consumed": [
-                [
-                    c.lot_id,
-                    c.amount,
-                    None if c.value is None else c.value.minor,
-                    None if c.value is None else c.value.currency.code,
-                ]
-                for c in consumed
-            ],
+            "lots": len(consumed),
             "unit": balance.unit.code,
             "balance": balance.amount,
+            "value": values,
         }
     )
     assert result.to_json() == expected
-    assert SpendResult.from_json(expected) == result
+    assert SpendResult.from_json(expected, consumed) == result
+
+
+def test_a_spend_result_written_with_its_lots_is_still_read() -> None:
+    """Results stored before the lots left the JSON list them; they still replay."""
+    old = (
+        '{"balance":5,"consumed":[["lot-1",3,30,"USD"],["lot-2",2,null,null]],'
+        '"transaction_id":"tx-1","unit":"COIN"}'
+    )
+    result = SpendResult.from_json(old)
+    assert result.consumed == (
+        LotConsumption("lot-1", 3, Money.from_minor(30, "USD")),
+        LotConsumption("lot-2", 2, None),
+    )
+    assert result.to_json() == (
+        '{"balance":5,"lots":2,"transaction_id":"tx-1","unit":"COIN","value":{"USD":30}}'
+    )
+
+
+def test_a_spend_result_refuses_consumptions_that_do_not_match_its_count() -> None:
+    text = '{"balance":5,"lots":2,"transaction_id":"tx-1","unit":"COIN","value":{}}'
+    with pytest.raises(StorageError, match="took from 2 lots, but 1 consumptions"):
+        SpendResult.from_json(text, [LotConsumption("lot-1", 3, None)])

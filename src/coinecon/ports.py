@@ -51,7 +51,7 @@ from coinecon.ledger.journal import (
     Transaction,
     TransactionKind,
 )
-from coinecon.ledger.lots import Lot, LotConsumption
+from coinecon.ledger.lots import Lot, LotConsumption, SpendOrder
 
 __all__ = [
     "IdempotencyRepository",
@@ -164,6 +164,23 @@ class LotRepository(Protocol):
         """The lots of *account* with coins remaining, in creation order."""
         ...
 
+    def spendable(
+        self, account: AccountKey, order: SpendOrder, now: datetime, coins: int
+    ) -> list[Lot]:
+        """The lots of *account* a spend of *coins* at *now* takes from: its
+        open lots that have not lapsed at *now*, in *order*
+        (:meth:`SpendOrder.key <coinecon.ledger.lots.SpendOrder.key>`), up to
+        the first at which their remaining coins reach *coins*; all of them
+        when they hold fewer. What :func:`~coinecon.ledger.lots.covering`
+        returns from the open lots sorted by *order*.
+
+        An adapter reads the lots from an index in *order* and stops there
+        (the SQLite adapter keeps one per order): a spend's cost must not
+        grow with the wallet's other lots. It sees the writes of its own unit
+        of work, like :meth:`open_lots`.
+        """
+        ...
+
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
         """Up to *limit* lots with coins remaining whose expiry is at or before
         *now*, soonest expiry first (then by lot id)."""
@@ -174,11 +191,11 @@ class LotRepository(Protocol):
         before *now*, soonest expiry first (then by lot id): what
         :meth:`expired` would return for this one account, without a limit.
 
-        The wallet service calls it on every credit and every balance read
-        (and on a spend that finds a lapsed lot among the open lots): an
-        adapter should answer it from an index on the account (or from the
-        account's open lots it already holds), not by scanning all lots. It
-        sees the writes of its own unit of work, like :meth:`open_lots`.
+        The wallet service calls it on every command and every balance read:
+        an adapter answers it from an index on the account and expiry (or
+        from the account's open lots it already holds), not by scanning the
+        account's lots. It sees the writes of its own unit of work, like
+        :meth:`open_lots`.
         """
         ...
 

@@ -25,15 +25,16 @@ the unit of work first changed them.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from coinecon.clock import as_utc, require_aware
-from coinecon.errors import InvalidAmountError, StorageError
+from coinecon.errors import InvalidAmountError, InvalidTypeError, StorageError
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord
 from coinecon.ledger.journal import (
@@ -43,11 +44,15 @@ from coinecon.ledger.journal import (
     Transaction,
     TransactionKind,
 )
-from coinecon.ledger.lots import Lot, LotConsumption
+from coinecon.ledger.lots import Lot, LotConsumption, SpendOrder, covering
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
 _T = TypeVar("_T")
+_ORDERS = tuple(SpendOrder)
+# A wallet with at most this many lots in its list is served from the list;
+# one with more, from its spend index (see _State.spend_index).
+_FEW_LOTS = 32
 
 # An event as stored: its type, time, payload and transaction id. Records and
 # events are kept as tuples of text and times, which the garbage collector
@@ -167,6 +172,12 @@ class _State:
             "lots": weakref.WeakSet(),
         }
         self.lots_by_account: dict[AccountKey, list[str]] = {}
+        # The open lots of a wallet with many, as the keys of an order
+        # (SpendOrder.key, which ends with the lot's id), sorted: built when a
+        # spend first needs them, kept as lots are added and change. Entries
+        # of lots that are gone, empty or keyed otherwise since are passed
+        # over, and dropped by the read that passes them.
+        self.spend_index: dict[tuple[AccountKey, SpendOrder], list[tuple[Any, ...]]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
         self.idempotency: dict[str, _Record] = {}
         self.outbox: dict[str, _Event] = {}
@@ -231,6 +242,35 @@ class _State:
         at = bisect.bisect_left(expiring, entry)
         if at < len(expiring) and expiring[at] == entry:
             del expiring[at]
+
+    def index_lot(self, lot: Lot) -> None:
+        """Enter *lot*, new or changed, in the spend indexes of its account
+        that are built (an entry already there is not entered twice)."""
+        index = self.spend_index
+        if not index:
+            return
+        for order in _ORDERS:
+            entries = index.get((lot.account, order))
+            if entries is not None:
+                entry = order.key(lot)
+                at = bisect.bisect_left(entries, entry)
+                if at == len(entries) or entries[at] != entry:
+                    entries.insert(at, entry)
+
+    def in_order(self, account: AccountKey, order: SpendOrder) -> list[tuple[Any, ...]]:
+        """The spend index of *account* in *order*, built if it is not."""
+        entries = self.spend_index.get((account, order))
+        if entries is None:
+            lots = self.lots
+            entries = sorted(
+                [
+                    order.key(lot)
+                    for lot in map(lots.__getitem__, self.lots_by_account.get(account, ()))
+                    if lot.remaining > 0
+                ]
+            )
+            self.spend_index[account, order] = entries
+        return entries
 
     def drop_exhausted(self, changed: Sequence[Lot]) -> None:
         """Drop the lots of *changed* (by id) that are now exhausted from the
@@ -350,6 +390,10 @@ class MemoryUnitOfWork:
         lots = state.lots
         for lot in reversed(self._old_lots):  # before cutting back: keeps the order of lots
             lots[lot.id] = lot
+        if state.spend_index:
+            for lot in self._old_lots:
+                if lot.remaining:
+                    state.index_lot(lot)  # its entries may have been dropped
         self._old_lots.clear()
         saved = self._old_lists
         state.cut_back(marks, kept=saved)
@@ -535,6 +579,8 @@ class _Lots:
             state.lots_by_account[lot.account] = [lot.id]
         else:
             ids.append(lot.id)
+        if state.spend_index and lot.remaining > 0:
+            state.index_lot(lot)
 
     def update(self, lot: Lot) -> None:
         uow = self._uow
@@ -551,6 +597,17 @@ class _Lots:
         lots[lot.id] = lot
         if not previous.remaining and lot.remaining:
             self._reopen(lot)
+        if (
+            self._state.spend_index
+            and lot.remaining
+            and (
+                not previous.remaining
+                or lot.expires_at != previous.expires_at
+                or lot.created_at != previous.created_at
+                or lot.origin is not previous.origin
+            )
+        ):
+            self._state.index_lot(lot)  # its keys changed, or it holds coins again
         if lot.expires_at is not None and (
             lot.expires_at != previous.expires_at or not previous.remaining
         ):
@@ -612,13 +669,65 @@ class _Lots:
     def lapsed(self, account: AccountKey, now: datetime) -> list[Lot]:
         if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
             now = as_utc(now, "now")
-        unspent = self.open_lots(account)
-        if not unspent:
+        state = self._state
+        ids = state.lots_by_account.get(account)
+        if not ids:
+            if not self._uow._active:  # noqa: SLF001
+                raise _not_active()
             return []
-        due = [lot for lot in unspent if lot.expires_at is not None and lot.expires_at <= now]
+        if len(ids) <= _FEW_LOTS:
+            unspent = self.open_lots(account)
+            due = [lot for lot in unspent if lot.expires_at is not None and lot.expires_at <= now]
+        else:
+            if not self._uow._active:  # noqa: SLF001
+                raise _not_active()
+            # Expiring lots come first in this order, soonest first.
+            due = []
+            with contextlib.closing(self._walk(account, SpendOrder.EXPIRING_FIRST)) as walk:
+                for lot in walk:
+                    expires = lot.expires_at
+                    if expires is None or expires > now:
+                        break
+                    due.append(lot)
         if len(due) > 1:
             due.sort(key=_soonest)
         return due
+
+    def spendable(
+        self, account: AccountKey, order: SpendOrder, now: datetime, coins: int
+    ) -> list[Lot]:
+        if type(now) is not datetime or now.tzinfo is not UTC:  # UTC: the usual case
+            now = as_utc(now, "now")
+        if not isinstance(order, SpendOrder):
+            raise InvalidTypeError(f"order must be a SpendOrder, got {order!r}")
+        ids = self._state.lots_by_account.get(account)
+        if not ids or len(ids) <= _FEW_LOTS:
+            return covering(order.sort(self.open_lots(account)), coins, now)
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        with contextlib.closing(self._walk(account, order)) as walk:
+            return covering(walk, coins, now)
+
+    def _walk(self, account: AccountKey, order: SpendOrder) -> Generator[Lot]:
+        """The open lots of *account* in *order*, from its spend index; the
+        entries passed over on the way are dropped when the walk ends."""
+        state = self._state
+        entries = state.in_order(account, order)
+        lots = state.lots
+        key = order.key
+        kept: list[tuple[Any, ...]] = []
+        examined = 0
+        try:
+            for entry in entries:
+                examined += 1
+                lot = lots.get(entry[-1])
+                if lot is None or lot.remaining <= 0 or key(lot) != entry:
+                    continue  # rolled back, emptied, or entered again with other keys
+                kept.append(entry)
+                yield lot
+        finally:
+            if len(kept) < examined:
+                entries[:examined] = kept
 
     def all(self) -> Iterator[Lot]:
         if not self._uow._active:  # noqa: SLF001

@@ -36,7 +36,15 @@ from coinecon.money.money import Money, check_range
 
 _new = object.__new__
 
-__all__ = ["Lot", "LotConsumption", "LotOrigin", "SpendOrder", "plan_spend", "take_from_lots"]
+__all__ = [
+    "Lot",
+    "LotConsumption",
+    "LotOrigin",
+    "SpendOrder",
+    "covering",
+    "plan_spend",
+    "take_from_lots",
+]
 
 
 class LotOrigin(enum.Enum):
@@ -313,25 +321,78 @@ class SpendOrder(enum.Enum):
         lots = list(lots)
         if len(lots) < 2:
             return lots
+        return sorted(lots, key=self.key)
+
+    def key(self, lot: Lot) -> tuple[Any, ...]:
+        """The sort key of *lot* in this order.
+
+        Lots sorted by it are in the order a spend takes them. Stores keep an
+        index in this order (the SQLite adapter indexes the same
+        expressions), so that a spend reads a wallet's lots only until its
+        amount is covered::
+
+            >>> from datetime import datetime, timedelta, timezone
+            >>> from coinecon import Unit
+            >>> from coinecon.ledger.journal import AccountKey
+            >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            >>> wallet = AccountKey.wallet("alice", Unit("COIN"))
+            >>> promo = Lot.new("p", wallet, LotOrigin.PROMOTION, 5, t0, "tx-1",
+            ...                 expires_at=t0 + timedelta(days=1))
+            >>> SpendOrder.OLDEST_FIRST.key(promo)[-1], SpendOrder.EXPIRING_FIRST.key(promo)[:2]
+            ('p', (0, 0))
+
+        ``OLDEST_FIRST``: ``(created_at, id)``. The others:
+        ``(group, subgroup, expires_at or created_at, created_at, id)``, where
+        for ``EXPIRING_FIRST`` the group is 0 for a lot that expires and the
+        subgroup 1 for a purchased lot that does not; for
+        ``PURCHASED_FIRST`` the group is 0 for a purchased lot and the
+        subgroup 0 for a lot that expires.
+        """
+        expires = lot.expires_at
+        created = lot.created_at
         if self is SpendOrder.OLDEST_FIRST:
-            return sorted(lots, key=lambda lot: (lot.created_at, lot.id))
-        paid_last = self is SpendOrder.EXPIRING_FIRST
+            return (created, lot.id)
+        paid = lot.origin is LotOrigin.PURCHASE
+        if self is SpendOrder.EXPIRING_FIRST:
+            # Expiring lots by expiry whatever their origin; then the
+            # lasting ones, bonus and the like before purchased.
+            group = 0 if expires is not None else 1
+            subgroup = 1 if paid and expires is None else 0
+        else:
+            group = 0 if paid else 1
+            subgroup = 0 if expires is not None else 1
+        return (group, subgroup, created if expires is None else expires, created, lot.id)
 
-        def key(lot: Lot) -> tuple[int, int, datetime, datetime, str]:
-            expiring = lot.expires_at is not None
-            paid = lot.origin is LotOrigin.PURCHASE
-            if paid_last:
-                # Expiring lots by expiry whatever their origin; then the
-                # lasting ones, bonus and the like before purchased.
-                group = 0 if expiring else 1
-                subgroup = 1 if paid and not expiring else 0
-            else:
-                group = 0 if paid else 1
-                subgroup = 0 if expiring else 1
-            when = lot.expires_at if lot.expires_at is not None else lot.created_at
-            return (group, subgroup, when, lot.created_at, lot.id)
 
-        return sorted(lots, key=key)
+def covering(lots: Iterable[Lot], coins: int, now: datetime) -> list[Lot]:
+    """The first of *lots* (in spend order) whose remaining coins reach *coins*.
+
+    It passes over the lots that have lapsed at *now* or hold nothing, and
+    returns all of them when they hold fewer. It reads *lots* no further: a
+    store gives it a cursor over an index in spend order, and a spend of one
+    coin reads one lot however many the wallet holds::
+
+        >>> from datetime import datetime, timezone
+        >>> from coinecon import Unit
+        >>> from coinecon.ledger.journal import AccountKey
+        >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        >>> wallet = AccountKey.wallet("alice", Unit("COIN"))
+        >>> lots = (Lot.new(f"lot-{n}", wallet, LotOrigin.BONUS, 10, t0, "tx") for n in range(5))
+        >>> [lot.id for lot in covering(lots, 15, t0)]
+        ['lot-0', 'lot-1']
+    """
+    found: list[Lot] = []
+    total = 0
+    for lot in lots:
+        remaining = lot.remaining
+        expires = lot.expires_at
+        if remaining <= 0 or (expires is not None and expires <= now):
+            continue
+        found.append(lot)
+        total += remaining
+        if total >= coins:
+            break
+    return found
 
 
 def plan_spend(

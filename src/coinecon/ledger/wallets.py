@@ -154,16 +154,6 @@ def _replayed(parse: Callable[[str], _Result], key: str, text: str) -> _Result:
         ) from error
 
 
-def _any_lapsed(lots: Iterable[Lot], now: datetime) -> bool:
-    """Whether any of *lots* has lapsed at *now* (:meth:`Lot.is_expired`,
-    with *now* known to be aware)."""
-    for lot in lots:
-        expires = lot.expires_at
-        if expires is not None and expires <= now:
-            return True
-    return False
-
-
 def _consumption_from_json(rows: list[list[Any]]) -> tuple[LotConsumption, ...]:
     return tuple(
         LotConsumption(lot_id, amount, None if minor is None else Money.from_minor(minor, code))
@@ -226,16 +216,6 @@ _MAX_ACCOUNT_TEXTS = 4096
 _KIND_JSON = {kind: _json_text(kind.value) for kind in TransactionKind}
 
 
-def _consumption_json(consumption: LotConsumption) -> str:
-    value = consumption.value
-    if value is None:
-        return f"[{_json_text(consumption.lot_id)},{consumption.amount},null,null]"
-    return (
-        f"[{_json_text(consumption.lot_id)},{consumption.amount},{value.minor},"
-        f"{_json_text(value.currency.code)}]"
-    )
-
-
 @final
 @attrs.frozen
 class SpendResult:
@@ -257,30 +237,57 @@ class SpendResult:
         return _by_currency(c.value for c in self.consumed)
 
     def to_json(self) -> str:
-        """Serialise for the idempotency record: the canonical JSON of
-        ``transaction_id``, ``consumed`` (``[lot_id, amount, value_minor,
-        value_currency]`` rows), ``unit`` and ``balance``."""
+        """Serialise for the idempotency record and the ``coins.spent`` event:
+        the canonical JSON of ``transaction_id``, ``unit``, ``balance``,
+        ``lots`` (how many lots it took coins from) and ``value`` (the money
+        value of the coins spent, in minor units by currency code).
+
+        The lots themselves are left out, so that the result stays small
+        however many lots a spend takes from: they are in the store
+        (:meth:`Wallets.consumption`), and a replay reads them there.
+        """
         # Written directly, as canonical_json would (keys sorted, no spaces,
         # ASCII): every spend stores one. The test suite compares the two.
         items = self.consumed
-        consumed = (
-            _consumption_json(items[0])  # the usual case: one lot
-            if len(items) == 1
-            else ",".join([_consumption_json(c) for c in items])
-        )
+        if len(items) == 1:  # the usual case: one lot
+            value = items[0].value
+            values = "" if value is None else f"{_json_text(value.currency.code)}:{value.minor}"
+        else:
+            values = ",".join(
+                [
+                    f"{_json_text(code)}:{money.minor}"
+                    for code, money in sorted(_by_currency(c.value for c in items).items())
+                ]
+            )
         return (
-            f'{{"balance":{self.balance.amount},"consumed":[{consumed}],'
+            f'{{"balance":{self.balance.amount},"lots":{len(items)},'
             f'"transaction_id":{_json_text(self.transaction_id)},'
-            f'"unit":{_json_text(self.balance.unit.code)}}}'
+            f'"unit":{_json_text(self.balance.unit.code)},"value":{{{values}}}}}'
         )
 
     @classmethod
-    def from_json(cls, text: str) -> SpendResult:
-        """The result :meth:`to_json` wrote."""
+    def from_json(cls, text: str, consumed: Sequence[LotConsumption] = ()) -> SpendResult:
+        """The result :meth:`to_json` wrote, with *consumed*, the lots it took
+        coins from, which that JSON leaves out (read them with
+        :meth:`Wallets.consumption`).
+
+        Raises:
+            StorageError: if *consumed* does not list as many lots as the
+                result says.
+        """
         data = json.loads(text)
+        if "consumed" in data:  # written by a coinecon that kept the lots in the result
+            found = _consumption_from_json(data["consumed"])
+        else:
+            found = tuple(consumed)
+            if len(found) != data["lots"]:
+                raise StorageError(
+                    f"spend {data['transaction_id']!r} took from {data['lots']} lots, but "
+                    f"{len(found)} consumptions were given"
+                )
         return cls(
             transaction_id=data["transaction_id"],
-            consumed=_consumption_from_json(data["consumed"]),
+            consumed=found,
             balance=UnitAmount(data["balance"], Unit(data["unit"])),
         )
 
@@ -642,14 +649,17 @@ class Wallets:
         def command(uow: UnitOfWork) -> SpendResult:
             replayed = self._replay(uow, key, digest)
             if replayed is not None:
-                return _replayed(SpendResult.from_json, key, replayed)
+                return _replayed(
+                    lambda text: SpendResult.from_json(
+                        text, uow.lots.consumption(json.loads(text)["transaction_id"])
+                    ),
+                    key,
+                    replayed,
+                )
             now = self._now()
-            # The spend needs the wallet's open lots anyway: it looks among
-            # them for lapsed ones, and sweeps only when it finds some.
-            lots = uow.lots.open_lots(wallet)
-            if _any_lapsed(lots, now):
-                self._sweep(uow, wallet, now)
-                lots = uow.lots.open_lots(wallet)
+            self._sweep(uow, wallet, now)
+            # Read in spend order, only as far as the amount is covered.
+            lots = uow.lots.spendable(wallet, self._order, now, coins)
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
                 self._new_id(), kind, postings, now, key, cause, pairs
             )

@@ -52,7 +52,7 @@ from coinecon.ledger.journal import (
     TransactionKind,
     check_rules,
 )
-from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder, covering
 from coinecon.ledger.verification import verify_books
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
@@ -533,6 +533,85 @@ def _two_stored_lots(store: Store) -> tuple[Lot, Lot]:
     return first, second
 
 
+def _varied_lots(holder: str, count: int) -> list[Lot]:
+    """*count* lots of *holder* of every origin, some expiring (a few before
+    ``T0 + 10 days``), created out of the order they are added in, with ties
+    of expiry and of creation time broken by id."""
+    origins = list(LotOrigin)
+    lots = []
+    for n in range(count):
+        origin = origins[n % len(origins)]
+        created = T0 + timedelta(hours=(n * 7) % 11)  # not in the order added
+        expires = None if n % 3 else created + timedelta(days=1 + (n * 5) % 13)
+        lots.append(
+            Lot.new(
+                f"{holder}-{(n * 37) % 101:03d}-{n}",
+                wallet(holder),
+                origin,
+                1 + (n * 3) % 7,
+                created,
+                f"tx-{holder}-{n}",
+                value=Money.from_minor(n, "USD") if origin is LotOrigin.PURCHASE else None,
+                expires_at=expires,
+            )
+        )
+    return lots
+
+
+def _check_spendable(uow: UnitOfWork, holder: str, now: datetime) -> None:
+    """``spendable`` answers as :func:`covering` over the open lots sorted in
+    each order, for amounts from one coin to more than the lots hold."""
+    account = wallet(holder)
+    open_lots = uow.lots.open_lots(account)
+    total = sum(lot.remaining for lot in open_lots)
+    for order in SpendOrder:
+        expected_order = order.sort(open_lots)
+        for coins in sorted({1, 2, 5, total // 3 or 1, total // 2 or 1, total, total + 1}):
+            found = uow.lots.spendable(account, order, now, coins)
+            assert found == covering(expected_order, coins, now), (order, coins)
+
+
+def _spendable_scenario(store: Store, count: int) -> None:
+    """``spendable`` against :func:`covering` for a wallet of *count* lots:
+    read afresh, after the unit of work changed lots (taken from, emptied,
+    refilled, added), and after a rollback."""
+    now = T0 + timedelta(days=10)
+    lots = _varied_lots("alice", count)
+    with store.unit_of_work() as uow:
+        for lot in lots:
+            uow.lots.add(lot)
+        for lot in _varied_lots("bob", 5):
+            uow.lots.add(lot)
+        uow.lots.add(
+            attrs.evolve(lots[0], id="diamonds", account=AccountKey.wallet("alice", DIAMOND))
+        )
+        uow.lots.update(lots[1].take(lots[1].remaining)[0])
+        uow.commit()
+    with store.unit_of_work() as uow:
+        _check_spendable(uow, "alice", now)
+        _check_spendable(uow, "bob", now)
+    with store.unit_of_work() as uow:
+        found = uow.lots.spendable(wallet("alice"), SpendOrder.OLDEST_FIRST, now, 3)
+        for lot in found:
+            uow.lots.update(lot.take(min(lot.remaining, 2))[0])
+        uow.lots.update(attrs.evolve(lots[1], remaining=1))  # refilled
+        uow.lots.update(lots[4].take(lots[4].remaining)[0])  # emptied
+        for lot in _varied_lots("alice", count + 4)[count:]:
+            uow.lots.add(attrs.evolve(lot, id=f"new-{lot.id}"))
+        _check_spendable(uow, "alice", now)
+        uow.rollback()
+        _check_spendable(uow, "alice", now)
+        assert uow.lots.open_lots(wallet("alice")) == [lot for lot in lots if lot.id != lots[1].id]
+    with store.unit_of_work() as uow:
+        assert uow.lots.spendable(wallet("nobody"), SpendOrder.OLDEST_FIRST, now, 1) == []
+        assert [
+            lot.id
+            for lot in uow.lots.spendable(
+                AccountKey.wallet("alice", DIAMOND), SpendOrder.EXPIRING_FIRST, T0, 1
+            )
+        ] == ["diamonds"]
+
+
 class LotContract(_Contract):
     """Lots and the record of what spends consumed."""
 
@@ -864,6 +943,32 @@ class LotContract(_Contract):
                 assert uow.lots.lapsed(alice, later) == [third, taken]
                 uow.rollback()
                 assert uow.lots.lapsed(alice, later) == [first, second]
+
+    def test_spendable_of_a_wallet_with_few_lots(self, store: Store) -> None:
+        """``spendable`` gives the open lots that have not lapsed, in each
+        :class:`SpendOrder`, up to the first at which they cover the amount
+        (all of them when they do not), for a wallet of a few lots."""
+        _spendable_scenario(store, 6)
+
+    def test_spendable_of_a_wallet_with_many_lots(self, store: Store) -> None:
+        """The same for a wallet of more lots than a store may hold in memory
+        (the adapters read those from an index in spend order)."""
+        _spendable_scenario(store, 45)
+
+    def test_spendable_passes_over_lapsed_lots(self, store: Store) -> None:
+        """A lot whose expiry is at or before *now* is never spendable, in any
+        order, though it still has coins until the sweep."""
+        day = timedelta(days=1)
+        with store.unit_of_work() as uow:
+            uow.lots.add(_lot("lapses", amount=10, expires=T0 + day))
+            uow.lots.add(_lot("lasts", amount=10, created=T0 + day / 2))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for order in SpendOrder:
+                at_expiry = uow.lots.spendable(wallet("alice"), order, T0 + day, 5)
+                assert [lot.id for lot in at_expiry] == ["lasts"]
+                before = uow.lots.spendable(wallet("alice"), order, T0 + day / 2, 15)
+                assert len(before) == 2
 
     def test_an_empty_consumption_is_refused(self, store: Store) -> None:
         """A consumption lists at least one lot: an empty one is refused with

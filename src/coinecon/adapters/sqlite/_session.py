@@ -155,9 +155,11 @@ class _Pending:
         "items",
         "last",
         "last_event",
+        "loose",
         "lot_rows",
         "lot_updates",
         "lots",
+        "many",
         "postings",
         "records",
         "transactions",
@@ -180,6 +182,10 @@ class _Pending:
         # Accounts with a lot update waiting while their open lots are not
         # held: the table is behind for them until the flush.
         self.behind: set[AccountKey] = set()
+        # Accounts with too many open lots to hold (see _Lots._held), and the
+        # lots of theirs read in this transaction, as last written, by id.
+        self.many: set[AccountKey] = set()
+        self.loose: dict[str, Lot] = {}
         self.items: list[tuple[str, int, str, int, int | None, str | None]] = []
         self.consumed: set[str] = set()  # transactions whose consumption waits
         self.records: dict[str, IdempotencyRecord] = {}

@@ -24,6 +24,11 @@ and a lot says whether it is exhausted, so that the indexes of open lots
 need no change when a spend leaves coins in a lot; an event on its
 transaction's row that has the transaction's id is stored with ``event_id``
 ``''``, and found by the transaction's id.
+
+Version 4 indexes each wallet's open lots in the order of their creation and
+by spend group (whether they expire, whether they were bought) in expiry
+order, so that a spend reads a wallet's lots in any
+:class:`~coinecon.ledger.lots.SpendOrder` only until its amount is covered.
 """
 
 from __future__ import annotations
@@ -427,5 +432,29 @@ _VERSION_3 = (
     """,
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3)
+_ACCOUNT_COLUMNS = "account_kind, owner, asset_kind, asset_code"
+
+# What a spend reads a wallet's open lots by (see _lots): their order of
+# creation (SpendOrder.OLDEST_FIRST's key), and their spend groups (whether
+# they last, whether they were bought) each in the order of the rest of
+# SpendOrder.key, which the other orders read group by group.
+_SPEND_GROUP = "expires_at IS NULL, origin = 'purchase'"
+_IN_GROUP = "coalesce(expires_at, created_at), created_at, id"
+
+_VERSION_4 = (
+    # A spend reads its wallet's lots in its spend order and stops once they
+    # cover the amount; a wallet's lapsed lots are the first of its groups
+    # that expire. These replace the index of open lots in creation order.
+    "DROP INDEX lots_open",
+    f"""
+    CREATE INDEX lots_oldest_first ON lots ({_ACCOUNT_COLUMNS}, created_at, id)
+        WHERE exhausted = 0
+    """,
+    f"""
+    CREATE INDEX lots_spend_groups ON lots ({_ACCOUNT_COLUMNS}, {_SPEND_GROUP}, {_IN_GROUP})
+        WHERE exhausted = 0
+    """,
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3, _VERSION_4)
 """``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""

@@ -1,0 +1,213 @@
+"""A spend reads a wallet's lots in spend order, only as far as its amount is
+covered: what a spend reads does not grow with the lots it does not need
+(behaviours, not timings: ``benchmarks/scale.py`` times them)."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coinecon.adapters.memory import MemoryStore
+from coinecon.adapters.sqlite import SqliteStore, _lots
+from coinecon.clock import ManualClock
+from coinecon.ledger.journal import AccountKey, Cause
+from coinecon.ledger.lots import Lot, LotOrigin, SpendOrder, covering
+from coinecon.ledger.wallets import Wallets
+from coinecon.money.money import Money
+from coinecon.ports import Store
+from coinecon.testing.contract import COIN, T0
+
+ALICE = AccountKey.wallet("alice", COIN)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+    else:
+        with SqliteStore(tmp_path / "books.db") as sqlite:
+            yield sqlite
+
+
+def fill(wallets: Wallets, lots: int, coins: int = 1) -> None:
+    """Give alice *lots* lots of *coins* coins each, half of them bonus."""
+    with wallets.batch() as bulk:
+        for n in range(lots):
+            bulk.credit(
+                f"buy-{n}",
+                holder="alice",
+                amount=COIN(coins),
+                origin=LotOrigin.BONUS if n % 2 else LotOrigin.PURCHASE,
+                cause=Cause("purchase", f"p-{n}"),
+                value=None if n % 2 else Money.from_minor(coins, "USD"),
+            )
+
+
+@pytest.mark.parametrize("order", list(SpendOrder))
+def test_a_small_spend_from_a_wallet_of_many_lots_decodes_a_few(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: SpendOrder
+) -> None:
+    """However many lots the wallet holds, a spend of 3 coins from lots of 1
+    decodes the 3 lots it takes from, and at most one more to compare."""
+    decoded = 0
+    real = _lots._lot  # type: ignore[attr-defined]
+
+    def counting(line: Any, account: AccountKey | None = None) -> Lot:
+        nonlocal decoded
+        decoded += 1
+        return real(line, account)
+
+    for lots in (100, 1_000):
+        with SqliteStore(tmp_path / f"{order.value}-{lots}.db") as store:
+            wallets = Wallets(store, clock=ManualClock(T0), spend_order=order)
+            fill(wallets, lots)
+            monkeypatch.setattr(_lots, "_lot", counting)
+            decoded = 0
+            result = wallets.spend("gift", holder="alice", amount=COIN(3), cause=Cause("gift", "g"))
+            monkeypatch.setattr(_lots, "_lot", real)
+            assert len(result.consumed) == 3
+            # The lots taken, and one more of each other group merged with theirs.
+            assert decoded <= 4, (lots, decoded)
+
+
+def test_spends_read_the_indexes_of_lots_in_order_without_sorting(tmp_path: Path) -> None:
+    """Each query a spend makes walks a range of an index in the order it
+    reads: no sort, no scan of the wallet's other lots."""
+    with SqliteStore(tmp_path / "books.db") as store:
+        Wallets(store)  # the file exists, at the latest schema
+    with closing(sqlite3.connect(tmp_path / "books.db")) as db:
+
+        def plan(sql: str, *parameters: object) -> str:
+            return " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", parameters))
+
+        oldest = plan(_lots._OLDEST_FIRST, *[""] * 4)
+        assert "USING INDEX lots_oldest_first" in oldest
+        in_group = plan(_lots._IN_GROUP, *[""] * 4, 0, 1)
+        assert "USING INDEX lots_spend_groups" in in_group
+        assert in_group.count("<expr>=?") == 2  # the group is a range of the index
+        lapsed = plan(_lots._LAPSED, *[""] * 5)
+        assert "USING INDEX lots_spend_groups" in lapsed
+        assert "<expr><?" in lapsed  # up to now, not the account's lots
+        for found in (oldest, in_group, lapsed):
+            assert "TEMP B-TREE" not in found
+
+
+def test_a_spend_of_many_lots_stores_a_small_result_and_replays_whole(store: Store) -> None:
+    """The stored result and the event of a spend that takes from 500 lots
+    stay small; its replay answers with every lot, read from the store."""
+    wallets = Wallets(store, clock=ManualClock(T0))
+    fill(wallets, 500, coins=2)
+    result = wallets.spend("all", holder="alice", amount=COIN(1_000), cause=Cause("gift", "g"))
+    assert len(result.consumed) == 500
+    assert result.value == {"USD": Money.from_minor(500, "USD")}
+    stored = result.to_json()
+    assert len(stored) < 150
+    assert '"lots":500' in stored
+    replayed = wallets.spend("all", holder="alice", amount=COIN(1_000), cause=Cause("gift", "g"))
+    assert replayed == result
+    assert wallets.consumption(result.transaction_id) == list(result.consumed)
+
+
+def test_lapsed_lots_of_a_wallet_of_many_are_swept_by_a_spend(store: Store) -> None:
+    """A wallet with more lots than the adapters hold in memory: its lapsed
+    lots are found from the index, swept, and never spent."""
+    clock = ManualClock(T0)
+    wallets = Wallets(store, clock=clock)
+    fill(wallets, 40)
+    with wallets.batch() as bulk:
+        for n in range(3):
+            bulk.credit(
+                f"promo-{n}",
+                holder="alice",
+                amount=COIN(5),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("promotion", f"p-{n}"),
+                expires_in=timedelta(days=1 + n),
+            )
+    clock.advance(timedelta(days=2))
+    result = wallets.spend("gift", holder="alice", amount=COIN(6), cause=Cause("gift", "g"))
+    assert [c.amount for c in result.consumed] == [5, 1]  # the promo that lasts, then a lot
+    assert wallets.balance("alice", COIN) == COIN(40 + 5 - 6)
+    assert wallets.verify().ok
+
+
+ORIGINS = st.sampled_from(list(LotOrigin))
+_WALLETS = itertools.count()
+
+
+@st.composite
+def lot_specs(draw: st.DrawFn) -> tuple[LotOrigin, int, int, int | None]:
+    return (
+        draw(ORIGINS),
+        draw(st.integers(1, 9)),  # coins
+        draw(st.integers(0, 5)),  # hours after T0 it was created
+        draw(st.none() | st.integers(1, 8)),  # hours after creation it expires
+    )
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    # As many wallets of a few lots as of more than the stores hold in memory (32).
+    specs=st.integers(1, 64).flatmap(lambda n: st.lists(lot_specs(), min_size=n, max_size=n)),
+    takes=st.lists(st.tuples(st.sampled_from(list(SpendOrder)), st.integers(1, 30)), max_size=6),
+    now_hours=st.integers(0, 10),
+    commit=st.booleans(),
+)
+def test_spendable_agrees_with_sorting_every_open_lot(
+    store: Store,
+    specs: list[tuple[LotOrigin, int, int, int | None]],
+    takes: list[tuple[SpendOrder, int]],
+    now_hours: int,
+    commit: bool,
+) -> None:
+    """Whatever the lots and the spends taken from them (committed or rolled
+    back), ``spendable`` answers as :func:`covering` over every open lot
+    sorted in the order."""
+    holder = f"h-{next(_WALLETS)}"  # a fresh wallet per example
+    account = AccountKey.wallet(holder, COIN)
+    now = T0 + timedelta(hours=now_hours)
+    with store.unit_of_work() as uow:
+        for n, (origin, coins, created, expires) in enumerate(specs):
+            at = T0 + timedelta(hours=created)
+            uow.lots.add(
+                Lot.new(
+                    f"{holder}-{n}",
+                    account,
+                    origin,
+                    coins,
+                    at,
+                    f"tx-{n}",
+                    value=Money.from_minor(coins, "EUR") if origin is LotOrigin.PURCHASE else None,
+                    expires_at=None if expires is None else at + timedelta(hours=expires),
+                )
+            )
+        uow.commit()
+    with store.unit_of_work() as uow:
+        for order, coins in takes:
+            left = coins
+            for lot in uow.lots.spendable(account, order, now, coins):
+                taken = min(left, lot.remaining)
+                uow.lots.update(lot.take(taken)[0])
+                left -= taken
+        if commit:
+            uow.commit()
+        else:
+            uow.rollback()
+        everything = uow.lots.open_lots(account)
+        for order in SpendOrder:
+            ordered = order.sort(everything)
+            for coins in (1, 7, 40, 400):
+                assert uow.lots.spendable(account, order, now, coins) == covering(
+                    ordered, coins, now
+                )
