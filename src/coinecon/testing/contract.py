@@ -946,7 +946,7 @@ class LotContract(_Contract):
 
     def test_spendable_of_a_wallet_with_few_lots(self, store: Store) -> None:
         """``spendable`` gives the open lots that have not lapsed, in each
-        :class:`SpendOrder`, up to the first at which they cover the amount
+        :class:`~coinecon.ledger.lots.SpendOrder`, up to the first at which they cover the amount
         (all of them when they do not), for a wallet of a few lots."""
         _spendable_scenario(store, 6)
 
