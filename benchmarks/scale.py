@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import itertools
 import math
 import statistics
@@ -34,6 +35,7 @@ from coinecon import Money
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.clock import ManualClock
+from coinecon.export import export_ledger
 from coinecon.ledger.journal import AccountKey, Cause, Posting, TransactionKind
 from coinecon.ledger.lots import LotOrigin
 from coinecon.ledger.wallets import Wallets
@@ -203,6 +205,8 @@ def ledger_rows(kind: str, sizes: Sequence[int], directory: Path) -> list[Row]:
             "balance",
             "history page",
             "history, filtered",
+            "history, until long ago",
+            "export_ledger, empty period",
             "expire 100 lots",
             "verify",
             "verify, peak memory",
@@ -210,7 +214,7 @@ def ledger_rows(kind: str, sizes: Sequence[int], directory: Path) -> list[Row]:
     }
     popular = AccountKey.earnings("creator-0", DIAMOND)
     keys = itertools.count()
-    with books(kind, directory) as (_store, wallets, clock):
+    with books(kind, directory) as (store, wallets, clock):
         done = 0
         for size in sizes:
             fill(wallets, size - done, done)
@@ -223,10 +227,20 @@ def ledger_rows(kind: str, sizes: Sequence[int], directory: Path) -> list[Row]:
                 wallets.history, popular, limit=50, kinds={TransactionKind.PURCHASE}
             )
             times["history, filtered"].append(timed(purchases, 3))
+            long_ago = partial(wallets.history, popular, limit=50, until=T0 + timedelta(minutes=1))
+            times["history, until long ago"].append(timed(long_ago, 3))
+            nothing_since = partial(
+                export_ledger,
+                store,
+                io.StringIO(),
+                file_format="jsonl",
+                since=clock.now() + timedelta(seconds=1),
+            )
+            times["export_ledger, empty period"].append(timed(nothing_since, 3))
             times["expire 100 lots"].append(_expire_rounds(wallets, clock, f"{size}", 5))
             times["verify"].append(timed(wallets.verify, 1))
             times["verify, peak memory"].append(peak_bytes(wallets.verify))
-    targets = {"verify": "linear", "history, filtered": ""}
+    targets = {"verify": "linear"}
     return [
         Row(
             f"{kind}: {name}",

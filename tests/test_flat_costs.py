@@ -4,6 +4,7 @@ timings: ``benchmarks/scale.py`` times them)."""
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,3 +181,19 @@ def test_a_connection_remembers_a_bounded_number_of_account_ids(
                 assert len(connection.ids) <= 20 + 3
         assert wallets.balance("holder-0", COIN) == COIN(3)
         assert wallets.verify().ok
+
+
+def test_the_memory_stores_tables_stay_tracked_by_the_garbage_collector() -> None:
+    """A plain dict of atoms is untracked by a collection and tracked anew
+    (as a young object, read whole by the next collections) when a record is
+    added; the store's tables of records, events, deliveries and lot places
+    stay tracked, so a collection does not read them while they are old."""
+    store = MemoryStore()
+    grow(store, 20)
+    state = store._state
+    gc.collect()
+    tables = (state.idempotency, state.outbox, state.delivered, state.lot_order)
+    assert all(gc.is_tracked(table) for table in tables)
+    plain = dict(state.idempotency)
+    gc.collect()
+    assert not gc.is_tracked(plain)  # what the tables would be

@@ -104,6 +104,32 @@ def test_the_migration_chains_each_account_s_postings_and_marks_exhausted_lots(
     assert not any(name.startswith("migration_") for name in indexes)
 
 
+def test_the_migration_fills_the_history_by_kind_and_notes_the_time_order(
+    old_file: tuple[int, Path],
+) -> None:
+    """Version 4: every posting is in the history under its transaction's
+    kind, and the first transaction recorded out of time order is noted."""
+    _old, path = old_file
+    SqliteStore(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        history = sorted(db.execute("SELECT account_id, kind, sequence FROM history"))
+        expected = sorted(
+            db.execute(
+                "SELECT p.account_id, t.kind, p.sequence FROM postings AS p "
+                "JOIN transactions AS t ON t.row = p.transaction_row"
+            )
+        )
+        times = [
+            time for (time,) in db.execute("SELECT occurred_at FROM transactions ORDER BY row")
+        ]
+        rows = [row for (row,) in db.execute("SELECT row FROM transactions ORDER BY row")]
+        disorder = db.execute("SELECT first_row FROM ledger_disorder").fetchall()
+    assert history == expected
+    assert len(history) > 10
+    back = [rows[i] for i in range(1, len(times)) if times[i] < max(times[:i])]
+    assert disorder == ([(back[0],)] if back else [])
+
+
 def test_the_migration_joins_each_command_s_record_to_its_transaction(v1_file: Path) -> None:
     SqliteStore(v1_file).close()
     with closing(sqlite3.connect(v1_file)) as db:

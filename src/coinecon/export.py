@@ -425,11 +425,12 @@ def export_ledger(
     since, until = request.since, request.until
     writer = request.writer(LEDGER_COLUMNS)
     with request.store.unit_of_work() as uow:
-        journal = _journal(uow.ledger.transactions(), uow.ledger.postings())
-        for posting, transaction in journal:
-            occurred = transaction.occurred_at
-            if (since is None or occurred >= since) and (until is None or occurred < until):
-                writer.write(_ledger_record(posting, transaction))
+        ledger = uow.ledger
+        period = {"since": since, "until": until}
+        for posting, transaction in _journal(
+            ledger.transactions(**period), ledger.postings(**period)
+        ):
+            writer.write(_ledger_record(posting, transaction))
     return writer.count
 
 

@@ -108,19 +108,32 @@ class LedgerRepository(Protocol):
         """
         ...
 
-    def transactions(self) -> Iterator[Transaction]:
+    def transactions(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Transaction]:
         """Every transaction, in the order recorded, as stored when this is
         called: transactions recorded while the iterator is read are not
         yielded.
 
         An adapter may stream them from storage as they are consumed:
         consume the iterator inside the unit of work.
+
+        Args:
+            since: only transactions that occurred at or after this time.
+            until: only transactions that occurred before this time.
+
+        While the transactions were recorded in the order of their times
+        (the usual case), a period is a range of them: an adapter should
+        find its ends (by bisecting), not read the whole ledger.
         """
         ...
 
-    def postings(self) -> Iterator[RecordedPosting]:
+    def postings(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[RecordedPosting]:
         """Every recorded posting, in sequence order (streamed, like
-        :meth:`transactions`)."""
+        :meth:`transactions`); with *since* or *until*, the postings of the
+        transactions :meth:`transactions` gives for them."""
         ...
 
     def accounts(self) -> dict[AccountKey, int]:

@@ -53,12 +53,28 @@ _ORDERS = tuple(SpendOrder)
 # A wallet with at most this many lots in its list is served from the list;
 # one with more, from its spend index (see _State.spend_index).
 _FEW_LOTS = 32
+_NO_END = 2**63 - 1  # above every sequence
 
 # An event as stored: its type, time, payload and transaction id. Records and
 # events are kept as tuples of text and times, which the garbage collector
 # stops tracking: a store of millions of them costs it nothing to scan.
 _Event = tuple[str, datetime, str, str | None]
 _Record = tuple[str, str, datetime]  # an idempotency record: fingerprint, result, time
+
+
+class _Table(dict[str, Any]):
+    """A dict the garbage collector never stops tracking.
+
+    The collector stops tracking a plain dict whose keys and values are all
+    atoms (text, numbers, times, and tuples of them), and tracks it again,
+    as a new object, when one is added: each collection after that reads the
+    whole dict, so the store's tables of records, events and deliveries
+    would cost every collection in proportion to their size. A table of its
+    own type is tracked once, and ages out of the young generations like any
+    other object.
+    """
+
+    __slots__ = ()
 
 
 class _PostingLog:
@@ -71,7 +87,17 @@ class _PostingLog:
     when one asks, not on every write.
     """
 
-    __slots__ = ("_by_account", "_indexed", "accounts", "amounts", "balances", "ids", "sequences")
+    __slots__ = (
+        "_by_account",
+        "_by_kind",
+        "_indexed",
+        "accounts",
+        "amounts",
+        "balances",
+        "ids",
+        "kinds",
+        "sequences",
+    )
 
     def __init__(self) -> None:
         self.sequences: list[int] = []
@@ -79,7 +105,9 @@ class _PostingLog:
         self.accounts: list[AccountKey] = []
         self.amounts: list[int] = []
         self.balances: list[int] = []  # after each posting
+        self.kinds: list[TransactionKind | None] = []  # of the transactions
         self._by_account: dict[AccountKey, list[int]] = {}  # positions
+        self._by_kind: dict[tuple[AccountKey, TransactionKind], list[int]] = {}  # positions
         self._indexed = 0  # positions below this are in _by_account
 
     def __len__(self) -> int:
@@ -106,8 +134,10 @@ class _PostingLog:
             raise IndexError("only the last postings of the log can be removed")
         self.truncate(start)
 
-    def append(self, posting: RecordedPosting) -> None:
-        """Add *posting* at the end, whatever its sequence."""
+    def append(self, posting: RecordedPosting, kind: TransactionKind | None = None) -> None:
+        """Add *posting* at the end, whatever its sequence (of a transaction
+        of *kind*: ``None`` for one that is not there)."""
+        self.kinds.append(kind)
         self.sequences.append(posting.sequence)
         self.ids.append(posting.transaction_id)
         self.accounts.append(posting.account)
@@ -115,14 +145,21 @@ class _PostingLog:
         self.balances.append(posting.balance_after)
 
     def record(
-        self, transaction_id: str, accounts: list[AccountKey], amounts: list[int], after: list[int]
+        self,
+        transaction_id: str,
+        kind: TransactionKind,
+        accounts: list[AccountKey],
+        amounts: list[int],
+        after: list[int],
     ) -> None:
-        """Add the postings of *transaction_id* on *accounts* of *amounts*,
-        with the balances *after* them, numbered from the last sequence on."""
+        """Add the postings of *transaction_id* (of *kind*) on *accounts* of
+        *amounts*, with the balances *after* them, numbered from the last
+        sequence on."""
         sequences = self.sequences
         last = sequences[-1] if sequences else 0
         count = len(accounts)
         sequences.extend(range(last + 1, last + 1 + count))
+        self.kinds.extend([kind] * count)
         self.ids.extend([transaction_id] * count)
         self.accounts.extend(accounts)
         self.amounts.extend(amounts)
@@ -131,20 +168,48 @@ class _PostingLog:
     def truncate(self, length: int) -> None:
         """Keep the first *length* postings only."""
         if self._indexed > length:
-            index, accounts = self._by_account, self.accounts
+            index, by_kind, accounts, kinds = (
+                self._by_account,
+                self._by_kind,
+                self.accounts,
+                self.kinds,
+            )
             for position in range(self._indexed - 1, length - 1, -1):
                 index[accounts[position]].pop()
+                kind = kinds[position]
+                if kind is not None:
+                    by_kind[accounts[position], kind].pop()
             self._indexed = length
-        for column in (self.sequences, self.ids, self.accounts, self.amounts, self.balances):
+        for column in (
+            self.sequences,
+            self.ids,
+            self.accounts,
+            self.amounts,
+            self.balances,
+            self.kinds,
+        ):
             del column[length:]
 
     def positions(self, account: AccountKey) -> list[int]:
         """The positions of *account*'s postings, in sequence order."""
-        index, accounts = self._by_account, self.accounts
+        self._index()
+        return self._by_account.get(account, [])
+
+    def positions_of_kind(self, account: AccountKey, kind: TransactionKind) -> list[int]:
+        """The positions of *account*'s postings of transactions of *kind*,
+        in sequence order."""
+        self._index()
+        return self._by_kind.get((account, kind), [])
+
+    def _index(self) -> None:
+        index, by_kind, accounts, kinds = self._by_account, self._by_kind, self.accounts, self.kinds
         for position in range(self._indexed, len(accounts)):
-            index.setdefault(accounts[position], []).append(position)
+            account = accounts[position]
+            index.setdefault(account, []).append(position)
+            kind = kinds[position]
+            if kind is not None:
+                by_kind.setdefault((account, kind), []).append(position)
         self._indexed = len(accounts)
-        return index.get(account, [])
 
 
 class _State:
@@ -156,10 +221,14 @@ class _State:
         self.balances: dict[AccountKey, int] = {}
         self.transactions: dict[str, Transaction] = {}
         self.journal: list[Transaction] = []  # the transactions in order, to stream
+        self.first_sequences: list[int] = []  # of each transaction in the journal
+        # Where the journal left the order of its transactions' times, if it
+        # did: until then a time is a place in it, found by bisecting.
+        self.disordered_at: int | None = None
         self.postings = _PostingLog()
         self.lots: dict[str, Lot] = {}
         self.lot_ids: list[str] = []  # the lots' ids in order, to stream
-        self.lot_order: dict[str, int] = {}  # each lot's place in lot_ids
+        self.lot_order: dict[str, int] = _Table()  # each lot's place in lot_ids
         # (expiry, id) of lots that expire, soonest first: entries of lots that
         # are exhausted or expire at another time since are passed over, and
         # those of exhausted lots dropped at the commit that exhausted them.
@@ -179,9 +248,9 @@ class _State:
         # over, and dropped by the read that passes them.
         self.spend_index: dict[tuple[AccountKey, SpendOrder], list[tuple[Any, ...]]] = {}
         self.consumption: dict[str, Sequence[LotConsumption]] = {}
-        self.idempotency: dict[str, _Record] = {}
-        self.outbox: dict[str, _Event] = {}
-        self.delivered: dict[str, datetime] = {}
+        self.idempotency: dict[str, _Record] = _Table()
+        self.outbox: dict[str, _Event] = _Table()
+        self.delivered: dict[str, datetime] = _Table()
 
     def marks(self) -> tuple[int, int, int, int, int, int, int]:
         """The lengths of what is only ever added to, to cut it back to."""
@@ -206,6 +275,9 @@ class _State:
                 limit.value = min(limit.value, length)
         _shorten(self.transactions, transactions)
         del self.journal[transactions:]
+        del self.first_sequences[transactions:]
+        if self.disordered_at is not None and self.disordered_at >= transactions:
+            self.disordered_at = None
         if len(self.postings.sequences) != postings:
             self.postings.truncate(postings)
         by_account = self.lots_by_account
@@ -419,13 +491,15 @@ class _Limit:
         self.value = value
 
 
-def _stream(uow: MemoryUnitOfWork, limit: _Limit, item: Callable[[int], _T]) -> Iterator[_T]:
-    """The items stored when the stream was asked for (``item(0)``,
-    ``item(1)``...), made one at a time as they are consumed, while *uow*
-    stays active: holding one costs nothing however large the books. A
+def _stream(
+    uow: MemoryUnitOfWork, limit: _Limit, item: Callable[[int], _T], start: int = 0
+) -> Iterator[_T]:
+    """The items stored when the stream was asked for (``item(start)``,
+    ``item(start + 1)``...), made one at a time as they are consumed, while
+    *uow* stays active: holding one costs nothing however large the books. A
     rollback that cuts back some of them ends the stream there; the later
     writes of others are never yielded."""
-    position = 0
+    position = start
     while True:
         if not uow._active:  # noqa: SLF001
             raise _not_active()
@@ -483,9 +557,18 @@ class _Ledger:
             before.append(balances.get(account))
             balances[account] = balance
         uow._old_balances.append((accounts, before))  # noqa: SLF001
-        state.postings.record(transaction_id, accounts, amounts, after)
+        log = state.postings
+        journal = state.journal
+        if (
+            journal
+            and state.disordered_at is None
+            and transaction.occurred_at < journal[-1].occurred_at
+        ):
+            state.disordered_at = len(journal)  # the first recorded out of time order
+        state.first_sequences.append(log.sequences[-1] + 1 if log.sequences else 1)
+        log.record(transaction_id, transaction.kind, accounts, amounts, after)
         transactions[transaction_id] = transaction
-        state.journal.append(transaction)
+        journal.append(transaction)
 
     def get(self, transaction_id: str) -> Transaction | None:
         if not self._uow._active:  # noqa: SLF001
@@ -513,6 +596,9 @@ class _Ledger:
         since = None if since is None else as_utc(since, "since")
         until = None if until is None else as_utc(until, "until")
         log = state.postings
+        timed = since is not None or until is not None
+        if (kinds is not None or timed) and (not timed or state.disordered_at is None):
+            return self._filtered(account, limit, before, kinds, since, until)
         positions = log.positions(account)
         end = len(positions)
         if before is not None:
@@ -533,17 +619,95 @@ class _Ledger:
                 break
         return entries
 
-    def transactions(self) -> Iterator[Transaction]:
-        if not self._uow._active:  # noqa: SLF001
-            raise _not_active()
-        journal = self._state.journal
-        return _stream(self._uow, self._state.limit("journal", len(journal)), journal.__getitem__)
+    def _filtered(
+        self,
+        account: AccountKey,
+        limit: int,
+        before: int | None,
+        kinds: Collection[TransactionKind] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[HistoryEntry]:
+        """:meth:`history` with filters, from the positions of the account's
+        postings by kind, and the times as places in the journal (which is
+        in the order of its times)."""
+        state = self._state
+        log = state.postings
+        sequences = log.sequences
+        low = 0 if since is None else self._sequence_at(since)
+        high = _NO_END if until is None else self._sequence_at(until)
+        if before is not None:
+            high = min(high, before)
+        found: list[int] = []
+        for kind in TransactionKind if kinds is None else set(kinds):
+            positions = log.positions_of_kind(account, kind)
+            end = bisect.bisect_left(positions, high, key=sequences.__getitem__)
+            start = bisect.bisect_left(positions, low, 0, end, key=sequences.__getitem__)
+            found += positions[max(start, end - limit) : end]
+        found.sort(reverse=True)
+        entries = []
+        for position in found[:limit]:
+            recorded = log[position]
+            entries.append(HistoryEntry.of(recorded, state.transactions[recorded.transaction_id]))
+        return entries
 
-    def postings(self) -> Iterator[RecordedPosting]:
+    def _sequence_at(self, when: datetime) -> int:
+        """The first sequence of the first transaction that occurred at or
+        after *when*, or :data:`_NO_END`."""
+        state = self._state
+        journal = state.journal
+        at = bisect.bisect_left(journal, when, key=_occurred_at)
+        return state.first_sequences[at] if at < len(journal) else _NO_END
+
+    def transactions(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Transaction]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        log = self._state.postings
-        return _stream(self._uow, self._state.limit("postings", len(log)), log.__getitem__)
+        state = self._state
+        journal = state.journal
+        limit = state.limit("journal", len(journal))
+        if since is None and until is None:
+            return _stream(self._uow, limit, journal.__getitem__)
+        since = None if since is None else as_utc(since, "since")
+        until = None if until is None else as_utc(until, "until")
+        start = 0
+        if state.disordered_at is None:  # the period is a range of the journal
+            if since is not None:
+                start = bisect.bisect_left(journal, since, key=_occurred_at)
+            if until is not None:
+                limit.value = min(limit.value, bisect.bisect_left(journal, until, key=_occurred_at))
+        stream = _stream(self._uow, limit, journal.__getitem__, start)
+        return (t for t in stream if _within(t.occurred_at, since, until))
+
+    def postings(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[RecordedPosting]:
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        state = self._state
+        log = state.postings
+        limit = state.limit("postings", len(log))
+        if since is None and until is None:
+            return _stream(self._uow, limit, log.__getitem__)
+        since = None if since is None else as_utc(since, "since")
+        until = None if until is None else as_utc(until, "until")
+        start = 0
+        if state.disordered_at is None:  # the period is a range of the log
+            sequences = log.sequences
+            if since is not None:
+                start = bisect.bisect_left(sequences, self._sequence_at(since))
+            if until is not None:
+                end = bisect.bisect_left(sequences, self._sequence_at(until))
+                limit.value = min(limit.value, end)
+        transactions = state.transactions
+        stream = _stream(self._uow, limit, log.__getitem__, start)
+        return (
+            posting
+            for posting in stream
+            if (transaction := transactions.get(posting.transaction_id)) is not None
+            and _within(transaction.occurred_at, since, until)
+        )
 
     def accounts(self) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
@@ -813,6 +977,14 @@ class _Outbox:
         for event_id in event_ids:
             if event_id in state.outbox and event_id not in state.delivered:
                 state.delivered[event_id] = at
+
+
+def _occurred_at(transaction: Transaction) -> datetime:
+    return transaction.occurred_at
+
+
+def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or when >= since) and (until is None or when < until)
 
 
 def _soonest(lot: Lot) -> tuple[datetime, str]:

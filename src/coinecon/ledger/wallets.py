@@ -253,11 +253,14 @@ class SpendResult:
             value = items[0].value
             values = "" if value is None else f"{_json_text(value.currency.code)}:{value.minor}"
         else:
+            sums: dict[str, int] = {}  # plain ints: a sum past Money's range is still written
+            for consumption in items:
+                value = consumption.value
+                if value is not None:
+                    code = value.currency.code
+                    sums[code] = sums.get(code, 0) + value.minor
             values = ",".join(
-                [
-                    f"{_json_text(code)}:{money.minor}"
-                    for code, money in sorted(_by_currency(c.value for c in items).items())
-                ]
+                [f"{_json_text(code)}:{minor}" for code, minor in sorted(sums.items())]
             )
         return (
             f'{{"balance":{self.balance.amount},"lots":{len(items)},'

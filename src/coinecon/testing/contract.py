@@ -402,6 +402,98 @@ class LedgerContract(_Contract):
                 ["p-2", "p-1"],
             ]
 
+    def test_filtered_history_in_time_order_and_out_of_it(self, store: Store) -> None:
+        """Every filter, paged with ``before``, gives what filtering the whole
+        history gives: while the transactions are recorded in the order of
+        their times, after one recorded with an earlier time than the one
+        before it, and after that one is rolled back."""
+        minute = timedelta(minutes=1)
+        kinds_of = [TransactionKind.PURCHASE, TransactionKind.GIFT]
+
+        def check(uow: UnitOfWork) -> None:
+            alice = wallet("alice")
+            whole = uow.ledger.history(alice, limit=1000)
+            bounds = [None, T0, T0 + 7 * minute, T0 + 21 * minute, T0 + 99 * minute]
+            for kinds in (None, {TransactionKind.GIFT}, set(kinds_of), {TransactionKind.REFUND}):
+                for since in bounds:
+                    for until in bounds:
+                        expected = [
+                            entry
+                            for entry in whole
+                            if (kinds is None or entry.kind in kinds)
+                            and (since is None or entry.occurred_at >= since)
+                            and (until is None or entry.occurred_at < until)
+                        ]
+                        found: list[HistoryEntry] = []
+                        before: int | None = None
+                        while page := uow.ledger.history(
+                            alice, limit=3, before=before, kinds=kinds, since=since, until=until
+                        ):
+                            found += page
+                            before = page[-1].sequence
+                        assert found == expected, (kinds, since, until)
+                        middle = expected[len(expected) // 2].sequence if expected else 5
+                        assert (
+                            uow.ledger.history(
+                                alice, limit=2, before=middle, kinds=kinds, since=since, until=until
+                            )
+                            == [entry for entry in expected if entry.sequence < middle][:2]
+                        )
+
+        with store.unit_of_work() as uow:
+            for n in range(30):
+                if n % 3:
+                    record(uow, gift(f"g-{n}", "alice", "carol", 1, at=T0 + n * minute))
+                else:
+                    record(uow, purchase(f"p-{n}", "alice", 5, at=T0 + n * minute))
+                record(uow, purchase(f"b-{n}", "bob", 1, at=T0 + n * minute))
+            uow.commit()
+            check(uow)
+            record(uow, purchase("late", "alice", 5, at=T0 + 10 * minute))  # the clock went back
+            check(uow)
+            uow.rollback()
+            check(uow)
+            record(uow, purchase("late", "alice", 5, at=T0 + 10 * minute))
+            record(uow, gift("after", "alice", "carol", 1, at=T0 + 40 * minute))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            check(uow)
+
+    def test_streams_of_a_period_in_time_order_and_out_of_it(self, store: Store) -> None:
+        """``transactions`` and ``postings`` with ``since`` and ``until`` give
+        what filtering the whole streams by the transactions' times gives,
+        whether the ledger was recorded in the order of its times or not."""
+        minute = timedelta(minutes=1)
+
+        def check(uow: UnitOfWork) -> None:
+            transactions = list(uow.ledger.transactions())
+            postings = list(uow.ledger.postings())
+            times = {t.id: t.occurred_at for t in transactions}
+            bounds = [None, T0, T0 + 5 * minute, T0 + 12 * minute, T0 + 99 * minute]
+            for since in bounds:
+                for until in bounds:
+
+                    def within(when: datetime, since: Any = since, until: Any = until) -> bool:
+                        return (since is None or when >= since) and (until is None or when < until)
+
+                    assert list(uow.ledger.transactions(since=since, until=until)) == [
+                        t for t in transactions if within(t.occurred_at)
+                    ], (since, until)
+                    assert list(uow.ledger.postings(since=since, until=until)) == [
+                        p for p in postings if within(times[p.transaction_id])
+                    ], (since, until)
+
+        with store.unit_of_work() as uow:
+            for n in range(15):
+                record(uow, purchase(f"p-{n}", "alice", 5, at=T0 + n * minute))
+                record(uow, gift(f"g-{n}", "alice", "carol", 1, at=T0 + n * minute))
+            uow.commit()
+            check(uow)
+            record(uow, purchase("late", "bob", 5, at=T0 + 4 * minute))  # the clock went back
+            record(uow, purchase("later", "bob", 5, at=T0 + 20 * minute))
+            uow.commit()
+            check(uow)
+
     def test_history_of_unknown_account_and_bad_limit(self, store: Store) -> None:
         """An account never posted to has no history; ``limit`` must be positive."""
         with store.unit_of_work() as uow:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+import attrs
 
 from coinecon import _checks
 from coinecon.adapters.sqlite._rows import (
@@ -275,6 +277,20 @@ class _Ledger:
         values = None if kinds is None else {kind.value for kind in kinds}
         if values is not None and not values:
             return []
+        timed = since is not None or until is not None
+        if (values is not None or timed) and (not timed or _in_time_order(raw)):
+            lines = _filtered(
+                raw,
+                account_id,
+                limit,
+                kinds=sorted(values if values is not None else _KIND_VALUES),
+                low=0 if since is None else _sequence_at(raw, _time(since)),
+                high=min(
+                    _NO_END if until is None else _sequence_at(raw, _time(until)),
+                    _NO_END if before is None else before,
+                ),
+            )
+            return self._entries(account, lines)
         start, late = self._start(raw, account_id, last, before)
         plain = values is None and since is None and until is None and not late
         lines = self._walk(
@@ -288,6 +304,11 @@ class _Ledger:
             since=None if since is None else _time(since),
             until=None if until is None else _time(until),
         )
+        return self._entries(account, lines)
+
+    def _entries(self, account: AccountKey, lines: Sequence[Any]) -> list[HistoryEntry]:
+        """The history entries of *lines* (postings of *account* with their
+        transactions' columns, as :data:`_CHAIN` reads them)."""
         if not lines:
             return []
         transactions = self._load({line[5]: line[5:] for line in lines})
@@ -378,39 +399,52 @@ class _Ledger:
         return {row: _transaction(header, postings[row]) for row, header in headers.items()}
 
     @_guarded
-    def transactions(self) -> Iterator[Transaction]:
+    def transactions(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Transaction]:
         last = _last(self._uow, "SELECT max(row) FROM transactions")
-        return self._transactions(last)
+        period = _Period.of(self._uow._read().raw, since, until, "row")  # noqa: SLF001
+        return self._transactions(last, period)
 
-    def _transactions(self, last: int) -> Iterator[Transaction]:
+    def _transactions(self, last: int, period: _Period) -> Iterator[Transaction]:
         sql = (
             f"SELECT {_TRANSACTION_COLUMNS} FROM transactions AS t "
-            "WHERE t.row > ? AND t.row <= ? ORDER BY t.row LIMIT ?"
+            f"WHERE t.row > ? AND t.row <= ?{period.where} ORDER BY t.row LIMIT ?"
         )
-        for connection, headers in _pages(self._uow, sql, last):
+        for connection, headers in _pages(self._uow, sql, last, period):
             postings: dict[int, list[Posting]] = {header[0]: [] for header in headers}
+            # Those of the page's transactions: with a period out of time
+            # order, the page may pass some by.
+            chosen = (
+                f"AND p.transaction_row IN ({_placeholders(len(headers))}) " if period.where else ""
+            )
             lines = _guarded_fetch(
                 connection.raw,
-                f"{_POSTINGS_WITH_ACCOUNTS}WHERE p.sequence BETWEEN ? AND ? ORDER BY p.sequence",
-                (headers[0][8], headers[-1][8] + headers[-1][9] - 1),
+                f"{_POSTINGS_WITH_ACCOUNTS}WHERE p.sequence BETWEEN ? AND ? {chosen}"
+                "ORDER BY p.sequence",
+                (headers[0][8], headers[-1][8] + headers[-1][9] - 1, *(postings if chosen else ())),
             )
             _collect(connection, lines, postings)
             for header in headers:
                 yield _transaction(header, postings[header[0]])
 
     @_guarded
-    def postings(self) -> Iterator[RecordedPosting]:
-        return self._postings(_last(self._uow, "SELECT max(sequence) FROM postings"))
+    def postings(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[RecordedPosting]:
+        last = _last(self._uow, "SELECT max(sequence) FROM postings")
+        period = _Period.of(self._uow._read().raw, since, until, "sequence")  # noqa: SLF001
+        return self._postings(last, period)
 
-    def _postings(self, last: int) -> Iterator[RecordedPosting]:
+    def _postings(self, last: int, period: _Period) -> Iterator[RecordedPosting]:
         sql = (
             "SELECT p.sequence, t.id, a.id, a.kind, a.owner, a.asset_kind, a.asset_code, "
             "p.amount, p.balance_after FROM postings AS p "
             "JOIN transactions AS t ON t.row = p.transaction_row "
             "JOIN accounts AS a ON a.id = p.account_id "
-            "WHERE p.sequence > ? AND p.sequence <= ? ORDER BY p.sequence LIMIT ?"
+            f"WHERE p.sequence > ? AND p.sequence <= ?{period.where} ORDER BY p.sequence LIMIT ?"
         )
-        for connection, lines in _pages(self._uow, sql, last):
+        for connection, lines in _pages(self._uow, sql, last, period):
             for sequence, transaction_id, account_id, *account, amount, after in lines:
                 key = connection.key(account_id, *account)
                 yield RecordedPosting(sequence, transaction_id, key, amount, after)
@@ -443,22 +477,147 @@ def _last(uow: SqliteUnitOfWork, sql: str) -> int:
     return last or 0
 
 
-def _pages(uow: SqliteUnitOfWork, sql: str, last: int) -> Iterator[tuple[_Connection, list[Any]]]:
+def _pages(
+    uow: SqliteUnitOfWork, sql: str, last: int, period: _Period | None = None
+) -> Iterator[tuple[_Connection, list[Any]]]:
     """Run *sql* page by page, keyset-paginated, while *uow* stays active.
 
-    The first column of *sql* is the integer key it orders by; its three
-    parameters are the key to start after, the last key to read (so rows
-    added while the stream is read are not yielded) and the page size. Every
-    page is read through the unit of work, so a stream consumed after the
-    unit of work ended raises :class:`~coinecon.errors.StorageError` rather
-    than read from a connection that another unit of work may hold.
+    The first column of *sql* is the integer key it orders by; its first two
+    parameters are the key to start after and the last key to read (so rows
+    added while the stream is read are not yielded), then those of
+    *period*'s ``where``, then the page size. Every page is read through the
+    unit of work, so a stream consumed after the unit of work ended raises
+    :class:`~coinecon.errors.StorageError` rather than read from a
+    connection that another unit of work may hold.
     """
-    after = 0
+    after, parameters = 0, cast("tuple[str, ...]", ())
+    if period is not None:
+        after, last, parameters = period.first - 1, min(last, period.end - 1), period.parameters
     while after < last:
         connection = uow._read()  # noqa: SLF001
-        lines = _guarded_fetch(connection.raw, sql, (after, last, _PAGE))
+        lines = _guarded_fetch(connection.raw, sql, (after, last, *parameters, _PAGE))
         if lines:
             yield connection, lines
         if len(lines) < _PAGE:
             return
         after = lines[-1][0]
+
+
+@attrs.frozen
+class _Period:
+    """A period of the ledger as a stream reads it: the keys (transaction
+    rows or posting sequences) from *first* to before *end* (found by
+    bisecting when the ledger is in time order; all of them when it is not),
+    and the condition on the transactions' times that the rows must meet."""
+
+    first: int
+    end: int
+    where: str
+    parameters: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, raw: sqlite3.Connection, since: datetime | None, until: datetime | None, key: str
+    ) -> _Period:
+        where, parameters = "", cast("tuple[str, ...]", ())
+        if since is not None:
+            where, parameters = " AND t.occurred_at >= ?", (_time(since),)
+        if until is not None:
+            where, parameters = f"{where} AND t.occurred_at < ?", (*parameters, _time(until))
+        first, end = 1, _NO_END
+        if (since is not None or until is not None) and _in_time_order(raw):
+            position = 0 if key == "row" else 1  # in what _first_at finds
+            if since is not None:
+                found = _first_at(raw, parameters[0])
+                first = _NO_END if found is None else found[position]
+            if until is not None:
+                found = _first_at(raw, parameters[-1])
+                end = _NO_END if found is None else found[position]
+        return cls(first, end, where, parameters)
+
+
+_NO_END = 2**63 - 1  # above every sequence (SQLite's largest integer)
+_KIND_VALUES = frozenset(kind.value for kind in TransactionKind)
+_IN_TIME_ORDER = "SELECT NOT EXISTS (SELECT 1 FROM ledger_disorder)"
+_ROW_FROM = (
+    "SELECT row, occurred_at, first_sequence FROM transactions WHERE row >= ? ORDER BY row LIMIT 1"
+)
+_LAST_ROW_AND_SEQUENCE = "SELECT max(row) FROM transactions"
+_OF_KIND = (
+    "SELECT sequence FROM history WHERE account_id = ? AND kind = ? "
+    "AND sequence >= ? AND sequence < ? ORDER BY sequence DESC LIMIT ?"
+)
+_POSTINGS_AT = (
+    "SELECT p.sequence, p.previous, p.account_id, p.amount, p.balance_after, "
+    f"{_TRANSACTION_COLUMNS} FROM postings AS p JOIN transactions AS t "
+    "ON t.row = p.transaction_row WHERE p.sequence IN "
+)
+
+
+def _in_time_order(raw: sqlite3.Connection) -> bool:
+    """Whether every transaction was recorded with a time at or after the
+    one before it (the schema notes the first that was not)."""
+    return bool(raw.execute(_IN_TIME_ORDER).fetchone()[0])
+
+
+def _sequence_at(raw: sqlite3.Connection, when: str) -> int:
+    """The first sequence of the first transaction that occurred at or after
+    *when* (UTC text), or :data:`_NO_END` if none did (see :func:`_first_at`)."""
+    found = _first_at(raw, when)
+    return _NO_END if found is None else found[1]
+
+
+def _first_at(raw: sqlite3.Connection, when: str) -> tuple[int, int] | None:
+    """The row and first posting sequence of the first transaction that
+    occurred at or after *when* (UTC text), or ``None`` if none did; found by
+    bisecting the transactions' rows, which are in the order of their times
+    (:func:`_in_time_order`)."""
+    (last,) = raw.execute(_LAST_ROW_AND_SEQUENCE).fetchone()
+    found = None
+    low, high = 1, (last or 0) + 1
+    while low < high:
+        middle = (low + high) // 2
+        line = raw.execute(_ROW_FROM, (middle,)).fetchone()
+        if line is None or line[0] >= high:  # no row in [middle, high)
+            high = middle
+        elif line[1] >= when:
+            found, high = (line[0], line[2]), middle
+        else:
+            low = line[0] + 1
+    return found
+
+
+def _filtered(
+    raw: sqlite3.Connection,
+    account_id: int,
+    limit: int,
+    *,
+    kinds: Sequence[str],
+    low: int,
+    high: int,
+) -> list[Any]:
+    """Up to *limit* postings of *account_id* of transactions of *kinds* with
+    sequences in [*low*, *high*), newest first, each with its transaction's
+    columns (as :data:`_CHAIN` reads them): from the history table, a range
+    of each kind."""
+    if low >= high:
+        return []
+    sequences: list[int] = []
+    for kind in kinds:
+        sequences += [
+            sequence for (sequence,) in raw.execute(_OF_KIND, (account_id, kind, low, high, limit))
+        ]
+    sequences.sort(reverse=True)
+    del sequences[limit:]
+    if not sequences:
+        return []
+    lines = raw.execute(
+        f"{_POSTINGS_AT}({_placeholders(len(sequences))}) ORDER BY p.sequence DESC", sequences
+    ).fetchall()
+    for line in lines:
+        if line[2] != account_id:
+            raise _checks.unreadable(
+                f"the postings of account {account_id} in the file",
+                ValueError(f"posting {line[0]} of account {line[2]} is in its history"),
+            )
+    return lines

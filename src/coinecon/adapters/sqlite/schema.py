@@ -454,6 +454,67 @@ _VERSION_4 = (
     CREATE INDEX lots_spend_groups ON lots ({_ACCOUNT_COLUMNS}, {_SPEND_GROUP}, {_IN_GROUP})
         WHERE exhausted = 0
     """,
+    # Each account's postings by the kind of their transaction, for filtered
+    # history: one entry per posting, made by the schema for any writer.
+    """
+    CREATE TABLE history (
+        account_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY (account_id, kind, sequence)
+    ) WITHOUT ROWID
+    """,
+    """
+    INSERT INTO history
+    SELECT p.account_id, t.kind, p.sequence
+    FROM postings AS p JOIN transactions AS t ON t.row = p.transaction_row
+    """,
+    """
+    CREATE TRIGGER postings_in_history AFTER INSERT ON postings
+    BEGIN
+        INSERT INTO history (account_id, kind, sequence)
+        SELECT NEW.account_id, kind, NEW.sequence FROM transactions WHERE row = NEW.transaction_row;
+    END
+    """,
+    *(
+        f"""
+        CREATE TRIGGER history_append_only_{event} BEFORE {event.upper()} ON history
+        BEGIN
+            SELECT RAISE(ABORT, 'the ledger is append-only: history is never changed');
+        END
+        """
+        for event in ("update", "delete")
+    ),
+    # Whether the transactions are in the order of their times: while they
+    # are, a time is a place in the ledger (found by bisecting the rows), and
+    # a time filter a range of sequences. The first transaction recorded with
+    # an earlier time than the one before it is noted, by the schema, for
+    # any writer.
+    """
+    CREATE TABLE ledger_disorder (
+        only INTEGER PRIMARY KEY CHECK (only = 1),
+        first_row INTEGER NOT NULL
+    )
+    """,
+    """
+    INSERT INTO ledger_disorder (only, first_row)
+    SELECT 1, min(row) FROM (
+        SELECT row, occurred_at < max(occurred_at) OVER (
+            ORDER BY row ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS back
+        FROM transactions
+    )
+    WHERE back HAVING count(*) > 0
+    """,
+    """
+    CREATE TRIGGER transactions_out_of_time_order AFTER INSERT ON transactions
+    WHEN NEW.occurred_at < (
+        SELECT occurred_at FROM transactions WHERE row < NEW.row ORDER BY row DESC LIMIT 1
+    )
+    BEGIN
+        INSERT OR IGNORE INTO ledger_disorder (only, first_row) VALUES (1, NEW.row);
+    END
+    """,
 )
 
 MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3, _VERSION_4)
