@@ -58,18 +58,22 @@ def test_the_schema_notes_the_first_transaction_out_of_time_order(tmp_path: Path
             db.execute("DELETE FROM history")
 
 
+def disordered_at(store: MemoryStore) -> int | None:
+    return store._state.disordered_at
+
+
 def test_the_memory_store_forgets_a_disorder_that_was_rolled_back() -> None:
     store = MemoryStore()
     with store.unit_of_work() as uow:
         record(uow, purchase("p-1", "alice", 5, at=T0 + MINUTE))
         uow.commit()
         record(uow, purchase("p-0", "alice", 5, at=T0))
-        assert store._state.disordered_at == 1
+        assert disordered_at(store) == 1
         uow.rollback()
-        assert store._state.disordered_at is None
+        assert disordered_at(store) is None
         record(uow, purchase("p-2", "alice", 5, at=T0 + MINUTE))
         uow.commit()
-        assert store._state.disordered_at is None
+        assert disordered_at(store) is None
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
