@@ -69,7 +69,14 @@ from coinecon.ledger.journal import (
 )
 from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder
 from coinecon.ledger.verification import VerificationReport
-from coinecon.ledger.wallets import CreditResult, ExpiryResult, HistoryPage, SpendResult, Wallets
+from coinecon.ledger.wallets import (
+    CreditResult,
+    ExpiryResult,
+    HistoryPage,
+    PruneResult,
+    SpendResult,
+    Wallets,
+)
 from coinecon.money.money import Currency, Money, currencies, get_currency, register_currency
 from coinecon.money.rate import Rate
 from coinecon.money.rounding import Rounding
@@ -161,6 +168,7 @@ __all__ = [
     "Problem",
     "Promotion",
     "PromotionKind",
+    "PruneResult",
     "Quote",
     "QuoteLine",
     "Rate",

@@ -247,6 +247,16 @@ class IdempotencyRepository(Protocol):
         """
         ...
 
+    def prune(self, older_than: datetime) -> int:
+        """Forget the records created before *older_than*; return how many.
+
+        A key forgotten is free again: a command that uses it runs anew. A
+        record created at or after *older_than* is never forgotten, so a
+        replay within the retention window answers as before. The
+        transactions the commands recorded stay in the ledger.
+        """
+        ...
+
 
 class OutboxRepository(Protocol):
     """Events stored with their transaction, awaiting delivery."""
@@ -265,6 +275,17 @@ class OutboxRepository(Protocol):
 
     def mark_delivered(self, event_ids: Collection[str], at: datetime) -> None:
         """Mark events as delivered."""
+        ...
+
+    def prune(self, older_than: datetime) -> int:
+        """Forget the delivered events that occurred before *older_than*;
+        return how many. An event not delivered yet is never forgotten.
+
+        An adapter that keeps a transaction's event on the transaction's row
+        (the SQLite adapter does) keeps it there with the journal, which is
+        never pruned: delivering it already made it cost nothing more, and
+        this counts only the events it forgets.
+        """
         ...
 
 

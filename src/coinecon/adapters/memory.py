@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import threading
 import weakref
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
@@ -50,6 +51,8 @@ __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
 _T = TypeVar("_T")
 _ORDERS = tuple(SpendOrder)
+# The places in _State.marks() of the tables prune() forgets from.
+_IDEMPOTENCY_MARK, _OUTBOX_MARK, _DELIVERED_MARK = 4, 5, 6
 # A wallet with at most this many lots in its list is served from the list;
 # one with more, from its spend index (see _State.spend_index).
 _FEW_LOTS = 32
@@ -399,6 +402,8 @@ class MemoryUnitOfWork:
         # A wallet's list of open lots as it was before this unit of work
         # first dropped an emptied lot from it (see _Lots.open_lots).
         self._old_lists: dict[AccountKey, list[str]] = {}
+        # What prune() forgot, by table, to put back on a rollback.
+        self._pruned: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = []
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
@@ -442,6 +447,7 @@ class MemoryUnitOfWork:
             self._state.drop_exhausted(self._old_lots)
             self._old_lots.clear()
         self._old_lists.clear()
+        self._pruned.clear()
         self._marks = None
 
     def rollback(self) -> None:
@@ -472,6 +478,19 @@ class MemoryUnitOfWork:
         for account, ids in saved.items():  # without the lots cut back
             state.lots_by_account[account] = [lot_id for lot_id in ids if lot_id in lots]
         saved.clear()
+        for table, forgotten in reversed(self._pruned):
+            table.update(forgotten)
+        self._pruned.clear()
+
+    def _forget(self, table: dict[str, Any], mark: int, keys: list[str]) -> None:
+        """Remove *keys*, entries of *table* stored before this unit of work
+        wrote, and keep them for a rollback; *mark* is the table's place in
+        :meth:`_State.marks`, lowered so that a rollback cuts back only what
+        was added after them."""
+        marks = self._marks
+        assert marks is not None  # noqa: S101 (the caller wrote first)
+        self._pruned.append((table, [(key, table.pop(key)) for key in keys]))
+        self._marks = (*marks[:mark], marks[mark] - len(keys), *marks[mark + 1 :])
 
     def _first_write(self) -> None:
         """Refuse a write unless active; mark what a rollback cuts back to.
@@ -942,6 +961,23 @@ class _Idempotency:
             raise StorageError(f"idempotency key {record.key!r} already exists")
         records[record.key] = (record.fingerprint, record.result, record.created_at)
 
+    def prune(self, older_than: datetime) -> int:
+        older_than = as_utc(older_than, "older_than")
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        records = self._state.idempotency
+        marks = uow._marks  # noqa: SLF001
+        assert marks is not None  # noqa: S101 (written above)
+        stored = marks[_IDEMPOTENCY_MARK]  # those added since are new
+        old = [
+            key
+            for key, (_, _, created_at) in itertools.islice(records.items(), stored)
+            if created_at < older_than
+        ]
+        uow._forget(records, _IDEMPOTENCY_MARK, old)  # noqa: SLF001
+        return len(old)
+
 
 class _Outbox:
     __slots__ = ("_state", "_uow")
@@ -977,6 +1013,27 @@ class _Outbox:
         for event_id in event_ids:
             if event_id in state.outbox and event_id not in state.delivered:
                 state.delivered[event_id] = at
+
+    def prune(self, older_than: datetime) -> int:
+        older_than = as_utc(older_than, "older_than")
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        state = self._state
+        marks = uow._marks  # noqa: SLF001
+        assert marks is not None  # noqa: S101
+        # Events delivered before this unit of work wrote.
+        delivered = set(itertools.islice(state.delivered, marks[_DELIVERED_MARK]))
+        old = [
+            event_id
+            for event_id, (_, occurred_at, _, _) in itertools.islice(
+                state.outbox.items(), marks[_OUTBOX_MARK]
+            )
+            if occurred_at < older_than and event_id in delivered
+        ]
+        uow._forget(state.outbox, _OUTBOX_MARK, old)  # noqa: SLF001
+        uow._forget(state.delivered, _DELIVERED_MARK, old)  # noqa: SLF001
+        return len(old)
 
 
 def _occurred_at(transaction: Transaction) -> datetime:

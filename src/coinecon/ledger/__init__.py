@@ -55,6 +55,7 @@ from coinecon.ledger.wallets import (
     CreditResult,
     ExpiryResult,
     HistoryPage,
+    PruneResult,
     SpendResult,
     Wallets,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "OutboxEvent",
     "Posting",
     "PostingNotAllowed",
+    "PruneResult",
     "RecordedPosting",
     "SpendOrder",
     "SpendResult",

@@ -70,7 +70,7 @@ from coinecon.money.money import MAX_MINOR_UNITS, Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
 
-__all__ = ["CreditResult", "ExpiryResult", "HistoryPage", "SpendResult", "Wallets"]
+__all__ = ["CreditResult", "ExpiryResult", "HistoryPage", "PruneResult", "SpendResult", "Wallets"]
 
 # How canonical_json writes a string (escaped, ASCII), for the JSON this
 # module writes directly on its hot paths.
@@ -345,6 +345,20 @@ class ExpiryResult:
                 else [self.value.minor, self.value.currency.code],
             }
         )
+
+
+@final
+@attrs.frozen
+class PruneResult:
+    """What :meth:`Wallets.prune` forgot.
+
+    Attributes:
+        records: the idempotency records forgotten (their keys are free again).
+        events: the delivered events forgotten.
+    """
+
+    records: int
+    events: int
 
 
 @final
@@ -700,6 +714,54 @@ class Wallets:
             )
             uow.commit()
         return results
+
+    def prune(self, *, older_than: datetime) -> PruneResult:
+        """Forget the idempotency records of commands older than
+        *older_than*, and the delivered events that occurred before it.
+
+        This is the retention of what the service keeps only to answer
+        retries and to deliver events. Within the retention window (from
+        *older_than* on) nothing changes: a command retried with its key
+        replays its first result. A key whose record was forgotten is free
+        again, and a command sent with it runs anew, so choose a window
+        longer than any client retries (Stripe keeps keys 24 hours; a week
+        is a safe default). The ledger itself (transactions, postings,
+        lots, and the events that live on transactions' rows) is never
+        pruned, and neither is an event not delivered yet::
+
+            >>> from datetime import UTC, datetime, timedelta
+            >>> from coinecon import Cause, LotOrigin, Unit, Wallets
+            >>> from coinecon.adapters.memory import MemoryStore
+            >>> from coinecon.clock import ManualClock
+            >>> COIN = Unit("COIN")
+            >>> clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+            >>> wallets = Wallets(MemoryStore(), clock=clock)
+            >>> gift = wallets.credit("welcome-ann", holder="ann", amount=COIN(5),
+            ...                       origin=LotOrigin.BONUS, cause=Cause("signup", "ann"))
+            >>> eight_days_later = clock.advance(timedelta(days=8))
+            >>> wallets.prune(older_than=clock.now() - timedelta(days=7))
+            PruneResult(records=1, events=0)
+
+        Raises:
+            NaiveDatetimeError: *older_than* has no time zone.
+            ValidationError: *older_than* is after the service's clock's now
+                (it would forget records of commands that may be retried).
+        """
+        if type(older_than) is not datetime:
+            raise InvalidTypeError(f"older_than must be a datetime, got {older_than!r}")
+        require_aware(older_than, "older_than")
+        with self._unit_of_work() as uow:
+            now = self._now()
+            if older_than > now:
+                raise ValidationError(
+                    f"older_than {older_than.isoformat()} is after now ({now.isoformat()}): "
+                    "it would forget the records of commands that may still be retried"
+                )
+            result = PruneResult(
+                records=uow.idempotency.prune(older_than), events=uow.outbox.prune(older_than)
+            )
+            uow.commit()
+        return result
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Wallets]:

@@ -1138,6 +1138,42 @@ class IdempotencyContract(_Contract):
                 uow.idempotency.add(IdempotencyRecord("k", "b" * 64, "[]", T0 + timedelta(1)))
             assert uow.idempotency.get("k") == first
 
+    def test_prune_forgets_the_records_before_a_time_and_nothing_after(self, store: Store) -> None:
+        """Records created before *older_than* are forgotten (their keys are
+        free again), those at or after it stay; alike for records on their
+        command's transaction and records of their own; a rollback brings
+        the forgotten back."""
+        hour = timedelta(hours=1)
+        records = [
+            IdempotencyRecord(f"k-{n}", f"{n}" * 64, f'{{"n":{n}}}', T0 + n * hour)
+            for n in range(4)
+        ]
+        with store.unit_of_work() as uow:
+            for n, kept in enumerate(records):
+                if n % 2:  # with its command's transaction, as a service records it
+                    record(uow, purchase(f"tx-{n}", "alice", 1, at=kept.created_at, key=kept.key))
+                uow.idempotency.add(kept)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.prune(T0 + 2 * hour) == 2
+            assert [uow.idempotency.get(r.key) for r in records] == [None, None, *records[2:]]
+            uow.idempotency.add(IdempotencyRecord("new", "e" * 64, "{}", T0 + 5 * hour))
+            uow.rollback()
+            assert [uow.idempotency.get(r.key) for r in records] == records
+            assert uow.idempotency.get("new") is None
+            assert uow.idempotency.prune(T0 + 2 * hour) == 2
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [uow.idempotency.get(r.key) for r in records] == [None, None, *records[2:]]
+            assert uow.idempotency.prune(T0 + 2 * hour) == 0
+            again = IdempotencyRecord("k-1", "f" * 64, "[]", T0 + 6 * hour)
+            record(uow, purchase("tx-again", "alice", 1, at=again.created_at, key="k-1"))
+            uow.idempotency.add(again)  # a forgotten key is free
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.idempotency.get("k-1") == again
+            assert len(list(uow.ledger.transactions())) == 3  # the ledger keeps every one
+
 
 def _event(event_id: str, minutes: int = 0, transaction_id: str | None = None) -> OutboxEvent:
     return OutboxEvent(
@@ -1163,6 +1199,33 @@ class OutboxContract(_Contract):
         with store.unit_of_work() as uow:
             assert uow.outbox.pending(limit=10) == events
             assert uow.outbox.pending(limit=2) == events[:2]
+
+    def test_prune_forgets_delivered_events_before_a_time(self, store: Store) -> None:
+        """Delivered events that occurred before *older_than* are forgotten;
+        one not delivered, or at or after it, stays; a rollback brings the
+        forgotten back."""
+        events = [_event("e-0", 0), _event("e-1", 10), _event("e-2", 20), _event("e-3", 30)]
+        with store.unit_of_work() as uow:
+            for event in events:
+                uow.outbox.add(event)
+            uow.commit()
+            uow.outbox.mark_delivered(["e-0", "e-2", "e-3"], T0 + timedelta(hours=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.prune(T0 + timedelta(minutes=25)) == 2
+            assert uow.outbox.pending(limit=10) == [events[1]]
+            uow.rollback()
+            assert uow.outbox.pending(limit=10) == [events[1]]
+            assert uow.outbox.prune(T0 + timedelta(minutes=25)) == 2
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.prune(T0 + timedelta(minutes=25)) == 0
+            assert uow.outbox.prune(T0 + timedelta(minutes=40)) == 1
+            uow.outbox.mark_delivered(["e-1"], T0 + timedelta(hours=2))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.outbox.pending(limit=10) == []
+            assert uow.outbox.prune(T0 + timedelta(minutes=40)) == 1
 
     def test_mark_delivered(self, store: Store) -> None:
         """Delivered events leave the pending list; unknown ids are ignored."""

@@ -99,10 +99,39 @@ class _Idempotency:
         except _FAULTS as error:
             raise _fault(error) from error
 
+    @_guarded
+    def prune(self, older_than: datetime) -> int:
+        uow = self._uow
+        uow._writing()  # noqa: SLF001 (a read-only store refuses here)
+        raw = uow._read().raw  # noqa: SLF001 (what waits is sent first)
+        before = _time(older_than)
+        on_rows = raw.execute(_FORGET_RECORDS, (before,)).rowcount
+        return on_rows + raw.execute(_FORGET_OWN_RECORDS, (before,)).rowcount
+
+
+# A command's record is forgotten from its transaction's row (an event whose
+# payload was the record's result keeps it); the scan follows the index of
+# the records kept, so it costs what is kept, not what was forgotten.
+_FORGET_RECORDS = (
+    "UPDATE transactions INDEXED BY transactions_by_command "
+    "SET event_payload = CASE WHEN event_id IS NOT NULL AND event_payload IS NULL "
+    "THEN result ELSE event_payload END, fingerprint = NULL, result = NULL "
+    "WHERE fingerprint IS NOT NULL AND occurred_at < ?"
+)
+_FORGET_OWN_RECORDS = "DELETE FROM idempotency WHERE created_at < ?"
+_FORGET_EVENTS = "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND occurred_at < ?"
+
 
 class _Outbox:
     def __init__(self, uow: SqliteUnitOfWork) -> None:
         self._uow = uow
+
+    @_guarded
+    def prune(self, older_than: datetime) -> int:
+        uow = self._uow
+        uow._writing()  # noqa: SLF001 (a read-only store refuses here)
+        raw = uow._read().raw  # noqa: SLF001 (what waits is sent first)
+        return raw.execute(_FORGET_EVENTS, (_time(older_than),)).rowcount
 
     def add(self, event: OutboxEvent) -> None:
         # Guarded inline, not by @_guarded: see _fault.

@@ -433,6 +433,12 @@ _VERSION_3 = (
 )
 
 _ACCOUNT_COLUMNS = "account_kind, owner, asset_kind, asset_code"
+# Every column of a transaction's row but its command's record and its
+# event's payload (see the trigger transactions_append_only_records).
+_JOURNAL_COLUMNS = (
+    "row, id, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata, "
+    "first_sequence, postings, event_id, event_type"
+)
 
 # What a spend reads a wallet's open lots by (see _lots): their order of
 # creation (SpendOrder.OLDEST_FIRST's key), and their spend groups (whether
@@ -505,6 +511,28 @@ _VERSION_4 = (
         FROM transactions
     )
     WHERE back HAVING count(*) > 0
+    """,
+    # A command's record on its transaction's row may be forgotten (prune),
+    # and nothing else of the row changes: the record's fingerprint and
+    # result may only become NULL, and the event's payload only take the
+    # result it stood for, so that the event keeps it.
+    "DROP TRIGGER transactions_append_only_update",
+    f"""
+    CREATE TRIGGER transactions_append_only_update
+    BEFORE UPDATE OF {_JOURNAL_COLUMNS} ON transactions
+    BEGIN
+        SELECT RAISE(ABORT, 'the ledger is append-only: transactions are never changed');
+    END
+    """,
+    """
+    CREATE TRIGGER transactions_append_only_records
+    BEFORE UPDATE OF fingerprint, result, event_payload ON transactions
+    WHEN NEW.fingerprint IS NOT NULL OR NEW.result IS NOT NULL
+        OR (NEW.event_payload IS NOT OLD.event_payload
+            AND NOT (OLD.event_payload IS NULL AND NEW.event_payload IS OLD.result))
+    BEGIN
+        SELECT RAISE(ABORT, 'the ledger is append-only: a command''s record is only forgotten');
+    END
     """,
     """
     CREATE TRIGGER transactions_out_of_time_order AFTER INSERT ON transactions
