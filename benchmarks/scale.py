@@ -354,7 +354,7 @@ def print_row(row: Row) -> str:
     target = {"flat": f"< {FLAT}", "linear": f"< {1 + FLAT}", "": ""}[row.target]
     outcome = verdict(row)
     print(
-        f"{row.name:<34}{row.grows:<32}{','.join(f'{s:,}' for s in row.sizes):<22}"
+        f"{row.name:<38}{row.grows:<32}{','.join(f'{s:,}' for s in row.sizes):<22}"
         f"{cells}  {exponent:>6.2f}  {target:>6}  {outcome}".rstrip()
     )
     return outcome
@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ledger = [s // scale for s in (2_000, 20_000, 200_000)]
     lots = [max(s // scale, 2) for s in (10, 100, 1000)]
     print(
-        f"{'row':<34}{'grows with':<32}{'sizes':<22}{'at each size':>34}  {'slope':>6}  "
+        f"{'row':<38}{'grows with':<32}{'sizes':<22}{'at each size':>34}  {'slope':>6}  "
         f"{'target':>6}  verdict"
     )
     outcomes: list[str] = []

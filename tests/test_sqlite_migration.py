@@ -22,7 +22,7 @@ import pytest
 from books_dump import dump
 from coinecon import ManualClock, StorageError
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
-from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, HOLDER_KINDS, MIGRATIONS
 from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.wallets import SpendResult, Wallets
 from coinecon.testing.contract import COIN
@@ -107,8 +107,9 @@ def test_the_migration_chains_each_account_s_postings_and_marks_exhausted_lots(
 def test_the_migration_fills_the_history_by_kind_and_notes_the_time_order(
     old_file: tuple[int, Path],
 ) -> None:
-    """Version 4: every posting is in the history under its transaction's
-    kind, and the first transaction recorded out of time order is noted."""
+    """Version 4: every posting of a holder's account is in the history
+    under its transaction's kind, and the first transaction recorded out of
+    time order is noted."""
     _old, path = old_file
     SqliteStore(path).close()
     with closing(sqlite3.connect(path)) as db:
@@ -116,7 +117,8 @@ def test_the_migration_fills_the_history_by_kind_and_notes_the_time_order(
         expected = sorted(
             db.execute(
                 "SELECT p.account_id, t.kind, p.sequence FROM postings AS p "
-                "JOIN transactions AS t ON t.row = p.transaction_row"
+                "JOIN transactions AS t ON t.row = p.transaction_row "
+                f"JOIN accounts AS a ON a.id = p.account_id WHERE a.kind IN {HOLDER_KINDS}"
             )
         )
         times = [

@@ -20,7 +20,7 @@ import pytest
 
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _ledger, _sql, _store
-from coinecon.adapters.sqlite.schema import APPLICATION_ID, MIGRATIONS
+from coinecon.adapters.sqlite.schema import APPLICATION_ID, HOLDER_KINDS, MIGRATIONS
 from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
 from coinecon.export import ExportFormat, export_ledger
@@ -736,6 +736,7 @@ def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> 
     ][-1]
     holders = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
     assert f"IN ({holders})" in trigger
+    assert f"({holders})" == HOLDER_KINDS  # the accounts with a history by kind
     (may_overdraw,) = ledger._MAY_OVERDRAW  # check_rules' own list: one kind
     assert f"!= {may_overdraw.value!r}" in trigger
 

@@ -411,7 +411,10 @@ class LedgerContract(_Contract):
         kinds_of = [TransactionKind.PURCHASE, TransactionKind.GIFT]
 
         def check(uow: UnitOfWork) -> None:
-            alice = wallet("alice")
+            for account in (wallet("alice"), AccountKey.issuance(COIN)):
+                check_account(uow, account)
+
+        def check_account(uow: UnitOfWork, alice: AccountKey) -> None:
             whole = uow.ledger.history(alice, limit=1000)
             bounds = [None, T0, T0 + 7 * minute, T0 + 21 * minute, T0 + 99 * minute]
             for kinds in (None, {TransactionKind.GIFT}, set(kinds_of), {TransactionKind.REFUND}):

@@ -278,7 +278,13 @@ class _Ledger:
         if values is not None and not values:
             return []
         timed = since is not None or until is not None
-        if (values is not None or timed) and (not timed or _in_time_order(raw)):
+        # A holder's account has its postings by kind (the platform's accounts
+        # have not: see the schema's history table).
+        if (
+            account.kind.holder_owned
+            and (values is not None or timed)
+            and (not timed or _in_time_order(raw))
+        ):
             lines = _filtered(
                 raw,
                 account_id,

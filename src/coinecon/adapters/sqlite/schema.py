@@ -433,6 +433,9 @@ _VERSION_3 = (
 )
 
 _ACCOUNT_COLUMNS = "account_kind, owner, asset_kind, asset_code"
+HOLDER_KINDS = "('wallet', 'earnings', 'creator-payable')"
+"""The kinds of the accounts holders own, as SQL: those with a history by
+kind (and, in the no-debt trigger, those that may not go below zero)."""
 # Every column of a transaction's row but its command's record and its
 # event's payload (see the trigger transactions_append_only_records).
 _JOURNAL_COLUMNS = (
@@ -460,8 +463,11 @@ _VERSION_4 = (
     CREATE INDEX lots_spend_groups ON lots ({_ACCOUNT_COLUMNS}, {_SPEND_GROUP}, {_IN_GROUP})
         WHERE exhausted = 0
     """,
-    # Each account's postings by the kind of their transaction, for filtered
-    # history: one entry per posting, made by the schema for any writer.
+    # Each holder's account's postings by the kind of their transaction, for
+    # filtered history: one entry per posting, made by the schema for any
+    # writer. The platform's accounts (issuance, spent, expired), which take
+    # a posting in most commands and whose history is read by exports rather
+    # than filtered, have none: their filtered history reads the chain.
     """
     CREATE TABLE history (
         account_id INTEGER NOT NULL,
@@ -470,13 +476,16 @@ _VERSION_4 = (
         PRIMARY KEY (account_id, kind, sequence)
     ) WITHOUT ROWID
     """,
-    """
+    f"""
     INSERT INTO history
     SELECT p.account_id, t.kind, p.sequence
     FROM postings AS p JOIN transactions AS t ON t.row = p.transaction_row
+    JOIN accounts AS a ON a.id = p.account_id
+    WHERE a.kind IN {HOLDER_KINDS}
     """,
-    """
+    f"""
     CREATE TRIGGER postings_in_history AFTER INSERT ON postings
+    WHEN (SELECT kind FROM accounts WHERE id = NEW.account_id) IN {HOLDER_KINDS}
     BEGIN
         INSERT INTO history (account_id, kind, sequence)
         SELECT NEW.account_id, kind, NEW.sequence FROM transactions WHERE row = NEW.transaction_row;
