@@ -211,3 +211,72 @@ def test_spendable_agrees_with_sorting_every_open_lot(
                 assert uow.lots.spendable(account, order, now, coins) == covering(
                     ordered, coins, now
                 )
+
+
+def test_covering_stops_at_the_first_lot_that_covers_and_passes_over_the_rest() -> None:
+    """What :func:`covering` returns, pinned directly (the other tests use it
+    as their model)."""
+    t0 = T0
+    wallet = ALICE
+
+    def lot(name: str, coins: int, expires: timedelta | None = None) -> Lot:
+        return Lot.new(
+            name,
+            wallet,
+            LotOrigin.BONUS,
+            coins,
+            t0,
+            "tx",
+            expires_at=None if expires is None else t0 + expires,
+        )
+
+    emptied = lot("emptied", 4).take(4)[0]
+    lapses_now = lot("lapses-now", 4, timedelta(hours=1))
+    lapses_later = lot("later", 4, timedelta(hours=2))
+    lots = [emptied, lapses_now, lot("a", 3), lot("b", 3), lot("c", 3)]
+    now = t0 + timedelta(hours=1)  # lapses-now lapses at this instant
+    assert [x.id for x in covering(lots, 3, now)] == ["a"]  # exactly covered: one lot
+    assert [x.id for x in covering(lots, 4, now)] == ["a", "b"]
+    assert [x.id for x in covering(lots, 100, now)] == ["a", "b", "c"]  # all when short
+    before = now - timedelta(microseconds=1)
+    assert [x.id for x in covering(lots, 4, before)] == ["lapses-now"]
+    assert [x.id for x in covering([lapses_later, *lots[2:]], 4, now)] == ["later"]
+
+
+def test_spend_order_keys_are_the_values_of_the_sqlite_index(tmp_path: Path) -> None:
+    """``SpendOrder.key``'s groups are what SQLite's index expressions give
+    (the adapters must agree on the order); each group's lots then follow
+    their expiry, creation and id."""
+    path = tmp_path / "books.db"
+    lots = [
+        Lot.new(
+            f"{origin.value}-{expires}",
+            ALICE,
+            origin,
+            5,
+            T0,
+            "tx",
+            value=Money.from_minor(5, "USD") if origin is LotOrigin.PURCHASE else None,
+            expires_at=None if expires is None else T0 + timedelta(days=expires),
+        )
+        for origin in LotOrigin
+        for expires in (None, 3)
+    ]
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        for lot in lots:
+            uow.lots.add(lot)
+        uow.commit()
+    with closing(sqlite3.connect(path)) as db:
+        groups = dict(
+            db.execute(
+                "SELECT id, json_array(expires_at IS NULL, origin = 'purchase') FROM lots"
+            ).fetchall()
+        )
+    for lot in lots:
+        lasting, bought = (int(v) for v in groups[lot.id].strip("[]").split(","))
+        assert SpendOrder.EXPIRING_FIRST.key(lot)[:2] == (lasting, int(bought and lasting))
+        assert SpendOrder.PURCHASED_FIRST.key(lot)[:2] == (1 - bought, lasting)
+        when = lot.expires_at or lot.created_at
+        for order in (SpendOrder.EXPIRING_FIRST, SpendOrder.PURCHASED_FIRST):
+            assert order.key(lot)[2:] == (when, lot.created_at, lot.id)
+        assert SpendOrder.OLDEST_FIRST.key(lot) == (lot.created_at, lot.id)

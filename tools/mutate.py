@@ -73,6 +73,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     ),
     "src/coinecon/ledger/lots.py": (
         "tests/test_mutants_ledger.py",
+        "tests/test_spendable.py",
         "tests/test_ledger.py",
         "tests/test_verification.py",
         "tests/test_wallets.py",
