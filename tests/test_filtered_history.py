@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore, _ledger
+from coinecon.adapters.sqlite.schema import MIGRATIONS
 from coinecon.ledger.journal import TransactionKind
 from coinecon.testing.contract import T0, gift, purchase, record, wallet
 
@@ -90,3 +92,42 @@ def test_every_posting_is_in_the_history_by_kind(tmp_path: Path, kind: str) -> N
         whole = uow.ledger.history(alice, limit=100)
         assert uow.ledger.history(alice, limit=100, kinds=set(TransactionKind)) == whole
         assert len(whole) == 40
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_times_in_a_zone_that_repeats_an_hour_are_ordered_by_their_instants(
+    tmp_path: Path, kind: str
+) -> None:
+    """01:15 (the second one, UTC-5) then 01:45 (the first, UTC-4) in New York
+    on the night clocks go back: the ledger went back in time, and filters
+    say so; compared by wall clock, the two look in order."""
+    new_york = ZoneInfo("America/New_York")
+    later = datetime(2026, 11, 1, 1, 15, fold=1, tzinfo=new_york)  # 06:15 UTC
+    earlier = datetime(2026, 11, 1, 1, 45, fold=0, tzinfo=new_york)  # 05:45 UTC
+    store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "books.db")
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5, at=later))
+        record(uow, purchase("tx-2", "alice", 5, at=earlier))
+        uow.commit()
+        since = datetime(2026, 11, 1, 6, tzinfo=UTC)
+        assert [t.id for t in uow.ledger.transactions(since=since)] == ["tx-1"]
+        found = uow.ledger.history(wallet("alice"), limit=10, since=since)
+        assert [entry.transaction_id for entry in found] == ["tx-1"]
+
+
+def test_the_migration_notes_the_first_transaction_out_of_time_order() -> None:
+    """The statement of version 4 that finds it, on rows out of order."""
+    (statement,) = [
+        sql for sql in MIGRATIONS[3] if "INSERT INTO ledger_disorder (only, first_row)" in sql
+    ]
+    with closing(sqlite3.connect(":memory:")) as db:
+        db.execute("CREATE TABLE transactions (row INTEGER PRIMARY KEY, occurred_at TEXT)")
+        db.execute("CREATE TABLE ledger_disorder (only INTEGER PRIMARY KEY, first_row INTEGER)")
+        times = ["2026-01-01", "2026-01-03", "2026-01-03", "2026-01-02", "2026-01-01", "2026-01-09"]
+        db.executemany("INSERT INTO transactions VALUES (?, ?)", enumerate(times, start=1))
+        db.execute(statement)
+        assert db.execute("SELECT * FROM ledger_disorder").fetchall() == [(1, 4)]
+        db.execute("DELETE FROM ledger_disorder")
+        db.execute("DELETE FROM transactions WHERE row >= 4")
+        db.execute(statement)
+        assert db.execute("SELECT * FROM ledger_disorder").fetchall() == []

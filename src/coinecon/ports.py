@@ -187,9 +187,10 @@ class LotRepository(Protocol):
         when they hold fewer. What :func:`~coinecon.ledger.lots.covering`
         returns from the open lots sorted by *order*.
 
-        An adapter reads the lots from an index in *order* and stops there
-        (the SQLite adapter keeps one per order): a spend's cost must not
-        grow with the wallet's other lots. It sees the writes of its own unit
+        An adapter reads the lots from indexes in *order* and stops there
+        (the SQLite adapter keeps two: one in the order of creation, one of
+        the spend groups in expiry order, which it reads group by group): a
+        spend's cost must not grow with the wallet's other lots. It sees the writes of its own unit
         of work, like :meth:`open_lots`.
         """
         ...

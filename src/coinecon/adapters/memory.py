@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import itertools
 import threading
 import weakref
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
@@ -482,15 +481,22 @@ class MemoryUnitOfWork:
             table.update(forgotten)
         self._pruned.clear()
 
-    def _forget(self, table: dict[str, Any], mark: int, keys: list[str]) -> None:
-        """Remove *keys*, entries of *table* stored before this unit of work
-        wrote, and keep them for a rollback; *mark* is the table's place in
-        :meth:`_State.marks`, lowered so that a rollback cuts back only what
-        was added after them."""
+    def _forget(self, table: dict[str, Any], mark: int, keys: Collection[str]) -> None:
+        """Remove *keys* from *table*, whose place in :meth:`_State.marks` is
+        *mark*. Those stored before this unit of work wrote are kept for a
+        rollback, and the mark lowered so that a rollback cuts back only what
+        was added after them; those it added are simply gone."""
         marks = self._marks
         assert marks is not None  # noqa: S101 (the caller wrote first)
-        self._pruned.append((table, [(key, table.pop(key)) for key in keys]))
-        self._marks = (*marks[:mark], marks[mark] - len(keys), *marks[mark + 1 :])
+        stored = marks[mark]
+        old: list[tuple[str, Any]] = []
+        for position, key in enumerate(list(table)):
+            if key in keys:
+                value = table.pop(key)
+                if position < stored:
+                    old.append((key, value))
+        self._pruned.append((table, old))
+        self._marks = (*marks[:mark], stored - len(old), *marks[mark + 1 :])
 
     def _first_write(self) -> None:
         """Refuse a write unless active; mark what a rollback cuts back to.
@@ -581,7 +587,7 @@ class _Ledger:
         if (
             journal
             and state.disordered_at is None
-            and transaction.occurred_at < journal[-1].occurred_at
+            and _instant(transaction.occurred_at) < _instant(journal[-1].occurred_at)
         ):
             state.disordered_at = len(journal)  # the first recorded out of time order
         state.first_sequences.append(log.sequences[-1] + 1 if log.sequences else 1)
@@ -904,8 +910,15 @@ class _Lots:
             for entry in entries:
                 examined += 1
                 lot = lots.get(entry[-1])
-                if lot is None or lot.remaining <= 0 or key(lot) != entry:
-                    continue  # rolled back, emptied, or entered again with other keys
+                if (
+                    lot is None
+                    or lot.remaining <= 0
+                    or key(lot) != entry
+                    or (lot.account is not account and lot.account != account)
+                ):
+                    # Rolled back, emptied, entered again with other keys, or
+                    # rolled back and its id reused for another wallet's lot.
+                    continue
                 kept.append(entry)
                 yield lot
         finally:
@@ -967,15 +980,8 @@ class _Idempotency:
         if uow._marks is None:  # noqa: SLF001
             uow._first_write()  # noqa: SLF001
         records = self._state.idempotency
-        marks = uow._marks  # noqa: SLF001
-        assert marks is not None  # noqa: S101 (written above)
-        stored = marks[_IDEMPOTENCY_MARK]  # those added since are new
-        old = [
-            key
-            for key, (_, _, created_at) in itertools.islice(records.items(), stored)
-            if created_at < older_than
-        ]
-        uow._forget(records, _IDEMPOTENCY_MARK, old)  # noqa: SLF001
+        old = [key for key, (_, _, created_at) in records.items() if created_at < older_than]
+        uow._forget(records, _IDEMPOTENCY_MARK, set(old))  # noqa: SLF001
         return len(old)
 
 
@@ -1020,24 +1026,26 @@ class _Outbox:
         if uow._marks is None:  # noqa: SLF001
             uow._first_write()  # noqa: SLF001
         state = self._state
-        marks = uow._marks  # noqa: SLF001
-        assert marks is not None  # noqa: S101
-        # Events delivered before this unit of work wrote.
-        delivered = set(itertools.islice(state.delivered, marks[_DELIVERED_MARK]))
+        delivered = state.delivered
         old = [
             event_id
-            for event_id, (_, occurred_at, _, _) in itertools.islice(
-                state.outbox.items(), marks[_OUTBOX_MARK]
-            )
+            for event_id, (_, occurred_at, _, _) in state.outbox.items()
             if occurred_at < older_than and event_id in delivered
         ]
-        uow._forget(state.outbox, _OUTBOX_MARK, old)  # noqa: SLF001
-        uow._forget(state.delivered, _DELIVERED_MARK, old)  # noqa: SLF001
+        forgotten = set(old)
+        uow._forget(state.outbox, _OUTBOX_MARK, forgotten)  # noqa: SLF001
+        uow._forget(state.delivered, _DELIVERED_MARK, forgotten)  # noqa: SLF001
         return len(old)
 
 
 def _occurred_at(transaction: Transaction) -> datetime:
-    return transaction.occurred_at
+    return _instant(transaction.occurred_at)
+
+
+def _instant(when: datetime) -> datetime:
+    """*when* in UTC: two times in one zone compare by their wall clocks
+    (``fold`` aside), which a clock set back an hour in autumn repeats."""
+    return when if when.tzinfo is UTC else when.astimezone(UTC)
 
 
 def _within(when: datetime, since: datetime | None, until: datetime | None) -> bool:

@@ -743,6 +743,7 @@ class Wallets:
             PruneResult(records=1, events=0)
 
         Raises:
+            InvalidTypeError: *older_than* is not a ``datetime``.
             NaiveDatetimeError: *older_than* has no time zone.
             ValidationError: *older_than* is after the service's clock's now
                 (it would forget records of commands that may be retried).

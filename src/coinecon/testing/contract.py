@@ -1050,6 +1050,31 @@ class LotContract(_Contract):
         (the adapters read those from an index in spend order)."""
         _spendable_scenario(store, 45)
 
+    def test_spendable_after_a_rollback_and_an_id_used_again(self, store: Store) -> None:
+        """A lot added to a wallet of many lots and rolled back is gone from
+        its ``spendable`` and ``lapsed``, even when its id is used again for
+        a lot of another wallet."""
+        day = timedelta(days=1)
+        with store.unit_of_work() as uow:
+            for n in range(40):
+                uow.lots.add(_lot(f"alice-{n}", amount=1, expires=T0 + 9 * day))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            alice = wallet("alice")
+            assert len(uow.lots.spendable(alice, SpendOrder.OLDEST_FIRST, T0, 100)) == 40
+            uow.lots.lapsed(alice, T0 + 10 * day)
+            uow.lots.add(_lot("x", amount=5, expires=T0 + day))
+            assert uow.lots.spendable(alice, SpendOrder.EXPIRING_FIRST, T0, 1)[0].id == "x"
+            uow.rollback()
+            uow.lots.add(_lot("x", "bob", amount=5, expires=T0 + day))
+            uow.commit()
+            for order in SpendOrder:
+                found = uow.lots.spendable(alice, order, T0, 100)
+                assert {lot.account for lot in found} == {alice}
+                assert len(found) == 40
+            assert "x" not in {lot.id for lot in uow.lots.lapsed(alice, T0 + 10 * day)}
+            assert [lot.id for lot in uow.lots.lapsed(wallet("bob"), T0 + day)] == ["x"]
+
     def test_spendable_passes_over_lapsed_lots(self, store: Store) -> None:
         """A lot whose expiry is at or before *now* is never spendable, in any
         order, though it still has coins until the sweep."""
@@ -1129,6 +1154,20 @@ class IdempotencyContract(_Contract):
             uow.commit()
         with store.unit_of_work() as uow:
             assert uow.idempotency.get("k") == first
+
+    def test_prune_forgets_records_of_its_own_unit_of_work_too(self, store: Store) -> None:
+        """A record added earlier in the same unit of work and older than the
+        time is forgotten like any other; a rollback forgets the addition."""
+        with store.unit_of_work() as uow:
+            uow.idempotency.add(IdempotencyRecord("kept", "a" * 64, "{}", T0 + timedelta(days=2)))
+            uow.commit()
+            uow.idempotency.add(IdempotencyRecord("k", "b" * 64, "{}", T0))
+            assert uow.idempotency.prune(T0 + timedelta(days=1)) == 1
+            assert uow.idempotency.get("k") is None
+            uow.idempotency.add(IdempotencyRecord("k", "c" * 64, "[]", T0 + timedelta(days=3)))
+            uow.rollback()
+            assert uow.idempotency.get("k") is None
+            assert uow.idempotency.get("kept") is not None
 
     def test_duplicate_key_raises_and_writes_nothing(self, store: Store) -> None:
         """A key is stored once; a second record for it is refused."""
@@ -1229,6 +1268,19 @@ class OutboxContract(_Contract):
         with store.unit_of_work() as uow:
             assert uow.outbox.pending(limit=10) == []
             assert uow.outbox.prune(T0 + timedelta(minutes=40)) == 1
+
+    def test_prune_forgets_deliveries_of_its_own_unit_of_work_too(self, store: Store) -> None:
+        """An event delivered earlier in the same unit of work is forgotten
+        like any other; a rollback makes it pending again."""
+        with store.unit_of_work() as uow:
+            uow.outbox.add(_event("e-0", 0))
+            uow.commit()
+            uow.outbox.add(_event("e-1", 5))
+            uow.outbox.mark_delivered(["e-0", "e-1"], T0 + timedelta(hours=1))
+            assert uow.outbox.prune(T0 + timedelta(hours=1)) == 2
+            assert uow.outbox.pending(limit=10) == []
+            uow.rollback()
+            assert uow.outbox.pending(limit=10) == [_event("e-0", 0)]
 
     def test_mark_delivered(self, store: Store) -> None:
         """Delivered events leave the pending list; unknown ids are ignored."""
