@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore, _lots
 from coinecon.clock import ManualClock
+from coinecon.errors import InvalidTypeError, StorageError, ValidationError
 from coinecon.ledger.journal import AccountKey, Cause
 from coinecon.ledger.lots import Lot, LotOrigin, SpendOrder, covering
 from coinecon.ledger.wallets import Wallets
@@ -280,3 +281,81 @@ def test_spend_order_keys_are_the_values_of_the_sqlite_index(tmp_path: Path) -> 
         for order in (SpendOrder.EXPIRING_FIRST, SpendOrder.PURCHASED_FIRST):
             assert order.key(lot)[2:] == (when, lot.created_at, lot.id)
         assert SpendOrder.OLDEST_FIRST.key(lot) == (lot.created_at, lot.id)
+
+
+def daily(wallets: Wallets, key: str, coins: int = 1, **options: Any) -> str:
+    return wallets.credit(
+        key,
+        holder="alice",
+        amount=COIN(coins),
+        origin=LotOrigin.PROMOTION,
+        cause=Cause("daily", key),
+        **options,
+    ).lot_id
+
+
+def test_merged_origins_keep_one_lot_for_many_small_credits(store: Store) -> None:
+    """A year of daily rewards is one lot; the ledger still has each credit;
+    spends, replays and the books agree."""
+    clock = ManualClock(T0)
+    wallets = Wallets(store, clock=clock, merge_origins={LotOrigin.PROMOTION})
+    first = daily(wallets, "day-0")
+    for day in range(1, 365):
+        clock.advance(timedelta(days=1))
+        assert daily(wallets, f"day-{day}") == first
+    assert daily(wallets, "day-5") == first  # a replay
+    [lot] = wallets.lots("alice", COIN)
+    assert (lot.id, lot.amount, lot.remaining) == (first, 365, 365)
+    assert wallets.balance("alice", COIN) == COIN(365)
+    wallets.spend("gift", holder="alice", amount=COIN(100), cause=Cause("gift", "g"))
+    assert daily(wallets, "day-365") == first
+    assert [lot.remaining for lot in wallets.lots("alice", COIN)] == [266]
+    history = wallets.history(AccountKey.wallet("alice", COIN), limit=500).entries
+    assert len(history) == 367
+    assert wallets.verify().ok
+
+
+def test_what_never_merges(store: Store) -> None:
+    """Coins that expire, other origins, purchases (refused as a policy), and
+    a lot past the newest few free ones open lots of their own."""
+    wallets = Wallets(store, clock=ManualClock(T0), merge_origins=[LotOrigin.PROMOTION])
+    first = daily(wallets, "a")
+    assert daily(wallets, "b", expires_in=timedelta(days=3)) != first
+    bonus = wallets.credit(
+        "c", holder="alice", amount=COIN(1), origin=LotOrigin.BONUS, cause=Cause("b", "c")
+    ).lot_id
+    assert bonus != first
+    for n in range(8):  # eight newer free lots of another origin: the promotion is past them
+        wallets.credit(
+            f"adj-{n}",
+            holder="alice",
+            amount=COIN(1),
+            origin=LotOrigin.ADJUSTMENT,
+            cause=Cause("support", f"{n}"),
+        )
+    assert daily(wallets, "d") not in (first, bonus)
+    assert wallets.verify().ok
+    with pytest.raises(ValidationError, match="never merge"):
+        Wallets(store, merge_origins={LotOrigin.PURCHASE})
+    with pytest.raises(InvalidTypeError):
+        Wallets(store, merge_origins=LotOrigin.PROMOTION)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        Wallets(store, merge_origins=["promotion"])  # type: ignore[list-item]
+
+
+def test_a_lot_that_disagrees_with_the_balance_is_a_storage_error() -> None:
+    """A store whose one lot holds fewer coins than the balance says: the
+    spend refuses with StorageError, and nothing is written."""
+    store = MemoryStore()
+    wallets = Wallets(store, clock=ManualClock(T0))
+    lot_id = wallets.credit(
+        "k", holder="alice", amount=COIN(5), origin=LotOrigin.BONUS, cause=Cause("b", "1")
+    ).lot_id
+    with store.unit_of_work() as uow:
+        lot = uow.lots.get(lot_id)
+        assert lot is not None
+        uow.lots.update(lot.take(3)[0])  # behind the service's back
+        uow.commit()
+    with pytest.raises(StorageError, match="disagree with its balance"):
+        wallets.spend("s", holder="alice", amount=COIN(4), cause=Cause("g", "1"))
+    assert wallets.balance("alice", COIN) == COIN(5)

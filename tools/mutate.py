@@ -96,6 +96,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_wallets.py",
         "tests/test_wallets_json.py",
         "tests/test_idempotency.py",
+        "tests/test_prune.py",
+        "tests/test_spendable.py",
         "tests/test_contract_memory.py",
         # The model on memory only: wallets.py is the same on every store,
         # and the SQLite machine takes several times as long.

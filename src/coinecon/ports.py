@@ -51,7 +51,7 @@ from coinecon.ledger.journal import (
     Transaction,
     TransactionKind,
 )
-from coinecon.ledger.lots import Lot, LotConsumption, SpendOrder
+from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder
 
 __all__ = [
     "IdempotencyRepository",
@@ -192,6 +192,18 @@ class LotRepository(Protocol):
         the spend groups in expiry order, which it reads group by group): a
         spend's cost must not grow with the wallet's other lots. It sees the writes of its own unit
         of work, like :meth:`open_lots`.
+        """
+        ...
+
+    def mergeable(self, account: AccountKey, origin: LotOrigin) -> Lot | None:
+        """The lot of *account* a credit of free coins of *origin* that do not
+        expire may be added to: among its open lots that neither expire nor
+        were bought, the newest :data:`~coinecon.ledger.lots.MERGE_WINDOW`
+        (by creation time, then id), the newest of *origin*; ``None`` if
+        there is none. What :func:`~coinecon.ledger.lots.merge_candidate`
+        returns from the account's open lots, read from an index of the
+        newest (the SQLite adapter's spend groups), not from all of them. It
+        sees the writes of its own unit of work, like :meth:`open_lots`.
         """
         ...
 

@@ -44,7 +44,15 @@ from coinecon.ledger.journal import (
     Transaction,
     TransactionKind,
 )
-from coinecon.ledger.lots import Lot, LotConsumption, SpendOrder, covering
+from coinecon.ledger.lots import (
+    MERGE_WINDOW,
+    Lot,
+    LotConsumption,
+    LotOrigin,
+    SpendOrder,
+    covering,
+    merge_candidate,
+)
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -896,6 +904,35 @@ class _Lots:
             raise _not_active()
         with contextlib.closing(self._walk(account, order)) as walk:
             return covering(walk, coins, now)
+
+    def mergeable(self, account: AccountKey, origin: LotOrigin) -> Lot | None:
+        if not isinstance(origin, LotOrigin):
+            raise InvalidTypeError(f"origin must be a LotOrigin, got {origin!r}")
+        ids = self._state.lots_by_account.get(account)
+        if not ids or len(ids) <= _FEW_LOTS:
+            return merge_candidate(self.open_lots(account), origin)
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        # The lasting free lots are one range of the expiring-first index:
+        # group 1 (lasting), subgroup 0 (not bought), newest last.
+        state = self._state
+        entries = state.in_order(account, SpendOrder.EXPIRING_FIRST)
+        lots = state.lots
+        key = SpendOrder.EXPIRING_FIRST.key
+        newest: list[Lot] = []
+        for position in range(bisect.bisect_left(entries, (1, 1)) - 1, -1, -1):
+            entry = entries[position]
+            if entry[:2] != (1, 0) or len(newest) == MERGE_WINDOW:
+                break
+            lot = lots.get(entry[-1])
+            if (
+                lot is not None
+                and lot.remaining > 0
+                and key(lot) == entry
+                and (lot.account is account or lot.account == account)
+            ):
+                newest.append(lot)
+        return merge_candidate(newest, origin)
 
     def _walk(self, account: AccountKey, order: SpendOrder) -> Generator[Lot]:
         """The open lots of *account* in *order*, from its spend index; the

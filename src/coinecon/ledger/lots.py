@@ -37,11 +37,13 @@ from coinecon.money.money import Money, check_range
 _new = object.__new__
 
 __all__ = [
+    "MERGE_WINDOW",
     "Lot",
     "LotConsumption",
     "LotOrigin",
     "SpendOrder",
     "covering",
+    "merge_candidate",
     "plan_spend",
     "take_from_lots",
 ]
@@ -362,6 +364,30 @@ class SpendOrder(enum.Enum):
             group = 0 if paid else 1
             subgroup = 0 if expires is not None else 1
         return (group, subgroup, created if expires is None else expires, created, lot.id)
+
+
+MERGE_WINDOW = 8
+"""How many of a wallet's newest lasting free lots (that neither expire nor
+were bought) a credit looks among for a lot to merge into
+(:meth:`LotRepository.mergeable <coinecon.ports.LotRepository.mergeable>`)."""
+
+
+def merge_candidate(lots: Iterable[Lot], origin: LotOrigin) -> Lot | None:
+    """What :meth:`LotRepository.mergeable <coinecon.ports.LotRepository.mergeable>`
+    returns from *lots*, the open lots of one wallet: among the newest
+    :data:`MERGE_WINDOW` of those that neither expire nor were bought (by
+    creation time, then id), the newest of *origin*, or ``None``."""
+    free = [
+        lot
+        for lot in lots
+        if lot.remaining > 0 and lot.expires_at is None and lot.origin is not LotOrigin.PURCHASE
+    ]
+    free.sort(key=_newest, reverse=True)
+    return next((lot for lot in free[:MERGE_WINDOW] if lot.origin is origin), None)
+
+
+def _newest(lot: Lot) -> tuple[datetime, str]:
+    return lot.created_at, lot.id
 
 
 def covering(lots: Iterable[Lot], coins: int, now: datetime) -> list[Lot]:

@@ -40,6 +40,7 @@ from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, as_utc, require_aware
 from coinecon.errors import (
+    AmountOutOfRangeError,
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
@@ -452,6 +453,15 @@ class Wallets:
             UUIDs: random, but ordered by time, so that new rows land at the
             end of a store's indexes). A command's event takes its
             transaction's id.
+        merge_origins: the lot origins whose credits of coins that do not
+            expire are added to the wallet's newest open lot of the same
+            origin (among its newest
+            :data:`~coinecon.ledger.lots.MERGE_WINDOW` lots that neither
+            expire nor were bought) rather than open a lot of their own: a
+            wallet then holds one lot for its daily rewards, not one per
+            day. A merged lot names the credit that opened it; the later
+            credits are in the ledger, not in lots. Purchases never merge
+            (their lots carry the money paid). Default: none.
     """
 
     def __init__(
@@ -461,6 +471,7 @@ class Wallets:
         clock: Clock | None = None,
         spend_order: SpendOrder = SpendOrder.EXPIRING_FIRST,
         new_id: Callable[[], str] | None = None,
+        merge_origins: Collection[LotOrigin] = (),
     ) -> None:
         _checks.store(store)
         if clock is not None and not isinstance(clock, Clock):
@@ -469,6 +480,18 @@ class Wallets:
             raise InvalidTypeError(f"spend_order must be a SpendOrder, got {spend_order!r}")
         if new_id is not None and not callable(new_id):
             raise InvalidTypeError(f"new_id must be callable, got {new_id!r}")
+        if isinstance(merge_origins, (str, LotOrigin)) or not isinstance(merge_origins, Collection):
+            raise InvalidTypeError(
+                f"merge_origins must be a collection of LotOrigin, got {merge_origins!r}"
+            )
+        for merged in merge_origins:
+            if not isinstance(merged, LotOrigin):
+                raise InvalidTypeError(f"merge_origins must hold LotOrigin values, got {merged!r}")
+            if merged is LotOrigin.PURCHASE:
+                raise ValidationError(
+                    "purchased lots never merge: each carries the money paid for it"
+                )
+        self._merge = frozenset(merge_origins)
         self._store = store
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._order = spend_order
@@ -575,17 +598,21 @@ class Wallets:
                 pairs,
             )
             after = self._record(uow, transaction)
-            lot = Lot.new(
-                self._new_id(),
-                wallet,
-                origin,
-                amount.amount,
-                now,
-                transaction.id,
-                value=value,
-                expires_at=expiry,
-            )
-            uow.lots.add(lot)
+            lot = None
+            if expiry is None and origin in self._merge:
+                lot = self._merge_into(uow, wallet, origin, amount.amount)
+            if lot is None:
+                lot = Lot.new(
+                    self._new_id(),
+                    wallet,
+                    origin,
+                    amount.amount,
+                    now,
+                    transaction.id,
+                    value=value,
+                    expires_at=expiry,
+                )
+                uow.lots.add(lot)
             result = CreditResult(
                 transaction.id,
                 lot.id,
@@ -991,6 +1018,25 @@ class Wallets:
         after = check_rules(transaction, ledger.balances(list(map(_account, transaction.postings))))
         ledger.record(transaction, after)
         return after
+
+    @staticmethod
+    def _merge_into(
+        uow: UnitOfWork, wallet: AccountKey, origin: LotOrigin, coins: int
+    ) -> Lot | None:
+        """Add *coins* to *wallet*'s lot that a credit of *origin* merges
+        into, and return it as it is after; ``None`` if there is none (or it
+        would hold more coins than a lot can)."""
+        target = uow.lots.mergeable(wallet, origin)
+        if target is None:
+            return None
+        try:
+            merged = attrs.evolve(
+                target, amount=target.amount + coins, remaining=target.remaining + coins
+            )
+        except AmountOutOfRangeError:
+            return None
+        uow.lots.update(merged)
+        return merged
 
     def _sweep(self, uow: UnitOfWork, wallet: AccountKey, now: datetime) -> None:
         """Expire *wallet*'s lots that lapsed at *now*, as :meth:`expire`

@@ -52,7 +52,14 @@ from coinecon.ledger.journal import (
     TransactionKind,
     check_rules,
 )
-from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder, covering
+from coinecon.ledger.lots import (
+    Lot,
+    LotConsumption,
+    LotOrigin,
+    SpendOrder,
+    covering,
+    merge_candidate,
+)
 from coinecon.ledger.verification import verify_books
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
@@ -1074,6 +1081,40 @@ class LotContract(_Contract):
                 assert len(found) == 40
             assert "x" not in {lot.id for lot in uow.lots.lapsed(alice, T0 + 10 * day)}
             assert [lot.id for lot in uow.lots.lapsed(wallet("bob"), T0 + day)] == ["x"]
+
+    def test_mergeable_is_the_newest_of_the_origin_among_the_newest_free_lots(
+        self, store: Store
+    ) -> None:
+        """``mergeable`` answers as
+        :func:`~coinecon.ledger.lots.merge_candidate` over the open lots, for
+        a wallet of a few lots and one of many, read afresh, after changes in
+        the unit of work and after a rollback."""
+        for holder, count in (("few", 6), ("many", 45)):
+            lots = _varied_lots(holder, count)
+            with store.unit_of_work() as uow:
+                for lot in lots:
+                    uow.lots.add(lot)
+                uow.commit()
+            account = wallet(holder)
+            with store.unit_of_work() as uow:
+                for origin in LotOrigin:
+                    expected = merge_candidate(uow.lots.open_lots(account), origin)
+                    assert uow.lots.mergeable(account, origin) == expected, (holder, origin)
+                newest = merge_candidate(lots, LotOrigin.BONUS)
+                assert newest is not None
+                uow.lots.update(newest.take(newest.remaining)[0])  # emptied
+                added = _lot(f"{holder}-new", holder, amount=3, created=T0 + timedelta(days=1))
+                uow.lots.add(attrs.evolve(added, origin=LotOrigin.BONUS))
+                for origin in LotOrigin:
+                    expected = merge_candidate(uow.lots.open_lots(account), origin)
+                    assert uow.lots.mergeable(account, origin) == expected, (holder, origin)
+                assert uow.lots.mergeable(account, LotOrigin.BONUS) == attrs.evolve(
+                    added, origin=LotOrigin.BONUS
+                )
+                uow.rollback()
+                assert uow.lots.mergeable(account, LotOrigin.BONUS) == newest
+        with store.unit_of_work() as uow:
+            assert uow.lots.mergeable(wallet("nobody"), LotOrigin.BONUS) is None
 
     def test_spendable_passes_over_lapsed_lots(self, store: Store) -> None:
         """A lot whose expiry is at or before *now* is never spendable, in any

@@ -29,7 +29,15 @@ from coinecon.adapters.sqlite.schema import _SPEND_GROUP
 from coinecon.clock import as_utc
 from coinecon.errors import InvalidAmountError, InvalidTypeError, StorageError
 from coinecon.ledger.journal import AccountKey
-from coinecon.ledger.lots import Lot, LotConsumption, SpendOrder, covering
+from coinecon.ledger.lots import (
+    MERGE_WINDOW,
+    Lot,
+    LotConsumption,
+    LotOrigin,
+    SpendOrder,
+    covering,
+    merge_candidate,
+)
 
 if TYPE_CHECKING:
     from coinecon.adapters.sqlite._unit_of_work import SqliteUnitOfWork
@@ -75,6 +83,13 @@ _STAGES = {
         (_LASTING_FREE,),
     ),
 }
+# The newest lots of a group (for a credit to merge into).
+_NEWEST_IN_GROUP = (
+    f"SELECT row, {_LOT_COLUMNS} FROM lots INDEXED BY lots_spend_groups "
+    f"WHERE {_OF_ACCOUNT} AND ({_SPEND_GROUP}) = (1, 0) "
+    "ORDER BY coalesce(expires_at, created_at) DESC, created_at DESC, id DESC "
+    f"LIMIT {MERGE_WINDOW}"
+)
 # The lots that expire come first in their groups, by expiry.
 _LAPSED = (
     f"SELECT row, {_LOT_COLUMNS} FROM lots INDEXED BY lots_spend_groups "
@@ -261,6 +276,20 @@ class _Lots:
                     cursor.close()
         except _FAULTS as error:
             raise _fault(error) from error
+
+    def mergeable(self, account: AccountKey, origin: LotOrigin) -> Lot | None:
+        # Guarded inline, not by @_guarded: see _fault.
+        if not isinstance(origin, LotOrigin):
+            raise InvalidTypeError(f"origin must be a LotOrigin, got {origin!r}")
+        try:
+            held = self._held(account)
+            if held is not None:
+                return merge_candidate(held.values(), origin)
+            raw = self._uow._work().raw  # noqa: SLF001
+            newest = list(self._read(raw.execute(_NEWEST_IN_GROUP, _account_row(account)), account))
+        except _FAULTS as error:
+            raise _fault(error) from error
+        return merge_candidate(newest, origin)
 
     @_guarded
     def expired(self, now: datetime, *, limit: int) -> list[Lot]:
