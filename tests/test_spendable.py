@@ -318,14 +318,17 @@ def test_merged_origins_keep_one_lot_for_many_small_credits(store: Store) -> Non
 def test_what_never_merges(store: Store) -> None:
     """Coins that expire, other origins, purchases (refused as a policy), and
     a lot past the newest few free ones open lots of their own."""
-    wallets = Wallets(store, clock=ManualClock(T0), merge_origins=[LotOrigin.PROMOTION])
+    clock = ManualClock(T0)
+    wallets = Wallets(store, clock=clock, merge_origins=[LotOrigin.PROMOTION])
     first = daily(wallets, "a")
+    clock.advance(timedelta(seconds=1))  # "newest" is by creation time, then id
     assert daily(wallets, "b", expires_in=timedelta(days=3)) != first
     bonus = wallets.credit(
         "c", holder="alice", amount=COIN(1), origin=LotOrigin.BONUS, cause=Cause("b", "c")
     ).lot_id
     assert bonus != first
     for n in range(8):  # eight newer free lots of another origin: the promotion is past them
+        clock.advance(timedelta(seconds=1))
         wallets.credit(
             f"adj-{n}",
             holder="alice",
