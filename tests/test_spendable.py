@@ -344,6 +344,8 @@ def test_what_never_merges(store: Store) -> None:
         Wallets(store, merge_origins=LotOrigin.PROMOTION)  # type: ignore[arg-type]
     with pytest.raises(InvalidTypeError):
         Wallets(store, merge_origins=["promotion"])  # type: ignore[list-item]
+    with pytest.raises(InvalidTypeError):
+        Wallets(store, merge_origins=5)  # type: ignore[arg-type]
 
 
 def test_a_lot_that_disagrees_with_the_balance_is_a_storage_error() -> None:
@@ -362,3 +364,24 @@ def test_a_lot_that_disagrees_with_the_balance_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="disagree with its balance"):
         wallets.spend("s", holder="alice", amount=COIN(4), cause=Cause("g", "1"))
     assert wallets.balance("alice", COIN) == COIN(5)
+
+
+def test_merging_into_a_wallet_of_many_lots_and_in_a_batch(store: Store) -> None:
+    """A wallet of more lots than the stores hold in memory merges alike, and
+    so does a batch (whose commands share one unit of work)."""
+    clock = ManualClock(T0)
+    wallets = Wallets(store, clock=clock, merge_origins={LotOrigin.PROMOTION})
+    fill(wallets, 40)  # purchases and bonuses: never merged into
+    clock.advance(timedelta(seconds=1))
+    first = daily(wallets, "day-0")
+    with wallets.batch() as bulk:
+        for day in range(1, 20):
+            clock.advance(timedelta(days=1))
+            assert daily(bulk, f"day-{day}") == first
+    assert daily(wallets, "day-20") == first
+    merged = [lot for lot in wallets.lots("alice", COIN) if lot.id == first]
+    assert [(lot.amount, lot.remaining) for lot in merged] == [(21, 21)]
+    assert len(wallets.lots("alice", COIN)) == 41
+    wallets.spend("all", holder="alice", amount=COIN(61), cause=Cause("g", "all"))
+    assert wallets.balance("alice", COIN) == COIN(0)
+    assert wallets.verify().ok

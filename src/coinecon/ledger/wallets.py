@@ -775,8 +775,6 @@ class Wallets:
             ValidationError: *older_than* is after the service's clock's now
                 (it would forget records of commands that may be retried).
         """
-        if type(older_than) is not datetime:
-            raise InvalidTypeError(f"older_than must be a datetime, got {older_than!r}")
         require_aware(older_than, "older_than")
         with self._unit_of_work() as uow:
             now = self._now()
@@ -821,7 +819,13 @@ class Wallets:
         with uow:
             # Built once entered: a store may bind its repositories on entry.
             shared = _BatchStore(uow)
-            inner = Wallets(shared, clock=self._clock, spend_order=self._order, new_id=self._new_id)
+            inner = Wallets(
+                shared,
+                clock=self._clock,
+                spend_order=self._order,
+                new_id=self._new_id,
+                merge_origins=self._merge,
+            )
             self._batches.add(opener)
             try:
                 yield inner

@@ -1116,6 +1116,36 @@ class LotContract(_Contract):
         with store.unit_of_work() as uow:
             assert uow.lots.mergeable(wallet("nobody"), LotOrigin.BONUS) is None
 
+    def test_a_lot_grown_by_a_merge_reads_back_whole(self, store: Store) -> None:
+        """``update`` stores a lot whose amount grew (a credit merged into it)
+        as it is, for a wallet of a few lots and one of many, whether or not
+        the lot was read in the unit of work first."""
+        for holder, count in (("few", 3), ("many", 40)):
+            lots = [_lot(f"{holder}-{n}", holder, amount=2) for n in range(count)]
+            with store.unit_of_work() as uow:
+                for lot in lots:
+                    uow.lots.add(lot)
+                uow.commit()
+            account = wallet(holder)
+            for read_first in (True, False):
+                with store.unit_of_work() as uow:
+                    target = (
+                        uow.lots.mergeable(account, LotOrigin.PROMOTION) if read_first else None
+                    )
+                    target = target or uow.lots.get(lots[-1].id)
+                    assert target is not None
+                    grown = attrs.evolve(
+                        target, amount=target.amount + 5, remaining=target.remaining + 5
+                    )
+                    uow.lots.update(grown)
+                    assert uow.lots.get(grown.id) == grown
+                    taken = uow.lots.spendable(account, SpendOrder.OLDEST_FIRST, T0, 10_000)
+                    assert grown in taken
+                    uow.commit()
+                with store.unit_of_work() as uow:
+                    assert uow.lots.get(grown.id) == grown
+                    assert grown in uow.lots.open_lots(account)
+
     def test_spendable_passes_over_lapsed_lots(self, store: Store) -> None:
         """A lot whose expiry is at or before *now* is never spendable, in any
         order, though it still has coins until the sweep."""
