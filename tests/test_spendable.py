@@ -21,7 +21,7 @@ from coinecon.adapters.sqlite import SqliteStore, _lots
 from coinecon.clock import ManualClock
 from coinecon.errors import InvalidTypeError, StorageError, ValidationError
 from coinecon.ledger.journal import AccountKey, Cause
-from coinecon.ledger.lots import Lot, LotOrigin, SpendOrder, covering
+from coinecon.ledger.lots import MERGE_WINDOW, Lot, LotOrigin, SpendOrder, covering, merge_candidate
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Money
 from coinecon.ports import Store
@@ -385,3 +385,21 @@ def test_merging_into_a_wallet_of_many_lots_and_in_a_batch(store: Store) -> None
     wallets.spend("all", holder="alice", amount=COIN(61), cause=Cause("g", "all"))
     assert wallets.balance("alice", COIN) == COIN(0)
     assert wallets.verify().ok
+
+
+def test_merge_candidate_looks_among_the_newest_open_lasting_free_lots() -> None:
+    """Pinned directly (the contract tests use it as their model)."""
+
+    def lot(name: str, origin: LotOrigin, minutes: int, **options: Any) -> Lot:
+        return Lot.new(name, ALICE, origin, 5, T0 + timedelta(minutes=minutes), "tx", **options)
+
+    promo = lot("promo", LotOrigin.PROMOTION, 0)
+    newer = [lot(f"adj-{n}", LotOrigin.ADJUSTMENT, 10 + n) for n in range(MERGE_WINDOW)]
+    assert merge_candidate([promo, *newer[:-1]], LotOrigin.PROMOTION) == promo
+    assert merge_candidate([promo, *newer], LotOrigin.PROMOTION) is None  # past the window
+    emptied = lot("emptied", LotOrigin.PROMOTION, 50).take(5)[0]
+    expiring = lot("expiring", LotOrigin.PROMOTION, 60, expires_at=T0 + timedelta(days=1))
+    bought = lot("bought", LotOrigin.PURCHASE, 70, value=Money.from_minor(5, "USD"))
+    assert merge_candidate([promo, emptied, expiring, bought], LotOrigin.PROMOTION) == promo
+    assert merge_candidate([promo, bought], LotOrigin.PURCHASE) is None
+    assert merge_candidate([], LotOrigin.PROMOTION) is None
