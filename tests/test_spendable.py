@@ -393,6 +393,7 @@ def test_merge_candidate_looks_among_the_newest_open_lasting_free_lots() -> None
     def lot(name: str, origin: LotOrigin, minutes: int, **options: Any) -> Lot:
         return Lot.new(name, ALICE, origin, 5, T0 + timedelta(minutes=minutes), "tx", **options)
 
+    assert MERGE_WINDOW == 8  # as docs/ledger.md and Wallets' docstring say
     promo = lot("promo", LotOrigin.PROMOTION, 0)
     newer = [lot(f"adj-{n}", LotOrigin.ADJUSTMENT, 10 + n) for n in range(MERGE_WINDOW)]
     assert merge_candidate([promo, *newer[:-1]], LotOrigin.PROMOTION) == promo
