@@ -24,6 +24,7 @@ from coinecon.adapters.sqlite._sql import (
     _CHAIN,
     _CHUNK,
     _FLUSH_ROWS,
+    _LAST_ROW,
     _LAST_SEQUENCE,
     _PAGE,
     _POSTINGS_WITH_ACCOUNTS,
@@ -548,7 +549,6 @@ _IN_TIME_ORDER = "SELECT NOT EXISTS (SELECT 1 FROM ledger_disorder)"
 _ROW_FROM = (
     "SELECT row, occurred_at, first_sequence FROM transactions WHERE row >= ? ORDER BY row LIMIT 1"
 )
-_LAST_ROW_AND_SEQUENCE = "SELECT max(row) FROM transactions"
 _OF_KIND = (
     "SELECT sequence FROM history WHERE account_id = ? AND kind = ? "
     "AND sequence >= ? AND sequence < ? ORDER BY sequence DESC LIMIT ?"
@@ -578,9 +578,9 @@ def _first_at(raw: sqlite3.Connection, when: str) -> tuple[int, int] | None:
     occurred at or after *when* (UTC text), or ``None`` if none did; found by
     bisecting the transactions' rows, which are in the order of their times
     (:func:`_in_time_order`)."""
-    (last,) = raw.execute(_LAST_ROW_AND_SEQUENCE).fetchone()
+    (last,) = raw.execute(_LAST_ROW).fetchone()
     found = None
-    low, high = 1, (last or 0) + 1
+    low, high = 1, last + 1
     while low < high:
         middle = (low + high) // 2
         line = raw.execute(_ROW_FROM, (middle,)).fetchone()
