@@ -66,15 +66,6 @@ Record = dict[str, Any]
 # -- helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        with SqliteStore(tmp_path / "coins.db") as sqlite_store:
-            yield sqlite_store
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)

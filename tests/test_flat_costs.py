@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 from dateutil.relativedelta import relativedelta
 
 from coinecon.adapters.memory import MemoryStore
@@ -21,6 +21,9 @@ from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Money
 from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0, purchase, record
+
+if TYPE_CHECKING:
+    import pytest
 
 HOLDERS = 5
 
@@ -58,15 +61,6 @@ def peak_of(action: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    with SqliteStore(tmp_path / "books.db") as sqlite:
-        yield sqlite
 
 
 def test_verify_holds_no_more_for_a_ledger_four_times_as_long(store: Store) -> None:

@@ -4,7 +4,6 @@ events older than a time, and never breaks a replay inside the window."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,15 +23,6 @@ from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        with SqliteStore(tmp_path / "books.db") as sqlite:
-            yield sqlite
 
 
 class Sink:

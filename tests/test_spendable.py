@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -28,15 +27,6 @@ from coinecon.ports import Store
 from coinecon.testing.contract import COIN, T0
 
 ALICE = AccountKey.wallet("alice", COIN)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-    else:
-        with SqliteStore(tmp_path / "books.db") as sqlite:
-            yield sqlite
 
 
 def fill(wallets: Wallets, lots: int, coins: int = 1) -> None:
