@@ -40,7 +40,6 @@ from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, as_utc, require_aware
 from coinecon.errors import (
-    AmountOutOfRangeError,
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
@@ -1027,18 +1026,18 @@ class Wallets:
     def _merge_into(
         uow: UnitOfWork, wallet: AccountKey, origin: LotOrigin, coins: int
     ) -> Lot | None:
-        """Add *coins* to *wallet*'s lot that a credit of *origin* merges
-        into, and return it as it is after; ``None`` if there is none (or it
-        would hold more coins than a lot can)."""
+        """Add *coins* to the lot a credit of *origin* merges into.
+
+        Return the lot as it is after, or ``None`` if *wallet* has none. A lot
+        cannot outgrow its range: every coin it ever held was credited out of
+        the unit's issuance account, whose balance the rules keep in range.
+        """
         target = uow.lots.mergeable(wallet, origin)
         if target is None:
             return None
-        try:
-            merged = attrs.evolve(
-                target, amount=target.amount + coins, remaining=target.remaining + coins
-            )
-        except AmountOutOfRangeError:
-            return None
+        merged = attrs.evolve(
+            target, amount=target.amount + coins, remaining=target.remaining + coins
+        )
         uow.lots.update(merged)
         return merged
 
