@@ -702,14 +702,11 @@ class _Ledger:
         limit = state.limit("journal", len(journal))
         if since is None and until is None:
             return _stream(self._uow, limit, journal.__getitem__)
-        since = None if since is None else as_utc(since, "since")
-        until = None if until is None else as_utc(until, "until")
-        start = 0
-        if state.disordered_at is None:  # the period is a range of the journal
-            if since is not None:
-                start = bisect.bisect_left(journal, since, key=_occurred_at)
-            if until is not None:
-                limit.value = min(limit.value, bisect.bisect_left(journal, until, key=_occurred_at))
+        since, until, start, end = self._period(
+            since, until, lambda when: bisect.bisect_left(journal, when, key=_occurred_at)
+        )
+        if end is not None:
+            limit.value = min(limit.value, end)
         stream = _stream(self._uow, limit, journal.__getitem__, start)
         return (t for t in stream if _within(t.occurred_at, since, until))
 
@@ -723,16 +720,12 @@ class _Ledger:
         limit = state.limit("postings", len(log))
         if since is None and until is None:
             return _stream(self._uow, limit, log.__getitem__)
-        since = None if since is None else as_utc(since, "since")
-        until = None if until is None else as_utc(until, "until")
-        start = 0
-        if state.disordered_at is None:  # the period is a range of the log
-            sequences = log.sequences
-            if since is not None:
-                start = bisect.bisect_left(sequences, self._sequence_at(since))
-            if until is not None:
-                end = bisect.bisect_left(sequences, self._sequence_at(until))
-                limit.value = min(limit.value, end)
+        sequences = log.sequences
+        since, until, start, end = self._period(
+            since, until, lambda when: bisect.bisect_left(sequences, self._sequence_at(when))
+        )
+        if end is not None:
+            limit.value = min(limit.value, end)
         transactions = state.transactions
         stream = _stream(self._uow, limit, log.__getitem__, start)
         return (
@@ -741,6 +734,20 @@ class _Ledger:
             if (transaction := transactions.get(posting.transaction_id)) is not None
             and _within(transaction.occurred_at, since, until)
         )
+
+    def _period(
+        self, since: datetime | None, until: datetime | None, place: Callable[[datetime], int]
+    ) -> tuple[datetime | None, datetime | None, int, int | None]:
+        """*since* and *until* in UTC, and where the period starts and ends in
+        a table whose place for a time *place* finds by bisecting it: while
+        the journal is in the order of its times; from 0 to the end (``None``)
+        otherwise, and the stream compares times."""
+        since = None if since is None else as_utc(since, "since")
+        until = None if until is None else as_utc(until, "until")
+        if self._state.disordered_at is not None:
+            return since, until, 0, None
+        start = 0 if since is None else place(since)
+        return since, until, start, None if until is None else place(until)
 
     def accounts(self) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
