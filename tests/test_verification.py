@@ -40,7 +40,9 @@ TRANSACTIONS = (
 LOT = attrs.evolve(
     Lot.new("lot-1", ALICE, LotOrigin.PURCHASE, 100, T0, "tx-1", value=Money("4.99", "USD")),
     remaining=70,
-    value_recognised=149,
+    # Its whole value recognised: the money side of these books is one
+    # settlement, and nothing is deferred (test_deferred_revenue_* defer some).
+    value_recognised=499,
 )
 
 
@@ -300,3 +302,26 @@ def test_postings_apart_are_named_so_while_their_transaction_is_recent() -> None
     """verify_books remembers the last 1,000 transactions it checked."""
     assert "belong to no transaction after those of the postings before them" in _apart(999)[-2]
     assert _apart(1000)[-2].endswith("belong to no transaction")
+
+
+DEFERRED = AccountKey.system(AccountKind.DEFERRED_REVENUE, USD)
+
+
+def test_deferred_revenue_is_the_value_the_lots_have_not_recognised() -> None:
+    owing = attrs.evolve(LOT, value_recognised=149)  # 350 of 499 still owed
+    defer = transaction("tx-4", TransactionKind.SETTLEMENT, (REVENUE, 350), (DEFERRED, -350))
+    postings = _record(
+        [
+            *((t.id, p.account, p.amount) for t in TRANSACTIONS for p in t.postings),
+            ("tx-4", REVENUE, 350),
+            ("tx-4", DEFERRED, -350),
+        ]
+    )
+    books = (*TRANSACTIONS, defer)
+    assert _verify(transactions=books, postings=postings, lots=(owing,)).ok
+    assert _verify(transactions=books, postings=postings).problems == (
+        "deferred revenue in USD is 350 but the lots have 0 of their value to recognise",
+    )
+    assert _verify(lots=(owing,)).problems == (
+        "deferred revenue in USD is 0 but the lots have 350 of their value to recognise",
+    )

@@ -9,7 +9,7 @@ from typing import Any, Self
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from coinecon import ManualClock, Money, UnitAmount
+from coinecon import Currency, ManualClock, Money, UnitAmount
 from coinecon.adapters.memory import MemoryStore
 from coinecon.errors import (
     IdempotencyConflict,
@@ -23,7 +23,14 @@ from coinecon.errors import (
     ValidationError,
 )
 from coinecon.ledger.events import OutboxEvent
-from coinecon.ledger.journal import AccountKey, Cause, Posting, Transaction, TransactionKind
+from coinecon.ledger.journal import (
+    AccountKey,
+    AccountKind,
+    Cause,
+    Posting,
+    Transaction,
+    TransactionKind,
+)
 from coinecon.ledger.lots import Lot, LotOrigin
 from coinecon.ledger.wallets import CreditResult, SpendResult, Wallets
 from coinecon.ports import (
@@ -274,7 +281,12 @@ class TestQueries:
         )
         assert [e.cause.id for e in window.entries] == ["p2", "p1"]
         entry = seen[0]
-        assert entry.counterparties == (AccountKey.spent(COIN),)
+        # The coins go to the spent account, their value from deferred revenue to revenue.
+        assert entry.counterparties == (
+            AccountKey.spent(COIN),
+            AccountKey.system(AccountKind.DEFERRED_REVENUE, Currency.of("USD")),
+            AccountKey.system(AccountKind.REVENUE, Currency.of("USD")),
+        )
         assert entry.cause == Cause("item", "s2")
         with pytest.raises(InvalidIdentifierError):
             wallets.history(account, cursor="abc")

@@ -130,6 +130,11 @@ class AccountKind(enum.Enum):
     """Tax collected and owed to an authority."""
     FEES = "fees"
     """Processor fees and store commissions paid by the platform."""
+    BREAKAGE = "breakage"
+    """Revenue recognised from purchased coins that expired unspent."""
+    LOSSES = "losses"
+    """What refunds and chargebacks cost the platform: money given back for
+    coins already spent (less what a later settlement of the debt recovers)."""
 
     @property
     def holder_owned(self) -> bool:
@@ -323,7 +328,7 @@ class TransactionKind(enum.Enum):
     ``REVERSAL``            yes                    no
     ``SPEND``, ``GIFT``     no                     yes
     ``EXPIRY``              no                     yes
-    ``REFUND``              no                     yes
+    ``REFUND``              no                     yes, even below zero
     ``CHARGEBACK``          no                     yes, even below zero
     ======================  =====================  =====================
     """
@@ -349,7 +354,7 @@ class TransactionKind(enum.Enum):
     EXPIRY = "expiry"
     """Coins that expired unspent."""
     REFUND = "refund"
-    """Coins taken back because their purchase was refunded."""
+    """Coins taken back because their purchase was refunded; may leave a debt."""
     CHARGEBACK = "chargeback"
     """Coins taken back after a payment reversal; may leave a debt."""
     CONVERSION = "conversion"
@@ -379,7 +384,7 @@ _DEBITS_WALLET = frozenset(
         TransactionKind.ADJUSTMENT,
     }
 )
-_MAY_OVERDRAW = frozenset({TransactionKind.CHARGEBACK})
+_MAY_OVERDRAW = frozenset({TransactionKind.CHARGEBACK, TransactionKind.REFUND})
 
 
 class PostingNotAllowed(LedgerRuleViolation):
@@ -713,7 +718,8 @@ def check_rules(
 
     Raises:
         InsufficientFunds: a holder-owned account would go below zero, or is in
-            debt and would be debited further. Only a ``CHARGEBACK`` may take a
+            debt and would be debited further. Only a ``CHARGEBACK`` or a
+            ``REFUND`` (money given back for coins already spent) may take a
             wallet below zero.
         BalanceLimitExceeded: a balance would leave the 64-bit range.
     """

@@ -72,8 +72,10 @@ def verify_books(
     increasing sequence; that every posting's running balance equals the sum of
     the account's postings up to it; that every stored balance equals the sum
     of its postings; that each unit and currency sums to zero over all
-    accounts; and that each wallet's lots hold exactly its (non-negative)
-    balance.
+    accounts; that each wallet's lots hold exactly its (non-negative)
+    balance; and that each currency's ``DEFERRED_REVENUE`` account holds
+    (negated: it is a credit balance) exactly the value of the purchased lots
+    not recognised yet (see :mod:`coinecon.ledger.entries`).
 
     It streams: *transactions* and *postings* are read once, side by side (a
     transaction's postings come together, in the order of the transactions,
@@ -202,11 +204,18 @@ def _assets_that_do_not_sum_to_zero(running: Mapping[AccountKey, int]) -> list[s
 
 
 def _lots_that_disagree(lots: Iterable[Lot], running: Mapping[AccountKey, int]) -> list[str]:
-    """Each wallet whose lots do not hold its (non-negative) balance."""
+    """Each wallet whose lots do not hold its (non-negative) balance, and each
+    currency whose deferred revenue is not the value its lots have not
+    recognised yet."""
     in_lots: dict[AccountKey, int] = {}
+    deferred: dict[Asset, int] = {}
     for lot in lots:
         in_lots[lot.account] = in_lots.get(lot.account, 0) + lot.remaining
-    return [
+        value = lot.value
+        if value is not None:
+            owed = value.minor - lot.value_recognised
+            deferred[value.currency] = deferred.get(value.currency, 0) + owed
+    problems = [
         f"{account}: lots hold {in_lots.get(account, 0)} but the balance is "
         f"{running.get(account, 0)}"
         for account in sorted(
@@ -214,6 +223,18 @@ def _lots_that_disagree(lots: Iterable[Lot], running: Mapping[AccountKey, int]) 
         )
         if in_lots.get(account, 0) != max(running.get(account, 0), 0)
     ]
+    in_books = {
+        account.asset: -balance
+        for account, balance in running.items()
+        if account.kind is AccountKind.DEFERRED_REVENUE
+    }
+    problems.extend(
+        f"deferred revenue in {asset.code} is {in_books.get(asset, 0)} but the lots have "
+        f"{deferred.get(asset, 0)} of their value to recognise"
+        for asset in sorted(set(in_books) | set(deferred), key=lambda a: a.code)
+        if in_books.get(asset, 0) != deferred.get(asset, 0)
+    )
+    return problems
 
 
 def _legs(postings: Iterable[Posting | RecordedPosting]) -> Counter[tuple[AccountKey, int]]:

@@ -48,10 +48,12 @@ from coinecon.errors import (
     TransferNotAllowed,
     ValidationError,
 )
+from coinecon.ledger import entries
 from coinecon.ledger.events import EventSink, OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
     AccountKey,
+    PLATFORM,
     AccountKind,
     Cause,
     HistoryEntry,
@@ -66,7 +68,7 @@ from coinecon.ledger.journal import (
 )
 from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder, take_from_lots
 from coinecon.ledger.verification import VerificationReport, verify_books
-from coinecon.money.money import MAX_MINOR_UNITS, Money
+from coinecon.money.money import MAX_MINOR_UNITS, Currency, Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
 
@@ -584,34 +586,43 @@ class Wallets:
             if expiry is not None and expiry <= now:
                 raise ValidationError(f"the coins would expire at {expiry}, not after now ({now})")
             self._sweep(uow, wallet, now)
-            transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
-                self._new_id(),
-                _ORIGIN_KIND[origin],
-                (
-                    Posting(AccountKey.issuance(amount.unit), -amount.amount),
-                    Posting(wallet, amount.amount),
-                ),
-                now,
-                key,
-                cause,
-                pairs,
-            )
-            after = self._record(uow, transaction)
             lot = None
             if expiry is None and origin in self._merge:
-                lot = self._merge_into(uow, wallet, origin, amount.amount)
-            if lot is None:
-                lot = Lot.new(
+                transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
                     self._new_id(),
-                    wallet,
-                    origin,
-                    amount.amount,
+                    _ORIGIN_KIND[origin],
+                    (
+                        Posting(AccountKey.issuance(amount.unit), -amount.amount),
+                        Posting(wallet, amount.amount),
+                    ),
                     now,
-                    transaction.id,
-                    value=value,
-                    expires_at=expiry,
+                    key,
+                    cause,
+                    pairs,
                 )
-                uow.lots.add(lot)
+                before = uow.ledger.balances([wallet])
+                if before[wallet] >= 0:  # a wallet in debt settles it from a lot of its own
+                    after = entries.record(uow, transaction, before)
+                    lot = self._merge_into(uow, wallet, origin, amount.amount)
+                    if lot is None:
+                        lot = Lot.new(
+                            self._new_id(), wallet, origin, amount.amount, now, transaction.id
+                        )
+                        uow.lots.add(lot)
+            if lot is None:
+                credited = entries.record_credit(
+                    uow,
+                    transaction_id=self._new_id(),
+                    new_id=self._new_id,
+                    kind=_ORIGIN_KIND[origin],
+                    wallet=wallet,
+                    grants=(entries.Grant(amount.amount, origin, value, expiry),),
+                    now=now,
+                    key=key,
+                    cause=cause,
+                    metadata=pairs,
+                )
+                transaction, after, lot = credited.transaction, credited.balances, credited.lots[0]
             result = CreditResult(
                 transaction.id,
                 lot.id,
@@ -703,11 +714,25 @@ class Wallets:
             self._sweep(uow, wallet, now)
             # Read in spend order, only as far as the amount is covered.
             lots = uow.lots.spendable(wallet, self._order, now, coins)
+            taken = self._plan(lots, coins, now)
+            legs = postings
+            if taken is not None:
+                # The value of the coins consumed moves from deferred revenue to revenue.
+                recognised = entries.recognition_legs(
+                    [consumption for _, consumption in taken], AccountKind.REVENUE
+                )
+                if recognised:
+                    legs = entries.merge_legs((*postings, *recognised))
             transaction = Transaction._of(  # noqa: SLF001 (every field but the id is checked)
-                self._new_id(), kind, postings, now, key, cause, pairs
+                self._new_id(), kind, legs, now, key, cause, pairs
             )
             after = self._record(uow, transaction)
-            consumed = self._consume(uow, wallet, lots, coins, transaction.id, now)
+            if taken is None:
+                raise StorageError(
+                    f"the lots of {wallet} disagree with its balance; run verify(): "
+                    f"they hold fewer than {coins} coins"
+                )
+            consumed = self._consume(uow, taken, transaction.id)
             balance = UnitAmount._unchecked(after[wallet], unit)  # noqa: SLF001 (checked by the rules)
             result = SpendResult._of(transaction.id, consumed, balance)  # noqa: SLF001
             self._finish(uow, key, digest, result.to_json(), "coins.spent", transaction)
@@ -944,11 +969,19 @@ class Wallets:
     def deferred_revenue(self) -> dict[str, Money]:
         """The money value of unspent purchased coins, per currency code.
 
-        It is the sum over purchased lots of the value not yet recognised; each
-        lot recognises its value as its coins are spent or expire.
+        It is what the ``DEFERRED_REVENUE`` account of each currency holds (a
+        credit balance, stored negative, given here as the positive amount
+        owed): the value paid for purchased coins less what was recognised
+        as their coins were spent or expired. :meth:`verify` checks that it
+        is the sum of the purchased lots' value not yet recognised.
         """
         with self._unit_of_work() as uow:
-            totals = _by_currency(lot.remaining_value for lot in uow.lots.all())
+            accounts = uow.ledger.accounts_of(PLATFORM)
+        totals = {
+            account.asset.code: Money.from_minor(-balance, account.asset)
+            for account, balance in accounts.items()
+            if account.kind is AccountKind.DEFERRED_REVENUE and isinstance(account.asset, Currency)
+        }
         return dict(sorted(totals.items()))
 
     def deliver_events(self, sink: EventSink, *, limit: int = 100) -> int:
@@ -1054,12 +1087,15 @@ class Wallets:
         lapsed_at = lot.expires_at
         assert isinstance(unit, Unit)  # noqa: S101 (lots only belong to unit wallets)
         assert lapsed_at is not None  # noqa: S101 (only a lot that expires lapses)
+        after, consumption = lot.take(lot.remaining)
         transaction = Transaction(
             id=self._new_id(),
             kind=TransactionKind.EXPIRY,
             postings=(
                 Posting(lot.account, -lot.remaining),
                 Posting(AccountKey.expired(unit), lot.remaining),
+                # The value of purchased coins that lapse is breakage.
+                *entries.recognition_legs([consumption], AccountKind.BREAKAGE),
             ),
             occurred_at=now,
             idempotency_key=f"expiry:{lot.id}",
@@ -1067,7 +1103,6 @@ class Wallets:
             metadata=(("lapsed_at", lapsed_at.astimezone(UTC).isoformat()),),
         )
         self._record(uow, transaction)
-        after, consumption = lot.take(lot.remaining)
         uow.lots.update(after)
         uow.lots.record_consumption(transaction.id, [consumption])
         result = ExpiryResult(
@@ -1078,33 +1113,29 @@ class Wallets:
         self._announce(uow, "coins.expired", transaction, result.to_json())
         return result
 
-    def _consume(
-        self,
-        uow: UnitOfWork,
-        wallet: AccountKey,
-        lots: Sequence[Lot],
-        coins: int,
-        transaction_id: str,
-        now: datetime,
-    ) -> tuple[LotConsumption, ...]:
-        """Take *coins* from *lots*, *wallet*'s open lots (none of them
-        lapsed at *now*), for *transaction_id*."""
-        repository = uow.lots
+    def _plan(
+        self, lots: Sequence[Lot], coins: int, now: datetime
+    ) -> list[tuple[Lot, LotConsumption]] | None:
+        """What a spend of *coins* takes from *lots* (open lots of one
+        wallet, none lapsed at *now*), each lot as it is after; ``None`` if
+        they hold fewer coins."""
         if len(lots) == 1 and lots[0].remaining >= coins:
             # What take_from_lots does with one lot that holds enough: the usual case.
-            lot, consumption = lots[0].take(coins)
+            return [lots[0].take(coins)]
+        try:
+            return take_from_lots(lots, coins, self._order, now=now)
+        except InsufficientFunds:
+            return None
+
+    @staticmethod
+    def _consume(
+        uow: UnitOfWork, taken: Sequence[tuple[Lot, LotConsumption]], transaction_id: str
+    ) -> tuple[LotConsumption, ...]:
+        """Store the lots as *taken* left them, and what *transaction_id* consumed."""
+        repository = uow.lots
+        for lot, _ in taken:
             repository.update(lot)
-            consumed: tuple[LotConsumption, ...] = (consumption,)
-        else:
-            try:
-                taken = take_from_lots(lots, coins, self._order, now=now)
-            except InsufficientFunds as error:
-                raise StorageError(
-                    f"the lots of {wallet} disagree with its balance; run verify(): {error}"
-                ) from error
-            for lot, _ in taken:
-                repository.update(lot)
-            consumed = tuple([consumption for _, consumption in taken])
+        consumed = tuple([consumption for _, consumption in taken])
         repository.record_consumption(transaction_id, consumed)
         return consumed
 
