@@ -22,7 +22,12 @@ import pytest
 from books_dump import dump
 from coinecon import ManualClock, StorageError
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
-from coinecon.adapters.sqlite.schema import APPLICATION_ID, HOLDER_KINDS, MIGRATIONS
+from coinecon.adapters.sqlite.schema import (
+    APPLICATION_ID,
+    HOLDER_KINDS,
+    MIGRATIONS,
+    OPENING_TRANSACTION,
+)
 from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.wallets import SpendResult, Wallets
 from coinecon.testing.contract import COIN
@@ -76,8 +81,33 @@ def test_an_older_store_reads_back_the_same_after_its_migration(
     keys = before.pop("keys")
     with SqliteStore(path) as store:
         assert version(path) == SCHEMA_VERSION
-        assert dump(store, keys) == before
+        after = dump(store, keys)
         assert Wallets(store).verify().ok
+        deferred = Wallets(store).deferred_revenue()
+    # Version 5 put the value its lots owe into deferred revenue, out of
+    # clearing, in one transaction recorded after the others: everything
+    # else reads back the same.
+    opening = after["transactions"].pop()
+    owed = {code: money.minor for code, money in deferred.items()}
+    assert owed and all(owed.values())
+    assert opening["id"] == OPENING_TRANSACTION
+    assert opening["kind"] == "settlement"
+    assert opening["occurred_at"] == before["transactions"][-1]["occurred_at"]
+    assert opening["postings"] == [
+        leg
+        for code in sorted(owed)
+        for leg in (
+            [f"clearing:@platform:{code}", owed[code]],
+            [f"deferred-revenue:@platform:{code}", -owed[code]],
+        )
+    ]
+    for code in owed:
+        for kind in ("clearing", "deferred-revenue"):
+            account = f"{kind}:@platform:{code}"
+            assert account not in before["accounts"]
+            del after["accounts"][account], after["history"][account]
+    del after["by_id"][OPENING_TRANSACTION], after["consumed"][OPENING_TRANSACTION]
+    assert after == before
 
 
 def test_the_migration_chains_each_account_s_postings_and_marks_exhausted_lots(
@@ -184,7 +214,10 @@ def test_a_migration_that_fails_leaves_the_file_as_it_was(
     monkeypatch.undo()
     with SqliteStore(v1_file) as store:  # and it migrates once the step is fixed
         keys = expected()["keys"]
-        assert dump(store, keys)["accounts"] == expected()["accounts"]
+        accounts = dump(store, keys)["accounts"]
+        # Version 5 adds the two accounts of deferred revenue's opening.
+        del accounts["clearing:@platform:USD"], accounts["deferred-revenue:@platform:USD"]
+        assert accounts == expected()["accounts"]
     assert before != v1_file.read_bytes()
 
 

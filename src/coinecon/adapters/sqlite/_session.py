@@ -286,6 +286,9 @@ class _Pending:
         self.behind.clear()
 
 
+_MAY_LEAVE_DEBT = (TransactionKind.CHARGEBACK.value, TransactionKind.REFUND.value)
+
+
 def _into_debt(
     raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int, int, int | None]]
 ) -> str:
@@ -299,9 +302,9 @@ def _into_debt(
             transaction_id, transaction_kind = raw.execute(
                 "SELECT id, kind FROM transactions WHERE row = ?", (row,)
             ).fetchone()
-            if kind in _HOLDER_KINDS and transaction_kind != TransactionKind.CHARGEBACK.value:
+            if kind in _HOLDER_KINDS and transaction_kind not in _MAY_LEAVE_DEBT:
                 return (
                     f"transaction {transaction_id} takes {kind}:{owner}:{code} "
-                    f"to {after}: below zero outside a chargeback"
+                    f"to {after}: below zero outside a chargeback or refund"
                 )
     return NO_DEBT_MESSAGE  # not among them: another writer's, in this same transaction

@@ -29,6 +29,13 @@ Version 4 indexes each wallet's open lots in the order of their creation and
 by spend group (whether they expire, whether they were bought) in expiry
 order, so that a spend reads a wallet's lots in any
 :class:`~coinecon.ledger.lots.SpendOrder` only until its amount is covered.
+
+Version 5 lets a refund, like a chargeback, leave a holder in debt; adds the
+``records`` table, where the services keep their records (purchases,
+provider events, holders' profiles, cases) as documents; and, for a file
+made before it, records the transaction ``schema-v5-deferred-revenue`` that
+puts the value its purchased lots have not recognised yet into deferred
+revenue, out of clearing (see :mod:`coinecon.ledger.entries`).
 """
 
 from __future__ import annotations
@@ -554,5 +561,105 @@ _VERSION_4 = (
     """,
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_VERSION_1, _VERSION_2, _VERSION_3, _VERSION_4)
+OPENING_TRANSACTION = "schema-v5-deferred-revenue"
+"""The id (and idempotency key) of the transaction with which version 5
+puts the value of an older file's purchased lots into its books."""
+
+_VERSION_5 = (
+    # A refund, like a chargeback, may leave a holder in debt (money given
+    # back for coins already spent).
+    "DROP TRIGGER postings_no_debt_outside_a_chargeback",
+    f"""
+    CREATE TRIGGER postings_no_debt_outside_a_chargeback
+    BEFORE INSERT ON postings
+    WHEN NEW.amount < 0 AND NEW.balance_after < 0
+    BEGIN
+        SELECT RAISE(ABORT, '{NO_DEBT_MESSAGE.replace("'", "''")}')
+        WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id) IN {HOLDER_KINDS}
+            AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row)
+                NOT IN ('chargeback', 'refund');
+    END
+    """,
+    # The records of the services (purchases, provider events, holders'
+    # profiles, cases): a document per (kind, id), with the owner and time it
+    # is found by, and a version that each update raises by one.
+    """
+    CREATE TABLE records (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (typeof(version) = 'integer' AND version > 0),
+        body TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX records_of_owner ON records (kind, owner, created_at, id)",
+    # The money side: a purchased lot's value not recognised yet is deferred
+    # revenue, which a file made before version 5 does not hold. One
+    # transaction puts it there, out of clearing, currency by currency.
+    """
+    CREATE TEMP TABLE migration_owed AS
+    SELECT code, owed + coalesce((
+               SELECT balance FROM accounts
+               WHERE kind = 'deferred-revenue' AND owner = '@platform'
+                   AND asset_kind = 'money' AND asset_code = code
+           ), 0) AS adjust
+    FROM (
+        SELECT value_currency AS code, sum(value_minor - value_recognised) AS owed
+        FROM lots WHERE value_minor IS NOT NULL GROUP BY value_currency
+    )
+    """,
+    "DELETE FROM migration_owed WHERE adjust = 0",
+    """
+    INSERT OR IGNORE INTO accounts (kind, owner, asset_kind, asset_code)
+    SELECT kind, '@platform', 'money', code
+    FROM migration_owed, (SELECT 'clearing' AS kind UNION ALL SELECT 'deferred-revenue')
+    """,
+    f"""
+    INSERT INTO transactions (
+        id, kind, occurred_at, idempotency_key, cause_type, cause_id, metadata,
+        first_sequence, postings
+    )
+    SELECT '{OPENING_TRANSACTION}', 'settlement',
+        (SELECT occurred_at FROM transactions ORDER BY row DESC LIMIT 1),
+        '{OPENING_TRANSACTION}', 'migration', 'schema-v5', '[]',
+        (SELECT coalesce(max(sequence), 0) + 1 FROM postings), 2 * count(*)
+    FROM migration_owed HAVING count(*) > 0
+    """,
+    f"""
+    INSERT INTO postings (sequence, transaction_row, account_id, amount, balance_after, previous)
+    SELECT t.first_sequence + 2 * (o.n - 1) + leg.i, t.row, a.id, leg.sign * o.adjust,
+        a.balance + leg.sign * o.adjust, a.last_sequence
+    FROM (SELECT code, adjust, row_number() OVER (ORDER BY code) AS n FROM migration_owed) AS o
+    JOIN (SELECT 0 AS i, 'clearing' AS kind, 1 AS sign
+          UNION ALL SELECT 1, 'deferred-revenue', -1) AS leg
+    JOIN accounts AS a ON a.kind = leg.kind AND a.owner = '@platform'
+        AND a.asset_kind = 'money' AND a.asset_code = o.code
+    JOIN transactions AS t ON t.id = '{OPENING_TRANSACTION}'
+    ORDER BY 1
+    """,
+    f"""
+    UPDATE accounts SET (balance, last_sequence) = (
+        SELECT p.balance_after, p.sequence FROM postings AS p
+        WHERE p.account_id = accounts.id AND p.transaction_row = (
+            SELECT row FROM transactions WHERE id = '{OPENING_TRANSACTION}'
+        )
+    )
+    WHERE id IN (
+        SELECT account_id FROM postings WHERE transaction_row = (
+            SELECT row FROM transactions WHERE id = '{OPENING_TRANSACTION}'
+        )
+    )
+    """,
+    "DROP TABLE migration_owed",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (
+    _VERSION_1,
+    _VERSION_2,
+    _VERSION_3,
+    _VERSION_4,
+    _VERSION_5,
+)
 """``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""
