@@ -39,7 +39,7 @@ from _workload import COIN, CURRENCY, DIAMOND, Command
 
 from coinecon._ids import random_id as new_id
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of coinecon's SQLite schema whose rows this script writes: on
 a coinecon with another schema, the benchmark leaves (b) out."""
 
@@ -175,6 +175,9 @@ def _wallet(holder: str) -> Account:
 _SPENT: Account = ("spent", "@platform", "unit", COIN.code)
 _COIN_ISSUANCE: Account = ("issuance", "@platform", "unit", COIN.code)
 _DIAMOND_ISSUANCE: Account = ("issuance", "@platform", "unit", DIAMOND.code)
+_CLEARING: Account = ("clearing", "@platform", "money", CURRENCY)
+_DEFERRED: Account = ("deferred-revenue", "@platform", "money", CURRENCY)
+_REVENUE: Account = ("revenue", "@platform", "money", CURRENCY)
 
 
 class RawBooks:
@@ -428,10 +431,26 @@ class RawBooks:
         lots = self._open_lots(holder, wallet)
         earnings: Account = ("earnings", creator, "unit", DIAMOND.code)
         self._read_balances((wallet, _SPENT, _DIAMOND_ISSUANCE, earnings))
+        if self.balances[wallet] < coins:
+            raise Overdraft(key)
+        # The lots the gift takes from, before the transaction: the value of
+        # their coins moves from deferred revenue to revenue in it.
+        items, wanted, recognised_value, valued = self._take(lots, coins)
+        taken = len(items)
+        if recognised_value:
+            self._read_balances((_DEFERRED, _REVENUE))
         balances = self.balances
         left = balances[wallet] - coins
-        if left < 0:
-            raise Overdraft(key)
+        if wanted:
+            raise Refused(f"the lots of {holder} hold fewer coins than its balance")
+        recognition = (
+            (
+                (_DEFERRED, recognised_value, balances[_DEFERRED] + recognised_value),
+                (_REVENUE, -recognised_value, balances[_REVENUE] - recognised_value),
+            )
+            if recognised_value
+            else ()
+        )
         transaction_id, waiting = self._record(
             "gift",
             key,
@@ -443,14 +462,35 @@ class RawBooks:
                 (_SPENT, coins, balances[_SPENT] + coins),
                 (_DIAMOND_ISSUANCE, -diamonds, balances[_DIAMOND_ISSUANCE] - diamonds),
                 (earnings, diamonds, balances[earnings] + diamonds),
+                *recognition,
             ),
         )
+        self.items.extend((transaction_id, *item) for item in items)
+        # A transaction sent already (10,000 rows waited) is looked up for a consumption.
+        if transaction_id not in self.transactions and (
+            self.db.execute(_CONSUMED, (transaction_id,)).fetchone()
+        ):
+            raise Refused(f"consumption of {transaction_id} already recorded")
+        value = f"{_text(CURRENCY)}:{recognised_value}" if valued else ""
+        result = (
+            f'{{"balance":{left},"lots":{taken},'
+            f'"transaction_id":{_text(transaction_id)},"unit":"COIN","value":{{{value}}}}}'
+        )
+        self._finish(key, digest, result, now, "coins.spent", transaction_id, waiting)
+        return result
+
+    def _take(
+        self, lots: list[list[Any]], coins: int
+    ) -> tuple[list[tuple[Any, ...]], int, int, bool]:
+        """Take *coins* from *lots*, in order, as the adapter does: the
+        consumption items, the coins they lacked, the value recognised and
+        whether a lot taken from carries money."""
         taken = 0
         recognised_value = 0
-        valued = False  # whether a lot taken from carries money
+        valued = False
         wanted = coins
-        position = 0
-        while wanted:
+        items = []
+        while wanted and lots:
             lot = lots[0]
             take = min(wanted, lot[_REMAINING])
             lot[_REMAINING] -= take
@@ -465,24 +505,12 @@ class RawBooks:
             if not lot[_REMAINING]:
                 lots.pop(0)
             currency = None if part is None else lot[_CURRENCY]
-            self.items.append((transaction_id, position, lot[_ID], take, part, currency))
+            items.append((taken, lot[_ID], take, part, currency))
             taken += 1
             if part is not None:
                 recognised_value += part  # one currency in this workload
                 valued = True
-            position += 1
-        # A transaction sent already (10,000 rows waited) is looked up for a consumption.
-        if transaction_id not in self.transactions and (
-            self.db.execute(_CONSUMED, (transaction_id,)).fetchone()
-        ):
-            raise Refused(f"consumption of {transaction_id} already recorded")
-        value = f"{_text(CURRENCY)}:{recognised_value}" if valued else ""
-        result = (
-            f'{{"balance":{left},"lots":{taken},'
-            f'"transaction_id":{_text(transaction_id)},"unit":"COIN","value":{{{value}}}}}'
-        )
-        self._finish(key, digest, result, now, "coins.spent", transaction_id, waiting)
-        return result
+        return items, wanted, recognised_value, valued
 
     def purchase(self, command: Command) -> str:
         key = command.key
@@ -503,16 +531,23 @@ class RawBooks:
         # The sweep of the wallet's lapsed lots reads its open lots (no lot
         # of this workload lapses).
         cached = self._open_lots(holder, wallet)
-        self._read_balances((_COIN_ISSUANCE, wallet))
+        self._read_balances((wallet, _COIN_ISSUANCE))
+        self._read_balances((_CLEARING, _DEFERRED))
         balances = self.balances
         after = balances[wallet] + coins
+        value = command.value
         transaction_id, waiting = self._record(
             "purchase",
             key,
             "purchase",
             command.cause_id,
             now,
-            ((_COIN_ISSUANCE, -coins, balances[_COIN_ISSUANCE] - coins), (wallet, coins, after)),
+            (
+                (_COIN_ISSUANCE, -coins, balances[_COIN_ISSUANCE] - coins),
+                (wallet, coins, after),
+                (_CLEARING, value, balances[_CLEARING] + value),
+                (_DEFERRED, -value, balances[_DEFERRED] - value),
+            ),
         )
         lot_id = new_id()
         values = (

@@ -57,10 +57,10 @@ __all__ = [
     "Grant",
     "merge_legs",
     "money_account",
+    "recognition_legs",
     "record",
     "record_credit",
     "record_debit",
-    "recognition_legs",
 ]
 
 
@@ -88,9 +88,7 @@ def merge_legs(postings: Iterable[Posting]) -> tuple[Posting, ...]:
     return tuple(Posting(account, amount) for account, amount in sums.items() if amount)
 
 
-def recognition_legs(
-    consumed: Iterable[LotConsumption], into: AccountKind
-) -> list[Posting]:
+def recognition_legs(consumed: Iterable[LotConsumption], into: AccountKind) -> list[Posting]:
     """The postings that recognise the value of *consumed* coins: per
     currency, ``DEFERRED_REVENUE`` debited and *into* (``REVENUE``,
     ``BREAKAGE``, ``LOSSES``) credited by the value consumed."""
@@ -209,7 +207,11 @@ def record_credit(
             expires_at=grant.expires_at,
         )
         if grant.value is not None:
-            legs.append(Posting(money_account(AccountKind.CLEARING, grant.value.currency), grant.value.minor))
+            legs.append(
+                Posting(
+                    money_account(AccountKind.CLEARING, grant.value.currency), grant.value.minor
+                )
+            )
             legs.append(
                 Posting(
                     money_account(AccountKind.DEFERRED_REVENUE, grant.value.currency),
@@ -345,4 +347,3 @@ def record_debit(
     if consumed:
         repository.record_consumption(transaction.id, consumed)
     return Debited(transaction, consumed, debt, after)
-

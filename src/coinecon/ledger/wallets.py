@@ -52,8 +52,8 @@ from coinecon.ledger import entries
 from coinecon.ledger.events import EventSink, OutboxEvent
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
-    AccountKey,
     PLATFORM,
+    AccountKey,
     AccountKind,
     Cause,
     HistoryEntry,
