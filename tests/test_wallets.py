@@ -38,6 +38,7 @@ from coinecon.ports import (
     LedgerRepository,
     LotRepository,
     OutboxRepository,
+    RecordRepository,
     UnitOfWork,
 )
 from coinecon.testing.contract import COIN, DIAMOND, T0, wallet
@@ -489,6 +490,10 @@ class _EnteredOnly:
     @property
     def outbox(self) -> OutboxRepository:
         return self._open().outbox
+
+    @property
+    def records(self) -> RecordRepository:
+        return self._open().records
 
     def __enter__(self) -> Self:
         self._inner.__enter__()

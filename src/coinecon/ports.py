@@ -52,12 +52,14 @@ from coinecon.ledger.journal import (
     TransactionKind,
 )
 from coinecon.ledger.lots import Lot, LotConsumption, LotOrigin, SpendOrder
+from coinecon.records import Record
 
 __all__ = [
     "IdempotencyRepository",
     "LedgerRepository",
     "LotRepository",
     "OutboxRepository",
+    "RecordRepository",
     "Store",
     "UnitOfWork",
 ]
@@ -302,6 +304,45 @@ class OutboxRepository(Protocol):
         ...
 
 
+class RecordRepository(Protocol):
+    """The services' records (purchases, provider events, profiles, cases):
+    versioned JSON documents, by kind and id (see :mod:`coinecon.records`)."""
+
+    def get(self, kind: str, record_id: str) -> Record | None:
+        """The record of *kind* with this id, or ``None``."""
+        ...
+
+    def add(self, record: Record) -> None:
+        """Store a new record.
+
+        Raises:
+            StorageError: if a record of its kind has its id, or its version
+                is not 1.
+        """
+        ...
+
+    def update(self, record: Record) -> None:
+        """Replace the stored record of *record*'s kind and id with it.
+
+        Raises:
+            StorageError: if there is none, if *record*'s version is not the
+                stored one's plus one (it was changed from a stale read), or
+                if its owner or creation time differ from the stored one's
+                (they are what it is found by, and never change).
+        """
+        ...
+
+    def of_owner(
+        self, kind: str, owner: str, *, since: datetime | None = None, limit: int
+    ) -> list[Record]:
+        """Up to *limit* records of *kind* and *owner*, newest first (by
+        creation time, then id); with *since*, only those created at or
+        after it. An adapter answers it from an index on (kind, owner,
+        creation time), so its cost follows what it returns.
+        """
+        ...
+
+
 class UnitOfWork(Protocol):
     """One atomic, isolated piece of work over the repositories.
 
@@ -327,6 +368,11 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> OutboxRepository:
         """The event outbox."""
+        ...
+
+    @property
+    def records(self) -> RecordRepository:
+        """The services' records."""
         ...
 
     def __enter__(self) -> Self: ...

@@ -53,6 +53,7 @@ from coinecon.ledger.lots import (
     covering,
     merge_candidate,
 )
+from coinecon.records import Record
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -261,6 +262,10 @@ class _State:
         self.idempotency: dict[str, _Record] = _Table()
         self.outbox: dict[str, _Event] = _Table()
         self.delivered: dict[str, datetime] = _Table()
+        # The services' records by (kind, id), and each (kind, owner)'s
+        # (created_at, id) keys, sorted.
+        self.records: dict[tuple[str, str], Record] = {}
+        self.records_of: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
 
     def marks(self) -> tuple[int, int, int, int, int, int, int]:
         """The lengths of what is only ever added to, to cut it back to."""
@@ -411,10 +416,13 @@ class MemoryUnitOfWork:
         self._old_lists: dict[AccountKey, list[str]] = {}
         # What prune() forgot, by table, to put back on a rollback.
         self._pruned: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = []
+        # Each record this unit of work stored, as it was before (None: new).
+        self._old_records: list[tuple[Record, Record | None]] = []
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
         self.outbox = _Outbox(self)
+        self.records = _Records(self)
 
     def __enter__(self) -> Self:
         if self._active or self._ended:
@@ -455,6 +463,7 @@ class MemoryUnitOfWork:
             self._old_lots.clear()
         self._old_lists.clear()
         self._pruned.clear()
+        self._old_records.clear()
         self._marks = None
 
     def rollback(self) -> None:
@@ -488,6 +497,15 @@ class MemoryUnitOfWork:
         for table, forgotten in reversed(self._pruned):
             table.update(forgotten)
         self._pruned.clear()
+        records = state.records
+        for record, previous in reversed(self._old_records):
+            if previous is None:
+                del records[record.kind, record.id]
+                keys = state.records_of[record.kind, record.owner]
+                keys.remove((record.created_at, record.id))
+            else:
+                records[record.kind, record.id] = previous
+        self._old_records.clear()
 
     def _forget(self, table: dict[str, Any], mark: int, keys: Collection[str]) -> None:
         """Remove *keys* from *table*, whose place in :meth:`_State.marks` is
@@ -1080,6 +1098,78 @@ class _Outbox:
         uow._forget(state.outbox, _OUTBOX_MARK, forgotten)  # noqa: SLF001
         uow._forget(state.delivered, _DELIVERED_MARK, forgotten)  # noqa: SLF001
         return len(old)
+
+
+class _Records:
+    """The services' records; see :class:`coinecon.ports.RecordRepository`."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._state = uow._state  # noqa: SLF001
+
+    def get(self, kind: str, record_id: str) -> Record | None:
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        return self._state.records.get((kind, record_id))
+
+    def add(self, record: Record) -> None:
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        if not isinstance(record, Record):
+            raise StorageError(f"a record is a Record, got {record!r}")
+        state = self._state
+        key = (record.kind, record.id)
+        if key in state.records:
+            raise StorageError(f"record {record.kind}:{record.id} already exists")
+        if record.version != 1:
+            raise StorageError(
+                f"a new record is at version 1; {record.kind}:{record.id} is at {record.version}"
+            )
+        state.records[key] = record
+        bisect.insort(
+            state.records_of.setdefault((record.kind, record.owner), []),
+            (record.created_at, record.id),
+        )
+        uow._old_records.append((record, None))  # noqa: SLF001
+
+    def update(self, record: Record) -> None:
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        if not isinstance(record, Record):
+            raise StorageError(f"a record is a Record, got {record!r}")
+        records = self._state.records
+        key = (record.kind, record.id)
+        stored = records.get(key)
+        if stored is None:
+            raise StorageError(f"record {record.kind}:{record.id} does not exist")
+        _check_update(stored, record)
+        records[key] = record
+        uow._old_records.append((record, stored))  # noqa: SLF001
+
+    def of_owner(
+        self, kind: str, owner: str, *, since: datetime | None = None, limit: int
+    ) -> list[Record]:
+        if not self._uow._active:  # noqa: SLF001
+            raise _not_active()
+        if type(limit) is not int or limit < 1:
+            raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
+        keys = self._state.records_of.get((kind, owner), [])
+        start = 0 if since is None else bisect.bisect_left(keys, (_instant(since), ""))
+        records = self._state.records
+        return [records[kind, key[1]] for key in reversed(keys[max(start, len(keys) - limit) :])]
+
+
+def _check_update(stored: Record, record: Record) -> None:
+    """Refuse an update of *stored* to *record* that does not follow it."""
+    if record.version != stored.version + 1:
+        raise StorageError(
+            f"record {record.kind}:{record.id} is at version {stored.version}; an update "
+            f"stores version {stored.version + 1}, not {record.version} (read it again)"
+        )
+    if record.owner != stored.owner or record.created_at != stored.created_at:
+        raise StorageError(f"record {record.kind}:{record.id} keeps its owner and creation time")
 
 
 def _occurred_at(transaction: Transaction) -> datetime:

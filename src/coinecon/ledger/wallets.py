@@ -404,6 +404,7 @@ class _BatchUnitOfWork:
         self.lots = uow.lots
         self.idempotency = uow.idempotency
         self.outbox = uow.outbox
+        self.records = uow.records
 
     def __enter__(self) -> Self:
         if self._batch.failed:

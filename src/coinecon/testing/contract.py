@@ -21,7 +21,7 @@ each test (pytest's ``tmp_path``); to use other fixtures, override the
 
 The parts (:class:`LedgerContract`, :class:`LotContract`,
 :class:`IdempotencyContract`, :class:`OutboxContract`,
-:class:`UnitOfWorkContract`, :class:`ConcurrencyContract`) can also be
+:class:`RecordContract`, :class:`UnitOfWorkContract`, :class:`ConcurrencyContract`) can also be
 subclassed one by one. They need the ``testing`` extra (pytest).
 """
 
@@ -64,6 +64,7 @@ from coinecon.ledger.verification import verify_books
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
 from coinecon.ports import Store, UnitOfWork
+from coinecon.records import Record
 
 __all__ = [
     "ConcurrencyContract",
@@ -1483,21 +1484,127 @@ def _write_everything(uow: UnitOfWork, tag: str) -> None:
     uow.lots.record_consumption(f"tx-{tag}", [LotConsumption(f"lot-{tag}", 1)])
     uow.idempotency.add(IdempotencyRecord(f"key-{tag}", "f" * 64, "{}", T0))
     uow.outbox.add(_event(f"e-{tag}"))
+    uow.records.add(_record(f"r-{tag}"))
 
 
-def _kept(uow: UnitOfWork, tag: str) -> tuple[bool, bool, bool, bool, bool]:
-    """Which of the five writes of :func:`_write_everything` *uow* reads."""
+def _kept(uow: UnitOfWork, tag: str) -> tuple[bool, bool, bool, bool, bool, bool]:
+    """Which of the six writes of :func:`_write_everything` *uow* reads."""
     return (
         uow.ledger.get(f"tx-{tag}") is not None,
         uow.lots.get(f"lot-{tag}") is not None,
         uow.lots.consumption(f"tx-{tag}") != [],
         uow.idempotency.get(f"key-{tag}") is not None,
         any(e.id == f"e-{tag}" for e in uow.outbox.pending(limit=100)),
+        uow.records.get("purchase", f"r-{tag}") is not None,
     )
 
 
-_ALL = (True, True, True, True, True)
-_NONE = (False, False, False, False, False)
+_ALL = (True, True, True, True, True, True)
+_NONE = (False, False, False, False, False, False)
+
+
+def _record(
+    record_id: str, owner: str = "alice", minutes: int = 0, kind: str = "purchase"
+) -> Record:
+    return Record.new(
+        kind, record_id, owner, T0 + timedelta(minutes=minutes), {"id": record_id, "n": 1}
+    )
+
+
+class RecordContract(_Contract):
+    """The services' records: versioned documents by kind, id and owner."""
+
+    def test_add_and_get(self, store: Store) -> None:
+        tricky = Record.new("case", "c-1", "o\u2019brien", T0, {"note": 'caf\u00e9 "x"\n'})
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("p-1"))
+            uow.records.add(tricky)
+            assert uow.records.get("purchase", "p-1") == _record("p-1")  # before the commit
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.records.get("purchase", "p-1") == _record("p-1")
+            assert uow.records.get("case", "c-1") == tricky
+            assert uow.records.get("case", "p-1") is None  # ids are per kind
+            assert uow.records.get("purchase", "p-2") is None
+
+    def test_a_duplicate_or_a_new_record_past_version_1_is_refused(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("p-1"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            with pytest.raises(StorageError, match="already exists"):
+                uow.records.add(_record("p-1", owner="bob"))
+            with pytest.raises(StorageError, match="version 1"):
+                uow.records.add(attrs.evolve(_record("p-2"), version=2))
+            assert uow.records.get("purchase", "p-2") is None
+            assert uow.records.of_owner("purchase", "bob", limit=10) == []
+
+    def test_update_takes_the_next_version_only(self, store: Store) -> None:
+        first = _record("p-1")
+        with store.unit_of_work() as uow:
+            uow.records.add(first)
+            second = first.changed({"status": "done"})
+            uow.records.update(second)
+            assert uow.records.get("purchase", "p-1") == second
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.records.get("purchase", "p-1") == second
+            assert uow.records.get("purchase", "p-1").data == {"status": "done"}  # type: ignore[union-attr]
+            with pytest.raises(StorageError, match="version 2"):
+                uow.records.update(first.changed({"status": "stale"}))  # version 2 again
+            with pytest.raises(StorageError, match="version 2"):
+                uow.records.update(second.changed({}).changed({}))  # version 4
+            with pytest.raises(StorageError, match="owner and creation time"):
+                uow.records.update(attrs.evolve(second.changed({}), owner="bob"))
+            with pytest.raises(StorageError, match="owner and creation time"):
+                uow.records.update(
+                    attrs.evolve(second.changed({}), created_at=T0 + timedelta(hours=1))
+                )
+            with pytest.raises(StorageError, match="does not exist"):
+                uow.records.update(_record("p-9").changed({}))
+            assert uow.records.get("purchase", "p-1") == second
+
+    def test_of_owner_newest_first_since_a_time(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            for n in (3, 1, 4, 2):
+                uow.records.add(_record(f"p-{n}", minutes=n))
+            uow.records.add(_record("p-0", minutes=2))  # same time as p-2: by id
+            uow.records.add(_record("b-1", owner="bob", minutes=1))
+            uow.records.add(_record("c-1", minutes=1, kind="case"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            ids = [r.id for r in uow.records.of_owner("purchase", "alice", limit=10)]
+            assert ids == ["p-4", "p-3", "p-2", "p-0", "p-1"]
+            ids = [r.id for r in uow.records.of_owner("purchase", "alice", limit=2)]
+            assert ids == ["p-4", "p-3"]
+            since = T0 + timedelta(minutes=2)
+            ids = [r.id for r in uow.records.of_owner("purchase", "alice", since=since, limit=10)]
+            assert ids == ["p-4", "p-3", "p-2", "p-0"]
+            zoned = since.astimezone(timezone(timedelta(hours=-5)))  # the same instant
+            assert uow.records.of_owner("purchase", "alice", since=zoned, limit=10)[-1].id == "p-0"
+            assert [r.id for r in uow.records.of_owner("case", "alice", limit=10)] == ["c-1"]
+            assert uow.records.of_owner("purchase", "carol", limit=10) == []
+            with pytest.raises(InvalidAmountError):
+                uow.records.of_owner("purchase", "alice", limit=0)
+
+    def test_a_rollback_undoes_adds_and_updates(self, store: Store) -> None:
+        first = _record("p-1")
+        with store.unit_of_work() as uow:
+            uow.records.add(first)
+            uow.commit()
+            uow.records.update(first.changed({"status": "x"}))
+            uow.records.add(_record("p-2", minutes=5))
+            uow.rollback()
+            assert uow.records.get("purchase", "p-1") == first
+            assert uow.records.get("purchase", "p-2") is None
+            assert uow.records.of_owner("purchase", "alice", limit=10) == [first]
+            uow.records.add(_record("p-2", minutes=5))  # the id is free again
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [r.id for r in uow.records.of_owner("purchase", "alice", limit=10)] == [
+                "p-2",
+                "p-1",
+            ]
 
 
 class UnitOfWorkContract(_Contract):
@@ -1653,6 +1760,7 @@ class StoreContract(
     LotContract,
     IdempotencyContract,
     OutboxContract,
+    RecordContract,
     UnitOfWorkContract,
     ConcurrencyContract,
 ):

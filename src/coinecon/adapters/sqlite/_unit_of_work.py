@@ -9,6 +9,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from coinecon.adapters.sqlite._documents import _Records
 from coinecon.adapters.sqlite._group import RELEASE, ROLLBACK_TO, Group
 from coinecon.adapters.sqlite._ledger import _Ledger
 from coinecon.adapters.sqlite._lots import _Lots
@@ -29,6 +30,7 @@ class SqliteUnitOfWork:
         lots: lots and what spends took from them.
         idempotency: the first result of each idempotency key.
         outbox: events awaiting delivery.
+        records: the services' records.
     """
 
     def __init__(self, store: SqliteStore) -> None:
@@ -46,6 +48,7 @@ class SqliteUnitOfWork:
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
         self.outbox = _Outbox(self)
+        self.records = _Records(self)
 
     def __enter__(self) -> Self:
         if self._connection is not None or self._ended:
