@@ -31,22 +31,29 @@ __all__ = [
     "InvalidPromotionError",
     "InvalidQuoteError",
     "InvalidRateError",
+    "InvalidRegionError",
     "InvalidTypeError",
     "InvalidUnitError",
     "LedgerRuleViolation",
+    "LimitExceeded",
     "MetadataTooLargeError",
     "NaiveDatetimeError",
     "NotAvailableError",
+    "NotEligibleError",
     "NotFoundError",
     "PrecisionError",
     "PriceBookInvalidError",
     "PricingProblemError",
+    "QuoteExpiredError",
+    "QuoteMismatchError",
+    "RefundTooLargeError",
     "StorageError",
     "TransferNotAllowed",
     "UnbalancedTransactionError",
     "UnitMismatchError",
     "UnknownCurrencyError",
     "ValidationError",
+    "WalletFrozen",
 ]
 
 
@@ -235,6 +242,14 @@ class InsufficientFunds(LedgerRuleViolation):
         self.shortfall = requested - max(balance, 0)
 
 
+class WalletFrozen(InsufficientFunds):
+    """The wallet is in debt (a refund or chargeback took back coins already
+    spent), and every debit is refused until a purchase or an adjustment
+    credits enough to settle it. Nothing is changed."""
+
+    rule = "frozen-in-debt"
+
+
 class BalanceLimitExceeded(LedgerRuleViolation):
     """A posting would take a balance beyond what storage holds exactly
     (a signed 64-bit integer). Nothing is clipped: the transaction is refused."""
@@ -311,6 +326,71 @@ class InvalidPromotionError(ValidationError):
 class InvalidQuoteError(ValidationError):
     """A quote's parts do not add up to its totals, or a quote was asked for
     with malformed input (no coins and no SKU, a non-positive validity...)."""
+
+
+class QuoteExpiredError(InvalidQuoteError):
+    """A quote was presented outside its validity (before it was made or at
+    or after its expiry). Nothing is charged: ask for a new quote."""
+
+
+class QuoteMismatchError(InvalidQuoteError):
+    """A quote is not what the price book gives for it now: altered after it
+    was made, or made for a buyer whose history has changed since (a first
+    purchase made meanwhile, a promotion used up). Nothing is charged: ask
+    for a new quote."""
+
+
+class InvalidRegionError(ValidationError):
+    """A region is not an assigned ISO 3166-1 alpha-2 code (``UK`` for
+    ``GB``, ``ZZ``); the message names the likely intended code."""
+
+
+class RefundTooLargeError(InvalidAmountError):
+    """A refund or chargeback would give back more than the payment took.
+
+    Attributes:
+        allowed: the most that may still be given back (:class:`~coinecon.Money`).
+    """
+
+    def __init__(self, message: str, *, allowed: object) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+class NotEligibleError(CoineconError, PermissionError):
+    """The holder may not do this: not of age without a parental consent, no
+    age attestation, a region where it is not offered.
+
+    Attributes:
+        holder: the holder refused.
+        reason: a stable code: ``"no-attestation"``, ``"not-adult"``,
+            ``"attestation-region"``, ``"region"``.
+    """
+
+    def __init__(self, message: str, *, holder: str, reason: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.reason = reason
+
+
+class LimitExceeded(CoineconError, PermissionError):
+    """A purchase would break a limit: the holder's budget, the platform's
+    velocity limit or maximum wallet balance. Refused before any charge;
+    nothing is changed.
+
+    Attributes:
+        limit: a stable code: ``"budget"``, ``"purchases-per-hour"``,
+            ``"wallet-balance"``.
+        allowed: the limit (:class:`~coinecon.Money` for a budget, an int
+            otherwise).
+        remaining: what is left of it before this purchase, of the same type.
+    """
+
+    def __init__(self, message: str, *, limit: str, allowed: object, remaining: object) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.allowed = allowed
+        self.remaining = remaining
 
 
 class NotAvailableError(CoineconError, LookupError):

@@ -332,6 +332,15 @@ class RecordRepository(Protocol):
         """
         ...
 
+    def remove(self, kind: str, record_id: str) -> None:
+        """Forget the record of *kind* with this id (a marker whose work is
+        done, such as a purchase no longer waiting for its provider).
+
+        Raises:
+            StorageError: if there is none.
+        """
+        ...
+
     def of_owner(
         self, kind: str, owner: str, *, since: datetime | None = None, limit: int
     ) -> list[Record]:

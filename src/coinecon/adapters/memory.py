@@ -416,8 +416,9 @@ class MemoryUnitOfWork:
         self._old_lists: dict[AccountKey, list[str]] = {}
         # What prune() forgot, by table, to put back on a rollback.
         self._pruned: list[tuple[dict[str, Any], list[tuple[str, Any]]]] = []
-        # Each record this unit of work stored, as it was before (None: new).
-        self._old_records: list[tuple[Record, Record | None]] = []
+        # Each record this unit of work stored or removed, and what it replaced
+        # (None: it was new), to put back on a rollback.
+        self._old_records: list[tuple[Record, Record | None, bool]] = []
         self.ledger = _Ledger(self)
         self.lots = _Lots(self)
         self.idempotency = _Idempotency(self)
@@ -498,8 +499,13 @@ class MemoryUnitOfWork:
             table.update(forgotten)
         self._pruned.clear()
         records = state.records
-        for record, previous in reversed(self._old_records):
-            if previous is None:
+        for record, previous, removed in reversed(self._old_records):
+            if removed:
+                records[record.kind, record.id] = record
+                bisect.insort(
+                    state.records_of[record.kind, record.owner], (record.created_at, record.id)
+                )
+            elif previous is None:
                 del records[record.kind, record.id]
                 keys = state.records_of[record.kind, record.owner]
                 keys.remove((record.created_at, record.id))
@@ -1131,7 +1137,7 @@ class _Records:
             state.records_of.setdefault((record.kind, record.owner), []),
             (record.created_at, record.id),
         )
-        uow._old_records.append((record, None))  # noqa: SLF001
+        uow._old_records.append((record, None, False))  # noqa: SLF001
 
     def update(self, record: Record) -> None:
         uow = self._uow
@@ -1146,7 +1152,18 @@ class _Records:
             raise StorageError(f"record {record.kind}:{record.id} does not exist")
         _check_update(stored, record)
         records[key] = record
-        uow._old_records.append((record, stored))  # noqa: SLF001
+        uow._old_records.append((record, stored, False))  # noqa: SLF001
+
+    def remove(self, kind: str, record_id: str) -> None:
+        uow = self._uow
+        if uow._marks is None:  # noqa: SLF001
+            uow._first_write()  # noqa: SLF001
+        state = self._state
+        stored = state.records.pop((kind, record_id), None)
+        if stored is None:
+            raise StorageError(f"record {kind}:{record_id} does not exist")
+        state.records_of[kind, stored.owner].remove((stored.created_at, record_id))
+        uow._old_records.append((stored, None, True))  # noqa: SLF001
 
     def of_owner(
         self, kind: str, owner: str, *, since: datetime | None = None, limit: int

@@ -206,7 +206,7 @@ def record_credit(
             value=grant.value,
             expires_at=grant.expires_at,
         )
-        if grant.value is not None:
+        if grant.value is not None and grant.value.minor:
             legs.append(
                 Posting(
                     money_account(AccountKind.CLEARING, grant.value.currency), grant.value.minor

@@ -48,6 +48,7 @@ from coinecon.errors import (
     MetadataTooLargeError,
     TransferNotAllowed,
     UnbalancedTransactionError,
+    WalletFrozen,
 )
 from coinecon.money.money import MAX_MINOR_UNITS, Currency, Money, check_range
 from coinecon.money.units import Unit, UnitAmount
@@ -717,8 +718,9 @@ def check_rules(
         The new balance of every account the transaction touches.
 
     Raises:
-        InsufficientFunds: a holder-owned account would go below zero, or is in
-            debt and would be debited further. Only a ``CHARGEBACK`` or a
+        InsufficientFunds: a holder-owned account would go below zero;
+            :class:`~coinecon.errors.WalletFrozen` if it is in debt and would
+            be debited further. Only a ``CHARGEBACK`` or a
             ``REFUND`` (money given back for coins already spent) may take a
             wallet below zero.
         BalanceLimitExceeded: a balance would leave the 64-bit range.
@@ -740,13 +742,17 @@ def check_rules(
             and transaction.kind not in _MAY_OVERDRAW
         ):
             requested = -posting.amount
-            reason = (
-                f"{account} is in debt ({before}) and frozen until it is settled"
-                if before < 0
-                else f"{account} holds {before}, {requested - before} short of {requested}"
-            )
+            if before < 0:
+                raise WalletFrozen(
+                    f"insufficient funds: {account} is in debt ({before}) and frozen "
+                    "until it is settled",
+                    account=account,
+                    balance=before,
+                    requested=requested,
+                )
             raise InsufficientFunds(
-                f"insufficient funds: {reason}",
+                f"insufficient funds: {account} holds {before}, "
+                f"{requested - before} short of {requested}",
                 account=account,
                 balance=before,
                 requested=requested,

@@ -1075,6 +1075,13 @@ class Wallets:
         uow.lots.update(merged)
         return merged
 
+    def sweep_within(self, uow: UnitOfWork, wallet: AccountKey, now: datetime) -> None:
+        """Expire *wallet*'s lots that lapsed at *now*, as :meth:`expire`
+        would, inside the caller's unit of work (which the caller commits):
+        for a service that builds its own commands on these wallets, such as
+        :class:`~coinecon.economy.CoinEconomy`, before it changes a wallet."""
+        self._sweep(uow, wallet, now)
+
     def _sweep(self, uow: UnitOfWork, wallet: AccountKey, now: datetime) -> None:
         """Expire *wallet*'s lots that lapsed at *now*, as :meth:`expire`
         would, before a command changes the wallet: its balance in the books

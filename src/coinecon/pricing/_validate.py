@@ -12,11 +12,13 @@ from coinecon.errors import (
     InvalidAmountError,
     InvalidPriceBookError,
     InvalidPriceError,
+    InvalidRegionError,
     InvalidTypeError,
 )
 from coinecon.money._exact import ExactNumber
 from coinecon.money.money import Currency, Money
 from coinecon.money.rate import Rate
+from coinecon.regions import region
 
 __all__ = [
     "as_mapping",
@@ -39,7 +41,6 @@ _T = TypeVar("_T")
 
 _IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_REGION = re.compile(r"[A-Z]{2}")
 
 
 def whole(value: object, what: str, *, minimum: int) -> int:
@@ -117,12 +118,13 @@ def optional_rate(value: Rate | ExactNumber | None) -> Rate | None:
 
 
 def region_code(value: object) -> str:
-    """Return *value* if it is an ISO 3166-1 alpha-2 code (two upper-case letters)."""
-    if not isinstance(value, str) or not _REGION.fullmatch(value):
-        raise InvalidPriceBookError(
-            f"a region must be an ISO 3166-1 alpha-2 code such as 'US', got {value!r}"
-        )
-    return value
+    """Return *value* if it is an assigned ISO 3166-1 alpha-2 code
+    (:func:`coinecon.regions.region`): a book that names ``UK`` would never
+    sell to buyers from ``GB``."""
+    try:
+        return region(value)
+    except InvalidRegionError as error:
+        raise InvalidPriceBookError(str(error)) from None
 
 
 def money(value: object, what: str) -> Money:

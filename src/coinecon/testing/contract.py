@@ -1587,14 +1587,38 @@ class RecordContract(_Contract):
             with pytest.raises(InvalidAmountError):
                 uow.records.of_owner("purchase", "alice", limit=0)
 
-    def test_a_rollback_undoes_adds_and_updates(self, store: Store) -> None:
+    def test_remove_forgets_a_record_and_frees_its_id(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.records.add(_record("p-1"))
+            uow.records.add(_record("p-2", minutes=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.records.remove("purchase", "p-1")
+            assert uow.records.get("purchase", "p-1") is None
+            with pytest.raises(StorageError, match="does not exist"):
+                uow.records.remove("purchase", "p-1")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert [r.id for r in uow.records.of_owner("purchase", "alice", limit=10)] == ["p-2"]
+            uow.records.add(_record("p-1", minutes=3))
+            assert [r.id for r in uow.records.of_owner("purchase", "alice", limit=10)] == [
+                "p-1",
+                "p-2",
+            ]
+
+    def test_a_rollback_undoes_adds_updates_and_removals(self, store: Store) -> None:
         first = _record("p-1")
         with store.unit_of_work() as uow:
             uow.records.add(first)
+            uow.records.add(_record("p-3", minutes=9))
             uow.commit()
             uow.records.update(first.changed({"status": "x"}))
             uow.records.add(_record("p-2", minutes=5))
+            uow.records.remove("purchase", "p-3")
             uow.rollback()
+            assert uow.records.get("purchase", "p-3") == _record("p-3", minutes=9)
+            uow.records.remove("purchase", "p-3")
+            uow.commit()
             assert uow.records.get("purchase", "p-1") == first
             assert uow.records.get("purchase", "p-2") is None
             assert uow.records.of_owner("purchase", "alice", limit=10) == [first]

@@ -19,6 +19,7 @@ _UPDATE = (
     "UPDATE records SET version = ?, body = ? WHERE kind = ? AND id = ? AND version = ? "
     "AND owner = ? AND created_at = ?"
 )
+_DELETE = "DELETE FROM records WHERE kind = ? AND id = ?"
 _OF_OWNER = (
     f"SELECT {_COLUMNS} FROM records WHERE kind = ? AND owner = ? AND created_at >= ? "
     "ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -86,6 +87,12 @@ class _Records:
                 f"stores version {stored.version + 1}, not {record.version} (read it again)"
             )
         raise StorageError(f"record {record.kind}:{record.id} keeps its owner and creation time")
+
+    @_guarded
+    def remove(self, kind: str, record_id: str) -> None:
+        raw = self._uow._writing().raw  # noqa: SLF001
+        if not raw.execute(_DELETE, (kind, record_id)).rowcount:
+            raise StorageError(f"record {kind}:{record_id} does not exist")
 
     @_guarded
     def of_owner(

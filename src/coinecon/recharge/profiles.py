@@ -1,0 +1,84 @@
+"""A holder's profile: what recharge keeps about a buyer besides the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, final
+
+import attrs
+
+from coinecon.pricing import BuyerHistory
+from coinecon.recharge.eligibility import AgeAttestation, ParentalConsent
+from coinecon.recharge.limits import Budget
+from coinecon.records import Record
+
+__all__ = ["HolderProfile"]
+
+KIND = "holder"
+"""The record kind of profiles (the id and the owner are the holder)."""
+
+
+@final
+@attrs.frozen
+class HolderProfile:
+    """What recharge knows of a holder.
+
+    Attributes:
+        holder: the holder.
+        attestation: who vouched for their age, if anyone did.
+        consent: a guardian's consent, if one was recorded.
+        budget: the budget they set, if any.
+        purchases: how many purchases they completed.
+        redemptions: how many times they used each promotion, sorted by id.
+    """
+
+    holder: str
+    attestation: AgeAttestation | None = None
+    consent: ParentalConsent | None = None
+    budget: Budget | None = None
+    purchases: int = 0
+    redemptions: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def history(self) -> BuyerHistory:
+        """What the price book needs to know about their past purchases."""
+        return BuyerHistory(first_purchase=self.purchases == 0, redemptions=dict(self.redemptions))
+
+    def bought(self, promotions: tuple[str, ...]) -> HolderProfile:
+        """This profile after one more completed purchase using *promotions*."""
+        counts = dict(self.redemptions)
+        for promotion in promotions:
+            counts[promotion] = counts.get(promotion, 0) + 1
+        return attrs.evolve(
+            self, purchases=self.purchases + 1, redemptions=tuple(sorted(counts.items()))
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        """As JSON."""
+        return {
+            "attestation": None if self.attestation is None else self.attestation.to_data(),
+            "consent": None if self.consent is None else self.consent.to_data(),
+            "budget": None if self.budget is None else self.budget.to_data(),
+            "purchases": self.purchases,
+            "redemptions": dict(self.redemptions),
+        }
+
+    @classmethod
+    def from_data(cls, holder: str, data: Mapping[str, Any]) -> HolderProfile:
+        """What :meth:`to_data` wrote."""
+        attestation, consent, budget = data["attestation"], data["consent"], data["budget"]
+        return cls(
+            holder,
+            None if attestation is None else AgeAttestation.from_data(attestation),
+            None if consent is None else ParentalConsent.from_data(consent),
+            None if budget is None else Budget.from_data(budget),
+            data["purchases"],
+            tuple(sorted(data["redemptions"].items())),
+        )
+
+    def record(self, stored: Record | None, now: datetime) -> Record:
+        """This profile as the record that replaces *stored* (or a new one)."""
+        if stored is None:
+            return Record.new(KIND, self.holder, self.holder, now, self.to_data())
+        return stored.changed(self.to_data())
