@@ -317,6 +317,19 @@ class TestRefundsAndChargebacks:
         assert kit.economy.balance("alice") == COIN(525 - 193)  # 525 * 200 // 543
         clean(kit)
 
+    def test_a_refund_held_while_charging_is_applied_when_reconcile_completes_it(
+        self, kit: Kit
+    ) -> None:
+        kit.gateway.script("pm_card", Raise(TimeoutError(), charged=True))
+        purchase = buy(kit, "order-1")
+        refund = kit.gateway.refund(purchase.id)
+        assert kit.economy.handle_payment_event(refund).status == "held"
+        [after] = kit.economy.reconcile()
+        assert after.status is PurchaseStatus.COMPLETED
+        assert after.refunded == after.total
+        assert kit.economy.balance("alice") == COIN(0)
+        clean(kit)
+
     def test_a_reversal_before_its_chargeback_is_held_then_applied(self, kit: Kit) -> None:
         purchase = buy(kit, "order-1")
         chargeback = kit.gateway.charge_back(purchase.id)

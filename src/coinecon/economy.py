@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, final
 
 import attrs
@@ -50,18 +50,12 @@ from coinecon.errors import (
     InvalidAmountError,
     InvalidQuoteError,
     InvalidTypeError,
-    LimitExceeded,
-    NotAvailableError,
-    NotEligibleError,
     NotFoundError,
     QuoteExpiredError,
-    QuoteMismatchError,
-    RefundTooLargeError,
-    StorageError,
     ValidationError,
 )
 from coinecon.ledger import entries
-from coinecon.ledger.events import EventSink, OutboxEvent
+from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
     PLATFORM,
@@ -69,8 +63,6 @@ from coinecon.ledger.journal import (
     AccountKind,
     Cause,
     MetadataValue,
-    Posting,
-    Transaction,
     TransactionKind,
     metadata_pairs,
 )
@@ -81,7 +73,11 @@ from coinecon.money.money import Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
 from coinecon.pricing import PriceBook, Quote
-from coinecon.recharge import books, disputes, profiles, purchases
+from coinecon.recharge import disputes, purchases
+from coinecon.recharge._cases import Cases
+from coinecon.recharge._context import EVENT_KIND, Context, event_data, text
+from coinecon.recharge._payments import Payments
+from coinecon.recharge._policies import Policies
 from coinecon.recharge.disputes import Case, CaseEntry, CaseStatus
 from coinecon.recharge.eligibility import AgeAttestation, EligibilityPolicy, ParentalConsent
 from coinecon.recharge.gateway import (
@@ -89,26 +85,17 @@ from coinecon.recharge.gateway import (
     ChargeRequest,
     ChargeStatus,
     PaymentEvent,
-    PaymentEventType,
     PaymentGateway,
 )
 from coinecon.recharge.limits import Budget, LimitPolicy
 from coinecon.recharge.profiles import HolderProfile
-from coinecon.recharge.purchases import Purchase, PurchaseStatus, Reversal
+from coinecon.recharge.purchases import Purchase, PurchaseStatus
 from coinecon.records import Record
 from coinecon.regions import region as check_region
 
 __all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome"]
 
 _R = TypeVar("_R")
-_EVENT_KIND = "payment-event"
-_HOUR = timedelta(hours=1)
-_MANY = 10_000  # records read at most for one limit (purchases in a budget's period)
-_TAKE_BACK = {
-    PaymentEventType.REFUNDED: ("refund", TransactionKind.REFUND),
-    PaymentEventType.CHARGED_BACK: ("chargeback", TransactionKind.CHARGEBACK),
-    PaymentEventType.FAILED: ("refund", TransactionKind.REFUND),
-}
 
 
 @final
@@ -220,6 +207,19 @@ class CoinEconomy:
             store, clock=self._clock, spend_order=spend_order, new_id=self._new_id
         )
         """The wallets underneath, for what the economy does not wrap."""
+        self._ctx = Context(
+            unit=self.unit,
+            wallets=self.wallets,
+            new_id=self._new_id,
+            order=spend_order,
+            bonus_expiry=bonus_expiry,
+            price_book=price_book,
+            eligibility=self.eligibility,
+            limits=self.limits,
+        )
+        self._policies = Policies(self._ctx)
+        self._payments = Payments(self._ctx, self._policies)
+        self._cases = Cases(self._ctx)
         run = getattr(store, "run", None)
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
             run if callable(run) else None
@@ -289,7 +289,9 @@ class CoinEconomy:
 
         def replay(uow: UnitOfWork) -> Purchase | None:
             stored = self._replayed(uow, key, digest)
-            return None if stored is None else self._purchase(uow, json.loads(stored)["purchase"])
+            return (
+                None if stored is None else self._ctx.purchase(uow, json.loads(stored)["purchase"])
+            )
 
         replayed = self._read(replay)
         if replayed is not None:
@@ -305,14 +307,14 @@ class CoinEconomy:
                 f"{quote.expires_at.isoformat()}, not at {now.isoformat()}: ask for a new one"
             )
         profile = self.profile(quote.account)
-        self._check_quote(quote, profile)
-        self._check_eligible(profile, quote.region, now)
+        self._policies.check_quote(quote, profile)
+        self._policies.check_eligible(profile, quote.region, now)
 
         def record(uow: UnitOfWork) -> Purchase:
             again = replay(uow)  # a twin request may have won the race
             if again is not None:
                 return again
-            self._check_limits(uow, quote, self._profile(uow, quote.account), now)
+            self._policies.check_limits(uow, quote, self._ctx.profile(uow, quote.account), now)
             purchase = Purchase.of_quote(self._new_id(), quote, method, key, now)
             if not purchase.value.is_positive:
                 raise InvalidQuoteError(
@@ -394,21 +396,21 @@ class CoinEconomy:
         """
         if not isinstance(event, PaymentEvent):
             raise InvalidTypeError(f"event must be a PaymentEvent, got {event!r}")
-        content = _event_data(event)
+        content = event_data(event)
 
         def work(uow: UnitOfWork) -> EventOutcome:
-            seen = uow.records.get(_EVENT_KIND, event.id)
-            purchase = self._purchase(uow, event.charge_id)
+            seen = uow.records.get(EVENT_KIND, event.id)
+            purchase = self._ctx.purchase(uow, event.charge_id)
             if seen is not None:
                 data = seen.data
                 if data["event"] != content:
                     raise IdempotencyConflict(event.id)
                 return EventOutcome(event.id, "duplicate", purchase, data.get("transaction_id"))
             now = self._now()
-            status, purchase, transaction_id = self._apply(uow, purchase, event, now)
+            status, purchase, transaction_id = self._payments.apply(uow, purchase, event, now)
             uow.records.add(
                 Record.new(
-                    _EVENT_KIND,
+                    EVENT_KIND,
                     event.id,
                     event.charge_id,
                     now,
@@ -416,7 +418,7 @@ class CoinEconomy:
                 )
             )
             if status == "applied":
-                purchase = self._release_held(uow, purchase, now)
+                purchase = self._payments.release_held(uow, purchase, now)
             uow.commit()
             return EventOutcome(event.id, status, purchase, transaction_id)
 
@@ -492,7 +494,7 @@ class CoinEconomy:
     def profile(self, holder: str) -> HolderProfile:
         """What recharge knows of *holder* (an empty profile if nothing)."""
         check_identifier(holder, "holder")
-        return self._read(lambda uow: self._profile(uow, holder))
+        return self._read(lambda uow: self._ctx.profile(uow, holder))
 
     # -- staff --------------------------------------------------------------------------
 
@@ -520,7 +522,7 @@ class CoinEconomy:
         if reason is None and case_id is None:
             raise ValidationError("an adjustment needs a reason or the case it settles")
         if reason is not None:
-            _text(reason, "reason")
+            text(reason, "reason")
         if case_id is not None:
             check_identifier(case_id, "case id")
         meta: dict[str, MetadataValue] = {"staff": staff, "reason": reason, "case": case_id}
@@ -536,7 +538,7 @@ class CoinEconomy:
                     data["transaction_id"], UnitAmount(data["balance"], self.unit)
                 )
             if case_id is not None:
-                case = self._case(uow, case_id)
+                case = self._ctx.case(uow, case_id)
                 if case.holder != holder:
                     raise ValidationError(f"case {case_id} is {case.holder}'s, not {holder}'s")
             cause = Cause("case", case_id) if case_id is not None else Cause("adjustment", key)
@@ -579,7 +581,7 @@ class CoinEconomy:
                 {"transaction_id": result.transaction_id, "balance": after[wallet]}
             )
             uow.idempotency.add(IdempotencyRecord(key, digest, text, now))
-            self._announce(
+            self._ctx.announce(
                 uow, "coins.adjusted", now, text, transaction.id, event_id=transaction.id
             )
             uow.commit()
@@ -594,7 +596,7 @@ class CoinEconomy:
         key = check_identifier(idempotency_key, "idempotency key")
         check_identifier(holder, "holder")
         check_identifier(transaction_id, "transaction id")
-        note = _text(description, "description")
+        note = text(description, "description")
         digest = fingerprint(
             "report", {"holder": holder, "transaction": transaction_id, "description": note}
         )
@@ -602,7 +604,7 @@ class CoinEconomy:
         def work(uow: UnitOfWork) -> Case:
             stored = self._replayed(uow, key, digest)
             if stored is not None:
-                return self._case(uow, json.loads(stored)["case"])
+                return self._ctx.case(uow, json.loads(stored)["case"])
             transaction = uow.ledger.get(transaction_id)
             if transaction is None:
                 raise NotFoundError(f"no transaction {transaction_id!r}")
@@ -622,7 +624,7 @@ class CoinEconomy:
             uow.records.add(Record.new(disputes.KIND, case.id, holder, now, case.to_data()))
             text = canonical_json({"case": case.id})
             uow.idempotency.add(IdempotencyRecord(key, digest, text, now))
-            self._announce(
+            self._ctx.announce(
                 uow, "case.opened", now, canonical_json(case.to_data() | {"id": case.id})
             )
             uow.commit()
@@ -659,7 +661,7 @@ class CoinEconomy:
     def case(self, case_id: str) -> Case:
         """The case with this id."""
         check_identifier(case_id, "case id")
-        return self._read(lambda uow: self._case(uow, case_id))
+        return self._read(lambda uow: self._ctx.case(uow, case_id))
 
     def cases(self, holder: str, *, limit: int = 50) -> list[Case]:
         """*holder*'s cases, newest first."""
@@ -676,7 +678,7 @@ class CoinEconomy:
     def purchase_of(self, purchase_id: str) -> Purchase:
         """The purchase with this id (the provider's charge id)."""
         check_identifier(purchase_id, "purchase id")
-        return self._read(lambda uow: self._purchase(uow, purchase_id))
+        return self._read(lambda uow: self._ctx.purchase(uow, purchase_id))
 
     def purchases(self, holder: str, *, limit: int = 50) -> list[Purchase]:
         """*holder*'s purchases, newest first."""
@@ -748,9 +750,9 @@ class CoinEconomy:
             reason = f"the provider's answer is unknown: {type(error).__name__}: {error}"[:500]
 
             def note(uow: UnitOfWork) -> Purchase:
-                current = self._purchase(uow, purchase.id)
+                current = self._ctx.purchase(uow, purchase.id)
                 if current.status is PurchaseStatus.CHARGING:
-                    current = self._save(uow, attrs.evolve(current, reason=reason))
+                    current = self._ctx.save(uow, attrs.evolve(current, reason=reason))
                     uow.commit()
                 return current
 
@@ -762,24 +764,24 @@ class CoinEconomy:
             raise InvalidTypeError(f"a provider answers with a ChargeOutcome, got {outcome!r}")
 
         def work(uow: UnitOfWork) -> Purchase:
-            purchase = self._purchase(uow, purchase_id)
+            purchase = self._ctx.purchase(uow, purchase_id)
             if not purchase.status.open:
                 return purchase  # an event settled it meanwhile
             now = self._now()
             if outcome is None:
                 if purchase.status is PurchaseStatus.PENDING:
                     return purchase
-                purchase = self._fail(
+                purchase = self._payments.fail(
                     uow, purchase, PurchaseStatus.FAILED, "the provider never received it", now
                 )
             elif outcome.status is ChargeStatus.APPROVED:
-                purchase = self._complete(uow, purchase, outcome.reference, now)
+                purchase = self._payments.complete(uow, purchase, outcome.reference, now)
             elif outcome.status is ChargeStatus.DECLINED:
-                purchase = self._fail(
+                purchase = self._payments.fail(
                     uow, purchase, PurchaseStatus.DECLINED, outcome.reason or "declined", now
                 )
             elif purchase.status is PurchaseStatus.CHARGING:
-                purchase = self._save(
+                purchase = self._ctx.save(
                     uow,
                     attrs.evolve(
                         purchase,
@@ -793,503 +795,6 @@ class CoinEconomy:
             return purchase
 
         return self._run(work)
-
-    def _complete(
-        self, uow: UnitOfWork, purchase: Purchase, reference: str | None, now: datetime
-    ) -> Purchase:
-        """Credit *purchase*'s coins with its money, in one transaction."""
-        wallet = AccountKey.wallet(purchase.holder, self.unit)
-        self.wallets.sweep_within(uow, wallet, now)
-        grants = [entries.Grant(purchase.coins.amount, LotOrigin.PURCHASE, purchase.value)]
-        if purchase.bonus_coins.amount:
-            expiry = None if self._bonus_expiry is None else now + self._bonus_expiry
-            grants.append(entries.Grant(purchase.bonus_coins.amount, LotOrigin.BONUS, None, expiry))
-        metadata: dict[str, MetadataValue] = {"payment_method": purchase.payment_method}
-        if reference is not None:
-            metadata["reference"] = reference
-        credited = entries.record_credit(
-            uow,
-            transaction_id=self._new_id(),
-            new_id=self._new_id,
-            kind=TransactionKind.PURCHASE,
-            wallet=wallet,
-            grants=grants,
-            now=now,
-            key=f"purchase:{purchase.id}",
-            cause=Cause("purchase", purchase.id),
-            metadata=metadata_pairs(metadata),
-            also=books.purchase_legs(
-                purchase.total, purchase.tax, purchase.buyer_fees, purchase.platform_costs
-            ),
-        )
-        transaction = credited.transaction
-        purchase = self._save(
-            uow,
-            attrs.evolve(
-                purchase,
-                status=PurchaseStatus.COMPLETED,
-                reason=None,
-                reference=reference if reference is not None else purchase.reference,
-                transaction_id=transaction.id,
-                lot_ids=tuple(lot.id for lot in credited.lots),
-                updated_at=now,
-            ),
-        )
-        uow.records.remove(purchases.OPEN_KIND, purchase.id)
-        stored = uow.records.get(profiles.KIND, purchase.holder)
-        profile = self._profile(uow, purchase.holder).bought(purchase.promotions)
-        self._save_profile(uow, profile, stored, now)
-        balance = credited.balances[wallet]
-        self._announce(
-            uow,
-            "coins.credited",
-            now,
-            canonical_json(
-                {
-                    "holder": purchase.holder,
-                    "unit": self.unit.code,
-                    "coins": purchase.total_coins.amount,
-                    "balance": balance,
-                    "purchase": purchase.id,
-                }
-            ),
-            transaction.id,
-            event_id=transaction.id,
-        )
-        self._announce(uow, "purchase.completed", now, _purchase_event(purchase), transaction.id)
-        self._note_limits_reached(uow, purchase, profile, now)
-        return purchase
-
-    def _fail(
-        self,
-        uow: UnitOfWork,
-        purchase: Purchase,
-        status: PurchaseStatus,
-        reason: str,
-        now: datetime,
-    ) -> Purchase:
-        purchase = self._save(
-            uow, attrs.evolve(purchase, status=status, reason=reason, updated_at=now)
-        )
-        uow.records.remove(purchases.OPEN_KIND, purchase.id)
-        self._announce(uow, "purchase.failed", now, _purchase_event(purchase))
-        for record in self._held(uow, purchase.id):  # nothing was taken: nothing to give back
-            uow.records.update(record.changed(record.data | {"status": "ignored"}))
-        return purchase
-
-    # -- provider events ----------------------------------------------------------------
-
-    def _apply(
-        self, uow: UnitOfWork, purchase: Purchase, event: PaymentEvent, now: datetime
-    ) -> tuple[str, Purchase, str | None]:
-        """Apply *event* to *purchase*: its status, the purchase after, and
-        the transaction it recorded."""
-        kind = event.type
-        status = purchase.status
-        if kind is PaymentEventType.SETTLED:
-            if status is PurchaseStatus.COMPLETED:
-                return "ignored", purchase, None
-            purchase = self._complete(uow, purchase, purchase.reference, now)
-            return "applied", purchase, purchase.transaction_id
-        if status.open:
-            if kind is PaymentEventType.FAILED:
-                purchase = self._fail(
-                    uow, purchase, PurchaseStatus.FAILED, event.reason or "failed", now
-                )
-                return "applied", purchase, None
-            return "held", purchase, None
-        if status is not PurchaseStatus.COMPLETED:
-            return "ignored", purchase, None  # declined or failed: nothing was taken
-        if kind is PaymentEventType.CHARGEBACK_REVERSED:
-            assert event.amount is not None  # noqa: S101 (checked by PaymentEvent)
-            chargeback = next(
-                (
-                    r
-                    for r in purchase.reversals
-                    if r.kind == "chargeback" and r.reversed_by is None and r.amount == event.amount
-                ),
-                None,
-            )
-            if chargeback is None:
-                return "held", purchase, None  # its chargeback has not come yet
-            purchase, transaction_id = self._restore(uow, purchase, chargeback, event, now)
-            return "applied", purchase, transaction_id
-        amount = event.amount
-        left = purchase.total - purchase.returned
-        if amount is None:  # a payment that failed after all: all of what is left
-            amount = left
-            if not amount.is_positive:
-                return "ignored", purchase, None
-        if amount.currency != purchase.total.currency:
-            raise ValidationError(
-                f"event {event.id} is in {amount.currency.code}; the payment was in "
-                f"{purchase.total.currency.code}"
-            )
-        if amount > left:
-            raise RefundTooLargeError(
-                f"event {event.id} gives back {amount}, but only {left} of the payment of "
-                f"{purchase.total} is left to give back",
-                allowed=left,
-            )
-        purchase, transaction_id = self._take_back(uow, purchase, event, amount, now)
-        return "applied", purchase, transaction_id
-
-    def _take_back(
-        self,
-        uow: UnitOfWork,
-        purchase: Purchase,
-        event: PaymentEvent,
-        amount: Money,
-        now: datetime,
-    ) -> tuple[Purchase, str]:
-        """Give *amount* back for *purchase*: its coins in proportion, and
-        the money."""
-        label, kind = _TAKE_BACK[event.type]
-        total, before = purchase.total.minor, purchase.returned.minor
-        coins = books.proportion(purchase.total_coins.amount, before, amount.minor, total)
-        tax = books.proportion(purchase.tax.minor, before, amount.minor, total)
-        wallet = AccountKey.wallet(purchase.holder, self.unit)
-        self.wallets.sweep_within(uow, wallet, now)
-        metadata = metadata_pairs({"event": event.id, "reason": event.reason})
-        cause = Cause("purchase", purchase.id)
-        transaction_id = self._new_id()
-        debt = 0
-        if coins:
-            debited = entries.record_debit(
-                uow,
-                transaction_id=transaction_id,
-                kind=kind,
-                wallet=wallet,
-                coins=coins,
-                sink=AccountKey.issuance(self.unit),
-                order=self._order,
-                now=now,
-                key=f"{label}:{event.id}",
-                cause=cause,
-                metadata=metadata,
-                first=purchase.lot_ids,
-                legs_for=lambda consumed: books.take_back_legs(amount, tax, consumed),
-                allow_debt=True,
-            )
-            debt = debited.debt
-            balance: int | None = debited.balances[wallet]
-        else:  # too little money for a whole coin: the money alone
-            transaction = Transaction(
-                id=transaction_id,
-                kind=kind,
-                postings=entries.merge_legs(books.take_back_legs(amount, tax, ())),
-                occurred_at=now,
-                idempotency_key=f"{label}:{event.id}",
-                cause=cause,
-                metadata=metadata,
-            )
-            entries.record(uow, transaction)
-            balance = None
-        reversal = Reversal(event.id, label, amount, coins, debt, transaction_id, now)
-        purchase = self._save(
-            uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
-        )
-        self._announce(
-            uow,
-            "payment.reversed",
-            now,
-            canonical_json(
-                {
-                    "purchase": purchase.id,
-                    "holder": purchase.holder,
-                    "kind": label,
-                    "amount": amount.minor,
-                    "currency": amount.currency.code,
-                    "coins": coins,
-                    "debt": debt,
-                }
-            ),
-            transaction_id,
-            event_id=transaction_id,
-        )
-        if balance is not None and balance < 0:
-            self._announce(
-                uow,
-                "wallet.frozen",
-                now,
-                canonical_json(
-                    {"holder": purchase.holder, "unit": self.unit.code, "debt": -balance}
-                ),
-                transaction_id,
-            )
-        return purchase, transaction_id
-
-    def _restore(
-        self,
-        uow: UnitOfWork,
-        purchase: Purchase,
-        chargeback: Reversal,
-        event: PaymentEvent,
-        now: datetime,
-    ) -> tuple[Purchase, str]:
-        """Give back what *chargeback* took: its money legs undone, and the
-        coins, in lots like those it took from (its debt part first, which
-        cancels the debt it made if that is still owed)."""
-        taken = uow.ledger.get(chargeback.transaction_id)
-        if taken is None:
-            raise StorageError(f"chargeback transaction {chargeback.transaction_id} is missing")
-        wallet = AccountKey.wallet(purchase.holder, self.unit)
-        self.wallets.sweep_within(uow, wallet, now)
-        grants: list[entries.Grant] = []
-        if chargeback.debt:
-            grants.append(entries.Grant(chargeback.debt, LotOrigin.ADJUSTMENT))
-        for consumption in uow.lots.consumption(taken.id):
-            lot = uow.lots.get(consumption.lot_id)
-            if lot is None:
-                raise StorageError(f"lot {consumption.lot_id} is missing")
-            value = (
-                consumption.value
-                if consumption.value is not None and consumption.value.minor
-                else None
-            )
-            expiry = lot.expires_at if lot.expires_at is not None and lot.expires_at > now else None
-            grants.append(entries.Grant(consumption.amount, lot.origin, value, expiry))
-        legs = _undone(taken, wallet)
-        for grant in grants:  # the credit posts these itself for the lots it makes
-            if grant.value is not None:
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.CLEARING, grant.value.currency),
-                        -grant.value.minor,
-                    )
-                )
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.DEFERRED_REVENUE, grant.value.currency),
-                        grant.value.minor,
-                    )
-                )
-        legs.append(Posting(AccountKey.issuance(self.unit), chargeback.coins))
-        credited = entries.record_credit(
-            uow,
-            transaction_id=self._new_id(),
-            new_id=self._new_id,
-            kind=TransactionKind.REVERSAL,
-            wallet=wallet,
-            grants=grants,
-            now=now,
-            key=f"chargeback-reversal:{event.id}",
-            cause=Cause("purchase", purchase.id),
-            metadata=metadata_pairs({"event": event.id, "reverses": taken.id}),
-            also=legs,
-        )
-        transaction_id = credited.transaction.id
-        restored = Reversal(
-            event.id,
-            "chargeback-reversal",
-            event.amount or chargeback.amount,
-            chargeback.coins,
-            0,
-            transaction_id,
-            now,
-        )
-        reversals = tuple(
-            attrs.evolve(r, reversed_by=event.id) if r is chargeback else r
-            for r in purchase.reversals
-        )
-        purchase = self._save(
-            uow, attrs.evolve(purchase, reversals=(*reversals, restored), updated_at=now)
-        )
-        self._announce(
-            uow,
-            "payment.reversed",
-            now,
-            canonical_json(
-                {
-                    "purchase": purchase.id,
-                    "holder": purchase.holder,
-                    "kind": "chargeback-reversal",
-                    "amount": restored.amount.minor,
-                    "currency": restored.amount.currency.code,
-                    "coins": chargeback.coins,
-                    "debt": 0,
-                }
-            ),
-            transaction_id,
-            event_id=transaction_id,
-        )
-        return purchase, transaction_id
-
-    def _held(self, uow: UnitOfWork, purchase_id: str) -> list[Record]:
-        """The events held for *purchase_id*, in the order they occurred."""
-        held = [
-            r
-            for r in uow.records.of_owner(_EVENT_KIND, purchase_id, limit=_MANY)
-            if r.data["status"] == "held"
-        ]
-        return sorted(held, key=lambda r: (r.data["event"]["occurred_at"], r.id))
-
-    def _release_held(self, uow: UnitOfWork, purchase: Purchase, now: datetime) -> Purchase:
-        """Apply the events held for *purchase* that now can be, until none can."""
-        progress = True
-        while progress and purchase.status is PurchaseStatus.COMPLETED:
-            progress = False
-            for record in self._held(uow, purchase.id):
-                event = _event_of(record.id, record.data["event"])
-                status, purchase, transaction_id = self._apply(uow, purchase, event, now)
-                if status != "held":
-                    data = record.data | {"status": status, "transaction_id": transaction_id}
-                    uow.records.update(record.changed(data))
-                    progress = True
-        return purchase
-
-    # -- checks --------------------------------------------------------------------------
-
-    def _check_quote(self, quote: Quote, profile: HolderProfile) -> None:
-        """Refuse a quote the book would not give now for this buyer."""
-        try:
-            fresh = self.price_book.quote(
-                account=quote.account,
-                region=quote.region,
-                storefront=quote.storefront,
-                payment_method=quote.payment_method,
-                now=quote.created_at,
-                history=profile.history,
-                validity=quote.expires_at - quote.created_at,
-                coins=quote.coins.amount if quote.sku is None else None,
-                sku=quote.sku,
-            )
-        except (NotAvailableError, ValidationError) as error:
-            raise QuoteMismatchError(
-                f"the quote is not one the price book gives: {error}"
-            ) from None
-        if fresh.fingerprint != quote.fingerprint:
-            raise QuoteMismatchError(
-                "the quote differs from what the price book gives for it (altered, or the "
-                "buyer's history changed since it was made): ask for a new one"
-            )
-
-    def _check_eligible(self, profile: HolderProfile, region: str, now: datetime) -> None:
-        policy = self.eligibility
-        holder = profile.holder
-        if policy.regions is not None and region not in policy.regions:
-            raise NotEligibleError(
-                f"coins are not sold in {region}", holder=holder, reason="region"
-            )
-        if not policy.require_age:
-            return
-        attestation = profile.attestation
-        if attestation is not None and attestation.covers(region, now.date(), policy):
-            return
-        if profile.consent is not None:
-            return
-        if attestation is None:
-            raise NotEligibleError(
-                f"{holder}'s age is not attested, and no parental consent is recorded",
-                holder=holder,
-                reason="no-attestation",
-            )
-        if policy.majority(region) > attestation.majority:
-            raise NotEligibleError(
-                f"{holder}'s age was attested for {attestation.region} (of age at "
-                f"{attestation.majority}); {region} needs {policy.majority(region)}",
-                holder=holder,
-                reason="attestation-region",
-            )
-        raise NotEligibleError(
-            f"{holder} is not of age in {region} until {attestation.adult_from.isoformat()}, "
-            "and no parental consent is recorded",
-            holder=holder,
-            reason="not-adult",
-        )
-
-    def _check_limits(
-        self, uow: UnitOfWork, quote: Quote, profile: HolderProfile, now: datetime
-    ) -> None:
-        holder = quote.account
-        limits = self.limits
-        if limits.purchases_per_hour is not None:
-            allowed = limits.purchases_per_hour
-            recent = self._counted(uow, holder, now - _HOUR, allowed + 1)
-            if len(recent) >= allowed:
-                raise LimitExceeded(
-                    f"{holder} made {len(recent)} purchases in the last hour; "
-                    f"the limit is {allowed}",
-                    limit="purchases-per-hour",
-                    allowed=allowed,
-                    remaining=0,
-                )
-        if limits.max_wallet_balance is not None:
-            allowed = limits.max_wallet_balance
-            balance = self.wallets_balance(uow, holder, now)
-            if balance + quote.total_coins.amount > allowed:
-                raise LimitExceeded(
-                    f"{holder}'s wallet would hold {balance + quote.total_coins.amount} coins; "
-                    f"it may hold at most {allowed}",
-                    limit="wallet-balance",
-                    allowed=allowed,
-                    remaining=max(allowed - balance, 0),
-                )
-        budget = profile.budget
-        if budget is not None and budget.amount.currency == quote.currency:
-            spent = self._spent(uow, holder, budget, now)
-            if spent + quote.total > budget.amount:
-                raise LimitExceeded(
-                    f"{holder} set a {budget.period.value} budget of {budget.amount} and spent "
-                    f"{spent} of it; this purchase costs {quote.total}",
-                    limit="budget",
-                    allowed=budget.amount,
-                    remaining=max(budget.amount - spent, budget.amount.currency.zero()),
-                )
-
-    def wallets_balance(self, uow: UnitOfWork, holder: str, now: datetime) -> int:
-        """*holder*'s spendable coins in *uow*, lapsed lots left out."""
-        wallet = AccountKey.wallet(holder, self.unit)
-        stored = uow.ledger.balances([wallet])[wallet]
-        return stored - sum(lot.remaining for lot in uow.lots.lapsed(wallet, now))
-
-    def _counted(self, uow: UnitOfWork, holder: str, since: datetime, limit: int) -> list[Purchase]:
-        """*holder*'s purchases since *since* that count against limits:
-        charging, pending or completed."""
-        return [
-            p
-            for p in map(
-                Purchase.from_record,
-                uow.records.of_owner(purchases.KIND, holder, since=since, limit=_MANY),
-            )
-            if p.status
-            in (PurchaseStatus.CHARGING, PurchaseStatus.PENDING, PurchaseStatus.COMPLETED)
-        ][:limit]
-
-    def _spent(self, uow: UnitOfWork, holder: str, budget: Budget, now: datetime) -> Money:
-        spent = budget.amount.currency.zero()
-        for purchase in self._counted(uow, holder, budget.period_start(now), _MANY):
-            if purchase.total.currency == budget.amount.currency:
-                spent += purchase.total - purchase.returned
-        return spent
-
-    def _note_limits_reached(
-        self, uow: UnitOfWork, purchase: Purchase, profile: HolderProfile, now: datetime
-    ) -> None:
-        """Announce ``limit.reached`` when this purchase used up the holder's
-        budget or hourly purchases (the next one would be refused)."""
-        reached: list[dict[str, Any]] = []
-        budget = profile.budget
-        if budget is not None and budget.amount.currency == purchase.total.currency:
-            spent = self._spent(uow, purchase.holder, budget, now)
-            if spent >= budget.amount:
-                reached.append(
-                    {
-                        "limit": "budget",
-                        "allowed": budget.amount.minor,
-                        "currency": budget.amount.currency.code,
-                    }
-                )
-        per_hour = self.limits.purchases_per_hour
-        if (
-            per_hour is not None
-            and len(self._counted(uow, purchase.holder, now - _HOUR, per_hour)) >= per_hour
-        ):
-            reached.append({"limit": "purchases-per-hour", "allowed": per_hour})
-        for limit in reached:
-            self._announce(
-                uow, "limit.reached", now, canonical_json({"holder": purchase.holder, **limit})
-            )
 
     # -- cases --------------------------------------------------------------------------
 
@@ -1306,12 +811,12 @@ class CoinEconomy:
         key = check_identifier(idempotency_key, "idempotency key")
         check_identifier(case_id, "case id")
         check_identifier(staff, "staff")
-        text = _text(note, "note" if reverse is None else "reason")
-        digest = fingerprint(action, {"case": case_id, "staff": staff, "note": text})
+        said = text(note, "note" if reverse is None else "reason")
+        digest = fingerprint(action, {"case": case_id, "staff": staff, "note": said})
 
         def work(uow: UnitOfWork) -> Case:
             if self._replayed(uow, key, digest) is not None:
-                return self._case(uow, case_id)
+                return self._ctx.case(uow, case_id)
             record = uow.records.get(disputes.KIND, case_id)
             if record is None:
                 raise NotFoundError(f"no case {case_id!r}")
@@ -1319,13 +824,13 @@ class CoinEconomy:
             if case.status.closed:
                 raise ValidationError(f"case {case_id} is {case.status.value} already")
             now = self._now()
-            entry = CaseEntry(now, staff, action, text)
+            entry = CaseEntry(now, staff, action, said)
             if reverse is None:
                 if case.status is not CaseStatus.OPEN:
                     raise ValidationError(f"case {case_id} is {case.status.value}, not open")
                 case = case.step(CaseStatus.UNDER_REVIEW, entry)
             elif reverse:
-                reversal = self._reverse(uow, case, staff, text, key, now)
+                reversal = self._cases.reverse(uow, case, staff, said, key, now)
                 case = case.step(CaseStatus.REVERSED, entry, reversal)
             else:
                 case = case.step(CaseStatus.REJECTED, entry)
@@ -1333,7 +838,7 @@ class CoinEconomy:
             uow.idempotency.add(
                 IdempotencyRecord(key, digest, canonical_json({"case": case_id}), now)
             )
-            self._announce(
+            self._ctx.announce(
                 uow,
                 f"case.{case.status.value}",
                 now,
@@ -1343,78 +848,6 @@ class CoinEconomy:
             return case
 
         return self._run(work)
-
-    def _reverse(
-        self, uow: UnitOfWork, case: Case, staff: str, reason: str, key: str, now: datetime
-    ) -> str:
-        """Reverse the spend *case* disputes: its coins back in lots like
-        those it took, and every other posting of it undone."""
-        disputed = uow.ledger.get(case.transaction_id)
-        if disputed is None:
-            raise StorageError(f"transaction {case.transaction_id} is missing")
-        wallet = AccountKey.wallet(case.holder, self.unit)
-        leg = disputed.posting_for(wallet)
-        if (
-            disputed.kind in (TransactionKind.PURCHASE, TransactionKind.BONUS)
-            or leg is None
-            or leg.amount > 0
-        ):
-            raise ValidationError(
-                f"transaction {disputed.id} is a {disputed.kind.value}: only what took coins "
-                "from the wallet is reversed here (a purchase goes back through its payment "
-                "provider, whose refund event takes its coins)"
-            )
-        if disputed.kind not in (
-            TransactionKind.SPEND,
-            TransactionKind.GIFT,
-            TransactionKind.ADJUSTMENT,
-        ):
-            raise ValidationError(f"a {disputed.kind.value} transaction is not reversed by a case")
-        self.wallets.sweep_within(uow, wallet, now)
-        grants = []
-        for consumption in uow.lots.consumption(disputed.id):
-            lot = uow.lots.get(consumption.lot_id)
-            if lot is None:
-                raise StorageError(f"lot {consumption.lot_id} is missing")
-            value = (
-                consumption.value
-                if consumption.value is not None and consumption.value.minor
-                else None
-            )
-            expiry = lot.expires_at if lot.expires_at is not None and lot.expires_at > now else None
-            grants.append(entries.Grant(consumption.amount, lot.origin, value, expiry))
-        legs = _undone(disputed, wallet)
-        for grant in grants:
-            if grant.value is not None:
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.CLEARING, grant.value.currency),
-                        -grant.value.minor,
-                    )
-                )
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.DEFERRED_REVENUE, grant.value.currency),
-                        grant.value.minor,
-                    )
-                )
-        legs.append(Posting(AccountKey.issuance(self.unit), -leg.amount))
-        credited = entries.record_credit(
-            uow,
-            transaction_id=self._new_id(),
-            new_id=self._new_id,
-            kind=TransactionKind.REVERSAL,
-            wallet=wallet,
-            grants=grants,
-            now=now,
-            key=key,
-            cause=Cause("case", case.id),
-            metadata=metadata_pairs(
-                {"staff": staff, "reason": reason, "case": case.id, "reverses": disputed.id}
-            ),
-            also=legs,
-        )
-        return credited.transaction.id
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -1431,11 +864,10 @@ class CoinEconomy:
 
         def work(uow: UnitOfWork) -> HolderProfile:
             if self._replayed(uow, key, digest) is not None:
-                return self._profile(uow, holder)
+                return self._ctx.profile(uow, holder)
             now = self._now()
-            stored = uow.records.get(profiles.KIND, holder)
-            profile = change(self._profile(uow, holder))
-            self._save_profile(uow, profile, stored, now)
+            profile = change(self._ctx.profile(uow, holder))
+            self._ctx.save_profile(uow, profile, now)
             uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
             uow.commit()
             return profile
@@ -1443,70 +875,9 @@ class CoinEconomy:
         return self._run(work)
 
     @staticmethod
-    def _save_profile(
-        uow: UnitOfWork, profile: HolderProfile, stored: Record | None, now: datetime
-    ) -> None:
-        record = profile.record(stored, now)
-        if stored is None:
-            uow.records.add(record)
-        else:
-            uow.records.update(record)
-
-    @staticmethod
-    def _profile(uow: UnitOfWork, holder: str) -> HolderProfile:
-        record = uow.records.get(profiles.KIND, holder)
-        return (
-            HolderProfile(holder)
-            if record is None
-            else HolderProfile.from_data(holder, record.data)
-        )
-
-    @staticmethod
-    def _purchase(uow: UnitOfWork, purchase_id: str) -> Purchase:
-        record = uow.records.get(purchases.KIND, purchase_id)
-        if record is None:
-            raise NotFoundError(f"no purchase {purchase_id!r}")
-        return Purchase.from_record(record)
-
-    @staticmethod
-    def _case(uow: UnitOfWork, case_id: str) -> Case:
-        record = uow.records.get(disputes.KIND, case_id)
-        if record is None:
-            raise NotFoundError(f"no case {case_id!r}")
-        return Case.from_record(record)
-
-    @staticmethod
-    def _save(uow: UnitOfWork, purchase: Purchase) -> Purchase:
-        stored = uow.records.get(purchases.KIND, purchase.id)
-        if stored is None:
-            raise StorageError(f"purchase {purchase.id} is missing")
-        uow.records.update(stored.changed(purchase.to_data()))
-        return purchase
-
-    @staticmethod
     def _replayed(uow: UnitOfWork, key: str, digest: str) -> str | None:
         record = uow.idempotency.get(key)
         return None if record is None else record.replay(digest)
-
-    def _announce(
-        self,
-        uow: UnitOfWork,
-        event_type: str,
-        now: datetime,
-        payload: str,
-        transaction_id: str | None = None,
-        *,
-        event_id: str | None = None,
-    ) -> None:
-        uow.outbox.add(
-            OutboxEvent(
-                id=event_id if event_id is not None else self._new_id(),
-                type=event_type,
-                occurred_at=now,
-                payload=payload,
-                transaction_id=transaction_id,
-            )
-        )
 
     def _now(self) -> datetime:
         return as_utc(self._clock.now(), "clock time")
@@ -1522,54 +893,3 @@ class CoinEconomy:
     def _read(self, work: Callable[[UnitOfWork], _R]) -> _R:
         with self._store.unit_of_work() as uow:
             return work(uow)
-
-
-def _undone(transaction: Transaction, wallet: AccountKey) -> list[Posting]:
-    """Every posting of *transaction* but *wallet*'s, negated."""
-    return [Posting(p.account, -p.amount) for p in transaction.postings if p.account != wallet]
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} must be non-empty text, got {value!r}")
-    if len(value) > 1000:
-        raise ValidationError(f"{what} holds at most 1000 characters, got {len(value)}")
-    return value
-
-
-def _event_data(event: PaymentEvent) -> dict[str, Any]:
-    return {
-        "type": event.type.value,
-        "charge_id": event.charge_id,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
-        "amount": None if event.amount is None else event.amount.minor,
-        "currency": None if event.amount is None else event.amount.currency.code,
-        "reason": event.reason,
-    }
-
-
-def _event_of(event_id: str, data: Mapping[str, Any]) -> PaymentEvent:
-    amount = data["amount"]
-    return PaymentEvent(
-        id=event_id,
-        type=PaymentEventType(data["type"]),
-        charge_id=data["charge_id"],
-        occurred_at=datetime.fromisoformat(data["occurred_at"]),
-        amount=None if amount is None else Money.from_minor(amount, data["currency"]),
-        reason=data["reason"],
-    )
-
-
-def _purchase_event(purchase: Purchase) -> str:
-    return canonical_json(
-        {
-            "purchase": purchase.id,
-            "holder": purchase.holder,
-            "status": purchase.status.value,
-            "reason": purchase.reason,
-            "coins": purchase.coins.amount,
-            "bonus_coins": purchase.bonus_coins.amount,
-            "total": purchase.total.minor,
-            "currency": purchase.total.currency.code,
-        }
-    )

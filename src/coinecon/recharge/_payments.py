@@ -1,0 +1,361 @@
+"""How a purchase's charge and its provider's events change the books."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from coinecon.errors import RefundTooLargeError, StorageError, ValidationError
+from coinecon.ledger import entries
+from coinecon.ledger.idempotency import canonical_json
+from coinecon.ledger.journal import (
+    AccountKey,
+    Cause,
+    MetadataValue,
+    Posting,
+    Transaction,
+    TransactionKind,
+    metadata_pairs,
+)
+from coinecon.ledger.lots import LotOrigin
+from coinecon.money.money import Money
+from coinecon.ports import UnitOfWork
+from coinecon.recharge import books, purchases
+from coinecon.recharge._context import EVENT_KIND, MANY, Context, event_of, purchase_event
+from coinecon.recharge._policies import Policies
+from coinecon.recharge.gateway import PaymentEvent, PaymentEventType
+from coinecon.recharge.purchases import Purchase, PurchaseStatus, Reversal
+from coinecon.records import Record
+
+_TAKE_BACK = {
+    PaymentEventType.REFUNDED: ("refund", TransactionKind.REFUND),
+    PaymentEventType.CHARGED_BACK: ("chargeback", TransactionKind.CHARGEBACK),
+    PaymentEventType.FAILED: ("refund", TransactionKind.REFUND),
+}
+
+
+class Payments:
+    """Completes, fails and reverses purchases."""
+
+    def __init__(self, ctx: Context, policies: Policies) -> None:
+        self.ctx = ctx
+        self.policies = policies
+
+    def complete(
+        self, uow: UnitOfWork, purchase: Purchase, reference: str | None, now: datetime
+    ) -> Purchase:
+        """Credit *purchase*'s coins with its money, in one transaction."""
+        wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
+        self.ctx.wallets.sweep_within(uow, wallet, now)
+        grants = [entries.Grant(purchase.coins.amount, LotOrigin.PURCHASE, purchase.value)]
+        if purchase.bonus_coins.amount:
+            expiry = None if self.ctx.bonus_expiry is None else now + self.ctx.bonus_expiry
+            grants.append(entries.Grant(purchase.bonus_coins.amount, LotOrigin.BONUS, None, expiry))
+        metadata: dict[str, MetadataValue] = {"payment_method": purchase.payment_method}
+        if reference is not None:
+            metadata["reference"] = reference
+        credited = entries.record_credit(
+            uow,
+            transaction_id=self.ctx.new_id(),
+            new_id=self.ctx.new_id,
+            kind=TransactionKind.PURCHASE,
+            wallet=wallet,
+            grants=grants,
+            now=now,
+            key=f"purchase:{purchase.id}",
+            cause=Cause("purchase", purchase.id),
+            metadata=metadata_pairs(metadata),
+            also=books.purchase_legs(
+                purchase.total, purchase.tax, purchase.buyer_fees, purchase.platform_costs
+            ),
+        )
+        transaction = credited.transaction
+        purchase = self.ctx.save(
+            uow,
+            attrs.evolve(
+                purchase,
+                status=PurchaseStatus.COMPLETED,
+                reason=None,
+                reference=reference if reference is not None else purchase.reference,
+                transaction_id=transaction.id,
+                lot_ids=tuple(lot.id for lot in credited.lots),
+                updated_at=now,
+            ),
+        )
+        uow.records.remove(purchases.OPEN_KIND, purchase.id)
+        profile = self.ctx.profile(uow, purchase.holder).bought(purchase.promotions)
+        self.ctx.save_profile(uow, profile, now)
+        balance = credited.balances[wallet]
+        self.ctx.announce(
+            uow,
+            "coins.credited",
+            now,
+            canonical_json(
+                {
+                    "holder": purchase.holder,
+                    "unit": self.ctx.unit.code,
+                    "coins": purchase.total_coins.amount,
+                    "balance": balance,
+                    "purchase": purchase.id,
+                }
+            ),
+            transaction.id,
+            event_id=transaction.id,
+        )
+        self.ctx.announce(uow, "purchase.completed", now, purchase_event(purchase), transaction.id)
+        self.policies.note_limits_reached(uow, purchase, profile, now)
+        # What the provider sent before it settled (a refund, a chargeback).
+        return self.release_held(uow, purchase, now)
+
+    def fail(
+        self,
+        uow: UnitOfWork,
+        purchase: Purchase,
+        status: PurchaseStatus,
+        reason: str,
+        now: datetime,
+    ) -> Purchase:
+        purchase = self.ctx.save(
+            uow, attrs.evolve(purchase, status=status, reason=reason, updated_at=now)
+        )
+        uow.records.remove(purchases.OPEN_KIND, purchase.id)
+        self.ctx.announce(uow, "purchase.failed", now, purchase_event(purchase))
+        for record in self.held(uow, purchase.id):  # nothing was taken: nothing to give back
+            uow.records.update(record.changed(record.data | {"status": "ignored"}))
+        return purchase
+
+    # -- provider events ----------------------------------------------------------------
+
+    def apply(
+        self, uow: UnitOfWork, purchase: Purchase, event: PaymentEvent, now: datetime
+    ) -> tuple[str, Purchase, str | None]:
+        """Apply *event* to *purchase*: its status, the purchase after, and
+        the transaction it recorded."""
+        kind = event.type
+        status = purchase.status
+        if kind is PaymentEventType.SETTLED:
+            if status is PurchaseStatus.COMPLETED:
+                return "ignored", purchase, None
+            purchase = self.complete(uow, purchase, purchase.reference, now)
+            return "applied", purchase, purchase.transaction_id
+        if status.open:
+            if kind is PaymentEventType.FAILED:
+                purchase = self.fail(
+                    uow, purchase, PurchaseStatus.FAILED, event.reason or "failed", now
+                )
+                return "applied", purchase, None
+            return "held", purchase, None
+        if status is not PurchaseStatus.COMPLETED:
+            return "ignored", purchase, None  # declined or failed: nothing was taken
+        if kind is PaymentEventType.CHARGEBACK_REVERSED:
+            assert event.amount is not None  # noqa: S101 (checked by PaymentEvent)
+            chargeback = next(
+                (
+                    r
+                    for r in purchase.reversals
+                    if r.kind == "chargeback" and r.reversed_by is None and r.amount == event.amount
+                ),
+                None,
+            )
+            if chargeback is None:
+                return "held", purchase, None  # its chargeback has not come yet
+            purchase, transaction_id = self.restore(uow, purchase, chargeback, event, now)
+            return "applied", purchase, transaction_id
+        amount = event.amount
+        left = purchase.total - purchase.returned
+        if amount is None:  # a payment that failed after all: all of what is left
+            amount = left
+            if not amount.is_positive:
+                return "ignored", purchase, None
+        if amount.currency != purchase.total.currency:
+            raise ValidationError(
+                f"event {event.id} is in {amount.currency.code}; the payment was in "
+                f"{purchase.total.currency.code}"
+            )
+        if amount > left:
+            raise RefundTooLargeError(
+                f"event {event.id} gives back {amount}, but only {left} of the payment of "
+                f"{purchase.total} is left to give back",
+                allowed=left,
+            )
+        purchase, transaction_id = self.take_back(uow, purchase, event, amount, now)
+        return "applied", purchase, transaction_id
+
+    def take_back(
+        self,
+        uow: UnitOfWork,
+        purchase: Purchase,
+        event: PaymentEvent,
+        amount: Money,
+        now: datetime,
+    ) -> tuple[Purchase, str]:
+        """Give *amount* back for *purchase*: its coins in proportion, and
+        the money."""
+        label, kind = _TAKE_BACK[event.type]
+        total, before = purchase.total.minor, purchase.returned.minor
+        coins = books.proportion(purchase.total_coins.amount, before, amount.minor, total)
+        tax = books.proportion(purchase.tax.minor, before, amount.minor, total)
+        wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
+        self.ctx.wallets.sweep_within(uow, wallet, now)
+        metadata = metadata_pairs({"event": event.id, "reason": event.reason})
+        cause = Cause("purchase", purchase.id)
+        transaction_id = self.ctx.new_id()
+        debt = 0
+        if coins:
+            debited = entries.record_debit(
+                uow,
+                transaction_id=transaction_id,
+                kind=kind,
+                wallet=wallet,
+                coins=coins,
+                sink=AccountKey.issuance(self.ctx.unit),
+                order=self.ctx.order,
+                now=now,
+                key=f"{label}:{event.id}",
+                cause=cause,
+                metadata=metadata,
+                first=purchase.lot_ids,
+                legs_for=lambda consumed: books.take_back_legs(amount, tax, consumed),
+                allow_debt=True,
+            )
+            debt = debited.debt
+            balance: int | None = debited.balances[wallet]
+        else:  # too little money for a whole coin: the money alone
+            transaction = Transaction(
+                id=transaction_id,
+                kind=kind,
+                postings=entries.merge_legs(books.take_back_legs(amount, tax, ())),
+                occurred_at=now,
+                idempotency_key=f"{label}:{event.id}",
+                cause=cause,
+                metadata=metadata,
+            )
+            entries.record(uow, transaction)
+            balance = None
+        reversal = Reversal(event.id, label, amount, coins, debt, transaction_id, now)
+        purchase = self.ctx.save(
+            uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
+        )
+        self.ctx.announce(
+            uow,
+            "payment.reversed",
+            now,
+            canonical_json(
+                {
+                    "purchase": purchase.id,
+                    "holder": purchase.holder,
+                    "kind": label,
+                    "amount": amount.minor,
+                    "currency": amount.currency.code,
+                    "coins": coins,
+                    "debt": debt,
+                }
+            ),
+            transaction_id,
+            event_id=transaction_id,
+        )
+        if balance is not None and balance < 0:
+            self.ctx.announce(
+                uow,
+                "wallet.frozen",
+                now,
+                canonical_json(
+                    {"holder": purchase.holder, "unit": self.ctx.unit.code, "debt": -balance}
+                ),
+                transaction_id,
+            )
+        return purchase, transaction_id
+
+    def restore(
+        self,
+        uow: UnitOfWork,
+        purchase: Purchase,
+        chargeback: Reversal,
+        event: PaymentEvent,
+        now: datetime,
+    ) -> tuple[Purchase, str]:
+        """Give back what *chargeback* took: its money legs undone, and the
+        coins, in lots like those it took from (its debt part first, which
+        cancels the debt it made if that is still owed)."""
+        taken = uow.ledger.get(chargeback.transaction_id)
+        if taken is None:
+            raise StorageError(f"chargeback transaction {chargeback.transaction_id} is missing")
+        wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
+        self.ctx.wallets.sweep_within(uow, wallet, now)
+        grants, legs = self.ctx.restoring(uow, taken, wallet, now)
+        if chargeback.debt:  # first: it cancels the debt the chargeback made, if still owed
+            grants.insert(0, entries.Grant(chargeback.debt, LotOrigin.ADJUSTMENT))
+        legs.append(Posting(AccountKey.issuance(self.ctx.unit), chargeback.coins))
+        credited = entries.record_credit(
+            uow,
+            transaction_id=self.ctx.new_id(),
+            new_id=self.ctx.new_id,
+            kind=TransactionKind.REVERSAL,
+            wallet=wallet,
+            grants=grants,
+            now=now,
+            key=f"chargeback-reversal:{event.id}",
+            cause=Cause("purchase", purchase.id),
+            metadata=metadata_pairs({"event": event.id, "reverses": taken.id}),
+            also=legs,
+        )
+        transaction_id = credited.transaction.id
+        restored = Reversal(
+            event.id,
+            "chargeback-reversal",
+            event.amount or chargeback.amount,
+            chargeback.coins,
+            0,
+            transaction_id,
+            now,
+        )
+        reversals = tuple(
+            attrs.evolve(r, reversed_by=event.id) if r is chargeback else r
+            for r in purchase.reversals
+        )
+        purchase = self.ctx.save(
+            uow, attrs.evolve(purchase, reversals=(*reversals, restored), updated_at=now)
+        )
+        self.ctx.announce(
+            uow,
+            "payment.reversed",
+            now,
+            canonical_json(
+                {
+                    "purchase": purchase.id,
+                    "holder": purchase.holder,
+                    "kind": "chargeback-reversal",
+                    "amount": restored.amount.minor,
+                    "currency": restored.amount.currency.code,
+                    "coins": chargeback.coins,
+                    "debt": 0,
+                }
+            ),
+            transaction_id,
+            event_id=transaction_id,
+        )
+        return purchase, transaction_id
+
+    def held(self, uow: UnitOfWork, purchase_id: str) -> list[Record]:
+        """The events held for *purchase_id*, in the order they occurred."""
+        held = [
+            r
+            for r in uow.records.of_owner(EVENT_KIND, purchase_id, limit=MANY)
+            if r.data["status"] == "held"
+        ]
+        return sorted(held, key=lambda r: (r.data["event"]["occurred_at"], r.id))
+
+    def release_held(self, uow: UnitOfWork, purchase: Purchase, now: datetime) -> Purchase:
+        """Apply the events held for *purchase* that now can be, until none can."""
+        progress = True
+        while progress and purchase.status is PurchaseStatus.COMPLETED:
+            progress = False
+            for record in self.held(uow, purchase.id):
+                event = event_of(record.id, record.data["event"])
+                status, purchase, transaction_id = self.apply(uow, purchase, event, now)
+                if status != "held":
+                    data = record.data | {"status": status, "transaction_id": transaction_id}
+                    uow.records.update(record.changed(data))
+                    progress = True
+        return purchase

@@ -1,0 +1,185 @@
+"""The checks a purchase passes before any charge: its quote, its buyer's
+eligibility, and the limits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from coinecon.errors import (
+    LimitExceeded,
+    NotAvailableError,
+    NotEligibleError,
+    QuoteMismatchError,
+    ValidationError,
+)
+from coinecon.ledger.idempotency import canonical_json
+from coinecon.ledger.journal import AccountKey
+from coinecon.money.money import Money
+from coinecon.ports import UnitOfWork
+from coinecon.pricing import Quote
+from coinecon.recharge import purchases
+from coinecon.recharge._context import MANY, Context
+from coinecon.recharge.limits import Budget
+from coinecon.recharge.profiles import HolderProfile
+from coinecon.recharge.purchases import Purchase, PurchaseStatus
+
+HOUR = timedelta(hours=1)
+
+
+class Policies:
+    """The quote, eligibility and limit checks, and the limits a purchase reached."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def check_quote(self, quote: Quote, profile: HolderProfile) -> None:
+        """Refuse a quote the book would not give now for this buyer."""
+        try:
+            fresh = self.ctx.price_book.quote(
+                account=quote.account,
+                region=quote.region,
+                storefront=quote.storefront,
+                payment_method=quote.payment_method,
+                now=quote.created_at,
+                history=profile.history,
+                validity=quote.expires_at - quote.created_at,
+                coins=quote.coins.amount if quote.sku is None else None,
+                sku=quote.sku,
+            )
+        except (NotAvailableError, ValidationError) as error:
+            raise QuoteMismatchError(
+                f"the quote is not one the price book gives: {error}"
+            ) from None
+        if fresh.fingerprint != quote.fingerprint:
+            raise QuoteMismatchError(
+                "the quote differs from what the price book gives for it (altered, or the "
+                "buyer's history changed since it was made): ask for a new one"
+            )
+
+    def check_eligible(self, profile: HolderProfile, region: str, now: datetime) -> None:
+        policy = self.ctx.eligibility
+        holder = profile.holder
+        if policy.regions is not None and region not in policy.regions:
+            raise NotEligibleError(
+                f"coins are not sold in {region}", holder=holder, reason="region"
+            )
+        if not policy.require_age:
+            return
+        attestation = profile.attestation
+        if attestation is not None and attestation.covers(region, now.date(), policy):
+            return
+        if profile.consent is not None:
+            return
+        if attestation is None:
+            raise NotEligibleError(
+                f"{holder}'s age is not attested, and no parental consent is recorded",
+                holder=holder,
+                reason="no-attestation",
+            )
+        if policy.majority(region) > attestation.majority:
+            raise NotEligibleError(
+                f"{holder}'s age was attested for {attestation.region} (of age at "
+                f"{attestation.majority}); {region} needs {policy.majority(region)}",
+                holder=holder,
+                reason="attestation-region",
+            )
+        raise NotEligibleError(
+            f"{holder} is not of age in {region} until {attestation.adult_from.isoformat()}, "
+            "and no parental consent is recorded",
+            holder=holder,
+            reason="not-adult",
+        )
+
+    def check_limits(
+        self, uow: UnitOfWork, quote: Quote, profile: HolderProfile, now: datetime
+    ) -> None:
+        holder = quote.account
+        limits = self.ctx.limits
+        if limits.purchases_per_hour is not None:
+            allowed = limits.purchases_per_hour
+            recent = self.counted(uow, holder, now - HOUR, allowed + 1)
+            if len(recent) >= allowed:
+                raise LimitExceeded(
+                    f"{holder} made {len(recent)} purchases in the last hour; "
+                    f"the limit is {allowed}",
+                    limit="purchases-per-hour",
+                    allowed=allowed,
+                    remaining=0,
+                )
+        if limits.max_wallet_balance is not None:
+            allowed = limits.max_wallet_balance
+            balance = self.balance(uow, holder, now)
+            if balance + quote.total_coins.amount > allowed:
+                raise LimitExceeded(
+                    f"{holder}'s wallet would hold {balance + quote.total_coins.amount} coins; "
+                    f"it may hold at most {allowed}",
+                    limit="wallet-balance",
+                    allowed=allowed,
+                    remaining=max(allowed - balance, 0),
+                )
+        budget = profile.budget
+        if budget is not None and budget.amount.currency == quote.currency:
+            spent = self.spent(uow, holder, budget, now)
+            if spent + quote.total > budget.amount:
+                raise LimitExceeded(
+                    f"{holder} set a {budget.period.value} budget of {budget.amount} and spent "
+                    f"{spent} of it; this purchase costs {quote.total}",
+                    limit="budget",
+                    allowed=budget.amount,
+                    remaining=max(budget.amount - spent, budget.amount.currency.zero()),
+                )
+
+    def balance(self, uow: UnitOfWork, holder: str, now: datetime) -> int:
+        """*holder*'s spendable coins in *uow*, lapsed lots left out."""
+        wallet = AccountKey.wallet(holder, self.ctx.unit)
+        stored = uow.ledger.balances([wallet])[wallet]
+        return stored - sum(lot.remaining for lot in uow.lots.lapsed(wallet, now))
+
+    def counted(self, uow: UnitOfWork, holder: str, since: datetime, limit: int) -> list[Purchase]:
+        """*holder*'s purchases since *since* that count against limits:
+        charging, pending or completed."""
+        return [
+            p
+            for p in map(
+                Purchase.from_record,
+                uow.records.of_owner(purchases.KIND, holder, since=since, limit=MANY),
+            )
+            if p.status
+            in (PurchaseStatus.CHARGING, PurchaseStatus.PENDING, PurchaseStatus.COMPLETED)
+        ][:limit]
+
+    def spent(self, uow: UnitOfWork, holder: str, budget: Budget, now: datetime) -> Money:
+        spent = budget.amount.currency.zero()
+        for purchase in self.counted(uow, holder, budget.period_start(now), MANY):
+            if purchase.total.currency == budget.amount.currency:
+                spent += purchase.total - purchase.returned
+        return spent
+
+    def note_limits_reached(
+        self, uow: UnitOfWork, purchase: Purchase, profile: HolderProfile, now: datetime
+    ) -> None:
+        """Announce ``limit.reached`` when this purchase used up the holder's
+        budget or hourly purchases (the next one would be refused)."""
+        reached: list[dict[str, Any]] = []
+        budget = profile.budget
+        if budget is not None and budget.amount.currency == purchase.total.currency:
+            spent = self.spent(uow, purchase.holder, budget, now)
+            if spent >= budget.amount:
+                reached.append(
+                    {
+                        "limit": "budget",
+                        "allowed": budget.amount.minor,
+                        "currency": budget.amount.currency.code,
+                    }
+                )
+        per_hour = self.ctx.limits.purchases_per_hour
+        if (
+            per_hour is not None
+            and len(self.counted(uow, purchase.holder, now - HOUR, per_hour)) >= per_hour
+        ):
+            reached.append({"limit": "purchases-per-hour", "allowed": per_hour})
+        for limit in reached:
+            self.ctx.announce(
+                uow, "limit.reached", now, canonical_json({"holder": purchase.holder, **limit})
+            )
