@@ -31,6 +31,7 @@ napoleon_numpy_docstring = False
 nitpick_ignore_regex = [
     # Type aliases and typing internals that Sphinx cannot resolve in signatures.
     (r"py:.*", r"(fractions\.)?Fraction|(decimal\.)?Decimal|datetime(\.\w+)?|.*ExactNumber"),
+    (r"py:.*", r"(datetime\.)?(date|timedelta)"),
     (r"py:.*", r"(collections\.abc\.)?(Sequence|Iterable|Iterator|Mapping|Callable|Collection)"),
     (r"py:.*", r"(dateutil\.relativedelta\.)?relativedelta|(types\.)?TracebackType|_State"),
     (r"py:.*", r".*\._Contract|(os\.)?PathLike"),

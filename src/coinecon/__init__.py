@@ -3,14 +3,19 @@
 The public names are re-exported here; the packages they live in are
 :mod:`coinecon.money` (money, units, rates, roundings), :mod:`coinecon.ledger`
 (the journal, lots, idempotency, events, verification and
-:class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`, and the
-modules :mod:`coinecon.clock`, :mod:`coinecon.export` and
+:class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`,
+:mod:`coinecon.recharge` (purchases, the payment provider port, eligibility,
+limits, disputes), and the modules :mod:`coinecon.economy` (the
+:class:`~coinecon.economy.CoinEconomy` service), :mod:`coinecon.records`,
+:mod:`coinecon.regions`, :mod:`coinecon.clock`, :mod:`coinecon.export` and
 :mod:`coinecon.errors`. Storage adapters are imported from their own modules
-(:mod:`coinecon.adapters.memory`, :mod:`coinecon.adapters.sqlite`), so nothing
-is wired at import time.
+(:mod:`coinecon.adapters.memory`, :mod:`coinecon.adapters.sqlite`, and the
+fake payment provider :mod:`coinecon.adapters.fake_payments`), so nothing is
+wired at import time.
 """
 
 from coinecon.clock import Clock, ManualClock, SystemClock
+from coinecon.economy import AdjustmentResult, CoinEconomy, EventOutcome
 from coinecon.errors import (
     AmountMismatchError,
     AmountOutOfRangeError,
@@ -29,22 +34,29 @@ from coinecon.errors import (
     InvalidPromotionError,
     InvalidQuoteError,
     InvalidRateError,
+    InvalidRegionError,
     InvalidTypeError,
     InvalidUnitError,
     LedgerRuleViolation,
+    LimitExceeded,
     MetadataTooLargeError,
     NaiveDatetimeError,
     NotAvailableError,
+    NotEligibleError,
     NotFoundError,
     PrecisionError,
     PriceBookInvalidError,
     PricingProblemError,
+    QuoteExpiredError,
+    QuoteMismatchError,
+    RefundTooLargeError,
     StorageError,
     TransferNotAllowed,
     UnbalancedTransactionError,
     UnitMismatchError,
     UnknownCurrencyError,
     ValidationError,
+    WalletFrozen,
 )
 from coinecon.export import (
     LEDGER_COLUMNS,
@@ -104,6 +116,29 @@ from coinecon.pricing import (
     Tier,
     TierMode,
 )
+from coinecon.recharge import (
+    AgeAttestation,
+    Budget,
+    BudgetPeriod,
+    Case,
+    CaseEntry,
+    CaseStatus,
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeStatus,
+    EligibilityPolicy,
+    HolderProfile,
+    LimitPolicy,
+    ParentalConsent,
+    PaymentEvent,
+    PaymentEventType,
+    PaymentGateway,
+    Purchase,
+    PurchaseStatus,
+    Reversal,
+)
+from coinecon.records import Record
+from coinecon.regions import region, region_name, regions
 
 __all__ = [
     "LEDGER_COLUMNS",
@@ -111,19 +146,32 @@ __all__ = [
     "STATEMENT_COLUMNS",
     "AccountKey",
     "AccountKind",
+    "AdjustmentResult",
+    "AgeAttestation",
     "AmountMismatchError",
     "AmountOutOfRangeError",
     "BalanceLimitExceeded",
     "BorneBy",
+    "Budget",
+    "BudgetPeriod",
     "BuyerHistory",
+    "Case",
+    "CaseEntry",
+    "CaseStatus",
     "Cause",
+    "ChargeOutcome",
+    "ChargeRequest",
+    "ChargeStatus",
     "Clock",
+    "CoinEconomy",
     "CoinPackage",
     "CoineconError",
     "CreditResult",
     "Currency",
     "CurrencyMismatchError",
     "CustomAmounts",
+    "EligibilityPolicy",
+    "EventOutcome",
     "EventSink",
     "ExpiryResult",
     "ExportError",
@@ -133,6 +181,7 @@ __all__ = [
     "FloatNotAllowedError",
     "HistoryEntry",
     "HistoryPage",
+    "HolderProfile",
     "IdempotencyConflict",
     "InsufficientFunds",
     "InvalidAmountError",
@@ -143,9 +192,12 @@ __all__ = [
     "InvalidPromotionError",
     "InvalidQuoteError",
     "InvalidRateError",
+    "InvalidRegionError",
     "InvalidTypeError",
     "InvalidUnitError",
     "LedgerRuleViolation",
+    "LimitExceeded",
+    "LimitPolicy",
     "LineKind",
     "Lot",
     "LotConsumption",
@@ -155,8 +207,13 @@ __all__ = [
     "Money",
     "NaiveDatetimeError",
     "NotAvailableError",
+    "NotEligibleError",
     "NotFoundError",
     "OutboxEvent",
+    "ParentalConsent",
+    "PaymentEvent",
+    "PaymentEventType",
+    "PaymentGateway",
     "PaymentMethodFee",
     "Posting",
     "PostingNotAllowed",
@@ -169,9 +226,16 @@ __all__ = [
     "Promotion",
     "PromotionKind",
     "PruneResult",
+    "Purchase",
+    "PurchaseStatus",
     "Quote",
+    "QuoteExpiredError",
     "QuoteLine",
+    "QuoteMismatchError",
     "Rate",
+    "Record",
+    "RefundTooLargeError",
+    "Reversal",
     "Rounding",
     "Severity",
     "SpendOrder",
@@ -194,11 +258,15 @@ __all__ = [
     "UnknownCurrencyError",
     "ValidationError",
     "VerificationReport",
+    "WalletFrozen",
     "Wallets",
     "currencies",
     "escape_formula",
     "export_ledger",
     "export_statement",
     "get_currency",
+    "region",
+    "region_name",
+    "regions",
     "register_currency",
 ]

@@ -625,7 +625,10 @@ class CoinEconomy:
             text = canonical_json({"case": case.id})
             uow.idempotency.add(IdempotencyRecord(key, digest, text, now))
             self._ctx.announce(
-                uow, "case.opened", now, canonical_json(case.to_data() | {"id": case.id})
+                uow,
+                f"case.{case.status.value}",
+                now,
+                canonical_json(case.to_data() | {"id": case.id}),
             )
             uow.commit()
             return case

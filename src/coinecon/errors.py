@@ -349,7 +349,7 @@ class RefundTooLargeError(InvalidAmountError):
     """A refund or chargeback would give back more than the payment took.
 
     Attributes:
-        allowed: the most that may still be given back (:class:`~coinecon.Money`).
+        allowed: the most that may still be given back (:class:`~coinecon.money.money.Money`).
     """
 
     def __init__(self, message: str, *, allowed: object) -> None:
@@ -357,7 +357,7 @@ class RefundTooLargeError(InvalidAmountError):
         self.allowed = allowed
 
 
-class NotEligibleError(CoineconError, PermissionError):
+class NotEligibleError(CoineconError, ValueError):
     """The holder may not do this: not of age without a parental consent, no
     age attestation, a region where it is not offered.
 
@@ -373,7 +373,7 @@ class NotEligibleError(CoineconError, PermissionError):
         self.reason = reason
 
 
-class LimitExceeded(CoineconError, PermissionError):
+class LimitExceeded(CoineconError, ValueError):
     """A purchase would break a limit: the holder's budget, the platform's
     velocity limit or maximum wallet balance. Refused before any charge;
     nothing is changed.
@@ -381,7 +381,7 @@ class LimitExceeded(CoineconError, PermissionError):
     Attributes:
         limit: a stable code: ``"budget"``, ``"purchases-per-hour"``,
             ``"wallet-balance"``.
-        allowed: the limit (:class:`~coinecon.Money` for a budget, an int
+        allowed: the limit (:class:`~coinecon.money.money.Money` for a budget, an int
             otherwise).
         remaining: what is left of it before this purchase, of the same type.
     """

@@ -134,8 +134,8 @@ class AccountKind(enum.Enum):
     BREAKAGE = "breakage"
     """Revenue recognised from purchased coins that expired unspent."""
     LOSSES = "losses"
-    """What refunds and chargebacks cost the platform: money given back for
-    coins already spent (less what a later settlement of the debt recovers)."""
+    """What refunds and chargebacks cost the platform, the money given back
+    for coins already spent, less what a later settlement of the debt recovers."""
 
     @property
     def holder_owned(self) -> bool:

@@ -31,7 +31,7 @@ class CaseStatus(enum.Enum):
     UNDER_REVIEW = "under-review"
     """Staff are looking into it."""
     REVERSED = "reversed"
-    """Upheld: the transaction was reversed."""
+    """Upheld, and the transaction was reversed."""
     REJECTED = "rejected"
     """Not upheld (the reason is in the trail)."""
 

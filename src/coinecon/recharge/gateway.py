@@ -39,12 +39,12 @@ class ChargeStatus(enum.Enum):
     """What a provider answered to a charge."""
 
     APPROVED = "approved"
-    """The money is taken: the coins are credited at once."""
+    """The money is taken, and the coins are credited at once."""
     DECLINED = "declined"
-    """The charge was refused (the outcome says why): nothing is credited."""
+    """The charge was refused, and nothing is credited; the outcome says why."""
     PENDING = "pending"
-    """The provider will say later (a bank transfer, a 3-D Secure check):
-    nothing is credited until a ``SETTLED`` event."""
+    """The provider will say later (a bank transfer, a 3-D Secure check).
+    Nothing is credited until a ``SETTLED`` event."""
 
 
 def _positive_money(_instance: object, attribute: Any, value: Any) -> None:
@@ -100,16 +100,17 @@ class PaymentEventType(enum.Enum):
     """What a provider event reports about a charge."""
 
     SETTLED = "settled"
-    """A pending charge went through: its coins are credited."""
+    """A pending charge went through, and its coins are credited."""
     FAILED = "failed"
-    """A pending charge did not go through: nothing is credited."""
+    """A pending charge did not go through, and nothing is credited."""
     REFUNDED = "refunded"
-    """The provider gave (some of) the money back: the purchase's coins go
-    back in proportion, and coins already spent become a debt."""
+    """The provider gave the money back, in whole or in part. The
+    purchase's coins go back in proportion, and coins already spent become
+    a debt."""
     CHARGED_BACK = "charged-back"
-    """The buyer's bank took (some of) the money back: as a refund."""
+    """The buyer's bank took the money back, in whole or in part, as a refund does."""
     CHARGEBACK_REVERSED = "chargeback-reversed"
-    """A chargeback was won: what it took is restored."""
+    """A chargeback was won, and what it took is restored."""
 
 
 _MONEY_EVENTS = frozenset(

@@ -172,7 +172,7 @@ class Purchase:
 
     @property
     def total_coins(self) -> UnitAmount:
-        """The coins it credits: :attr:`coins` plus :attr:`bonus_coins`."""
+        """The coins it credits, :attr:`coins` plus :attr:`bonus_coins`."""
         return self.coins + self.bonus_coins
 
     def given_back(self, *kinds: str) -> Money:

@@ -72,6 +72,7 @@ __all__ = [
     "LedgerContract",
     "LotContract",
     "OutboxContract",
+    "RecordContract",
     "StoreContract",
     "UnitOfWorkContract",
 ]
@@ -1515,6 +1516,7 @@ class RecordContract(_Contract):
     """The services' records: versioned documents by kind, id and owner."""
 
     def test_add_and_get(self, store: Store) -> None:
+        """A record reads back equal, before and after its commit, by kind and id."""
         tricky = Record.new("case", "c-1", "o\u2019brien", T0, {"note": 'caf\u00e9 "x"\n'})
         with store.unit_of_work() as uow:
             uow.records.add(_record("p-1"))
@@ -1528,6 +1530,7 @@ class RecordContract(_Contract):
             assert uow.records.get("purchase", "p-2") is None
 
     def test_a_duplicate_or_a_new_record_past_version_1_is_refused(self, store: Store) -> None:
+        """An id taken in its kind, or a new record not at version 1, is refused."""
         with store.unit_of_work() as uow:
             uow.records.add(_record("p-1"))
             uow.commit()
@@ -1540,6 +1543,7 @@ class RecordContract(_Contract):
             assert uow.records.of_owner("purchase", "bob", limit=10) == []
 
     def test_update_takes_the_next_version_only(self, store: Store) -> None:
+        """An update stores the next version only, and never moves a record."""
         first = _record("p-1")
         with store.unit_of_work() as uow:
             uow.records.add(first)
@@ -1565,6 +1569,7 @@ class RecordContract(_Contract):
             assert uow.records.get("purchase", "p-1") == second
 
     def test_of_owner_newest_first_since_a_time(self, store: Store) -> None:
+        """An owner's records of a kind, newest first, from a time, up to a limit."""
         with store.unit_of_work() as uow:
             for n in (3, 1, 4, 2):
                 uow.records.add(_record(f"p-{n}", minutes=n))
@@ -1588,6 +1593,7 @@ class RecordContract(_Contract):
                 uow.records.of_owner("purchase", "alice", limit=0)
 
     def test_remove_forgets_a_record_and_frees_its_id(self, store: Store) -> None:
+        """A removed record is gone, from its owner's too, and its id is free."""
         with store.unit_of_work() as uow:
             uow.records.add(_record("p-1"))
             uow.records.add(_record("p-2", minutes=1))
@@ -1607,6 +1613,7 @@ class RecordContract(_Contract):
             ]
 
     def test_a_rollback_undoes_adds_updates_and_removals(self, store: Store) -> None:
+        """A rollback puts every record back as it was at the last commit."""
         first = _record("p-1")
         with store.unit_of_work() as uow:
             uow.records.add(first)
