@@ -330,6 +330,22 @@ class TestRefundsAndChargebacks:
         assert kit.economy.balance("alice") == COIN(0)
         clean(kit)
 
+    def test_a_held_refund_too_large_is_refused_when_released(self, kit: Kit) -> None:
+        kit.gateway.script("pm_card", Pend())
+        purchase = buy(kit, "order-1")
+        too_much = kit.gateway.refund(purchase.id, Money("9.00", "USD"))
+        assert kit.economy.handle_payment_event(too_much).status == "held"
+        settled = kit.economy.handle_payment_event(kit.gateway.settle(purchase.id))
+        assert settled.purchase.status is PurchaseStatus.COMPLETED
+        assert settled.purchase.reversals == ()
+        assert kit.economy.handle_payment_event(too_much).status == "duplicate"
+        with kit.store.unit_of_work() as uow:
+            record = uow.records.get("payment-event", too_much.id)
+            assert record is not None
+            assert record.data["status"] == "refused"
+            assert "only 5.43 USD" in record.data["reason"]
+        clean(kit)
+
     def test_a_reversal_before_its_chargeback_is_held_then_applied(self, kit: Kit) -> None:
         purchase = buy(kit, "order-1")
         chargeback = kit.gateway.charge_back(purchase.id)

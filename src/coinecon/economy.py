@@ -106,7 +106,8 @@ class EventOutcome:
     Attributes:
         event_id: the provider's event id.
         status: ``"applied"``; ``"held"`` (it came before what it follows,
-            and is applied when that arrives); ``"ignored"`` (nothing to do:
+            and is applied when that arrives, or ``"refused"`` then if it
+            gives back more than is left); ``"ignored"`` (nothing to do:
             a refund of a charge that never went through); or
             ``"duplicate"`` (seen before: nothing done again).
         purchase: the purchase as it stands after.

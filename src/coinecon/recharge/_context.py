@@ -14,7 +14,7 @@ from coinecon.ledger import entries
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import canonical_json
 from coinecon.ledger.journal import AccountKey, AccountKind, Posting, Transaction
-from coinecon.ledger.lots import SpendOrder
+from coinecon.ledger.lots import LotOrigin, SpendOrder
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Money
 from coinecon.money.units import Unit
@@ -114,14 +114,14 @@ class Context:
             )
         )
 
-    def restoring(
-        self, uow: UnitOfWork, transaction: Transaction, wallet: AccountKey, now: datetime
-    ) -> tuple[list[entries.Grant], list[Posting]]:
-        """What gives back what *transaction* took from *wallet*: a grant
+    def slices(
+        self, uow: UnitOfWork, transaction: Transaction, debt: int, now: datetime
+    ) -> list[entries.Grant]:
+        """Grants that give back what *transaction* took: first *debt* free
+        coins (they cancel the debt it made, if that is still owed), then one
         like each slice of a lot it consumed (its origin, value and expiry,
-        if that has not passed), and every other posting of it undone, less
-        the money legs the credit of the grants posts itself."""
-        grants: list[entries.Grant] = []
+        if that has not passed)."""
+        grants = [entries.Grant(debt, LotOrigin.ADJUSTMENT)] if debt else []
         for consumption in uow.lots.consumption(transaction.id):
             lot = uow.lots.get(consumption.lot_id)
             if lot is None:
@@ -129,6 +129,15 @@ class Context:
             value = consumption.value if consumption.value and consumption.value.minor else None
             expiry = lot.expires_at if lot.expires_at is not None and lot.expires_at > now else None
             grants.append(entries.Grant(consumption.amount, lot.origin, value, expiry))
+        return grants
+
+    def restoring(
+        self, uow: UnitOfWork, transaction: Transaction, wallet: AccountKey, now: datetime
+    ) -> tuple[list[entries.Grant], list[Posting]]:
+        """What gives back what *transaction* took from *wallet*: its
+        :meth:`slices`, and every other posting of it undone, less the money
+        legs the credit of the grants posts itself."""
+        grants = self.slices(uow, transaction, 0, now)
         legs = [Posting(p.account, -p.amount) for p in transaction.postings if p.account != wallet]
         for grant in grants:
             if grant.value is not None:

@@ -11,6 +11,7 @@ from coinecon.ledger import entries
 from coinecon.ledger.idempotency import canonical_json
 from coinecon.ledger.journal import (
     AccountKey,
+    AccountKind,
     Cause,
     MetadataValue,
     Posting,
@@ -193,9 +194,9 @@ class Payments:
         """Give *amount* back for *purchase*: its coins in proportion, and
         the money."""
         label, kind = _TAKE_BACK[event.type]
-        total, before = purchase.total.minor, purchase.returned.minor
-        coins = books.proportion(purchase.total_coins.amount, before, amount.minor, total)
-        tax = books.proportion(purchase.tax.minor, before, amount.minor, total)
+        coins, tax = purchase.due(purchase.returned + amount)
+        coins -= purchase.coins_taken
+        tax -= purchase.tax_returned
         wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
         self.ctx.wallets.sweep_within(uow, wallet, now)
         metadata = metadata_pairs({"event": event.id, "reason": event.reason})
@@ -216,7 +217,9 @@ class Payments:
                 cause=cause,
                 metadata=metadata,
                 first=purchase.lot_ids,
-                legs_for=lambda consumed: books.take_back_legs(amount, tax, consumed),
+                legs_for=lambda consumed: books.take_back_legs(
+                    amount, tax, [c.value for c in consumed]
+                ),
                 allow_debt=True,
             )
             debt = debited.debt
@@ -233,7 +236,7 @@ class Payments:
             )
             entries.record(uow, transaction)
             balance = None
-        reversal = Reversal(event.id, label, amount, coins, debt, transaction_id, now)
+        reversal = Reversal(event.id, label, amount, coins, debt, transaction_id, now, tax=tax)
         purchase = self.ctx.save(
             uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
         )
@@ -283,32 +286,71 @@ class Payments:
             raise StorageError(f"chargeback transaction {chargeback.transaction_id} is missing")
         wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
         self.ctx.wallets.sweep_within(uow, wallet, now)
-        grants, legs = self.ctx.restoring(uow, taken, wallet, now)
-        if chargeback.debt:  # first: it cancels the debt the chargeback made, if still owed
-            grants.insert(0, entries.Grant(chargeback.debt, LotOrigin.ADJUSTMENT))
-        legs.append(Posting(AccountKey.issuance(self.ctx.unit), chargeback.coins))
-        credited = entries.record_credit(
-            uow,
-            transaction_id=self.ctx.new_id(),
-            new_id=self.ctx.new_id,
-            kind=TransactionKind.REVERSAL,
-            wallet=wallet,
-            grants=grants,
-            now=now,
-            key=f"chargeback-reversal:{event.id}",
-            cause=Cause("purchase", purchase.id),
-            metadata=metadata_pairs({"event": event.id, "reverses": taken.id}),
-            also=legs,
-        )
-        transaction_id = credited.transaction.id
+        # What is due once this chargeback no longer counts: the coins and tax
+        # to give back are what was taken beyond it (usually exactly what the
+        # chargeback took; one less or more if a refund came in between).
+        coins, tax = purchase.due(purchase.returned - chargeback.amount)
+        coins = purchase.coins_taken - coins
+        tax = purchase.tax_returned - tax
+        grants = _trimmed(self.ctx.slices(uow, taken, chargeback.debt, now), coins)
+        values = [grant.value for grant in grants]
+        legs = [
+            Posting(p.account, -p.amount)
+            for p in books.take_back_legs(chargeback.amount, tax, values)
+        ]
+        for value in values:  # the credit of a lot with a value posts these itself
+            if value is not None:
+                legs.append(
+                    Posting(
+                        entries.money_account(AccountKind.CLEARING, value.currency), -value.minor
+                    )
+                )
+                legs.append(
+                    Posting(
+                        entries.money_account(AccountKind.DEFERRED_REVENUE, value.currency),
+                        value.minor,
+                    )
+                )
+        transaction_id = self.ctx.new_id()
+        key = f"chargeback-reversal:{event.id}"
+        cause = Cause("purchase", purchase.id)
+        metadata = metadata_pairs({"event": event.id, "reverses": taken.id})
+        if grants:
+            entries.record_credit(
+                uow,
+                transaction_id=transaction_id,
+                new_id=self.ctx.new_id,
+                kind=TransactionKind.REVERSAL,
+                wallet=wallet,
+                grants=grants,
+                now=now,
+                key=key,
+                cause=cause,
+                metadata=metadata,
+                also=legs,
+            )
+        else:  # it took no whole coin: the money alone
+            entries.record(
+                uow,
+                Transaction(
+                    id=transaction_id,
+                    kind=TransactionKind.REVERSAL,
+                    postings=entries.merge_legs(legs),
+                    occurred_at=now,
+                    idempotency_key=key,
+                    cause=cause,
+                    metadata=metadata,
+                ),
+            )
         restored = Reversal(
             event.id,
             "chargeback-reversal",
-            event.amount or chargeback.amount,
-            chargeback.coins,
+            chargeback.amount,
+            coins,
             0,
             transaction_id,
             now,
+            tax=tax,
         )
         reversals = tuple(
             attrs.evolve(r, reversed_by=event.id) if r is chargeback else r
@@ -328,7 +370,7 @@ class Payments:
                     "kind": "chargeback-reversal",
                     "amount": restored.amount.minor,
                     "currency": restored.amount.currency.code,
-                    "coins": chargeback.coins,
+                    "coins": coins,
                     "debt": 0,
                 }
             ),
@@ -353,9 +395,32 @@ class Payments:
             progress = False
             for record in self.held(uow, purchase.id):
                 event = event_of(record.id, record.data["event"])
-                status, purchase, transaction_id = self.apply(uow, purchase, event, now)
+                data = record.data
+                try:
+                    status, purchase, transaction_id = self.apply(uow, purchase, event, now)
+                except RefundTooLargeError as error:  # refused before it wrote anything
+                    status, transaction_id = "refused", None
+                    data = data | {"reason": str(error)}
                 if status != "held":
-                    data = record.data | {"status": status, "transaction_id": transaction_id}
+                    data = data | {"status": status, "transaction_id": transaction_id}
                     uow.records.update(record.changed(data))
                     progress = True
         return purchase
+
+
+def _trimmed(grants: list[entries.Grant], coins: int) -> list[entries.Grant]:
+    """*grants* made to hold *coins* in all: the last ones cut (their value
+    in proportion, rounded down), or one more grant of free coins."""
+    held = sum(grant.coins for grant in grants)
+    while held > coins:
+        last = grants.pop()
+        keep = last.coins - min(last.coins, held - coins)
+        held -= last.coins - keep
+        if keep:
+            value = last.value
+            if value is not None:
+                value = Money.from_minor(value.minor * keep // last.coins, value.currency)
+            grants.append(attrs.evolve(last, coins=keep, value=value or None))
+    if held < coins:
+        grants.append(entries.Grant(coins - held, LotOrigin.ADJUSTMENT))
+    return grants

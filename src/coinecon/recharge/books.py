@@ -16,8 +16,10 @@ account               posting
 ====================  ==============================================
 
 A refund or chargeback of *A* (out of *T*) takes back the coins in proportion
-(``coins * A / T``, rounded down on the running total, so that refunds in parts
-take back exactly the coins of a whole one) and the tax likewise; the money
+(:meth:`Purchase.due <coinecon.recharge.purchases.Purchase.due>`: the share of
+all the money given back so far, rounded down, less what was taken already,
+so that refunds in parts take back exactly the coins of a whole one) and the
+tax likewise; the money
 goes back out of clearing, the value of the coins taken back leaves deferred
 revenue, and what is left is the platform's loss: money given back for coins
 already spent.
@@ -29,10 +31,9 @@ from collections.abc import Iterable
 
 from coinecon.ledger.entries import money_account
 from coinecon.ledger.journal import AccountKind, Posting
-from coinecon.ledger.lots import LotConsumption
 from coinecon.money.money import Currency, Money
 
-__all__ = ["proportion", "purchase_legs", "take_back_legs"]
+__all__ = ["purchase_legs", "take_back_legs"]
 
 
 def _leg(kind: AccountKind, currency: Currency, minor: int) -> list[Posting]:
@@ -53,30 +54,17 @@ def purchase_legs(total: Money, tax: Money, buyer_fees: Money, costs: Money) -> 
     ]
 
 
-def proportion(whole: int, given_back: int, more: int, total: int) -> int:
-    """The part of *whole* that *more* (given back after *given_back*, out of
-    *total*) takes: ``whole * (given_back + more) // total - whole * given_back // total``.
-
-    Rounded down on the running total, so the parts of any split of *total*
-    add up to *whole* exactly::
-
-        >>> [proportion(100, done, 1, 3) for done in range(3)]
-        [33, 33, 34]
-    """
-    return whole * (given_back + more) // total - whole * given_back // total
-
-
-def take_back_legs(amount: Money, tax: int, consumed: Iterable[LotConsumption]) -> list[Posting]:
+def take_back_legs(amount: Money, tax: int, taken: Iterable[Money | None]) -> list[Posting]:
     """The money legs of a refund or chargeback of *amount*, of which *tax*
-    (minor units) is tax given back, that took *consumed* from the wallet's
-    lots: clearing gives the money back; the value of the coins taken back
-    leaves deferred revenue (in each lot's currency); the rest is a loss."""
+    (minor units) is tax given back, that took coins of values *taken*
+    (those of lots bought, in their currencies) from the wallet's lots:
+    clearing gives the money back; the value of the coins taken back leaves
+    deferred revenue; the rest is a loss."""
     currency = amount.currency
     values: dict[Currency, int] = {}
-    for consumption in consumed:
-        if consumption.value is not None:
-            code = consumption.value.currency
-            values[code] = values.get(code, 0) + consumption.value.minor
+    for value in taken:
+        if value is not None:
+            values[value.currency] = values.get(value.currency, 0) + value.minor
     legs = [
         *_leg(AccountKind.CLEARING, currency, -amount.minor),
         *_leg(AccountKind.TAX_PAYABLE, currency, tax),

@@ -61,6 +61,8 @@ class Reversal:
         occurred_at: when it was applied.
         reversed_by: for a chargeback, the event of the reversal that
             restored it, once one has.
+        tax: the tax (minor units) it gave back (or, for a reversal, owed
+            again).
     """
 
     event_id: str
@@ -71,6 +73,12 @@ class Reversal:
     transaction_id: str
     occurred_at: datetime
     reversed_by: str | None = None
+    tax: int = 0
+
+    @property
+    def sign(self) -> int:
+        """-1 for a chargeback's reversal, which restores; 1 otherwise."""
+        return -1 if self.kind == "chargeback-reversal" else 1
 
 
 @final
@@ -199,6 +207,29 @@ class Purchase:
         """The money the buyer has back, by refunds and chargebacks."""
         return self.refunded + self.charged_back
 
+    @property
+    def coins_taken(self) -> int:
+        """The coins its refunds and chargebacks took back, less those restored."""
+        return sum(r.sign * r.coins for r in self.reversals)
+
+    @property
+    def tax_returned(self) -> int:
+        """The tax (minor units) its refunds and chargebacks gave back, less
+        what reversals owed again."""
+        return sum(r.sign * r.tax for r in self.reversals)
+
+    def due(self, returned: Money) -> tuple[int, int]:
+        """The coins and tax (minor units) that *returned*, the money given
+        back in all, takes back: its share of the purchase's, rounded down.
+        Whatever the parts the money went back in, the coins and tax taken
+        are exactly these."""
+        share = returned.minor
+        total = self.total.minor
+        return (
+            self.total_coins.amount * share // total,
+            self.tax.minor * share // total,
+        )
+
     def record(self) -> Record:
         """This purchase as a new record."""
         return Record.new(KIND, self.id, self.holder, self.created_at, self.to_data())
@@ -240,6 +271,7 @@ class Purchase:
                     "transaction_id": r.transaction_id,
                     "occurred_at": r.occurred_at,
                     "reversed_by": r.reversed_by,
+                    "tax": r.tax,
                 }
                 for r in self.reversals
             ],
@@ -292,6 +324,7 @@ class Purchase:
                     transaction_id=r["transaction_id"],
                     occurred_at=datetime.fromisoformat(r["occurred_at"]),
                     reversed_by=r["reversed_by"],
+                    tax=r["tax"],
                 )
                 for r in data["reversals"]
             ),
