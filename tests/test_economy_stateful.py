@@ -13,7 +13,10 @@ what went back to buyers).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -28,7 +31,7 @@ from hypothesis.stateful import (
 )
 
 from coinecon import AccountKey, AccountKind, Cause, Currency, LotOrigin, Money, TransactionKind
-from coinecon.adapters.fake_payments import Decline, Pend, Raise
+from coinecon.adapters.fake_payments import Decline, Pend, Raise, Step
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import InsufficientFunds, RefundTooLargeError
@@ -38,7 +41,7 @@ from economy_kit import COIN, Kit
 
 HOLDERS = ("ann", "bob", "cy")
 SKUS = ("coins_100", "coins_500", "coins_1000")
-SCRIPTS = {
+SCRIPTS: dict[str, tuple[Step, ...]] = {
     "approve": (),
     "decline": (Decline("do_not_honor"),),
     "pend": (Pend(),),
@@ -61,9 +64,6 @@ class Recharge(RuleBasedStateMachine):
         self.chargebacks: dict[str, Money] = {}  # the last one asked of each charge
 
     def _sqlite(self) -> SqliteStore:
-        import tempfile
-        from pathlib import Path
-
         self._directory = tempfile.TemporaryDirectory()
         return SqliteStore(Path(self._directory.name) / "books.db")
 
@@ -136,10 +136,9 @@ class Recharge(RuleBasedStateMachine):
         self.deliver(event)
 
     def deliver(self, event: PaymentEvent) -> None:
-        try:
+        # More than is left of the payment is refused, and nothing written.
+        with contextlib.suppress(RefundTooLargeError):
             self.economy.handle_payment_event(event)
-        except RefundTooLargeError:
-            pass  # more than is left of the payment: refused, nothing written
 
     @rule()
     def reconcile(self) -> None:
