@@ -20,11 +20,21 @@ if TYPE_CHECKING:
 def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
+    assert "alice: of age from 2012-04-02, vouched by id-check" in out
     assert "the buyer pays 10.88 USD; the platform keeps 9.37 USD" in out
+    assert "completed: alice has 1100 COIN (100 COIN bonus, for 30 days)" in out
+    assert "dan: declined (insufficient_funds); his wallet: 0 COIN" in out
+    assert "carol: pending; her wallet: 0 COIN" in out
+    assert "the bank settles: completed; her wallet: 525 COIN" in out
+    assert "the same event delivered twice: duplicate" in out
     assert "castle (800 COIN): refused, 299 coins short" in out
     assert "replayed, balance 1001 COIN" in out
+    assert "1100 coins taken back; 599 were spent already" in out
+    assert "another rose: refused" in out
     assert "verify(): clean" in out
-    assert out.rstrip().endswith("closing,wallet,alice,unit,COIN,,,,,,,,,501,")
+    assert "losses: 4.98 USD" in out  # the value of the coins alice spent
+    assert "deferred-revenue: -4.99 USD" in out  # carol's coins, unspent
+    assert out.rstrip().endswith("closing,wallet,alice,unit,COIN,,,,,,,,,-599,")
 
 
 def test_the_demo_can_keep_its_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,7 +44,7 @@ def test_the_demo_can_keep_its_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     with SqliteStore(path, read_only=True) as store:
         wallets = Wallets(store)
         assert wallets.verify().ok
-        assert wallets.balance("alice", Unit("COIN")) == Unit("COIN")(501)
+        assert wallets.balance("alice", Unit("COIN")) == Unit("COIN")(-599)
         earned = wallets.balances([AccountKey.earnings("bob", Unit("DIAMOND"))])
         assert sum(earned.values()) == 299
 
