@@ -311,10 +311,10 @@ class CoinEconomy:
         self._policies.check_quote(quote, profile)
         self._policies.check_eligible(profile, quote.region, now)
 
-        def record(uow: UnitOfWork) -> Purchase:
+        def record(uow: UnitOfWork) -> tuple[Purchase, bool]:
             again = replay(uow)  # a twin request may have won the race
             if again is not None:
-                return again
+                return again, False
             self._policies.check_limits(uow, quote, self._ctx.profile(uow, quote.account), now)
             purchase = Purchase.of_quote(self._new_id(), quote, method, key, now)
             if not purchase.value.is_positive:
@@ -327,12 +327,12 @@ class CoinEconomy:
                 IdempotencyRecord(key, digest, canonical_json({"purchase": purchase.id}), now)
             )
             uow.commit()
-            return purchase
+            return purchase, True
 
-        purchase = self._run(record)
-        if purchase.status is not PurchaseStatus.CHARGING or purchase.idempotency_key != key:
-            return purchase
-        return self._charge(purchase)
+        purchase, recorded = self._run(record)
+        # Only the request that recorded the purchase charges it: a twin that
+        # lost the race answers as a replay does, with the purchase as it stands.
+        return self._charge(purchase) if recorded else purchase
 
     def reconcile(self, purchase_id: str | None = None, *, limit: int = 100) -> list[Purchase]:
         """Settle purchases still waiting for their provider: ask it what
