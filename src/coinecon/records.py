@@ -32,7 +32,7 @@ import attrs
 
 from coinecon._checks import identifier
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidTypeError, ValidationError
+from coinecon.errors import FloatNotAllowedError, InvalidTypeError, ValidationError
 from coinecon.ledger.idempotency import canonical_json
 
 __all__ = ["Record"]
@@ -108,4 +108,17 @@ class Record:
 def _json(data: Mapping[str, Any]) -> str:
     if not isinstance(data, Mapping):
         raise InvalidTypeError(f"a record holds a mapping, got {type(data).__name__}")
+    _no_floats(data)
     return canonical_json(dict(data))
+
+
+def _no_floats(value: object) -> None:
+    """Refuse a float anywhere in *value*: amounts in records are exact."""
+    if isinstance(value, float):
+        raise FloatNotAllowedError(f"a record holds no floats (amounts are exact), got {value!r}")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _no_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_floats(item)
