@@ -49,6 +49,21 @@ def test_the_ledger_benchmark_checks_its_baselines_and_prints_every_case() -> No
 
 
 @pytest.mark.slow
+def test_the_purchase_benchmark_checks_its_baseline_and_prints_every_case() -> None:
+    out = run("bench_purchases.py", "--quick")
+    assert "self-check: (r) records the payment, then its transaction and postings, once" in out
+    for label in (
+        "SQLite NORMAL, one purchase per commit pair",
+        "SQLite FULL, one purchase per commit pair",
+        "group commit FULL,  4 threads",
+        "group commit FULL, 16 threads",
+    ):
+        assert label in out
+    assert out.count("x PASS") + out.count("x FAIL") == 4  # each case says how it did
+    assert "targets: " in out
+
+
+@pytest.mark.slow
 def test_the_scale_benchmark_prints_every_row_with_its_slope() -> None:
     out = run("scale.py", "--quick")
     for label in (

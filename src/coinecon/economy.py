@@ -247,7 +247,7 @@ class CoinEconomy:
         """
         check_identifier(holder, "holder")
         profile = self.profile(holder)
-        return self.price_book.quote(
+        quote = self.price_book.quote(
             account=holder,
             region=region,
             storefront=storefront,
@@ -258,6 +258,8 @@ class CoinEconomy:
             coins=coins,
             sku=sku,
         )
+        self._policies.issued(quote, profile)
+        return quote
 
     def purchase(self, quote: Quote, payment_method: str, idempotency_key: str) -> Purchase:
         """Buy what *quote* offers, paying with *payment_method* (the
@@ -286,42 +288,34 @@ class CoinEconomy:
         if not isinstance(quote, Quote):
             raise InvalidTypeError(f"quote must be a Quote, got {quote!r}")
         method = check_identifier(payment_method, "payment method")
-        digest = fingerprint("purchase", {"quote": quote.fingerprint, "payment_method": method})
-
-        def replay(uow: UnitOfWork) -> Purchase | None:
-            stored = self._replayed(uow, key, digest)
-            return (
-                None if stored is None else self._ctx.purchase(uow, json.loads(stored)["purchase"])
-            )
-
-        replayed = self._read(replay)
-        if replayed is not None:
-            return replayed
-        now = self._now()
         if quote.coins.unit != self.unit:
             raise InvalidQuoteError(
                 f"the quote sells {quote.coins.unit.code}, not {self.unit.code}"
             )
-        if not quote.is_valid_at(now):
-            raise QuoteExpiredError(
-                f"the quote was valid from {quote.created_at.isoformat()} until "
-                f"{quote.expires_at.isoformat()}, not at {now.isoformat()}: ask for a new one"
-            )
-        profile = self.profile(quote.account)
-        self._policies.check_quote(quote, profile)
-        self._policies.check_eligible(profile, quote.region, now)
+        quoted = quote.fingerprint
+        digest = fingerprint("purchase", {"quote": quoted, "payment_method": method})
 
         def record(uow: UnitOfWork) -> tuple[Purchase, bool]:
-            again = replay(uow)  # a twin request may have won the race
-            if again is not None:
-                return again, False
-            self._policies.check_limits(uow, quote, self._ctx.profile(uow, quote.account), now)
-            purchase = Purchase.of_quote(self._new_id(), quote, method, key, now)
+            # Every check reads in the unit of work that records the purchase.
+            stored = self._replayed(uow, key, digest)
+            if stored is not None:  # a replay, or a twin request that won the race
+                return self._ctx.purchase(uow, json.loads(stored)["purchase"]), False
+            now = self._now()
+            if not quote.is_valid_at(now):
+                raise QuoteExpiredError(
+                    f"the quote was valid from {quote.created_at.isoformat()} until "
+                    f"{quote.expires_at.isoformat()}, not at {now.isoformat()}: ask for a new one"
+                )
+            profile = self._ctx.profile(uow, quote.account)
+            self._policies.check_quote(quote, quoted, profile)
+            self._policies.check_eligible(profile, quote.region, now)
+            self._policies.check_limits(uow, quote, profile, now)
+            purchase = Purchase.of_quote(self._new_id(), quote, method, key, now, quoted)
             if not purchase.value.is_positive:
                 raise InvalidQuoteError(
                     f"the quote charges {quote.total} of which the coins are worth nothing"
                 )
-            uow.records.add(purchase.record())
+            purchase = self._ctx.save(uow, purchase)
             uow.records.add(Record.new(purchases.OPEN_KIND, purchase.id, PLATFORM, now, {}))
             uow.idempotency.add(
                 IdempotencyRecord(key, digest, canonical_json({"purchase": purchase.id}), now)
@@ -409,6 +403,8 @@ class CoinEconomy:
                 return EventOutcome(event.id, "duplicate", purchase, data.get("transaction_id"))
             now = self._now()
             status, purchase, transaction_id = self._payments.apply(uow, purchase, event, now)
+            if status == "held" and not purchase.held:
+                purchase = self._ctx.save(uow, attrs.evolve(purchase, held=True, updated_at=now))
             uow.records.add(
                 Record.new(
                     EVENT_KIND,

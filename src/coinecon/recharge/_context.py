@@ -60,30 +60,31 @@ class Context:
 
     @staticmethod
     def save(uow: UnitOfWork, purchase: Purchase) -> Purchase:
-        """Store *purchase* over its record; return it."""
-        stored = uow.records.get(purchases.KIND, purchase.id)
-        if stored is None:
-            raise StorageError(f"purchase {purchase.id} is missing")
-        uow.records.update(stored.changed(purchase.to_data()))
-        return purchase
+        """Store *purchase* (new, or over the version of its record it was
+        read at: a stale one is refused); return it at its new version."""
+        record = purchase.record()
+        if record.version == 1:
+            uow.records.add(record)
+        else:
+            uow.records.update(record)
+        return attrs.evolve(purchase, version=record.version)
 
     @staticmethod
     def profile(uow: UnitOfWork, holder: str) -> HolderProfile:
         """*holder*'s profile (empty if none is stored)."""
         record = uow.records.get(profiles.KIND, holder)
-        if record is None:
-            return HolderProfile(holder)
-        return HolderProfile.from_data(holder, record.data)
+        return HolderProfile(holder) if record is None else HolderProfile.from_record(record)
 
     @staticmethod
-    def save_profile(uow: UnitOfWork, profile: HolderProfile, now: datetime) -> None:
-        """Store *profile* (new, or over its record)."""
-        stored = uow.records.get(profiles.KIND, profile.holder)
-        record = profile.record(stored, now)
-        if stored is None:
-            uow.records.add(record)
-        else:
+    def save_profile(uow: UnitOfWork, profile: HolderProfile, now: datetime) -> HolderProfile:
+        """Store *profile* (new, or over the version it was read at);
+        return it at its new version."""
+        record = profile.record(now)
+        if profile.version:
             uow.records.update(record)
+        else:
+            uow.records.add(record)
+        return attrs.evolve(profile, version=record.version, created_at=record.created_at)
 
     @staticmethod
     def case(uow: UnitOfWork, case_id: str) -> Case:

@@ -390,6 +390,8 @@ class Payments:
 
     def release_held(self, uow: UnitOfWork, purchase: Purchase, now: datetime) -> Purchase:
         """Apply the events held for *purchase* that now can be, until none can."""
+        if not purchase.held:
+            return purchase  # nothing waits: no need to look
         progress = True
         while progress and purchase.status is PurchaseStatus.COMPLETED:
             progress = False
@@ -405,6 +407,8 @@ class Payments:
                     data = data | {"status": status, "transaction_id": transaction_id}
                     uow.records.update(record.changed(data))
                     progress = True
+        if not self.held(uow, purchase.id):
+            purchase = self.ctx.save(uow, attrs.evolve(purchase, held=False, updated_at=now))
         return purchase
 
 

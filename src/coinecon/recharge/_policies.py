@@ -3,6 +3,7 @@ eligibility, and the limits."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from coinecon.recharge.profiles import HolderProfile
 from coinecon.recharge.purchases import Purchase, PurchaseStatus
 
 HOUR = timedelta(hours=1)
+_ISSUED = 100_000  # quote fingerprints remembered at most
 
 
 class Policies:
@@ -32,9 +34,27 @@ class Policies:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # The fingerprints of the quotes this economy gave, with their buyer
+        # and the version of the buyer's profile then.
+        self._issued: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
 
-    def check_quote(self, quote: Quote, profile: HolderProfile) -> None:
-        """Refuse a quote the book would not give now for this buyer."""
+    def issued(self, quote: Quote, profile: HolderProfile) -> None:
+        """Remember that this economy gave *quote* to a buyer whose profile
+        was at *profile*'s version: while it still is, the book would give
+        the same quote again, and :meth:`check_quote` need not ask it."""
+        issued = self._issued
+        with self._lock:
+            if len(issued) >= _ISSUED:
+                issued.clear()  # bounded; a quote forgotten is priced again
+            issued[quote.fingerprint] = (quote.account, profile.version)
+
+    def check_quote(self, quote: Quote, quoted: str, profile: HolderProfile) -> None:
+        """Refuse a quote (of fingerprint *quoted*) that the book would not
+        give now for this buyer: altered, or made before the buyer's history
+        changed."""
+        if self._issued.get(quoted) == (quote.account, profile.version):
+            return  # this economy made it, for the history the buyer has now
         try:
             fresh = self.ctx.price_book.quote(
                 account=quote.account,
@@ -51,7 +71,7 @@ class Policies:
             raise QuoteMismatchError(
                 f"the quote is not one the price book gives: {error}"
             ) from None
-        if fresh.fingerprint != quote.fingerprint:
+        if fresh.fingerprint != quoted:
             raise QuoteMismatchError(
                 "the quote differs from what the price book gives for it (altered, or the "
                 "buyer's history changed since it was made): ask for a new one"

@@ -8,6 +8,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon.ledger.idempotency import canonical_json
 from coinecon.pricing import BuyerHistory
 from coinecon.recharge.eligibility import AgeAttestation, ParentalConsent
 from coinecon.recharge.limits import Budget
@@ -31,6 +32,10 @@ class HolderProfile:
         budget: the budget they set, if any.
         purchases: how many purchases they completed.
         redemptions: how many times they used each promotion, sorted by id.
+        version: the version of its record as read (0: not stored yet);
+            not part of its value.
+        created_at: when its record was first stored (``None``: not yet);
+            not part of its value.
     """
 
     holder: str
@@ -39,6 +44,8 @@ class HolderProfile:
     budget: Budget | None = None
     purchases: int = 0
     redemptions: tuple[tuple[str, int], ...] = ()
+    version: int = attrs.field(default=0, eq=False)
+    created_at: datetime | None = attrs.field(default=None, eq=False)
 
     @property
     def history(self) -> BuyerHistory:
@@ -77,8 +84,24 @@ class HolderProfile:
             tuple(sorted(data["redemptions"].items())),
         )
 
-    def record(self, stored: Record | None, now: datetime) -> Record:
-        """This profile as the record that replaces *stored* (or a new one)."""
-        if stored is None:
-            return Record.new(KIND, self.holder, self.holder, now, self.to_data())
-        return stored.changed(self.to_data())
+    @classmethod
+    def from_record(cls, record: Record) -> HolderProfile:
+        """The profile a record holds."""
+        return attrs.evolve(
+            cls.from_data(record.id, record.data),
+            version=record.version,
+            created_at=record.created_at,
+        )
+
+    def record(self, now: datetime) -> Record:
+        """This profile as its record: new (version 1, created *now*) if it
+        was never stored, else the one that follows the version it was read
+        at."""
+        return Record(
+            KIND,
+            self.holder,
+            self.holder,
+            self.created_at or now,
+            self.version + 1,
+            canonical_json(self.to_data()),
+        )

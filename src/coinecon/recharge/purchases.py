@@ -9,6 +9,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon.ledger.idempotency import canonical_json
 from coinecon.money.money import Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.pricing.quote import LineKind, Quote
@@ -111,6 +112,11 @@ class Purchase:
         transaction_id: the transaction that credited the coins, once completed.
         lot_ids: the lots it credited (the purchased coins, then the bonus).
         reversals: its refunds, chargebacks and their reversals, in order.
+        held: whether provider events wait for it (see
+            :meth:`CoinEconomy.handle_payment_event
+            <coinecon.economy.CoinEconomy.handle_payment_event>`).
+        version: the version of its record as read (0: not stored yet);
+            not part of its value.
     """
 
     id: str
@@ -136,6 +142,8 @@ class Purchase:
     transaction_id: str | None = None
     lot_ids: tuple[str, ...] = ()
     reversals: tuple[Reversal, ...] = ()
+    held: bool = False
+    version: int = attrs.field(default=0, eq=False)
 
     @classmethod
     def of_quote(
@@ -145,8 +153,10 @@ class Purchase:
         payment_method: str,
         idempotency_key: str,
         now: datetime,
+        quote_fingerprint: str | None = None,
     ) -> Purchase:
-        """A new purchase of *quote*, charging."""
+        """A new purchase of *quote*, charging (*quote_fingerprint*: the
+        quote's fingerprint, if its caller computed it already)."""
 
         def lines(lines: tuple[Any, ...], *kinds: LineKind) -> Money:
             return -sum(
@@ -175,7 +185,7 @@ class Purchase:
             buyer_fees=buyer_fees,
             platform_costs=costs,
             value=quote.total - quote.tax - buyer_fees,
-            quote_fingerprint=quote.fingerprint,
+            quote_fingerprint=quote.fingerprint if quote_fingerprint is None else quote_fingerprint,
         )
 
     @property
@@ -231,8 +241,11 @@ class Purchase:
         )
 
     def record(self) -> Record:
-        """This purchase as a new record."""
-        return Record.new(KIND, self.id, self.holder, self.created_at, self.to_data())
+        """This purchase as its record: new (version 1) if it was never
+        stored, else the one that follows the version it was read at."""
+        return Record(
+            KIND, self.id, self.holder, self.created_at, self.version + 1, _json(self.to_data())
+        )
 
     def to_data(self) -> dict[str, Any]:
         """The purchase as a JSON document (money in minor units)."""
@@ -261,6 +274,7 @@ class Purchase:
             "quote_fingerprint": self.quote_fingerprint,
             "transaction_id": self.transaction_id,
             "lot_ids": list(self.lot_ids),
+            "held": self.held,
             "reversals": [
                 {
                     "event_id": r.event_id,
@@ -280,7 +294,7 @@ class Purchase:
     @classmethod
     def from_record(cls, record: Record) -> Purchase:
         """The purchase a record holds."""
-        return cls.from_data(record.id, record.data)
+        return attrs.evolve(cls.from_data(record.id, record.data), version=record.version)
 
     @classmethod
     def from_data(cls, purchase_id: str, data: Mapping[str, Any]) -> Purchase:
@@ -314,6 +328,7 @@ class Purchase:
             quote_fingerprint=data["quote_fingerprint"],
             transaction_id=data["transaction_id"],
             lot_ids=tuple(data["lot_ids"]),
+            held=data["held"],
             reversals=tuple(
                 Reversal(
                     event_id=r["event_id"],
@@ -329,3 +344,7 @@ class Purchase:
                 for r in data["reversals"]
             ),
         )
+
+
+def _json(data: dict[str, Any]) -> str:
+    return canonical_json(data)

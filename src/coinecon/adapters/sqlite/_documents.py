@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -51,12 +52,13 @@ class _Records:
             raise StorageError(
                 f"a new record is at version 1; {record.kind}:{record.id} is at {record.version}"
             )
-        if raw.execute(_GET, (record.kind, record.id)).fetchone() is not None:
-            raise StorageError(f"record {record.kind}:{record.id} already exists")
-        raw.execute(
-            _INSERT,
-            (record.kind, record.id, record.owner, _time(record.created_at), 1, record.body),
-        )
+        try:
+            raw.execute(
+                _INSERT,
+                (record.kind, record.id, record.owner, _time(record.created_at), 1, record.body),
+            )
+        except sqlite3.IntegrityError:  # the primary key: SQLite undid this statement only
+            raise StorageError(f"record {record.kind}:{record.id} already exists") from None
 
     @_guarded
     def update(self, record: Record) -> None:
