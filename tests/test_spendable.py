@@ -325,6 +325,7 @@ def test_what_never_merges(store: Store) -> None:
             amount=COIN(1),
             origin=LotOrigin.ADJUSTMENT,
             cause=Cause("support", f"{n}"),
+            metadata={"staff": "sam", "reason": "goodwill"},
         )
     assert daily(wallets, "d") not in (first, bonus)
     assert wallets.verify().ok

@@ -246,6 +246,7 @@ def _run(wallets: Wallets, clock: ManualClock, sink: _Sink, step: tuple[Any, ...
             origin=origin,
             cause=Cause("c", f"k{key}"),
             expires_at=None if expiry is None else clock.now() + timedelta(minutes=expiry),
+            metadata={"staff": "sam", "reason": "test"} if origin is LotOrigin.ADJUSTMENT else None,
         )
     if name == "spend":
         _, holder, coins, gift, key = step

@@ -699,8 +699,45 @@ def test_metadata_is_checked_before_the_fingerprint() -> None:
         amount=COIN(5),
         origin=LotOrigin.ADJUSTMENT,
         cause=Cause("support", "1"),
-        metadata={"ticket": "T-1", "urgent": True},
+        metadata={"ticket": "T-1", "urgent": True, "staff": "sam", "reason": "refund in coins"},
     )
     transaction = wallets.transaction(credited.transaction_id)
     assert transaction is not None
-    assert transaction.meta == {"ticket": "T-1", "urgent": True}
+    assert transaction.meta == {
+        "ticket": "T-1",
+        "urgent": True,
+        "staff": "sam",
+        "reason": "refund in coins",
+    }
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        None,
+        {"staff": "sam"},
+        {"reason": "typo"},
+        {"staff": " ", "reason": "typo"},
+        {"staff": "sam", "case": ""},
+    ],
+)
+def test_an_adjustment_names_its_staff_and_why(metadata: dict[str, str] | None) -> None:
+    wallets = Wallets(MemoryStore())
+    with pytest.raises(ValidationError, match="staff"):
+        wallets.credit(
+            "k1",
+            holder="alice",
+            amount=COIN(5),
+            origin=LotOrigin.ADJUSTMENT,
+            cause=Cause("support", "1"),
+            metadata=metadata,
+        )
+    assert wallets.verify().transactions == 0
+    assert wallets.credit(
+        "k1",
+        holder="alice",
+        amount=COIN(5),
+        origin=LotOrigin.ADJUSTMENT,
+        cause=Cause("support", "1"),
+        metadata={"staff": "sam", "case": "case-7"},
+    ).balance == COIN(5)

@@ -138,6 +138,9 @@ class WalletMachine(RuleBasedStateMachine):
             "cause": Cause(origin.value, key),
             "value": Money.from_minor(coins, "USD") if origin is LotOrigin.PURCHASE else None,
             "expires_in": None if expires_in_hours is None else timedelta(hours=expires_in_hours),
+            "metadata": (
+                {"staff": "sam", "reason": "goodwill"} if origin is LotOrigin.ADJUSTMENT else None
+            ),
         }
         result = self.wallets.credit(key, **kwargs)  # type: ignore[arg-type]
         now = self.clock.now()

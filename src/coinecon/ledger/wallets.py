@@ -131,6 +131,22 @@ class CreditResult:
         )
 
 
+def _check_accountable(pairs: Metadata) -> None:
+    """Refuse an adjustment whose metadata does not name the staff member who
+    makes it and a reason or the case it settles."""
+    meta = dict(pairs)
+
+    def said(key: str) -> bool:
+        value = meta.get(key)
+        return isinstance(value, str) and bool(value.strip())
+
+    if not said("staff") or not (said("reason") or said("case")):
+        raise ValidationError(
+            "an adjustment names the staff member who makes it and why: give metadata "
+            "'staff' and 'reason' (or the 'case' it settles)"
+        )
+
+
 def _by_currency(amounts: Iterable[Money | None]) -> dict[str, Money]:
     """Sum money per currency code, skipping ``None``."""
     totals: dict[str, Money] = {}
@@ -538,6 +554,13 @@ class Wallets:
             expires_in: alternatively, how long after now they expire (a
                 ``relativedelta`` such as ``relativedelta(months=1)``).
             metadata: extra JSON-scalar facts to keep with the transaction.
+                An adjustment's names the staff member who makes it
+                (``"staff"``) and why (``"reason"``, or the ``"case"`` it
+                settles): coins never appear unexplained.
+
+        Raises:
+            ValidationError: an adjustment without ``"staff"`` and a
+                ``"reason"`` or ``"case"`` in its metadata.
         """
         key = check_identifier(idempotency_key, "idempotency key")
         wallet = self._wallet(holder, amount)
@@ -561,6 +584,8 @@ class Wallets:
                 f"expires_in must be a relativedelta or timedelta, got {expires_in!r}"
             )
         pairs = metadata_pairs(metadata)
+        if origin is LotOrigin.ADJUSTMENT:
+            _check_accountable(pairs)
         request = {
             "holder": holder,
             "unit": amount.unit.code,
@@ -834,7 +859,7 @@ class Wallets:
             >>> with wallets.batch() as bulk:
             ...     for n in range(3):
             ...         _ = bulk.credit(f"import-{n}", holder=f"user-{n}",
-            ...                         amount=Unit("COIN")(10), origin=LotOrigin.ADJUSTMENT,
+            ...                         amount=Unit("COIN")(10), origin=LotOrigin.BONUS,
             ...                         cause=Cause("import", str(n)))
             >>> wallets.balance("user-2", Unit("COIN"))
             UnitAmount(10, 'COIN')
