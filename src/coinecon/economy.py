@@ -96,6 +96,7 @@ from coinecon.regions import region as check_region
 __all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome"]
 
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 
 @final
@@ -665,13 +666,7 @@ class CoinEconomy:
 
     def cases(self, holder: str, *, limit: int = 50) -> list[Case]:
         """*holder*'s cases, newest first."""
-        check_identifier(holder, "holder")
-        return self._read(
-            lambda uow: [
-                Case.from_record(r)
-                for r in uow.records.of_owner(disputes.KIND, holder, limit=limit)
-            ]
-        )
+        return self._of_owner(disputes.KIND, holder, limit, Case.from_record)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -682,13 +677,7 @@ class CoinEconomy:
 
     def purchases(self, holder: str, *, limit: int = 50) -> list[Purchase]:
         """*holder*'s purchases, newest first."""
-        check_identifier(holder, "holder")
-        return self._read(
-            lambda uow: [
-                Purchase.from_record(r)
-                for r in uow.records.of_owner(purchases.KIND, holder, limit=limit)
-            ]
-        )
+        return self._of_owner(purchases.KIND, holder, limit, Purchase.from_record)
 
     def balance(self, holder: str) -> UnitAmount:
         """What *holder* can spend now (negative while in debt)."""
@@ -873,6 +862,15 @@ class CoinEconomy:
             return profile
 
         return self._run(work)
+
+    def _of_owner(
+        self, kind: str, holder: str, limit: int, parse: Callable[[Record], _T]
+    ) -> list[_T]:
+        """*holder*'s records of *kind*, newest first, parsed."""
+        check_identifier(holder, "holder")
+        return self._read(
+            lambda uow: [parse(r) for r in uow.records.of_owner(kind, holder, limit=limit)]
+        )
 
     @staticmethod
     def _replayed(uow: UnitOfWork, key: str, digest: str) -> str | None:

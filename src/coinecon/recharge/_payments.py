@@ -240,24 +240,7 @@ class Payments:
         purchase = self.ctx.save(
             uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
         )
-        self.ctx.announce(
-            uow,
-            "payment.reversed",
-            now,
-            canonical_json(
-                {
-                    "purchase": purchase.id,
-                    "holder": purchase.holder,
-                    "kind": label,
-                    "amount": amount.minor,
-                    "currency": amount.currency.code,
-                    "coins": coins,
-                    "debt": debt,
-                }
-            ),
-            transaction_id,
-            event_id=transaction_id,
-        )
+        self._announce_reversal(uow, purchase, reversal)
         if balance is not None and balance < 0:
             self.ctx.announce(
                 uow,
@@ -359,25 +342,29 @@ class Payments:
         purchase = self.ctx.save(
             uow, attrs.evolve(purchase, reversals=(*reversals, restored), updated_at=now)
         )
+        self._announce_reversal(uow, purchase, restored)
+        return purchase, transaction_id
+
+    def _announce_reversal(self, uow: UnitOfWork, purchase: Purchase, reversal: Reversal) -> None:
+        """The ``payment.reversed`` event of *reversal*, on its transaction."""
         self.ctx.announce(
             uow,
             "payment.reversed",
-            now,
+            reversal.occurred_at,
             canonical_json(
                 {
                     "purchase": purchase.id,
                     "holder": purchase.holder,
-                    "kind": "chargeback-reversal",
-                    "amount": restored.amount.minor,
-                    "currency": restored.amount.currency.code,
-                    "coins": coins,
-                    "debt": 0,
+                    "kind": reversal.kind,
+                    "amount": reversal.amount.minor,
+                    "currency": reversal.amount.currency.code,
+                    "coins": reversal.coins,
+                    "debt": reversal.debt,
                 }
             ),
-            transaction_id,
-            event_id=transaction_id,
+            reversal.transaction_id,
+            event_id=reversal.transaction_id,
         )
-        return purchase, transaction_id
 
     def held(self, uow: UnitOfWork, purchase_id: str) -> list[Record]:
         """The events held for *purchase_id*, in the order they occurred."""
