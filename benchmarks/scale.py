@@ -274,6 +274,46 @@ def open_lots_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
     )
 
 
+def purchase_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
+    """A purchase through ``CoinEconomy`` (quote, charge, credit) on books
+    that hold *size* purchases of 1,000 holders already, each buying once an
+    hour, with a velocity limit and a maximum balance to check. (What the
+    limits read is a holder's purchases of the last hour, which the velocity
+    limit itself keeps few; a budget reads those of its period.)"""
+    from bench_purchases import book as purchase_book  # noqa: PLC0415 (a sibling script)
+
+    from coinecon.adapters.fake_payments import FakePaymentGateway  # noqa: PLC0415
+    from coinecon.economy import CoinEconomy  # noqa: PLC0415
+    from coinecon.recharge import EligibilityPolicy, LimitPolicy  # noqa: PLC0415
+
+    keys = itertools.count()
+    seconds = []
+    with books(kind, directory) as (store, _, clock):
+        economy = CoinEconomy(
+            price_book=purchase_book(),
+            store=store,
+            gateway=FakePaymentGateway(clock=clock),
+            clock=clock,
+            eligibility=EligibilityPolicy(require_age=False),
+            limits=LimitPolicy(purchases_per_hour=1_000_000, max_wallet_balance=10**12),
+        )
+
+        def purchase() -> None:
+            n = next(keys)
+            quote = economy.quote(f"holder-{n % HOLDERS}", region="US", sku="coins_100")
+            economy.purchase(quote, "pm_card", f"order-{n}")
+
+        done = 0
+        for size in sizes:
+            for _ in range(size - done):
+                purchase()
+                if done % HOLDERS == 0:
+                    clock.advance(timedelta(hours=1))  # each holder buys once an hour
+                done += 1
+            seconds.append(timed(purchase, 50))
+    return Row(f"{kind}: purchase", "purchases", tuple(sizes), tuple(seconds), "flat")
+
+
 def lots_ever_row(sizes: Sequence[int]) -> Row:
     """A spend on the memory store from a wallet that bought and spent
     *size* lots before."""
@@ -385,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = ledger if kind == "memory" else [s // 2 for s in ledger]
             outcomes += [print_row(row) for row in ledger_rows(kind, sizes, directory)]
             outcomes.append(print_row(open_lots_row(kind, lots, directory)))
+            purchases = [s // 4 for s in ledger] if kind == "memory" else [s // 8 for s in ledger]
+            outcomes.append(print_row(purchase_row(kind, purchases, directory)))
             if kind == "memory":
                 outcomes.append(print_row(lots_ever_row([s // 2 for s in ledger])))
     if args.only in (None, "pricing"):

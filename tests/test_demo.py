@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "alice: of age from 2012-04-02, vouched by id-check" in out
+    assert "alice: of age from 2026-03-02, vouched by id-check" in out
     assert "the buyer pays 10.88 USD; the platform keeps 9.37 USD" in out
     assert "completed: alice has 1100 COIN (100 COIN bonus, for 30 days)" in out
     assert "dan: declined (insufficient_funds); his wallet: 0 COIN" in out

@@ -36,6 +36,7 @@ from coinecon.recharge import (
     Budget,
     BudgetPeriod,
     CaseStatus,
+    ChargeRequest,
     EligibilityPolicy,
     LimitPolicy,
     PaymentEvent,
@@ -204,6 +205,8 @@ class TestPurchase:
         assert purchase.status is PurchaseStatus.CHARGING
         assert "ConnectionError" in (purchase.reason or "")
         assert kit.economy.balance("alice") == COIN(0)
+        assert kit.economy.reconcile() == []  # it may be on its way to the provider still
+        kit.clock.advance(timedelta(minutes=5))
         [reconciled] = kit.economy.reconcile()
         assert reconciled.status is PurchaseStatus.FAILED
         assert kit.economy.reconcile() == []
@@ -214,6 +217,7 @@ class TestPurchase:
         purchase = buy(kit, "order-1")
         assert purchase.status is PurchaseStatus.CHARGING
         assert buy(kit, "order-1").status is PurchaseStatus.CHARGING  # a retry charges nothing
+        kit.clock.advance(timedelta(minutes=5))
         [reconciled] = kit.economy.reconcile()
         assert reconciled.status is PurchaseStatus.COMPLETED
         assert kit.economy.reconcile(purchase.id) == [reconciled]
@@ -230,6 +234,88 @@ class TestPurchase:
         assert after.status is PurchaseStatus.COMPLETED
         assert kit.economy.balance("alice") == COIN(525)
         clean(kit)
+
+
+class TestRaces:
+    """What the review found: answers and events that cross each other."""
+
+    def test_a_charge_failed_by_reconcile_and_then_approved_is_credited(self, kit: Kit) -> None:
+        kit.gateway.script("pm_card", Raise(ConnectionError("refused"), charged=False))
+        purchase = buy(kit, "order-1")
+        kit.clock.advance(timedelta(minutes=5))
+        [failed] = kit.economy.reconcile()
+        assert failed.status is PurchaseStatus.FAILED
+        # The provider takes the charge after all (a late retry of the call).
+        kit.gateway.charge(ChargeRequest(purchase.id, "alice", purchase.total, "pm_card", "x"))
+        [after] = kit.economy.reconcile(purchase.id)
+        assert after.status is PurchaseStatus.FAILED  # reconcile looks only at open ones
+        settled = PaymentEvent("evt-late", PaymentEventType.SETTLED, purchase.id, T0)
+        outcome = kit.economy.handle_payment_event(settled)
+        assert (outcome.status, outcome.purchase.status) == ("applied", PurchaseStatus.COMPLETED)
+        assert kit.economy.balance("alice") == COIN(525)
+        clean(kit)
+
+    def test_a_settlement_after_a_failure_credits_a_payment_taken_after_all(self, kit: Kit) -> None:
+        kit.gateway.script("pm_card", Pend())
+        purchase = buy(kit, "order-1")
+        failed = PaymentEvent("evt-1", PaymentEventType.FAILED, purchase.id, T0)
+        settled = PaymentEvent("evt-2", PaymentEventType.SETTLED, purchase.id, T0)
+        kit.economy.handle_payment_event(failed)
+        assert kit.economy.handle_payment_event(settled).status == "applied"
+        assert kit.economy.handle_payment_event(settled).status == "duplicate"
+        assert kit.economy.balance("alice") == COIN(525)
+        clean(kit)
+
+    def test_an_event_in_another_currency_is_refused_before_it_is_held(self, kit: Kit) -> None:
+        kit.gateway.script("pm_card", Pend())
+        purchase = buy(kit, "order-1")
+        euros = PaymentEvent(
+            "evt-1", PaymentEventType.REFUNDED, purchase.id, T0, Money("1.00", "EUR")
+        )
+        with pytest.raises(ValidationError, match="EUR"):
+            kit.economy.handle_payment_event(euros)
+        kit.economy.handle_payment_event(kit.gateway.settle(purchase.id))
+        assert kit.economy.balance("alice") == COIN(525)
+
+    def test_reconcile_looks_at_the_longest_waiting_first_and_queues_the_pending(
+        self, kit: Kit
+    ) -> None:
+        kit.gateway.script("pm_card", Pend(), Pend(), Raise(charged=True))
+        first, second = buy(kit, "order-1", "coins_100"), buy(kit, "order-2", "coins_100")
+        kit.clock.advance(timedelta(minutes=1))
+        stuck = buy(kit, "order-3", "coins_100")
+        kit.clock.advance(timedelta(minutes=5))
+        looked = kit.economy.reconcile(limit=2)
+        assert {p.id for p in looked} == {first.id, second.id}  # pending: to the back
+        [then] = kit.economy.reconcile(limit=1)
+        assert (then.id, then.status) == (stuck.id, PurchaseStatus.COMPLETED)
+
+    def test_a_quote_made_valid_longer_is_refused(self, kit: Kit) -> None:
+        quote = kit.economy.quote("alice", region="US", sku="coins_500")
+        stretched = attrs.evolve(quote, expires_at=quote.expires_at + timedelta(days=365))
+        with pytest.raises(QuoteMismatchError, match="valid for"):
+            kit.economy.purchase(stretched, "pm_card", "order-1")
+        backdated = attrs.evolve(
+            quote,
+            created_at=quote.created_at - timedelta(days=30),
+            expires_at=quote.expires_at - timedelta(days=30),
+        )
+        with pytest.raises(QuoteExpiredError):
+            kit.economy.purchase(backdated, "pm_card", "order-1")
+
+    def test_a_welcome_bonus_is_not_given_to_two_purchases_made_at_once(self, store: Store) -> None:
+        kit = Kit(store, welcome=True)
+        kit.adult("alice")
+        transfer = kit.economy.quote("alice", region="US", sku="coins_100")
+        card = kit.economy.quote("alice", region="US", sku="coins_500")
+        kit.gateway.script("pm_card", Pend())
+        kit.economy.purchase(transfer, "pm_card", "order-1")  # pending, with the bonus
+        with pytest.raises(QuoteMismatchError):
+            kit.economy.purchase(card, "pm_card", "order-2")
+        assert kit.economy.profile("alice").redemptions == (("welcome", 1),)
+        kit.economy.handle_payment_event(kit.gateway.fail(kit.economy.purchases("alice")[0].id))
+        assert kit.economy.profile("alice").redemptions == ()  # the failure gave it back
+        assert kit.economy.quote("alice", region="US", sku="coins_500").bonus_coins == COIN(75)
 
 
 class TestRefundsAndChargebacks:
@@ -324,7 +410,7 @@ class TestRefundsAndChargebacks:
         purchase = buy(kit, "order-1")
         refund = kit.gateway.refund(purchase.id)
         assert kit.economy.handle_payment_event(refund).status == "held"
-        [after] = kit.economy.reconcile()
+        [after] = kit.economy.reconcile(older_than=timedelta(0))
         assert after.status is PurchaseStatus.COMPLETED
         assert after.refunded == after.total
         assert kit.economy.balance("alice") == COIN(0)
@@ -514,8 +600,22 @@ class TestStaff:
         )
         with pytest.raises(ValidationError, match="payment provider"):
             kit.economy.resolve("r", case_id=case.id, staff="sam", reverse=True, reason="x")
+        with pytest.raises(ValidationError, match="disputed already"):  # one case at a time
+            kit.economy.report(
+                "report-2",
+                holder="alice",
+                transaction_id=purchase.transaction_id or "",
+                description="again",
+            )
         rejected = kit.economy.resolve(
             "r2", case_id=case.id, staff="sam", reverse=False, reason="the card is hers"
         )
         assert rejected.status is CaseStatus.REJECTED
         assert rejected.trail[-1].note == "the card is hers"
+        again = kit.economy.report(  # a rejected case does not stop a new one
+            "report-3",
+            holder="alice",
+            transaction_id=purchase.transaction_id or "",
+            description="new evidence",
+        )
+        assert again.status is CaseStatus.OPEN

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from books_dump import dump
-from coinecon import ManualClock, StorageError
+from coinecon import ManualClock, Money, StorageError
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore, _store
 from coinecon.adapters.sqlite.schema import (
     APPLICATION_ID,
@@ -290,3 +290,44 @@ def test_a_transaction_without_postings_fails_the_migration_rather_than_vanish(
     with pytest.raises(StorageError, match="first_sequence"):
         SqliteStore(path)
     assert version(path) == 1
+
+
+def test_the_opening_of_deferred_revenue_covers_currencies_without_lots(tmp_path: Path) -> None:
+    """A version-4 file may hold deferred revenue another writer posted in a
+    currency no lot was bought in: version 5 brings it to what the lots owe
+    (nothing) too, out of clearing."""
+    path = tmp_path / "v4.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for step in MIGRATIONS[:4]:
+            for statement in step:
+                db.execute(statement)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 4")
+        db.execute(
+            "INSERT INTO transactions (row, id, kind, occurred_at, idempotency_key, cause_type,"
+            " cause_id, metadata, first_sequence, postings) VALUES (1, 't1', 'settlement',"
+            " '2026-01-01T00:00:00.000000+00:00', 'k', 'hand', 't1', '[]', 1, 2)"
+        )
+        for sequence, (kind, amount) in enumerate(
+            (("deferred-revenue", -300), ("revenue", 300)), start=1
+        ):
+            db.execute(
+                "INSERT INTO accounts (id, kind, owner, asset_kind, asset_code, balance,"
+                " last_sequence) VALUES (?, ?, '@platform', 'money', 'GBP', ?, ?)",
+                (sequence, kind, amount, sequence),
+            )
+            db.execute(
+                "INSERT INTO postings (sequence, transaction_row, account_id, amount,"
+                " balance_after) VALUES (?, 1, ?, ?, ?)",
+                (sequence, sequence, amount, amount),
+            )
+    with SqliteStore(path) as store:
+        wallets = Wallets(store)
+        opening = wallets.transaction(OPENING_TRANSACTION)
+        assert opening is not None
+        assert [(str(p.account), p.amount) for p in opening.postings] == [
+            ("clearing:@platform:GBP", -300),
+            ("deferred-revenue:@platform:GBP", 300),
+        ]
+        assert wallets.deferred_revenue() == {"GBP": Money("0.00", "GBP")}
+        assert wallets.verify().ok

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar, final
 
 import attrs
@@ -218,6 +219,7 @@ class CoinEconomy:
             price_book=price_book,
             eligibility=self.eligibility,
             limits=self.limits,
+            validity=quote_validity,
         )
         self._policies = Policies(self._ctx)
         self._payments = Payments(self._ctx, self._policies)
@@ -317,6 +319,9 @@ class CoinEconomy:
                     f"the quote charges {quote.total} of which the coins are worth nothing"
                 )
             purchase = self._ctx.save(uow, purchase)
+            # It counts in the buyer's history from now (a welcome bonus is
+            # not given to two purchases made at once); a failure gives it back.
+            self._ctx.save_profile(uow, profile.bought(quote.promotions), now)
             uow.records.add(Record.new(purchases.OPEN_KIND, purchase.id, PLATFORM, now, {}))
             uow.idempotency.add(
                 IdempotencyRecord(key, digest, canonical_json({"purchase": purchase.id}), now)
@@ -329,17 +334,29 @@ class CoinEconomy:
         # lost the race answers as a replay does, with the purchase as it stands.
         return self._charge(purchase) if recorded else purchase
 
-    def reconcile(self, purchase_id: str | None = None, *, limit: int = 100) -> list[Purchase]:
+    def reconcile(
+        self,
+        purchase_id: str | None = None,
+        *,
+        limit: int = 100,
+        older_than: timedelta = timedelta(minutes=5),
+    ) -> list[Purchase]:
         """Settle purchases still waiting for their provider: ask it what
         became of each (:meth:`PaymentGateway.lookup
         <coinecon.recharge.gateway.PaymentGateway.lookup>`) and apply the
         answer, as the charge's own answer would have been. A charge the
-        provider never received fails (``FAILED``); one it cannot answer
-        about now is left for later.
+        provider never received fails (``FAILED``); if the provider takes it
+        after all, its approval or ``SETTLED`` event still credits it. One the
+        provider cannot answer about now, or still pending, is left for later
+        and looked at after the others next time.
 
         Args:
-            purchase_id: only this purchase; by default those waiting.
+            purchase_id: only this purchase; by default those waiting, the
+                longest waiting first.
             limit: the most purchases looked at (without *purchase_id*).
+            older_than: look only at purchases recorded at least this long
+                ago (without *purchase_id*): a younger one may be on its way
+                to the provider right now.
 
         Returns:
             The purchases looked at, as they stand after.
@@ -349,9 +366,17 @@ class CoinEconomy:
         else:
             if type(limit) is not int or limit < 1:
                 raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
+            grace: object = older_than
+            if not isinstance(grace, timedelta) or grace < timedelta(0):
+                raise ValidationError(f"older_than must be a timedelta of 0 or more, got {grace!r}")
+            # Recorded at or before now - older_than: the bound is exclusive.
+            until = self._now() - older_than + timedelta(microseconds=1)
             ids = self._read(
                 lambda uow: [
-                    r.id for r in uow.records.of_owner(purchases.OPEN_KIND, PLATFORM, limit=limit)
+                    r.id
+                    for r in uow.records.of_owner(
+                        purchases.OPEN_KIND, PLATFORM, until=until, limit=limit, oldest_first=True
+                    )
                 ]
             )
         settled = []
@@ -360,12 +385,24 @@ class CoinEconomy:
             if purchase.status.open:
                 try:
                     outcome = self._gateway.lookup(charge_id)
-                except Exception:  # noqa: BLE001 (the provider's failure: try again later)
-                    settled.append(purchase)
-                    continue
-                purchase = self._settle_charge(charge_id, outcome)
+                    purchase = self._settle_charge(charge_id, outcome)
+                except Exception:
+                    if purchase_id is not None:
+                        raise
+                    # The provider's failure, or this purchase's: the others go on.
+                    purchase = self.purchase_of(charge_id)
+                if purchase.status.open and purchase_id is None:
+                    self._run(partial(self._requeue, purchase_id=charge_id))
             settled.append(purchase)
         return settled
+
+    def _requeue(self, uow: UnitOfWork, purchase_id: str) -> None:
+        """Put a purchase still waiting at the back of ``reconcile``'s queue."""
+        marker = uow.records.get(purchases.OPEN_KIND, purchase_id)
+        if marker is not None:
+            uow.records.remove(purchases.OPEN_KIND, purchase_id)
+            uow.records.add(Record.new(purchases.OPEN_KIND, purchase_id, PLATFORM, self._now(), {}))
+            uow.commit()
 
     def handle_payment_event(self, event: PaymentEvent) -> EventOutcome:
         """Apply one provider event, once.
@@ -619,9 +656,26 @@ class CoinEconomy:
                 opened_at=now,
                 trail=(CaseEntry(now, holder, "reported", note),),
             )
+            # One case at a time per transaction, and none after one upheld:
+            # a spend is reversed once.
+            marker = uow.records.get(disputes.DISPUTED_KIND, transaction_id)
+            if marker is None:
+                uow.records.add(
+                    Record.new(
+                        disputes.DISPUTED_KIND, transaction_id, holder, now, {"case": case.id}
+                    )
+                )
+            else:
+                earlier = self._ctx.case(uow, marker.data["case"])
+                if earlier.status is not CaseStatus.REJECTED:
+                    raise ValidationError(
+                        f"transaction {transaction_id} is disputed already: case {earlier.id} "
+                        f"is {earlier.status.value}"
+                    )
+                uow.records.update(marker.changed({"case": case.id}))
             uow.records.add(Record.new(disputes.KIND, case.id, holder, now, case.to_data()))
-            text = canonical_json({"case": case.id})
-            uow.idempotency.add(IdempotencyRecord(key, digest, text, now))
+            result = canonical_json({"case": case.id})
+            uow.idempotency.add(IdempotencyRecord(key, digest, result, now))
             self._ctx.announce(
                 uow,
                 f"case.{case.status.value}",
@@ -755,7 +809,17 @@ class CoinEconomy:
         def work(uow: UnitOfWork) -> Purchase:
             purchase = self._ctx.purchase(uow, purchase_id)
             if not purchase.status.open:
-                return purchase  # an event settled it meanwhile
+                if (
+                    outcome is None
+                    or outcome.status is not ChargeStatus.APPROVED
+                    or purchase.status is PurchaseStatus.COMPLETED
+                ):
+                    return purchase  # an event settled it meanwhile
+                # Failed (reconcile found no charge, or the provider said so),
+                # yet the provider took the money after all: credit it.
+                purchase = self._payments.complete(uow, purchase, outcome.reference, self._now())
+                uow.commit()
+                return purchase
             now = self._now()
             if outcome is None:
                 if purchase.status is PurchaseStatus.PENDING:

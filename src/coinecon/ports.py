@@ -342,12 +342,20 @@ class RecordRepository(Protocol):
         ...
 
     def of_owner(
-        self, kind: str, owner: str, *, since: datetime | None = None, limit: int
+        self,
+        kind: str,
+        owner: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[Record]:
         """Up to *limit* records of *kind* and *owner*, newest first (by
-        creation time, then id); with *since*, only those created at or
-        after it. An adapter answers it from an index on (kind, owner,
-        creation time), so its cost follows what it returns.
+        creation time, then id), or oldest first; with *since*, only those
+        created at or after it; with *until*, only those created before it.
+        An adapter answers it from an index on (kind, owner, creation time),
+        so its cost follows what it returns.
         """
         ...
 

@@ -1166,7 +1166,14 @@ class _Records:
         uow._old_records.append((stored, None, True))  # noqa: SLF001
 
     def of_owner(
-        self, kind: str, owner: str, *, since: datetime | None = None, limit: int
+        self,
+        kind: str,
+        owner: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[Record]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
@@ -1174,8 +1181,13 @@ class _Records:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
         keys = self._state.records_of.get((kind, owner), [])
         start = 0 if since is None else bisect.bisect_left(keys, (_instant(since), ""))
+        end = len(keys) if until is None else bisect.bisect_left(keys, (_instant(until), ""))
         records = self._state.records
-        return [records[kind, key[1]] for key in reversed(keys[max(start, len(keys) - limit) :])]
+        if oldest_first:
+            chosen = keys[start : min(end, start + limit)]
+        else:
+            chosen = list(reversed(keys[max(start, end - limit) : end]))
+        return [records[kind, key[1]] for key in chosen]
 
 
 def _check_update(stored: Record, record: Record) -> None:

@@ -9,7 +9,7 @@ from coinecon.ledger import entries
 from coinecon.ledger.journal import AccountKey, Cause, Posting, TransactionKind, metadata_pairs
 from coinecon.ports import UnitOfWork
 from coinecon.recharge._context import Context
-from coinecon.recharge.disputes import Case
+from coinecon.recharge.disputes import DISPUTED_KIND, Case
 
 
 class Cases:
@@ -23,6 +23,11 @@ class Cases:
     ) -> str:
         """Reverse the spend *case* disputes: its coins back in lots like
         those it took, and every other posting of it undone."""
+        marker = uow.records.get(DISPUTED_KIND, case.transaction_id)
+        if marker is None or marker.data["case"] != case.id:
+            raise ValidationError(
+                f"case {case.id} is not the case of transaction {case.transaction_id}"
+            )
         disputed = uow.ledger.get(case.transaction_id)
         if disputed is None:
             raise StorageError(f"transaction {case.transaction_id} is missing")

@@ -49,6 +49,7 @@ class Context:
     price_book: PriceBook
     eligibility: EligibilityPolicy
     limits: LimitPolicy
+    validity: timedelta
 
     @staticmethod
     def purchase(uow: UnitOfWork, purchase_id: str) -> Purchase:

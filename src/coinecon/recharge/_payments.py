@@ -46,7 +46,12 @@ class Payments:
     def complete(
         self, uow: UnitOfWork, purchase: Purchase, reference: str | None, now: datetime
     ) -> Purchase:
-        """Credit *purchase*'s coins with its money, in one transaction."""
+        """Credit *purchase*'s coins with its money, in one transaction.
+
+        A purchase that had failed (the provider said so, or never received
+        the charge) and is approved after all is credited too: the money was
+        taken."""
+        waiting = purchase.status.open
         wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
         self.ctx.wallets.sweep_within(uow, wallet, now)
         grants = [entries.Grant(purchase.coins.amount, LotOrigin.PURCHASE, purchase.value)]
@@ -84,9 +89,11 @@ class Payments:
                 updated_at=now,
             ),
         )
-        uow.records.remove(purchases.OPEN_KIND, purchase.id)
-        profile = self.ctx.profile(uow, purchase.holder).bought(purchase.promotions)
-        self.ctx.save_profile(uow, profile, now)
+        profile = self.ctx.profile(uow, purchase.holder)
+        if waiting:
+            uow.records.remove(purchases.OPEN_KIND, purchase.id)
+        else:  # its failure had given back what it took of the buyer's history
+            profile = self.ctx.save_profile(uow, profile.bought(purchase.promotions), now)
         balance = credited.balances[wallet]
         self.ctx.announce(
             uow,
@@ -121,6 +128,9 @@ class Payments:
             uow, attrs.evolve(purchase, status=status, reason=reason, updated_at=now)
         )
         uow.records.remove(purchases.OPEN_KIND, purchase.id)
+        # It counted in the buyer's history from its recording: no longer.
+        profile = self.ctx.profile(uow, purchase.holder)
+        self.ctx.save_profile(uow, profile.released(purchase.promotions), now)
         self.ctx.announce(uow, "purchase.failed", now, purchase_event(purchase))
         for record in self.held(uow, purchase.id):  # nothing was taken: nothing to give back
             uow.records.update(record.changed(record.data | {"status": "ignored"}))
@@ -135,6 +145,11 @@ class Payments:
         the transaction it recorded."""
         kind = event.type
         status = purchase.status
+        if event.amount is not None and event.amount.currency != purchase.total.currency:
+            raise ValidationError(
+                f"event {event.id} is in {event.amount.currency.code}; the payment was in "
+                f"{purchase.total.currency.code}"
+            )
         if kind is PaymentEventType.SETTLED:
             if status is PurchaseStatus.COMPLETED:
                 return "ignored", purchase, None
@@ -169,11 +184,6 @@ class Payments:
             amount = left
             if not amount.is_positive:
                 return "ignored", purchase, None
-        if amount.currency != purchase.total.currency:
-            raise ValidationError(
-                f"event {event.id} is in {amount.currency.code}; the payment was in "
-                f"{purchase.total.currency.code}"
-            )
         if amount > left:
             raise RefundTooLargeError(
                 f"event {event.id} gives back {amount}, but only {left} of the payment of "
@@ -387,7 +397,7 @@ class Payments:
                 data = record.data
                 try:
                     status, purchase, transaction_id = self.apply(uow, purchase, event, now)
-                except RefundTooLargeError as error:  # refused before it wrote anything
+                except ValidationError as error:  # refused before it wrote anything
                     status, transaction_id = "refused", None
                     data = data | {"reason": str(error)}
                 if status != "held":

@@ -53,6 +53,13 @@ class Policies:
         """Refuse a quote (of fingerprint *quoted*) that the book would not
         give now for this buyer: altered, or made before the buyer's history
         changed."""
+        if quote.expires_at - quote.created_at != self.ctx.validity:
+            # Its own times are part of what is checked: a quote backdated, or
+            # made valid longer, would revive windows and prices long gone.
+            raise QuoteMismatchError(
+                f"the quote is valid for {quote.expires_at - quote.created_at}; this economy's "
+                f"quotes are valid for {self.ctx.validity}: ask for a new one"
+            )
         if self._issued.get(quoted) == (quote.account, profile.version):
             return  # this economy made it, for the history the buyer has now
         try:

@@ -21,6 +21,9 @@ __all__ = ["Case", "CaseEntry", "CaseStatus"]
 
 KIND = "case"
 """The record kind of cases (owned by the holder who reported)."""
+DISPUTED_KIND = "disputed"
+"""The record kind that names the case of a disputed transaction (its id is
+the transaction's): one case at a time per transaction, none after one upheld."""
 
 
 class CaseStatus(enum.Enum):

@@ -8,8 +8,9 @@ needs and no more:
   ID check, an app store, a payment provider) and when, for which region, and
   the date from which the holder is of age there. When the host passes a
   birth date, the library computes that date (with ``python-dateutil``'s
-  ``relativedelta``) and keeps it, never the birth date; when the host
-  attests that the holder is an adult, the date is the attestation's;
+  ``relativedelta``) and keeps it, never the birth date; for a holder of age
+  already, or when the host attests that the holder is an adult, the date is
+  the attestation's, so nothing of the birth date is kept at all;
 * a :class:`ParentalConsent`: the guardian's reference in the host's system
   (never their name), who recorded it and when.
 
@@ -22,6 +23,9 @@ The age of majority is 18 unless the policy says otherwise for a region::
     >>> AgeAttestation.from_birth_date(date(2010, 6, 15), region="FR", source="id-check",
     ...                                attested_on=date(2026, 1, 2), policy=policy).adult_from
     datetime.date(2028, 6, 15)
+    >>> AgeAttestation.from_birth_date(date(1990, 6, 15), region="FR", source="id-check",
+    ...                                attested_on=date(2026, 1, 2), policy=policy).adult_from
+    datetime.date(2026, 1, 2)
 """
 
 from __future__ import annotations
@@ -83,15 +87,16 @@ class AgeAttestation:
     ) -> AgeAttestation:
         """The attestation of a holder born on *birth_date*: of age from the
         birthday of the region's age of majority (a 29 February birthday falls
-        on 28 February in other years, as ``relativedelta`` reckons it). The
-        birth date itself is not kept."""
+        on 28 February in other years, as ``relativedelta`` reckons it), or,
+        for a holder of age already, from the attestation. The birth date is
+        not kept, and neither is anything it could be worked back from for a
+        holder of age."""
         _date(None, attrs.fields(cls).adult_from, birth_date)
         if birth_date > attested_on:
             raise ValidationError("a birth date cannot be after the attestation")
         majority = policy.majority(region)
-        return cls(
-            source, attested_on, region, majority, birth_date + relativedelta(years=majority)
-        )
+        of_age = max(birth_date + relativedelta(years=majority), attested_on)
+        return cls(source, attested_on, region, majority, of_age)
 
     @classmethod
     def adult(

@@ -30,7 +30,9 @@ class HolderProfile:
         attestation: who vouched for their age, if anyone did.
         consent: a guardian's consent, if one was recorded.
         budget: the budget they set, if any.
-        purchases: how many purchases they completed.
+        purchases: how many purchases they made that did not fail (those
+            waiting for the provider count: a welcome bonus is not given
+            twice to two purchases made at once).
         redemptions: how many times they used each promotion, sorted by id.
         version: the version of its record as read (0: not stored yet);
             not part of its value.
@@ -53,12 +55,28 @@ class HolderProfile:
         return BuyerHistory(first_purchase=self.purchases == 0, redemptions=dict(self.redemptions))
 
     def bought(self, promotions: tuple[str, ...]) -> HolderProfile:
-        """This profile after one more completed purchase using *promotions*."""
+        """This profile after one more purchase using *promotions*."""
         counts = dict(self.redemptions)
         for promotion in promotions:
             counts[promotion] = counts.get(promotion, 0) + 1
         return attrs.evolve(
             self, purchases=self.purchases + 1, redemptions=tuple(sorted(counts.items()))
+        )
+
+    def released(self, promotions: tuple[str, ...]) -> HolderProfile:
+        """This profile without one purchase using *promotions*: one that
+        counted from its recording, and failed."""
+        counts = dict(self.redemptions)
+        for promotion in promotions:
+            left = counts.get(promotion, 0) - 1
+            if left > 0:
+                counts[promotion] = left
+            else:
+                counts.pop(promotion, None)
+        return attrs.evolve(
+            self,
+            purchases=max(self.purchases - 1, 0),
+            redemptions=tuple(sorted(counts.items())),
         )
 
     def to_data(self) -> dict[str, Any]:

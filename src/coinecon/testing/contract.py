@@ -1587,6 +1587,15 @@ class RecordContract(_Contract):
             assert ids == ["p-4", "p-3", "p-2", "p-0"]
             zoned = since.astimezone(timezone(timedelta(hours=-5)))  # the same instant
             assert uow.records.of_owner("purchase", "alice", since=zoned, limit=10)[-1].id == "p-0"
+            until = T0 + timedelta(minutes=3)
+            ids = [r.id for r in uow.records.of_owner("purchase", "alice", until=until, limit=10)]
+            assert ids == ["p-2", "p-0", "p-1"]
+            oldest = uow.records.of_owner("purchase", "alice", limit=3, oldest_first=True)
+            assert [r.id for r in oldest] == ["p-1", "p-0", "p-2"]
+            window = uow.records.of_owner(
+                "purchase", "alice", since=since, until=until, limit=1, oldest_first=True
+            )
+            assert [r.id for r in window] == ["p-0"]
             assert [r.id for r in uow.records.of_owner("case", "alice", limit=10)] == ["c-1"]
             assert uow.records.of_owner("purchase", "carol", limit=10) == []
             with pytest.raises(InvalidAmountError):

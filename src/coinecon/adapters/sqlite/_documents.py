@@ -22,9 +22,11 @@ _UPDATE = (
 )
 _DELETE = "DELETE FROM records WHERE kind = ? AND id = ?"
 _OF_OWNER = (
-    f"SELECT {_COLUMNS} FROM records WHERE kind = ? AND owner = ? AND created_at >= ? "
-    "ORDER BY created_at DESC, id DESC LIMIT ?"
+    f"SELECT {_COLUMNS} FROM records "
+    "WHERE kind = ? AND owner = ? AND created_at >= ? AND created_at < ? "
 )
+_NEWEST_FIRST = _OF_OWNER + "ORDER BY created_at DESC, id DESC LIMIT ?"
+_OLDEST_FIRST = _OF_OWNER + "ORDER BY created_at, id LIMIT ?"
 
 
 def _record(row: tuple[str, str, str, str, int, str]) -> Record:
@@ -98,10 +100,19 @@ class _Records:
 
     @_guarded
     def of_owner(
-        self, kind: str, owner: str, *, since: datetime | None = None, limit: int
+        self,
+        kind: str,
+        owner: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[Record]:
         if type(limit) is not int or limit < 1:
             raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
         raw = self._uow._work().raw  # noqa: SLF001
         start = "" if since is None else _time(since)
-        return [_record(row) for row in raw.execute(_OF_OWNER, (kind, owner, start, limit))]
+        end = "\uffff" if until is None else _time(until)
+        sql = _OLDEST_FIRST if oldest_first else _NEWEST_FIRST
+        return [_record(row) for row in raw.execute(sql, (kind, owner, start, end, limit))]

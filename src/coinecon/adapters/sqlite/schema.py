@@ -600,15 +600,19 @@ _VERSION_5 = (
     # transaction puts it there, out of clearing, currency by currency.
     """
     CREATE TEMP TABLE migration_owed AS
-    SELECT code, owed + coalesce((
+    SELECT code, sum(owed) + coalesce((
                SELECT balance FROM accounts
                WHERE kind = 'deferred-revenue' AND owner = '@platform'
                    AND asset_kind = 'money' AND asset_code = code
            ), 0) AS adjust
     FROM (
-        SELECT value_currency AS code, sum(value_minor - value_recognised) AS owed
-        FROM lots WHERE value_minor IS NOT NULL GROUP BY value_currency
+        SELECT value_currency AS code, value_minor - value_recognised AS owed
+        FROM lots WHERE value_minor IS NOT NULL
+        UNION ALL
+        SELECT asset_code, 0 FROM accounts
+        WHERE kind = 'deferred-revenue' AND owner = '@platform' AND asset_kind = 'money'
     )
+    GROUP BY code
     """,
     "DELETE FROM migration_owed WHERE adjust = 0",
     """
