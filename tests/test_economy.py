@@ -236,6 +236,24 @@ class TestPurchase:
         clean(kit)
 
 
+class TestLapsedBonus:
+    def test_a_refund_after_the_bonus_lapsed_leaves_no_debt_for_it(self, store: Store) -> None:
+        kit = Kit(store, bonus_expiry=timedelta(days=1))
+        kit.adult("alice")
+        purchase = buy(kit, "order-1", "coins_1000")
+        kit.clock.advance(timedelta(days=2))
+        assert kit.economy.balance("alice") == COIN(1_000)  # the 100 bonus coins lapsed
+        outcome = kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id))
+        [reversal] = outcome.purchase.reversals
+        assert (reversal.coins, reversal.forgiven, reversal.debt) == (1_100, 100, 0)
+        assert kit.economy.balance("alice") == COIN(0)
+        clean(kit)
+        restored = kit.economy.handle_payment_event(kit.gateway.reverse_chargeback(purchase.id))
+        assert restored.status == "applied"
+        assert kit.economy.balance("alice") == COIN(1_000)  # not the lapsed bonus
+        clean(kit)
+
+
 class TestRaces:
     """What the review found: answers and events that cross each other."""
 

@@ -57,7 +57,11 @@ class Recharge(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = MemoryStore() if self.store_kind == "memory" else self._sqlite()
-        self.kit = Kit(self.store, eligibility=EligibilityPolicy(require_age=False))
+        self.kit = Kit(
+            self.store,
+            eligibility=EligibilityPolicy(require_age=False),
+            bonus_expiry=timedelta(hours=20),  # some bonuses lapse before their refund
+        )
         self.economy = self.kit.economy
         self.gateway = self.kit.gateway
         self.keys = 0

@@ -418,8 +418,9 @@ class CoinEconomy:
         proportion to the money: first from the purchase's own lots, then
         from the wallet's others; coins already spent become a debt that
         freezes the wallet's spending until a purchase or an adjustment
-        settles it. A chargeback's reversal restores what the chargeback
-        took.
+        settles it; bonus coins whose lot lapsed are not taken back. A
+        chargeback's reversal restores what the chargeback of the same amount
+        took (one that matches no chargeback stays held).
 
         Raises:
             NotFoundError: no purchase has the event's charge id.

@@ -207,19 +207,22 @@ class Payments:
         coins, tax = purchase.due(purchase.returned + amount)
         coins -= purchase.coins_taken
         tax -= purchase.tax_returned
+        # The bonus coins of a bonus lot that lapsed are not taken back: they
+        # left the wallet when they expired, and the buyer owes none for them.
+        forgiven = self._lapsed_bonus(uow, purchase, amount, now)
         wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
         self.ctx.wallets.sweep_within(uow, wallet, now)
         metadata = metadata_pairs({"event": event.id, "reason": event.reason})
         cause = Cause("purchase", purchase.id)
         transaction_id = self.ctx.new_id()
         debt = 0
-        if coins:
+        if coins - forgiven:
             debited = entries.record_debit(
                 uow,
                 transaction_id=transaction_id,
                 kind=kind,
                 wallet=wallet,
-                coins=coins,
+                coins=coins - forgiven,
                 sink=AccountKey.issuance(self.ctx.unit),
                 order=self.ctx.order,
                 now=now,
@@ -246,7 +249,9 @@ class Payments:
             )
             entries.record(uow, transaction)
             balance = None
-        reversal = Reversal(event.id, label, amount, coins, debt, transaction_id, now, tax=tax)
+        reversal = Reversal(
+            event.id, label, amount, coins, debt, transaction_id, now, tax=tax, forgiven=forgiven
+        )
         purchase = self.ctx.save(
             uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
         )
@@ -285,6 +290,8 @@ class Payments:
         coins, tax = purchase.due(purchase.returned - chargeback.amount)
         coins = purchase.coins_taken - coins
         tax = purchase.tax_returned - tax
+        # What it forgave (a lapsed bonus) it never took: that is not restored.
+        accounted, coins = coins, max(coins - chargeback.forgiven, 0)
         grants = _trimmed(self.ctx.slices(uow, taken, chargeback.debt, now), coins)
         values = [grant.value for grant in grants]
         legs = [
@@ -339,11 +346,12 @@ class Payments:
             event.id,
             "chargeback-reversal",
             chargeback.amount,
-            coins,
+            accounted,
             0,
             transaction_id,
             now,
             tax=tax,
+            forgiven=accounted - coins,
         )
         reversals = tuple(
             attrs.evolve(r, reversed_by=event.id) if r is chargeback else r
@@ -354,6 +362,20 @@ class Payments:
         )
         self._announce_reversal(uow, purchase, restored)
         return purchase, transaction_id
+
+    def _lapsed_bonus(
+        self, uow: UnitOfWork, purchase: Purchase, amount: Money, now: datetime
+    ) -> int:
+        """The bonus coins a take-back of *amount* would take back from
+        *purchase*'s bonus lot, if that lot has lapsed; else 0."""
+        if not purchase.bonus_coins.amount or len(purchase.lot_ids) < 2:
+            return 0
+        bonus = uow.lots.get(purchase.lot_ids[-1])
+        if bonus is None or not bonus.is_expired(now):
+            return 0
+        whole, total = purchase.bonus_coins.amount, purchase.total.minor
+        before = purchase.returned.minor
+        return whole * (before + amount.minor) // total - whole * before // total
 
     def _announce_reversal(self, uow: UnitOfWork, purchase: Purchase, reversal: Reversal) -> None:
         """The ``payment.reversed`` event of *reversal*, on its transaction."""
@@ -368,7 +390,7 @@ class Payments:
                     "kind": reversal.kind,
                     "amount": reversal.amount.minor,
                     "currency": reversal.amount.currency.code,
-                    "coins": reversal.coins,
+                    "coins": reversal.coins - reversal.forgiven,
                     "debt": reversal.debt,
                 }
             ),

@@ -64,6 +64,8 @@ class Reversal:
             restored it, once one has.
         tax: the tax (minor units) it gave back (or, for a reversal, owed
             again).
+        forgiven: of :attr:`coins`, the bonus coins it did not take: its
+            purchase's bonus lot had lapsed.
     """
 
     event_id: str
@@ -75,6 +77,7 @@ class Reversal:
     occurred_at: datetime
     reversed_by: str | None = None
     tax: int = 0
+    forgiven: int = 0
 
     @property
     def sign(self) -> int:
@@ -286,6 +289,7 @@ class Purchase:
                     "occurred_at": r.occurred_at,
                     "reversed_by": r.reversed_by,
                     "tax": r.tax,
+                    "forgiven": r.forgiven,
                 }
                 for r in self.reversals
             ],
@@ -340,6 +344,7 @@ class Purchase:
                     occurred_at=datetime.fromisoformat(r["occurred_at"]),
                     reversed_by=r["reversed_by"],
                     tax=r["tax"],
+                    forgiven=r["forgiven"],
                 )
                 for r in data["reversals"]
             ),
