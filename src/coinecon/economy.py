@@ -51,23 +51,19 @@ from coinecon.errors import (
     InvalidAmountError,
     InvalidQuoteError,
     InvalidTypeError,
-    NotFoundError,
     QuoteExpiredError,
     ValidationError,
 )
-from coinecon.ledger import entries
 from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
-    AccountKind,
-    Cause,
     MetadataValue,
     TransactionKind,
     metadata_pairs,
 )
-from coinecon.ledger.lots import LotOrigin, SpendOrder
+from coinecon.ledger.lots import SpendOrder
 from coinecon.ledger.verification import VerificationReport
 from coinecon.ledger.wallets import HistoryPage, Wallets
 from coinecon.money.money import Money
@@ -79,7 +75,7 @@ from coinecon.recharge._cases import Cases
 from coinecon.recharge._context import EVENT_KIND, Context, event_data, text
 from coinecon.recharge._payments import Payments
 from coinecon.recharge._policies import Policies
-from coinecon.recharge.disputes import Case, CaseEntry, CaseStatus
+from coinecon.recharge.disputes import Case
 from coinecon.recharge.eligibility import AgeAttestation, EligibilityPolicy, ParentalConsent
 from coinecon.recharge.gateway import (
     ChargeOutcome,
@@ -564,7 +560,6 @@ class CoinEconomy:
         meta: dict[str, MetadataValue] = {"staff": staff, "reason": reason, "case": case_id}
         pairs = metadata_pairs(meta)
         digest = fingerprint("adjust", {"holder": holder, "coins": coins, **meta})
-        wallet = AccountKey.wallet(holder, self.unit)
 
         def work(uow: UnitOfWork) -> AdjustmentResult:
             stored = self._replayed(uow, key, digest)
@@ -573,52 +568,13 @@ class CoinEconomy:
                 return AdjustmentResult(
                     data["transaction_id"], UnitAmount(data["balance"], self.unit)
                 )
-            if case_id is not None:
-                case = self._ctx.case(uow, case_id)
-                if case.holder != holder:
-                    raise ValidationError(f"case {case_id} is {case.holder}'s, not {holder}'s")
-            cause = Cause("case", case_id) if case_id is not None else Cause("adjustment", key)
             now = self._now()
-            self.wallets.sweep_within(uow, wallet, now)
-            if coins > 0:
-                credited = entries.record_credit(
-                    uow,
-                    transaction_id=self._new_id(),
-                    new_id=self._new_id,
-                    kind=TransactionKind.ADJUSTMENT,
-                    wallet=wallet,
-                    grants=(entries.Grant(coins, LotOrigin.ADJUSTMENT),),
-                    now=now,
-                    key=key,
-                    cause=cause,
-                    metadata=pairs,
-                )
-                transaction, after = credited.transaction, credited.balances
-            else:
-                debited = entries.record_debit(
-                    uow,
-                    transaction_id=self._new_id(),
-                    kind=TransactionKind.ADJUSTMENT,
-                    wallet=wallet,
-                    coins=-coins,
-                    sink=AccountKey.issuance(self.unit),
-                    order=self._order,
-                    now=now,
-                    key=key,
-                    cause=cause,
-                    metadata=pairs,
-                    legs_for=lambda consumed: entries.recognition_legs(
-                        consumed, AccountKind.REVENUE
-                    ),
-                )
-                transaction, after = debited.transaction, debited.balances
-            result = AdjustmentResult(transaction.id, UnitAmount(after[wallet], self.unit))
-            text = canonical_json(
-                {"transaction_id": result.transaction_id, "balance": after[wallet]}
-            )
-            uow.idempotency.add(IdempotencyRecord(key, digest, text, now))
+            transaction, after = self._cases.adjust(uow, holder, coins, key, case_id, pairs, now)
+            result = AdjustmentResult(transaction.id, UnitAmount(after, self.unit))
+            said = canonical_json({"transaction_id": transaction.id, "balance": after})
+            uow.idempotency.add(IdempotencyRecord(key, digest, said, now))
             self._ctx.announce(
-                uow, "coins.adjusted", now, text, transaction.id, event_id=transaction.id
+                uow, "coins.adjusted", now, said, transaction.id, event_id=transaction.id
             )
             uow.commit()
             return result
@@ -641,40 +597,8 @@ class CoinEconomy:
             stored = self._replayed(uow, key, digest)
             if stored is not None:
                 return self._ctx.case(uow, json.loads(stored)["case"])
-            transaction = uow.ledger.get(transaction_id)
-            if transaction is None:
-                raise NotFoundError(f"no transaction {transaction_id!r}")
-            if transaction.posting_for(AccountKey.wallet(holder, self.unit)) is None:
-                raise ValidationError(
-                    f"transaction {transaction_id} did not touch {holder}'s wallet"
-                )
             now = self._now()
-            case = Case(
-                id=self._new_id(),
-                holder=holder,
-                transaction_id=transaction_id,
-                status=CaseStatus.OPEN,
-                opened_at=now,
-                trail=(CaseEntry(now, holder, "reported", note),),
-            )
-            # One case at a time per transaction, and none after one upheld:
-            # a spend is reversed once.
-            marker = uow.records.get(disputes.DISPUTED_KIND, transaction_id)
-            if marker is None:
-                uow.records.add(
-                    Record.new(
-                        disputes.DISPUTED_KIND, transaction_id, holder, now, {"case": case.id}
-                    )
-                )
-            else:
-                earlier = self._ctx.case(uow, marker.data["case"])
-                if earlier.status is not CaseStatus.REJECTED:
-                    raise ValidationError(
-                        f"transaction {transaction_id} is disputed already: case {earlier.id} "
-                        f"is {earlier.status.value}"
-                    )
-                uow.records.update(marker.changed({"case": case.id}))
-            uow.records.add(Record.new(disputes.KIND, case.id, holder, now, case.to_data()))
+            case = self._cases.open(uow, holder, transaction_id, note, now)
             result = canonical_json({"case": case.id})
             uow.idempotency.add(IdempotencyRecord(key, digest, result, now))
             self._ctx.announce(
@@ -871,24 +795,8 @@ class CoinEconomy:
         def work(uow: UnitOfWork) -> Case:
             if self._replayed(uow, key, digest) is not None:
                 return self._ctx.case(uow, case_id)
-            record = uow.records.get(disputes.KIND, case_id)
-            if record is None:
-                raise NotFoundError(f"no case {case_id!r}")
-            case = Case.from_record(record)
-            if case.status.closed:
-                raise ValidationError(f"case {case_id} is {case.status.value} already")
             now = self._now()
-            entry = CaseEntry(now, staff, action, said)
-            if reverse is None:
-                if case.status is not CaseStatus.OPEN:
-                    raise ValidationError(f"case {case_id} is {case.status.value}, not open")
-                case = case.step(CaseStatus.UNDER_REVIEW, entry)
-            elif reverse:
-                reversal = self._cases.reverse(uow, case, staff, said, key, now)
-                case = case.step(CaseStatus.REVERSED, entry, reversal)
-            else:
-                case = case.step(CaseStatus.REJECTED, entry)
-            uow.records.update(record.changed(case.to_data()))
+            case = self._cases.step(uow, case_id, staff, said, action, reverse, key, now)
             uow.idempotency.add(
                 IdempotencyRecord(key, digest, canonical_json({"case": case_id}), now)
             )
