@@ -347,8 +347,10 @@ class CoinEconomy:
         and looked at after the others next time.
 
         Args:
-            purchase_id: only this purchase; by default those waiting, the
-                longest waiting first.
+            purchase_id: only this purchase (looked up even if it failed:
+                the provider may have taken it after all, and then it is
+                credited); by default those waiting, the longest waiting
+                first.
             limit: the most purchases looked at (without *purchase_id*).
             older_than: look only at purchases recorded at least this long
                 ago (without *purchase_id*): a younger one may be on its way
@@ -378,7 +380,11 @@ class CoinEconomy:
         settled = []
         for charge_id in ids:
             purchase = self.purchase_of(charge_id)
-            if purchase.status.open:
+            # Asked by id, a failed one is looked up too: the provider may
+            # have taken it after all (then it is credited).
+            if purchase.status.open or (
+                purchase_id is not None and purchase.status is PurchaseStatus.FAILED
+            ):
                 try:
                     outcome = self._gateway.lookup(charge_id)
                     purchase = self._settle_charge(charge_id, outcome)

@@ -132,8 +132,7 @@ class Payments:
         profile = self.ctx.profile(uow, purchase.holder)
         self.ctx.save_profile(uow, profile.released(purchase.promotions), now)
         self.ctx.announce(uow, "purchase.failed", now, purchase_event(purchase))
-        for record in self.held(uow, purchase.id):  # nothing was taken: nothing to give back
-            uow.records.update(record.changed(record.data | {"status": "ignored"}))
+        # Events held for it stay held: a settlement after all applies them.
         return purchase
 
     # -- provider events ----------------------------------------------------------------
@@ -163,7 +162,9 @@ class Payments:
                 return "applied", purchase, None
             return "held", purchase, None
         if status is not PurchaseStatus.COMPLETED:
-            return "ignored", purchase, None  # declined or failed: nothing was taken
+            # Declined or failed: nothing was taken, unless the provider
+            # settles it after all; held until it does (if it ever does).
+            return "held", purchase, None
         if kind is PaymentEventType.CHARGEBACK_REVERSED:
             assert event.amount is not None  # noqa: S101 (checked by PaymentEvent)
             chargeback = next(
@@ -207,11 +208,14 @@ class Payments:
         coins, tax = purchase.due(purchase.returned + amount)
         coins -= purchase.coins_taken
         tax -= purchase.tax_returned
-        # The bonus coins of a bonus lot that lapsed are not taken back: they
-        # left the wallet when they expired, and the buyer owes none for them.
-        forgiven = self._lapsed_bonus(uow, purchase, amount, now)
         wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
         self.ctx.wallets.sweep_within(uow, wallet, now)
+        # The purchase's bonus coins that expired unspent are not taken back:
+        # they left the wallet then, and the buyer owes nothing for them. What
+        # is forgiven follows the money given back, on the running total.
+        lapsed = self._expired_bonus(uow, purchase, wallet, now)
+        share = lapsed * (purchase.returned + amount).minor // purchase.total.minor
+        forgiven = min(max(share - purchase.forgiven, 0), coins)
         metadata = metadata_pairs({"event": event.id, "reason": event.reason})
         cause = Cause("purchase", purchase.id)
         transaction_id = self.ctx.new_id()
@@ -363,19 +367,32 @@ class Payments:
         self._announce_reversal(uow, purchase, restored)
         return purchase, transaction_id
 
-    def _lapsed_bonus(
-        self, uow: UnitOfWork, purchase: Purchase, amount: Money, now: datetime
+    def _expired_bonus(
+        self, uow: UnitOfWork, purchase: Purchase, wallet: AccountKey, now: datetime
     ) -> int:
-        """The bonus coins a take-back of *amount* would take back from
-        *purchase*'s bonus lot, if that lot has lapsed; else 0."""
+        """The coins *purchase*'s bonus lot held when it lapsed (its expiry
+        recorded by the sweep), or 0 if it has not lapsed."""
         if not purchase.bonus_coins.amount or len(purchase.lot_ids) < 2:
             return 0
         bonus = uow.lots.get(purchase.lot_ids[-1])
-        if bonus is None or not bonus.is_expired(now):
+        if bonus is None or bonus.expires_at is None or bonus.expires_at > now:
             return 0
-        whole, total = purchase.bonus_coins.amount, purchase.total.minor
-        before = purchase.returned.minor
-        return whole * (before + amount.minor) // total - whole * before // total
+        cause = Cause("lot", bonus.id)
+        before = None
+        while True:  # the wallet's expiries since the lot lapsed: its own is among them
+            page = uow.ledger.history(
+                wallet,
+                limit=100,
+                before=before,
+                kinds={TransactionKind.EXPIRY},
+                since=bonus.expires_at,
+            )
+            for entry in page:
+                if entry.cause == cause:
+                    return -entry.amount
+            if len(page) < 100:
+                return 0  # spent before it lapsed: nothing expired
+            before = page[-1].sequence
 
     def _announce_reversal(self, uow: UnitOfWork, purchase: Purchase, reversal: Reversal) -> None:
         """The ``payment.reversed`` event of *reversal*, on its transaction."""

@@ -226,6 +226,11 @@ class Purchase:
         return sum(r.sign * r.coins for r in self.reversals)
 
     @property
+    def forgiven(self) -> int:
+        """Of :attr:`coins_taken`, the lapsed bonus coins not taken after all."""
+        return sum(r.sign * r.forgiven for r in self.reversals)
+
+    @property
     def tax_returned(self) -> int:
         """The tax (minor units) its refunds and chargebacks gave back, less
         what reversals owed again."""
