@@ -52,6 +52,7 @@ from coinecon.errors import (
     InvalidQuoteError,
     InvalidTypeError,
     QuoteExpiredError,
+    StorageError,
     ValidationError,
 )
 from coinecon.ledger.events import EventSink
@@ -731,54 +732,70 @@ class CoinEconomy:
                 return current
 
             return self._run(note)
-        return self._settle_charge(purchase.id, outcome)
+        return self._settle_charge(purchase.id, outcome, purchase)
 
-    def _settle_charge(self, purchase_id: str, outcome: ChargeOutcome | None) -> Purchase:
+    def _settle_charge(
+        self, purchase_id: str, outcome: ChargeOutcome | None, known: Purchase | None = None
+    ) -> Purchase:
+        """Apply the provider's *outcome* to the purchase. *known* is the
+        purchase as its caller recorded it: used rather than read again, its
+        version guards the update, and if another command changed the
+        purchase meanwhile the work runs again on a fresh read."""
         if outcome is not None and not isinstance(outcome, ChargeOutcome):
             raise InvalidTypeError(f"a provider answers with a ChargeOutcome, got {outcome!r}")
+        if known is not None:
+            try:
+                return self._run(partial(self._settle, purchase_id, outcome, known))
+            except StorageError:
+                pass  # changed meanwhile (or a storage fault, which the fresh run meets again)
+        return self._run(partial(self._settle, purchase_id, outcome, None))
 
-        def work(uow: UnitOfWork) -> Purchase:
-            purchase = self._ctx.purchase(uow, purchase_id)
-            if not purchase.status.open:
-                if (
-                    outcome is None
-                    or outcome.status is not ChargeStatus.APPROVED
-                    or purchase.status is PurchaseStatus.COMPLETED
-                ):
-                    return purchase  # an event settled it meanwhile
-                # Failed (reconcile found no charge, or the provider said so),
-                # yet the provider took the money after all: credit it.
-                purchase = self._payments.complete(uow, purchase, outcome.reference, self._now())
-                uow.commit()
-                return purchase
-            now = self._now()
-            if outcome is None:
-                if purchase.status is PurchaseStatus.PENDING:
-                    return purchase
-                purchase = self._payments.fail(
-                    uow, purchase, PurchaseStatus.FAILED, "the provider never received it", now
-                )
-            elif outcome.status is ChargeStatus.APPROVED:
-                purchase = self._payments.complete(uow, purchase, outcome.reference, now)
-            elif outcome.status is ChargeStatus.DECLINED:
-                purchase = self._payments.fail(
-                    uow, purchase, PurchaseStatus.DECLINED, outcome.reason or "declined", now
-                )
-            elif purchase.status is PurchaseStatus.CHARGING:
-                purchase = self._ctx.save(
-                    uow,
-                    attrs.evolve(
-                        purchase,
-                        status=PurchaseStatus.PENDING,
-                        reference=outcome.reference,
-                        reason=None,
-                        updated_at=now,
-                    ),
-                )
+    def _settle(
+        self,
+        purchase_id: str,
+        outcome: ChargeOutcome | None,
+        known: Purchase | None,
+        uow: UnitOfWork,
+    ) -> Purchase:
+        purchase = known if known is not None else self._ctx.purchase(uow, purchase_id)
+        if not purchase.status.open:
+            if (
+                outcome is None
+                or outcome.status is not ChargeStatus.APPROVED
+                or purchase.status is PurchaseStatus.COMPLETED
+            ):
+                return purchase  # an event settled it meanwhile
+            # Failed (reconcile found no charge, or the provider said so),
+            # yet the provider took the money after all: credit it.
+            purchase = self._payments.complete(uow, purchase, outcome.reference, self._now())
             uow.commit()
             return purchase
-
-        return self._run(work)
+        now = self._now()
+        if outcome is None:
+            if purchase.status is PurchaseStatus.PENDING:
+                return purchase
+            purchase = self._payments.fail(
+                uow, purchase, PurchaseStatus.FAILED, "the provider never received it", now
+            )
+        elif outcome.status is ChargeStatus.APPROVED:
+            purchase = self._payments.complete(uow, purchase, outcome.reference, now)
+        elif outcome.status is ChargeStatus.DECLINED:
+            purchase = self._payments.fail(
+                uow, purchase, PurchaseStatus.DECLINED, outcome.reason or "declined", now
+            )
+        elif purchase.status is PurchaseStatus.CHARGING:
+            purchase = self._ctx.save(
+                uow,
+                attrs.evolve(
+                    purchase,
+                    status=PurchaseStatus.PENDING,
+                    reference=outcome.reference,
+                    reason=None,
+                    updated_at=now,
+                ),
+            )
+        uow.commit()
+        return purchase
 
     # -- cases --------------------------------------------------------------------------
 
