@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from coinecon import (
+    BorneBy,
     CoinPackage,
     Fee,
     FeeSchedule,
@@ -51,7 +52,7 @@ def book(*, welcome: bool = False) -> PriceBook:
                 "card",
                 Fee(Rate("2.9%"), fixed=[Money("0.30", "USD"), Money("0.30", "EUR")]),
             ),
-            PaymentMethodFee("wallet", Fee(Rate("1%"))),
+            PaymentMethodFee("wallet", Fee(Rate("1%")), borne_by=BorneBy.BUYER),
         ],
         store_commissions={"ios": Rate("30%")},
         taxes=[TaxRule("US", Rate("8.875%"), TaxMode.EXCLUSIVE, label="sales tax")],

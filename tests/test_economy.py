@@ -136,9 +136,14 @@ class TestPurchase:
     def test_a_buyer_fee_is_revenue_at_the_sale(self, store: Store) -> None:
         kit = Kit(store, eligibility=EligibilityPolicy(require_age=False))
         quote = kit.economy.quote("ann", region="FR", sku="coins_100", payment_method="wallet")
-        kit.economy.purchase(quote, "pm_wallet", "order-1")
+        assert quote.total == Money("1.00", "EUR")  # 0.99 and the buyer's 1 % wallet fee
+        purchase = kit.economy.purchase(quote, "pm_wallet", "order-1")
+        assert (purchase.buyer_fees, purchase.value) == (Money("0.01", "EUR"), Money("0.99", "EUR"))
         clean(kit)
         assert kit.economy.deferred_revenue()["EUR"] == Money("0.99", "EUR")
+        revenue = AccountKey.system(AccountKind.REVENUE, Currency.of("EUR"))
+        assert kit.economy.wallets.balances([revenue])[revenue] == -1
+        assert Purchase.of_quote("p", quote, "pm", "k", T0).quote_fingerprint == quote.fingerprint
 
     def test_an_expired_or_altered_quote_charges_nothing(self, kit: Kit) -> None:
         quote = kit.economy.quote("alice", region="US", sku="coins_500")
@@ -398,6 +403,7 @@ class TestRefundsAndChargebacks:
         assert outcome.status == "applied"
         assert kit.economy.balance("alice") == COIN(0)
         assert outcome.purchase.refunded == purchase.total
+        assert (outcome.purchase.coins_taken, outcome.purchase.tax_returned) == (525, 44)
         assert books(kit) == {
             AccountKind.CLEARING: -46,  # the processor keeps its fee
             AccountKind.FEES: 46,
@@ -459,6 +465,15 @@ class TestRefundsAndChargebacks:
         assert outcome.purchase.charged_back == Money("0.00", "USD")
         clean(kit)
         gift(kit, "gift-2", 425)
+        clean(kit)
+
+    def test_a_refund_after_a_reversed_chargeback_takes_the_coins_once(self, kit: Kit) -> None:
+        purchase = buy(kit, "order-1")
+        kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id))
+        kit.economy.handle_payment_event(kit.gateway.reverse_chargeback(purchase.id))
+        after = kit.economy.handle_payment_event(kit.gateway.refund(purchase.id)).purchase
+        assert (after.coins_taken, after.tax_returned) == (525, 44)
+        assert kit.economy.balance("alice") == COIN(0)
         clean(kit)
 
     def test_a_refund_before_its_settlement_is_held_then_applied(self, kit: Kit) -> None:

@@ -104,6 +104,24 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_wallets_stateful.py::TestWalletsAgainstModel",
         "src/coinecon/ledger/wallets.py",
     ),
+    "src/coinecon/ledger/entries.py": (
+        "tests/test_entries.py",
+        "tests/test_economy.py",
+        "tests/test_wallets.py",
+        "tests/test_verification.py",
+        "tests/test_recharge_values.py",
+        "src/coinecon/ledger/entries.py",
+    ),
+    "src/coinecon/recharge/books.py": (
+        "tests/test_entries.py",
+        "tests/test_recharge_values.py",
+        "tests/test_economy.py",
+        "src/coinecon/recharge/books.py",
+    ),
+    "src/coinecon/recharge/purchases.py": (
+        "tests/test_economy.py",
+        "tests/test_recharge_values.py",
+    ),
     "src/coinecon/pricing/checks.py": (
         "tests/test_mutants_checker.py",
         "tests/test_pricing.py",

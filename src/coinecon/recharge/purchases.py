@@ -60,12 +60,12 @@ class Reversal:
         debt: the coins it took beyond the wallet's lots (its new debt).
         transaction_id: its ledger transaction.
         occurred_at: when it was applied.
-        reversed_by: for a chargeback, the event of the reversal that
-            restored it, once one has.
         tax: the tax (minor units) it gave back (or, for a reversal, owed
             again).
         forgiven: of :attr:`coins`, the bonus coins it did not take: its
             purchase's bonus lot had lapsed.
+        reversed_by: for a chargeback, the event of the reversal that
+            restored it, once one has.
     """
 
     event_id: str
@@ -75,9 +75,9 @@ class Reversal:
     debt: int
     transaction_id: str
     occurred_at: datetime
+    tax: int
+    forgiven: int
     reversed_by: str | None = None
-    tax: int = 0
-    forgiven: int = 0
 
     @property
     def sign(self) -> int:
