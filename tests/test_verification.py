@@ -325,3 +325,25 @@ def test_deferred_revenue_is_the_value_the_lots_have_not_recognised() -> None:
     assert _verify(lots=(owing,)).problems == (
         "deferred revenue in USD is 0 but the lots have 350 of their value to recognise",
     )
+    # No lot bought in USD at all: nothing of USD is owed.
+    assert _verify(transactions=books, postings=postings, lots=()).problems == (
+        "wallet:alice:COIN: lots hold 0 but the balance is 70",
+        "deferred revenue in USD is 350 but the lots have 0 of their value to recognise",
+    )
+
+
+def test_deferred_revenue_back_at_zero_needs_no_lot_of_its_currency() -> None:
+    defer = transaction("tx-4", TransactionKind.SETTLEMENT, (REVENUE, 350), (DEFERRED, -350))
+    undo = transaction("tx-5", TransactionKind.SETTLEMENT, (DEFERRED, 350), (REVENUE, -350))
+    postings = _record(
+        [
+            *((t.id, p.account, p.amount) for t in TRANSACTIONS for p in t.postings),
+            ("tx-4", REVENUE, 350),
+            ("tx-4", DEFERRED, -350),
+            ("tx-5", DEFERRED, 350),
+            ("tx-5", REVENUE, -350),
+        ]
+    )
+    free = attrs.evolve(LOT, origin=LotOrigin.BONUS, value=None, value_recognised=0)
+    report = _verify(transactions=(*TRANSACTIONS, defer, undo), postings=postings, lots=(free,))
+    assert report.ok, report.problems

@@ -741,3 +741,16 @@ def test_an_adjustment_names_its_staff_and_why(metadata: dict[str, str] | None) 
         cause=Cause("support", "1"),
         metadata={"staff": "sam", "case": "case-7"},
     ).balance == COIN(5)
+
+
+def test_a_credit_that_merges_checks_its_cause_too() -> None:
+    wallets = Wallets(MemoryStore(), merge_origins={LotOrigin.PROMOTION})
+    with pytest.raises(InvalidTypeError, match="cause"):
+        wallets.credit(
+            "k1",
+            holder="alice",
+            amount=COIN(5),
+            origin=LotOrigin.PROMOTION,
+            cause="daily",  # type: ignore[arg-type]
+        )
+    assert wallets.verify().transactions == 0
