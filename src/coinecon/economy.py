@@ -606,16 +606,7 @@ class CoinEconomy:
                 return self._ctx.case(uow, json.loads(stored)["case"])
             now = self._now()
             case = self._cases.open(uow, holder, transaction_id, note, now)
-            result = canonical_json({"case": case.id})
-            uow.idempotency.add(IdempotencyRecord(key, digest, result, now))
-            self._ctx.announce(
-                uow,
-                f"case.{case.status.value}",
-                now,
-                canonical_json(case.to_data() | {"id": case.id}),
-            )
-            uow.commit()
-            return case
+            return self._case_done(uow, case, key, digest, now)
 
         return self._run(work)
 
@@ -820,19 +811,18 @@ class CoinEconomy:
                 return self._ctx.case(uow, case_id)
             now = self._now()
             case = self._cases.step(uow, case_id, staff, said, action, reverse, key, now)
-            uow.idempotency.add(
-                IdempotencyRecord(key, digest, canonical_json({"case": case_id}), now)
-            )
-            self._ctx.announce(
-                uow,
-                f"case.{case.status.value}",
-                now,
-                canonical_json(case.to_data() | {"id": case.id}),
-            )
-            uow.commit()
-            return case
+            return self._case_done(uow, case, key, digest, now)
 
         return self._run(work)
+
+    def _case_done(self, uow: UnitOfWork, case: Case, key: str, digest: str, now: datetime) -> Case:
+        """Remember the command that moved *case*, announce where it stands, commit."""
+        uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({"case": case.id}), now))
+        self._ctx.announce(
+            uow, f"case.{case.status.value}", now, canonical_json(case.to_data() | {"id": case.id})
+        )
+        uow.commit()
+        return case
 
     # -- helpers ----------------------------------------------------------------------------
 
