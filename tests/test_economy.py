@@ -4,7 +4,8 @@ both stores."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import enum
+from datetime import date, datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -14,7 +15,10 @@ from coinecon import (
     AccountKind,
     Cause,
     Currency,
+    LotOrigin,
     Money,
+    Posting,
+    PostingNotAllowed,
     TransactionKind,
 )
 from coinecon.adapters.fake_payments import Decline, Pend, Raise
@@ -36,7 +40,9 @@ from coinecon.recharge import (
     Budget,
     BudgetPeriod,
     CaseStatus,
+    ChargeOutcome,
     ChargeRequest,
+    ChargeStatus,
     EligibilityPolicy,
     LimitPolicy,
     PaymentEvent,
@@ -297,6 +303,66 @@ class TestLapsedBonus:
         [reversal] = outcome.purchase.reversals
         assert (reversal.coins, reversal.forgiven, reversal.debt) == (525, 0, 525)
         clean(kit)
+
+
+class TestReviewThree:
+    """What the third review found."""
+
+    def test_a_provider_reference_or_reason_that_metadata_cannot_hold_is_refused_early(
+        self,
+    ) -> None:
+        with pytest.raises(ValidationError):
+            ChargeOutcome(ChargeStatus.APPROVED, "r" * 2000)
+        with pytest.raises(ValidationError):
+            PaymentEvent("e", PaymentEventType.FAILED, "p", T0, reason="x" * 1001)
+
+    def test_a_str_enum_payment_method_is_plain_text(self, kit: Kit) -> None:
+        class Method(enum.StrEnum):
+            CARD = "pm_card"
+
+        quote = kit.economy.quote("alice", region="US", sku="coins_500")
+        purchase = kit.economy.purchase(quote, Method.CARD, "order-1")
+        assert purchase.status is PurchaseStatus.COMPLETED
+        clean(kit)
+
+    def test_purchases_waiting_count_against_the_maximum_balance(self, store: Store) -> None:
+        kit = Kit(store, limits=LimitPolicy(max_wallet_balance=1_200))
+        kit.adult("alice")
+        kit.gateway.script("pm_card", Pend())
+        buy(kit, "order-1", "coins_1000")  # 1,100 coins, pending
+        with pytest.raises(LimitExceeded) as refused:
+            buy(kit, "order-2", "coins_1000")
+        assert refused.value.remaining == 100
+
+    def test_a_spend_cannot_post_to_deferred_revenue_or_its_spent_account(self, kit: Kit) -> None:
+        buy(kit, "order-1")
+        deferred = AccountKey.system(AccountKind.DEFERRED_REVENUE, USD)
+        for legs in (
+            (Posting(deferred, 50), Posting(money(AccountKind.REVENUE), -50)),
+            (Posting(AccountKey.spent(COIN), 5), Posting(AccountKey.issuance(COIN), -5)),
+        ):
+            with pytest.raises(PostingNotAllowed):
+                kit.economy.wallets.spend(
+                    "s", holder="alice", amount=COIN(10), cause=Cause("x", "y"), also=legs
+                )
+        clean(kit)
+
+    def test_bad_times_and_flags_are_typed_errors(self, kit: Kit) -> None:
+        far = datetime.max.replace(tzinfo=timezone(timedelta(hours=-14)))
+        with pytest.raises(ValidationError):
+            kit.economy.wallets.credit(
+                "k",
+                holder="alice",
+                amount=COIN(1),
+                origin=LotOrigin.BONUS,
+                cause=Cause("x", "y"),
+                expires_at=far,
+            )
+        with pytest.raises(ValidationError):
+            kit.economy.reconcile(older_than=timedelta(days=999_999_999))
+        with pytest.raises(InvalidTypeError):
+            kit.economy.attest_age("a", holder="bob", region="US", source="s", adult="no")  # type: ignore[arg-type]
+        assert kit.economy.profile("bob").attestation is None
 
 
 class TestRaces:

@@ -14,7 +14,8 @@ MAX_IDENTIFIER_LENGTH = 200
 
 
 def check_identifier(value: object, what: str) -> str:
-    """Return *value* if it is a usable identifier; raise a typed error otherwise.
+    """Return *value* if it is a usable identifier (a ``str`` subclass, such as
+    a ``StrEnum`` member, as plain ``str``); raise a typed error otherwise.
 
     An identifier is a non-empty string of at most :data:`MAX_IDENTIFIER_LENGTH`
     printable characters (``str.isprintable()``: no control characters, no
@@ -32,7 +33,7 @@ def check_identifier(value: object, what: str) -> str:
             f"{what} is {len(value)} characters long; at most {MAX_IDENTIFIER_LENGTH} are allowed"
         )
     if value.isprintable():
-        return value  # a subclass of str, such as a StrEnum member
+        return str(value)  # a subclass of str, such as a StrEnum member: as plain text
     position, character = next((i, c) for i, c in enumerate(value) if not c.isprintable())
     kind = _UNPRINTABLE.get(unicodedata.category(character), "a character that is not printable")
     raise InvalidIdentifierError(

@@ -59,7 +59,14 @@ def as_utc(value: object, name: str = "datetime") -> datetime:
         datetime.datetime(2026, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
     """
     aware = require_aware(value, name)
-    return aware if aware.tzinfo is UTC else aware.astimezone(UTC)
+    if aware.tzinfo is UTC:
+        return aware
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, in UTC it falls outside
+        raise ValidationError(
+            f"{name} {aware.isoformat()} has no UTC time within years 1 to 9999"
+        ) from None
 
 
 @runtime_checkable

@@ -369,7 +369,10 @@ class CoinEconomy:
             if not isinstance(grace, timedelta) or grace < timedelta(0):
                 raise ValidationError(f"older_than must be a timedelta of 0 or more, got {grace!r}")
             # Recorded at or before now - older_than: the bound is exclusive.
-            until = self._now() - older_than + timedelta(microseconds=1)
+            try:
+                until = self._now() - older_than + timedelta(microseconds=1)
+            except OverflowError:
+                raise ValidationError(f"older_than {older_than} reaches before year 1") from None
             ids = self._read(
                 lambda uow: [
                     r.id
@@ -481,6 +484,8 @@ class CoinEconomy:
         there now."""
         check_identifier(holder, "holder")
         check_region(region)
+        if type(adult) is not bool:
+            raise InvalidTypeError(f"adult is a bool, got {adult!r}")
         if (birth_date is None) == (not adult):
             raise ValidationError("give birth_date, or adult=True, not both")
         today = self._now().date()

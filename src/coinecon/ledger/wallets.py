@@ -594,7 +594,7 @@ class Wallets:
             "cause": str(cause),
             "value": None if value is None else [value.minor, value.currency.code],
             # The instant, whatever offset the caller wrote it in.
-            "expires_at": None if expires_at is None else expires_at.astimezone(UTC),
+            "expires_at": None if expires_at is None else as_utc(expires_at, "expires_at"),
             "expires_in": None if expires_in is None else repr(expires_in),
             "metadata": dict(pairs),
         }
@@ -707,6 +707,13 @@ class Wallets:
             if not isinstance(posting, Posting):
                 raise InvalidTypeError(f"also must hold Posting values, got {posting!r}")
             account = posting.account
+            if account.kind is AccountKind.DEFERRED_REVENUE or account == AccountKey.spent(
+                amount.unit
+            ):
+                raise PostingNotAllowed(
+                    f"a spend's also legs may not post to {account}: the spend itself moves "
+                    "its coins there and the value of its lots out of deferred revenue"
+                )
             if account.kind is AccountKind.WALLET:
                 # Coins leave a wallet with its lots, by the spend itself; and
                 # never move to or from another holder's.

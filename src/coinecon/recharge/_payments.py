@@ -29,6 +29,7 @@ from coinecon.recharge.gateway import PaymentEvent, PaymentEventType
 from coinecon.recharge.purchases import Purchase, PurchaseStatus, Reversal
 from coinecon.records import Record
 
+_REASON = 500  # characters of a provider's reason kept on a transaction
 _TAKE_BACK = {
     PaymentEventType.REFUNDED: ("refund", TransactionKind.REFUND),
     PaymentEventType.CHARGED_BACK: ("chargeback", TransactionKind.CHARGEBACK),
@@ -216,7 +217,10 @@ class Payments:
         lapsed = self._expired_bonus(uow, purchase, wallet, now)
         share = lapsed * (purchase.returned + amount).minor // purchase.total.minor
         forgiven = min(max(share - purchase.forgiven, 0), coins)
-        metadata = metadata_pairs({"event": event.id, "reason": event.reason})
+        # The provider's reason, cut to what metadata holds (the whole event
+        # is in its record).
+        reason = None if event.reason is None else event.reason[:_REASON]
+        metadata = metadata_pairs({"event": event.id, "reason": reason})
         cause = Cause("purchase", purchase.id)
         transaction_id = self.ctx.new_id()
         debt = 0

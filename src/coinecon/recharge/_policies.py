@@ -26,6 +26,7 @@ from coinecon.recharge.profiles import HolderProfile
 from coinecon.recharge.purchases import Purchase, PurchaseStatus
 
 HOUR = timedelta(hours=1)
+_WAITING = timedelta(days=30)  # how far back a purchase still waiting counts
 _ISSUED = 100_000  # quote fingerprints remembered at most
 
 
@@ -136,11 +137,18 @@ class Policies:
                 )
         if limits.max_wallet_balance is not None:
             allowed = limits.max_wallet_balance
-            balance = self.balance(uow, holder, now)
+            # The coins of its purchases still waiting for the provider count:
+            # they may all be credited.
+            waiting = sum(
+                p.total_coins.amount
+                for p in self.counted(uow, holder, now - _WAITING, MANY)
+                if p.status.open
+            )
+            balance = self.balance(uow, holder, now) + waiting
             if balance + quote.total_coins.amount > allowed:
                 raise LimitExceeded(
-                    f"{holder}'s wallet would hold {balance + quote.total_coins.amount} coins; "
-                    f"it may hold at most {allowed}",
+                    f"{holder}'s wallet would hold {balance + quote.total_coins.amount} coins "
+                    f"(with its purchases waiting for the provider); it may hold at most {allowed}",
                     limit="wallet-balance",
                     allowed=allowed,
                     remaining=max(allowed - balance, 0),

@@ -21,7 +21,13 @@ from typing import Any, Protocol, final, runtime_checkable
 
 import attrs
 
-from coinecon._checks import aware, identifier, instance_of, optional_instance_of
+from coinecon._checks import (
+    aware,
+    identifier,
+    instance_of,
+    optional_identifier,
+    optional_instance_of,
+)
 from coinecon.errors import InvalidAmountError, ValidationError
 from coinecon.money.money import Money
 
@@ -75,6 +81,21 @@ class ChargeRequest:
     description: str = attrs.field(validator=instance_of(str))
 
 
+def _plain(value: Any) -> Any:
+    """A ``str`` subclass (a ``StrEnum`` member) as plain text; anything else as is."""
+    return str(value) if isinstance(value, str) else value
+
+
+def _reason(_instance: object, attribute: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or len(value) > _MAX_REASON):
+        raise ValidationError(
+            f"{attribute.name} is text of at most {_MAX_REASON} characters, got {value!r:.60}"
+        )
+
+
+_MAX_REASON = 1000
+
+
 @final
 @attrs.frozen
 class ChargeOutcome:
@@ -82,14 +103,17 @@ class ChargeOutcome:
 
     Attributes:
         status: approved, declined or pending.
-        reference: the provider's own id of the payment, if it gave one.
-        reason: why it was declined (``"insufficient_funds"``); required for
-            a decline, refused otherwise.
+        reference: the provider's own id of the payment, if it gave one (an
+            identifier: printable, at most 200 characters).
+        reason: why it was declined (``"insufficient_funds"``, at most 1,000
+            characters); required for a decline, refused otherwise.
     """
 
     status: ChargeStatus = attrs.field(validator=instance_of(ChargeStatus))
-    reference: str | None = attrs.field(default=None, validator=optional_instance_of(str))
-    reason: str | None = attrs.field(default=None, validator=optional_instance_of(str))
+    reference: str | None = attrs.field(
+        default=None, converter=_plain, validator=optional_identifier("provider reference")
+    )
+    reason: str | None = attrs.field(default=None, converter=_plain, validator=_reason)
 
     def __attrs_post_init__(self) -> None:
         if (self.status is ChargeStatus.DECLINED) != bool(self.reason):
@@ -134,7 +158,8 @@ class PaymentEvent:
         occurred_at: when it happened at the provider.
         amount: the money refunded, charged back or restored; required for
             those types, refused for the others.
-        reason: the provider's reason, if any (``"fraudulent"``).
+        reason: the provider's reason, if any (``"fraudulent"``; at most 1,000
+            characters).
     """
 
     id: str = attrs.field(validator=identifier("event id"))
@@ -142,7 +167,7 @@ class PaymentEvent:
     charge_id: str = attrs.field(validator=identifier("charge id"))
     occurred_at: datetime = attrs.field(validator=aware("occurred_at"))
     amount: Money | None = attrs.field(default=None, validator=optional_instance_of(Money))
-    reason: str | None = attrs.field(default=None, validator=optional_instance_of(str))
+    reason: str | None = attrs.field(default=None, converter=_plain, validator=_reason)
 
     def __attrs_post_init__(self) -> None:
         if self.type in _MONEY_EVENTS:

@@ -117,7 +117,8 @@ class LimitPolicy:
             (those charging, pending or completed count; declined and failed
             ones do not); ``None`` for no limit.
         max_wallet_balance: the most coins a wallet may hold after a
-            purchase; ``None`` for no limit.
+            purchase, counting the coins of its purchases of the last 30
+            days still waiting for the provider; ``None`` for no limit.
     """
 
     purchases_per_hour: int | None = attrs.field(default=None, validator=_optional_positive)

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 APPLICATION_ID = 0x636F696E
 """``PRAGMA application_id`` of a coinecon file (the bytes of ``"coin"``)."""
 
-NO_DEBT_MESSAGE = "a debit takes a holder's account below zero outside a chargeback"
+NO_DEBT_MESSAGE = "a debit takes a holder's account below zero outside a chargeback or refund"
 """The error of the trigger that refuses such a posting, whoever writes it."""
 
 _VERSION_1 = (
