@@ -531,8 +531,7 @@ class RawBooks:
         # The sweep of the wallet's lapsed lots reads its open lots (no lot
         # of this workload lapses).
         cached = self._open_lots(holder, wallet)
-        self._read_balances((wallet, _COIN_ISSUANCE))
-        self._read_balances((_CLEARING, _DEFERRED))
+        self._read_balances((_COIN_ISSUANCE, wallet, _CLEARING, _DEFERRED))
         balances = self.balances
         after = balances[wallet] + coins
         value = command.value

@@ -55,6 +55,7 @@ __all__ = [
     "Credited",
     "Debited",
     "Grant",
+    "lot_value_legs",
     "merge_legs",
     "money_account",
     "recognition_legs",
@@ -86,6 +87,17 @@ def merge_legs(postings: Iterable[Posting]) -> tuple[Posting, ...]:
     for posting in postings:
         sums[posting.account] = sums.get(posting.account, 0) + posting.amount
     return tuple(Posting(account, amount) for account, amount in sums.items() if amount)
+
+
+def lot_value_legs(value: Money) -> list[Posting]:
+    """What the credit of a lot bought for *value* posts: the money into
+    ``CLEARING``, owed as ``DEFERRED_REVENUE`` (nothing for a zero value)."""
+    if not value.minor:
+        return []
+    return [
+        Posting(money_account(AccountKind.CLEARING, value.currency), value.minor),
+        Posting(money_account(AccountKind.DEFERRED_REVENUE, value.currency), -value.minor),
+    ]
 
 
 def recognition_legs(consumed: Iterable[LotConsumption], into: AccountKind) -> list[Posting]:
@@ -190,11 +202,16 @@ def record_credit(
     assert isinstance(unit, Unit)  # noqa: S101 (a wallet holds a unit)
     coins = sum(grant.coins for grant in grants)
     issuance = AccountKey.issuance(unit)
-    known = uow.ledger.balances([wallet, issuance])
+    legs: list[Posting] = [Posting(issuance, -coins), Posting(wallet, coins)]
+    for grant in grants:
+        if grant.value is not None:
+            legs.extend(lot_value_legs(grant.value))
+    legs.extend(also)
+    # Every account but LOSSES (a debt's, rare) read at once.
+    known = uow.ledger.balances(list({posting.account: None for posting in legs}))
     debt = max(0, -known[wallet])
     lots: list[Lot] = []
     settled: list[LotConsumption] = []
-    legs: list[Posting] = [Posting(issuance, -coins), Posting(wallet, coins)]
     for grant in grants:
         lot = Lot.new(
             new_id(),
@@ -206,18 +223,6 @@ def record_credit(
             value=grant.value,
             expires_at=grant.expires_at,
         )
-        if grant.value is not None and grant.value.minor:
-            legs.append(
-                Posting(
-                    money_account(AccountKind.CLEARING, grant.value.currency), grant.value.minor
-                )
-            )
-            legs.append(
-                Posting(
-                    money_account(AccountKind.DEFERRED_REVENUE, grant.value.currency),
-                    -grant.value.minor,
-                )
-            )
         if debt:
             taken = min(debt, grant.coins)
             lot, consumption = lot.take(taken)
@@ -225,7 +230,6 @@ def record_credit(
             debt -= taken
         lots.append(lot)
     legs.extend(recognition_legs(settled, AccountKind.LOSSES))
-    legs.extend(also)
     transaction = Transaction(
         id=transaction_id,
         kind=kind,

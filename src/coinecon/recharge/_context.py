@@ -13,7 +13,7 @@ from coinecon.errors import NotFoundError, StorageError, ValidationError
 from coinecon.ledger import entries
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.idempotency import canonical_json
-from coinecon.ledger.journal import AccountKey, AccountKind, Posting, Transaction
+from coinecon.ledger.journal import AccountKey, Posting, Transaction
 from coinecon.ledger.lots import LotOrigin, SpendOrder
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Money
@@ -141,18 +141,19 @@ class Context:
         legs the credit of the grants posts itself."""
         grants = self.slices(uow, transaction, 0, now)
         legs = [Posting(p.account, -p.amount) for p in transaction.postings if p.account != wallet]
-        for grant in grants:
-            if grant.value is not None:
-                currency = grant.value.currency
-                clearing = entries.money_account(AccountKind.CLEARING, currency)
-                legs.append(Posting(clearing, -grant.value.minor))
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.DEFERRED_REVENUE, currency),
-                        grant.value.minor,
-                    )
-                )
+        legs.extend(uncredited(grants))
         return grants, legs
+
+
+def uncredited(grants: list[entries.Grant]) -> list[Posting]:
+    """The value legs that crediting *grants* posts itself, negated: for the
+    ``also`` of a credit whose other legs already move that money."""
+    return [
+        Posting(p.account, -p.amount)
+        for grant in grants
+        if grant.value is not None
+        for p in entries.lot_value_legs(grant.value)
+    ]
 
 
 def text(value: object, what: str) -> str:

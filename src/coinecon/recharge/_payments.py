@@ -11,7 +11,6 @@ from coinecon.ledger import entries
 from coinecon.ledger.idempotency import canonical_json
 from coinecon.ledger.journal import (
     AccountKey,
-    AccountKind,
     Cause,
     MetadataValue,
     Posting,
@@ -23,7 +22,14 @@ from coinecon.ledger.lots import LotOrigin
 from coinecon.money.money import Money
 from coinecon.ports import UnitOfWork
 from coinecon.recharge import books, purchases
-from coinecon.recharge._context import EVENT_KIND, MANY, Context, event_of, purchase_event
+from coinecon.recharge._context import (
+    EVENT_KIND,
+    MANY,
+    Context,
+    event_of,
+    purchase_event,
+    uncredited,
+)
 from coinecon.recharge._policies import Policies
 from coinecon.recharge.gateway import PaymentEvent, PaymentEventType
 from coinecon.recharge.purchases import Purchase, PurchaseStatus, Reversal
@@ -306,19 +312,7 @@ class Payments:
             Posting(p.account, -p.amount)
             for p in books.take_back_legs(chargeback.amount, tax, values)
         ]
-        for value in values:  # the credit of a lot with a value posts these itself
-            if value is not None:
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.CLEARING, value.currency), -value.minor
-                    )
-                )
-                legs.append(
-                    Posting(
-                        entries.money_account(AccountKind.DEFERRED_REVENUE, value.currency),
-                        value.minor,
-                    )
-                )
+        legs.extend(uncredited(grants))  # the credit posts these itself
         transaction_id = self.ctx.new_id()
         key = f"chargeback-reversal:{event.id}"
         cause = Cause("purchase", purchase.id)

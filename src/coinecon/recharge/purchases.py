@@ -252,7 +252,12 @@ class Purchase:
         """This purchase as its record: new (version 1) if it was never
         stored, else the one that follows the version it was read at."""
         return Record(
-            KIND, self.id, self.holder, self.created_at, self.version + 1, _json(self.to_data())
+            KIND,
+            self.id,
+            self.holder,
+            self.created_at,
+            self.version + 1,
+            canonical_json(self.to_data()),
         )
 
     def to_data(self) -> dict[str, Any]:
@@ -354,7 +359,3 @@ class Purchase:
                 for r in data["reversals"]
             ),
         )
-
-
-def _json(data: dict[str, Any]) -> str:
-    return canonical_json(data)
