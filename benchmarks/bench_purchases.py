@@ -42,17 +42,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from coinecon import (
-    CoinPackage,
-    Fee,
-    FeeSchedule,
     ManualClock,
-    Money,
-    PaymentMethodFee,
     PriceBook,
-    Rate,
-    TaxMode,
-    TaxRule,
 )
+from coinecon.__main__ import _book as demo_book
 from coinecon.adapters.fake_payments import FakePaymentGateway
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.economy import CoinEconomy
@@ -64,18 +57,8 @@ TARGET = 0.5  # coinecon at least half the rate of (r)
 
 
 def book() -> PriceBook:
-    """The seed's ladder: three packages, a card fee, US sales tax."""
-    packages = [
-        CoinPackage(f"coins_{coins}", coins, {"web": [Money(price, "USD")]}, bonus_coins=bonus)
-        for coins, bonus, price in ((100, 0, "0.99"), (500, 25, "4.99"), (1_000, 100, "9.99"))
-    ]
-    fees = FeeSchedule(
-        payment_methods=[
-            PaymentMethodFee("card", Fee(Rate("2.9%"), fixed=[Money("0.30", "USD")])),
-        ],
-        taxes=[TaxRule("US", Rate("8.875%"), TaxMode.EXCLUSIVE, label="sales tax")],
-    )
-    return PriceBook(regions={"US": "USD"}, packages=packages, fees=fees)
+    """The demo's book: three packages, a card fee, US sales tax."""
+    return demo_book()
 
 
 class Order(NamedTuple):
