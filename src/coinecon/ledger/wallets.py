@@ -906,10 +906,15 @@ class Wallets:
         """
         wallet = AccountKey.wallet(holder, unit)
         with self._unit_of_work() as uow:
-            now = self._now()
-            stored = uow.ledger.balances([wallet])[wallet]
-            lapsed = sum([lot.remaining for lot in uow.lots.lapsed(wallet, now)])
-            return UnitAmount(stored - lapsed, unit)
+            return UnitAmount(self.balance_within(uow, wallet, self._now()), unit)
+
+    @staticmethod
+    def balance_within(uow: UnitOfWork, wallet: AccountKey, now: datetime) -> int:
+        """What :meth:`balance` says of *wallet* at *now*, read in the
+        caller's unit of work: its balance in the books less the coins of
+        its lots lapsed and not swept yet."""
+        stored = uow.ledger.balances([wallet])[wallet]
+        return stored - sum([lot.remaining for lot in uow.lots.lapsed(wallet, now)])
 
     def balances(self, accounts: Collection[AccountKey]) -> dict[AccountKey, int]:
         """The balances of any accounts in the books, in their smallest unit.

@@ -126,7 +126,7 @@ class Policies:
         limits = self.ctx.limits
         if limits.purchases_per_hour is not None:
             allowed = limits.purchases_per_hour
-            recent = self.counted(uow, holder, now - HOUR, allowed + 1)
+            recent = self.counted(uow, holder, now - HOUR)
             if len(recent) >= allowed:
                 raise LimitExceeded(
                     f"{holder} made {len(recent)} purchases in the last hour; "
@@ -141,10 +141,11 @@ class Policies:
             # they may all be credited.
             waiting = sum(
                 p.total_coins.amount
-                for p in self.counted(uow, holder, now - _WAITING, MANY)
+                for p in self.counted(uow, holder, now - _WAITING)
                 if p.status.open
             )
-            balance = self.balance(uow, holder, now) + waiting
+            wallet = AccountKey.wallet(holder, self.ctx.unit)
+            balance = self.ctx.wallets.balance_within(uow, wallet, now) + waiting
             if balance + quote.total_coins.amount > allowed:
                 raise LimitExceeded(
                     f"{holder}'s wallet would hold {balance + quote.total_coins.amount} coins "
@@ -165,13 +166,7 @@ class Policies:
                     remaining=max(budget.amount - spent, budget.amount.currency.zero()),
                 )
 
-    def balance(self, uow: UnitOfWork, holder: str, now: datetime) -> int:
-        """*holder*'s spendable coins in *uow*, lapsed lots left out."""
-        wallet = AccountKey.wallet(holder, self.ctx.unit)
-        stored = uow.ledger.balances([wallet])[wallet]
-        return stored - sum(lot.remaining for lot in uow.lots.lapsed(wallet, now))
-
-    def counted(self, uow: UnitOfWork, holder: str, since: datetime, limit: int) -> list[Purchase]:
+    def counted(self, uow: UnitOfWork, holder: str, since: datetime) -> list[Purchase]:
         """*holder*'s purchases since *since* that count against limits:
         charging, pending or completed."""
         return [
@@ -182,11 +177,11 @@ class Policies:
             )
             if p.status
             in (PurchaseStatus.CHARGING, PurchaseStatus.PENDING, PurchaseStatus.COMPLETED)
-        ][:limit]
+        ]
 
     def spent(self, uow: UnitOfWork, holder: str, budget: Budget, now: datetime) -> Money:
         spent = budget.amount.currency.zero()
-        for purchase in self.counted(uow, holder, budget.period_start(now), MANY):
+        for purchase in self.counted(uow, holder, budget.period_start(now)):
             if purchase.total.currency == budget.amount.currency:
                 spent += purchase.total - purchase.returned
         return spent
@@ -209,10 +204,7 @@ class Policies:
                     }
                 )
         per_hour = self.ctx.limits.purchases_per_hour
-        if (
-            per_hour is not None
-            and len(self.counted(uow, purchase.holder, now - HOUR, per_hour)) >= per_hour
-        ):
+        if per_hour is not None and len(self.counted(uow, purchase.holder, now - HOUR)) >= per_hour:
             reached.append({"limit": "purchases-per-hour", "allowed": per_hour})
         for limit in reached:
             self.ctx.announce(
