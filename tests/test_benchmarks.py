@@ -60,6 +60,8 @@ def test_the_purchase_benchmark_checks_its_baseline_and_prints_every_case() -> N
     ):
         assert label in out
     assert out.count("x PASS") + out.count("x FAIL") == 4  # each case says how it did
+    assert "self-check: the ceiling's replay writes coinecon's rows, the same" in out
+    assert out.count("  ceiling: its statements, no Python") == 2  # one per commit cases
     assert "targets: " in out
 
 
