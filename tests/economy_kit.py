@@ -24,7 +24,9 @@ from coinecon import (
     Unit,
 )
 from coinecon.adapters.fake_payments import FakePaymentGateway
+from coinecon.creators import RevenueShare
 from coinecon.economy import CoinEconomy
+from coinecon.gifts import Gift, GiftCatalog, GiftPolicy
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ports import Store
 from coinecon.recharge import EligibilityPolicy, LimitPolicy
@@ -70,6 +72,17 @@ def book(*, welcome: bool = False) -> PriceBook:
     )
 
 
+CATALOG = GiftCatalog(
+    [
+        Gift("rose", "Rose", 1, display={"animation": "rose.webp", "kind": "sticker"}),
+        Gift("heart", "Heart", 5),
+        Gift("lion", "Lion", 299, regions={"US", "FR"}, min_age=18),
+    ]
+)
+"""The gifts the kit's economy offers: a one-coin rose, a heart, and a lion
+for adults in the US and France."""
+
+
 class Sink:
     """An event sink that keeps what it is given."""
 
@@ -94,6 +107,9 @@ class Kit:
         limits: LimitPolicy | None = None,
         welcome: bool = False,
         bonus_expiry: timedelta | None = None,
+        catalog: GiftCatalog | None = None,
+        revenue_share: RevenueShare | None = None,
+        gift_policy: GiftPolicy | None = None,
     ) -> None:
         self.store = store
         self.clock = ManualClock(T0)
@@ -110,6 +126,9 @@ class Kit:
             else EligibilityPolicy(age_of_majority={"KR": 19}),
             limits=limits,
             bonus_expiry=bonus_expiry,
+            catalog=catalog if catalog is not None else CATALOG,
+            revenue_share=revenue_share,
+            gift_policy=gift_policy,
         )
 
     def adult(self, holder: str, region: str = "US") -> None:
@@ -120,6 +139,16 @@ class Kit:
             source="id-check",
             birth_date=BIRTHDAY,
         )
+
+    def creator(self, creator: str = "cat", region: str = "US") -> None:
+        """*creator*, of age in *region* and enrolled to receive gifts there."""
+        self.adult(creator, region)
+        self.economy.enroll_creator(f"enroll-{creator}", creator=creator, region=region)
+
+    def buy(self, holder: str = "alice", sku: str = "coins_500", key: str | None = None) -> None:
+        """*holder* buys *sku* with a card the provider approves."""
+        quote = self.economy.quote(holder, region="US", sku=sku)
+        self.economy.purchase(quote, "pm_card", key or f"buy-{holder}-{sku}-{self.clock.now()}")
 
     def events(self) -> list[str]:
         """The types of the events delivered since the last call."""

@@ -12,9 +12,10 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from coinecon import _recurrence
+from coinecon._recurrence import HORIZON, Recurrence, _first_day
 from coinecon.errors import InvalidPromotionError
-from coinecon.pricing import Promotion, PromotionKind, _recurrence
-from coinecon.pricing._recurrence import HORIZON, Recurrence, _first_day
+from coinecon.pricing import Promotion, PromotionKind
 
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 FREQUENCIES = ["HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"]

@@ -127,7 +127,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_pricing.py",
         "tests/test_pricing_properties.py",
     ),
-    "src/coinecon/pricing/_recurrence.py": (
+    "src/coinecon/_recurrence.py": (
         "tests/test_recurrence.py",
         "tests/test_pricing.py",
     ),

@@ -5,7 +5,10 @@ The public names are re-exported here; the packages they live in are
 (the journal, lots, idempotency, events, verification and
 :class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`,
 :mod:`coinecon.recharge` (purchases, the payment provider port, eligibility,
-limits, disputes), and the modules :mod:`coinecon.economy` (the
+limits, disputes), :mod:`coinecon.gifts` (the gift catalog, receipts, the gift
+policy), :mod:`coinecon.creators` (the revenue share, creator profiles), and
+the modules :mod:`coinecon.availability` (when something is offered),
+:mod:`coinecon.economy` (the
 :class:`~coinecon.economy.CoinEconomy` service), :mod:`coinecon.records`,
 :mod:`coinecon.regions`, :mod:`coinecon.clock`, :mod:`coinecon.export` and
 :mod:`coinecon.errors`. Storage adapters are imported from their own modules
@@ -14,7 +17,9 @@ fake payment provider :mod:`coinecon.adapters.fake_payments`), so nothing is
 wired at import time.
 """
 
+from coinecon.availability import ALWAYS, Availability
 from coinecon.clock import Clock, ManualClock, SystemClock
+from coinecon.creators import CreatorProfile, RevenueShare, Split
 from coinecon.economy import AdjustmentResult, CoinEconomy, EventOutcome
 from coinecon.errors import (
     AmountMismatchError,
@@ -35,6 +40,7 @@ from coinecon.errors import (
     InvalidQuoteError,
     InvalidRateError,
     InvalidRegionError,
+    InvalidScheduleError,
     InvalidTypeError,
     InvalidUnitError,
     LedgerRuleViolation,
@@ -67,6 +73,7 @@ from coinecon.export import (
     export_ledger,
     export_statement,
 )
+from coinecon.gifts import Gift, GiftCatalog, GiftPolicy, GiftReceipt
 from coinecon.ledger.events import EventSink, OutboxEvent
 from coinecon.ledger.journal import (
     PLATFORM,
@@ -141,6 +148,7 @@ from coinecon.records import Record
 from coinecon.regions import region, region_name, regions
 
 __all__ = [
+    "ALWAYS",
     "LEDGER_COLUMNS",
     "PLATFORM",
     "STATEMENT_COLUMNS",
@@ -150,6 +158,7 @@ __all__ = [
     "AgeAttestation",
     "AmountMismatchError",
     "AmountOutOfRangeError",
+    "Availability",
     "BalanceLimitExceeded",
     "BorneBy",
     "Budget",
@@ -166,6 +175,7 @@ __all__ = [
     "CoinEconomy",
     "CoinPackage",
     "CoineconError",
+    "CreatorProfile",
     "CreditResult",
     "Currency",
     "CurrencyMismatchError",
@@ -179,6 +189,10 @@ __all__ = [
     "Fee",
     "FeeSchedule",
     "FloatNotAllowedError",
+    "Gift",
+    "GiftCatalog",
+    "GiftPolicy",
+    "GiftReceipt",
     "HistoryEntry",
     "HistoryPage",
     "HolderProfile",
@@ -193,6 +207,7 @@ __all__ = [
     "InvalidQuoteError",
     "InvalidRateError",
     "InvalidRegionError",
+    "InvalidScheduleError",
     "InvalidTypeError",
     "InvalidUnitError",
     "LedgerRuleViolation",
@@ -235,11 +250,13 @@ __all__ = [
     "Rate",
     "Record",
     "RefundTooLargeError",
+    "RevenueShare",
     "Reversal",
     "Rounding",
     "Severity",
     "SpendOrder",
     "SpendResult",
+    "Split",
     "StackingPolicy",
     "StorageError",
     "SystemClock",

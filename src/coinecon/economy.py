@@ -46,6 +46,8 @@ from dateutil.relativedelta import relativedelta
 from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, as_utc
+from coinecon.creators.profiles import CreatorProfile
+from coinecon.creators.share import RevenueShare
 from coinecon.errors import (
     IdempotencyConflict,
     InvalidAmountError,
@@ -55,6 +57,9 @@ from coinecon.errors import (
     StorageError,
     ValidationError,
 )
+from coinecon.gifts._sending import Gifting, Send, catalog_gift
+from coinecon.gifts.catalog import Gift, GiftCatalog
+from coinecon.gifts.receipts import GiftPolicy, GiftReceipt
 from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
@@ -68,6 +73,7 @@ from coinecon.ledger.lots import SpendOrder
 from coinecon.ledger.verification import VerificationReport
 from coinecon.ledger.wallets import HistoryPage, Wallets
 from coinecon.money.money import Money
+from coinecon.money.rate import Rate
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
 from coinecon.pricing import PriceBook, Quote
@@ -95,6 +101,9 @@ __all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome"]
 
 _R = TypeVar("_R")
 _T = TypeVar("_T")
+
+DIAMOND = Unit("DIAMOND", "Diamonds")
+"""The unit creators earn unless the economy is given another."""
 
 
 @final
@@ -150,6 +159,13 @@ class CoinEconomy:
         bonus_expiry: how long after a purchase its bonus coins expire
             (``None``: never).
         new_id: makes ids (version-7 UUIDs by default).
+        catalog: the gifts on offer (none by default; see :meth:`set_catalog`).
+        creator_unit: the unit creators earn from gifts (``DIAMOND`` by
+            default); not the coins' unit.
+        revenue_share: what creators earn of the coins gifted to them (50 %
+            by default).
+        gift_policy: who may send gifts to whom (see
+            :class:`~coinecon.gifts.receipts.GiftPolicy`).
     """
 
     def __init__(
@@ -166,6 +182,10 @@ class CoinEconomy:
         spend_order: SpendOrder = SpendOrder.EXPIRING_FIRST,
         bonus_expiry: relativedelta | timedelta | None = None,
         new_id: Callable[[], str] | None = None,
+        catalog: GiftCatalog | None = None,
+        creator_unit: Unit | None = None,
+        revenue_share: RevenueShare | None = None,
+        gift_policy: GiftPolicy | None = None,
     ) -> None:
         if not isinstance(price_book, PriceBook):
             raise InvalidTypeError(f"price_book must be a PriceBook, got {price_book!r}")
@@ -191,6 +211,9 @@ class CoinEconomy:
             )
         if new_id is not None and not callable(new_id):
             raise InvalidTypeError(f"new_id must be callable, got {new_id!r}")
+        earned_in, share, policy = _gift_settings(
+            price_book.unit, catalog, creator_unit, revenue_share, gift_policy
+        )
         self.price_book = price_book
         self.unit: Unit = price_book.unit
         self._store = store
@@ -221,6 +244,10 @@ class CoinEconomy:
         self._policies = Policies(self._ctx)
         self._payments = Payments(self._ctx, self._policies)
         self._cases = Cases(self._ctx)
+        self.creator_unit: Unit = earned_in
+        """The unit creators earn."""
+        self._catalog = catalog if catalog is not None else GiftCatalog([])
+        self._gifting = Gifting(self._ctx, creator_unit=earned_in, share=share, policy=policy)
         run = getattr(store, "run", None)
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
             run if callable(run) else None
@@ -650,6 +677,200 @@ class CoinEconomy:
         """*holder*'s cases, newest first."""
         return self._of_owner(disputes.KIND, holder, limit, Case.from_record)
 
+    # -- gifts and creators ------------------------------------------------------------
+
+    @property
+    def catalog(self) -> GiftCatalog:
+        """The gifts on offer now."""
+        return self._catalog
+
+    def set_catalog(self, catalog: GiftCatalog) -> None:
+        """Offer *catalog* from now on. Its version must be newer than the
+        current one's: receipts name the version they were priced at."""
+        if not isinstance(catalog, GiftCatalog):
+            raise InvalidTypeError(f"catalog must be a GiftCatalog, got {catalog!r}")
+        if catalog.version <= self._catalog.version:
+            raise ValidationError(
+                f"the catalog's version {catalog.version} is not newer than the current "
+                f"{self._catalog.version}"
+            )
+        self._catalog = catalog
+
+    @property
+    def revenue_share(self) -> RevenueShare:
+        """What creators earn of the coins gifted to them."""
+        return self._gifting.share
+
+    @property
+    def gift_policy(self) -> GiftPolicy:
+        """Who may send gifts to whom."""
+        return self._gifting.policy
+
+    def enroll_creator(self, idempotency_key: str, *, creator: str, region: str) -> CreatorProfile:
+        """Let *creator*, who lives in *region*, receive gifts. They also
+        need an age attestation (:meth:`attest_age`) unless the gift policy
+        says otherwise."""
+        check_identifier(creator, "creator")
+        check_region(region)
+        return self._change_creator(
+            idempotency_key,
+            creator,
+            "enroll-creator",
+            {"region": region},
+            lambda profile: attrs.evolve(profile, receiving=True, region=region),
+        )
+
+    def set_receiving(
+        self, idempotency_key: str, *, creator: str, receiving: bool
+    ) -> CreatorProfile:
+        """Turn *creator*'s receiving of gifts on or off."""
+        check_identifier(creator, "creator")
+        if type(receiving) is not bool:
+            raise InvalidTypeError(f"receiving is a bool, got {receiving!r}")
+        return self._change_creator(
+            idempotency_key,
+            creator,
+            "set-receiving",
+            {"receiving": receiving},
+            lambda profile: attrs.evolve(profile, receiving=receiving),
+        )
+
+    def suspend_creator(
+        self, idempotency_key: str, *, creator: str, reason: str | None
+    ) -> CreatorProfile:
+        """Suspend *creator* (they receive no gifts while suspended), saying
+        why; ``reason=None`` puts them back in good standing."""
+        check_identifier(creator, "creator")
+        if reason is not None:
+            reason = text(reason, "reason")
+        return self._change_creator(
+            idempotency_key,
+            creator,
+            "suspend-creator",
+            {"reason": reason},
+            lambda profile: attrs.evolve(profile, suspended=reason),
+        )
+
+    def creator(self, creator: str) -> CreatorProfile:
+        """What the economy knows of *creator* (not receiving, if nothing)."""
+        check_identifier(creator, "creator")
+        return self._read(lambda uow: self._gifting.creator(uow, creator))
+
+    def earnings(self, creator: str) -> UnitAmount:
+        """*creator*'s earnings not converted yet, in :attr:`creator_unit`."""
+        check_identifier(creator, "creator")
+        account = AccountKey.earnings(creator, self.creator_unit)
+        return UnitAmount(self.wallets.balances([account])[account], self.creator_unit)
+
+    def send_gift(
+        self,
+        sender: str,
+        creator: str,
+        gift: str | Gift,
+        quantity: int = 1,
+        *,
+        context: str,
+        region: str,
+        idempotency_key: str,
+    ) -> GiftReceipt:
+        """Send *quantity* of *gift* from *sender* to *creator*, during
+        *context* (the host's stream or chat id), the sender being in
+        *region*.
+
+        One transaction takes the coins from the sender's lots (in the
+        economy's spend order), moves the money they were bought for from
+        deferred revenue to revenue, and credits the creator's share in
+        :attr:`creator_unit` to their earnings, the fraction carried to their
+        next gift (see :class:`~coinecon.creators.share.RevenueShare`). The
+        ``gift.sent`` event (the receipt) and ``gift.received`` (for the
+        creator's stream) are stored with it.
+
+        *gift* is an id in the current :attr:`catalog`, or a
+        :class:`~coinecon.gifts.catalog.Gift` as the sender saw it (refused if the
+        catalog changed it since). A replay with the same key and request
+        returns the first receipt and sends nothing, even if the catalog
+        changed in between.
+
+        Raises:
+            NotFoundError: an unknown gift.
+            NotAvailableError: a gift not offered in *region* or not now, or
+                changed since the sender saw it.
+            NotEligibleError: a gift to oneself (unless the policy allows
+                it), a sender too young for the gift or in a region without
+                gifting, a creator who may not receive it (the error's
+                ``holder`` and ``reason`` say who and why).
+            InsufficientFunds: too few coins (:class:`~coinecon.errors.WalletFrozen`
+                for a wallet in debt).
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        sender = check_identifier(sender, "sender")
+        creator = check_identifier(creator, "creator")
+        context = check_identifier(context, "context")
+        check_region(region)
+        if isinstance(gift, Gift):
+            asked: dict[str, Any] = {"gift": gift.id, "price": gift.price}
+        else:
+            asked = {"gift": check_identifier(gift, "gift id")}
+        policy = self._gifting.policy
+        if type(quantity) is not int or not 0 < quantity <= policy.max_quantity:
+            raise InvalidAmountError(
+                f"quantity is an int from 1 to {policy.max_quantity}, got {quantity!r}"
+            )
+        digest = fingerprint(
+            "send-gift",
+            {
+                **asked,
+                "sender": sender,
+                "creator": creator,
+                "quantity": quantity,
+                "context": context,
+                "region": region,
+            },
+        )
+        catalog = self._catalog
+
+        def work(uow: UnitOfWork) -> GiftReceipt:
+            stored = self._replayed(uow, key, digest)
+            if stored is not None:
+                return GiftReceipt.from_data(json.loads(stored), self.unit, self.creator_unit)
+            chosen = catalog_gift(catalog, gift)
+            send = Send(
+                key, digest, sender, creator, chosen, catalog.version, quantity, context, region
+            )
+            now = self._now()
+            sender_profile = self._ctx.profile(uow, sender)
+            self._gifting.check_sender(send, sender_profile, now)
+            receiver = self._gifting.creator(uow, creator)
+            self._gifting.check_creator(receiver, self._ctx.profile(uow, creator), now)
+            receipt = self._gifting.send(uow, send, sender_profile, receiver, now)
+            uow.commit()
+            return receipt
+
+        return self._run(work)
+
+    def _change_creator(
+        self,
+        idempotency_key: str,
+        creator: str,
+        command: str,
+        request: Mapping[str, Any],
+        change: Callable[[CreatorProfile], CreatorProfile],
+    ) -> CreatorProfile:
+        key = check_identifier(idempotency_key, "idempotency key")
+        digest = fingerprint(command, {"creator": creator, **request})
+
+        def work(uow: UnitOfWork) -> CreatorProfile:
+            if self._replayed(uow, key, digest) is not None:
+                return self._gifting.creator(uow, creator)
+            now = self._now()
+            profile = change(self._gifting.creator(uow, creator))
+            profile = self._gifting.save_creator(uow, profile, now)
+            uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
+            uow.commit()
+            return profile
+
+        return self._run(work)
+
     # -- reading --------------------------------------------------------------------------
 
     def purchase_of(self, purchase_id: str) -> Purchase:
@@ -882,3 +1103,30 @@ class CoinEconomy:
     def _read(self, work: Callable[[UnitOfWork], _R]) -> _R:
         with self._store.unit_of_work() as uow:
             return work(uow)
+
+
+def _gift_settings(
+    coins: Unit,
+    catalog: object,
+    creator_unit: object,
+    revenue_share: object,
+    gift_policy: object,
+) -> tuple[Unit, RevenueShare, GiftPolicy]:
+    """The economy's gift settings, checked, with their defaults."""
+    if catalog is not None and not isinstance(catalog, GiftCatalog):
+        raise InvalidTypeError(f"catalog must be a GiftCatalog, got {catalog!r}")
+    earned_in = DIAMOND if creator_unit is None else creator_unit
+    if not isinstance(earned_in, Unit):
+        raise InvalidTypeError(f"creator_unit must be a Unit, got {creator_unit!r}")
+    if earned_in.code == coins.code:
+        raise ValidationError(
+            f"creator_unit must differ from the coins' unit {coins.code}: "
+            "earnings are never spendable as coins"
+        )
+    share = RevenueShare(Rate("50%")) if revenue_share is None else revenue_share
+    if not isinstance(share, RevenueShare):
+        raise InvalidTypeError(f"revenue_share must be a RevenueShare, got {revenue_share!r}")
+    policy = GiftPolicy() if gift_policy is None else gift_policy
+    if not isinstance(policy, GiftPolicy):
+        raise InvalidTypeError(f"gift_policy must be a GiftPolicy, got {gift_policy!r}")
+    return earned_in, share, policy

@@ -32,6 +32,7 @@ __all__ = [
     "InvalidQuoteError",
     "InvalidRateError",
     "InvalidRegionError",
+    "InvalidScheduleError",
     "InvalidTypeError",
     "InvalidUnitError",
     "LedgerRuleViolation",
@@ -323,6 +324,12 @@ class InvalidPromotionError(ValidationError):
     a recurrence rule (RRULE) that does not parse, an unknown time zone."""
 
 
+class InvalidScheduleError(ValidationError):
+    """An availability window is malformed: a recurrence rule (RRULE) that
+    does not parse, recurs more often than hourly or never fires, a rule
+    without a start or duration, an unknown time zone."""
+
+
 class InvalidQuoteError(ValidationError):
     """A quote's parts do not add up to its totals, or a quote was asked for
     with malformed input (no coins and no SKU, a non-positive validity...)."""
@@ -359,12 +366,16 @@ class RefundTooLargeError(InvalidAmountError):
 
 class NotEligibleError(CoineconError, ValueError):
     """The holder may not do this: not of age without a parental consent, no
-    age attestation, a region where it is not offered.
+    age attestation, a region where it is not offered; a gift to oneself, or
+    to a creator who may not receive it.
 
     Attributes:
-        holder: the holder refused.
+        holder: the holder refused (for a gift: its sender, or the creator
+            who may not receive it).
         reason: a stable code: ``"no-attestation"``, ``"not-adult"``,
-            ``"attestation-region"``, ``"region"``.
+            ``"attestation-region"``, ``"region"``; for gifts also ``"age"``
+            (the gift's minimum age), ``"self-gift"``, ``"not-receiving"``,
+            ``"suspended"``.
     """
 
     def __init__(self, message: str, *, holder: str, reason: str) -> None:

@@ -6,19 +6,18 @@ import enum
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-import dateutil.rrule
 
 from coinecon._checks import instance_of
+from coinecon._recurrence import HORIZON, MAX_COUNT
+from coinecon.availability import Availability, time_zone
 from coinecon.clock import require_aware
-from coinecon.errors import InvalidPromotionError, InvalidTypeError
+from coinecon.errors import InvalidPromotionError, InvalidScheduleError, InvalidTypeError
 from coinecon.money.money import Money
 from coinecon.money.rate import Rate
 from coinecon.money.rounding import Rounding
 from coinecon.pricing import _validate
-from coinecon.pricing._recurrence import HORIZON, MAX_COUNT, Recurrence
 
 __all__ = ["HORIZON", "MAX_COUNT", "BuyerHistory", "Promotion", "PromotionKind", "StackingPolicy"]
 
@@ -55,14 +54,10 @@ def _identifier(value: str) -> str:
 
 
 def _zone(value: tzinfo | str) -> tzinfo:
-    if isinstance(value, str):
-        try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidPromotionError(f"unknown time zone {value!r}") from None
-    if not isinstance(value, tzinfo):
-        raise InvalidPromotionError(f"a time zone must be a tzinfo or a name, got {value!r}")
-    return value
+    try:
+        return time_zone(value)
+    except InvalidScheduleError as error:
+        raise InvalidPromotionError(str(error)) from None
 
 
 def _optional_aware(value: datetime | None) -> datetime | None:
@@ -93,11 +88,6 @@ def _storefronts(value: Iterable[str]) -> frozenset[str]:
 
 def _group(value: str | None) -> str | None:
     return None if value is None else _validate.name(value, "a stacking group")
-
-
-# Rules that recur more often than hourly would make evaluating a window slow
-# (every occurrence since the start is walked) and no real offer needs them.
-_TOO_FREQUENT = {"SECONDLY", "MINUTELY"}
 
 
 @final
@@ -174,7 +164,7 @@ class Promotion:
     min_coins: int = attrs.field(default=0, converter=_min_coins)
     max_redemptions_per_account: int | None = attrs.field(default=None, converter=_max_redemptions)
     stacking_group: str | None = attrs.field(default=None, converter=_group)
-    _rule: Recurrence | None = attrs.field(init=False, eq=False, repr=False)
+    _window: Availability = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._check_offer()
@@ -182,7 +172,11 @@ class Promotion:
             raise InvalidTypeError(
                 f"first_purchase_only must be a bool, got {self.first_purchase_only!r}"
             )
-        object.__setattr__(self, "_rule", self._parse_rule())
+        try:
+            window = Availability(self.start, self.end, self.rrule, self.duration, self.timezone)
+        except InvalidScheduleError as error:
+            raise InvalidPromotionError(f"promotion {self.id}: {error}") from None
+        object.__setattr__(self, "_window", window)
 
     def _check_offer(self) -> None:
         uses_rate = self.kind in {PromotionKind.PERCENT_OFF, PromotionKind.BONUS_PERCENT}
@@ -206,69 +200,6 @@ class Promotion:
                     f"promotion {self.id}: a {self.kind.value} promotion takes no rate"
                 )
 
-    def _parse_rule(self) -> Recurrence | None:
-        if self.rrule is None:
-            if self.duration is not None:
-                raise InvalidPromotionError(
-                    f"promotion {self.id}: a duration needs a recurrence rule"
-                )
-            return None
-        text = self.rrule
-        if not isinstance(text, str):
-            raise InvalidPromotionError(f"promotion {self.id}: rrule must be a string")
-        body = text.strip().removeprefix("RRULE:")
-        if not body or "\n" in body or ":" in body or "DTSTART" in body.upper():
-            raise InvalidPromotionError(
-                f"promotion {self.id}: rrule must be one RRULE such as "
-                f"'FREQ=WEEKLY;BYDAY=FR' (the recurrence starts at start=), got {text!r}"
-            )
-        if self.start is None:
-            raise InvalidPromotionError(
-                f"promotion {self.id}: a recurring promotion needs a start to count from"
-            )
-        if not isinstance(self.duration, timedelta) or self.duration <= timedelta(0):
-            raise InvalidPromotionError(
-                f"promotion {self.id}: a recurring promotion needs a positive duration, "
-                f"got {self.duration!r}"
-            )
-        anchor = self.start.astimezone(self.timezone).replace(tzinfo=None)
-        try:
-            parsed = dateutil.rrule.rrulestr(body, dtstart=anchor)
-        except (ValueError, TypeError) as error:
-            raise InvalidPromotionError(
-                f"promotion {self.id}: rrule {text!r} does not parse: {error}"
-            ) from None
-        if not isinstance(
-            parsed, dateutil.rrule.rrule
-        ):  # pragma: no cover (one RRULE gives an rrule)
-            raise InvalidPromotionError(f"promotion {self.id}: rrule {text!r} is not one rule")
-        self._check_frequency(body)
-        try:
-            return Recurrence(body, anchor)
-        except ValueError as error:
-            raise InvalidPromotionError(
-                f"promotion {self.id}: rrule {text!r} is refused: {error}"
-            ) from None
-
-    def _check_frequency(self, body: str) -> None:
-        """Refuse a rule (one that parsed) that can fire more often than hourly:
-        a minutely or secondly frequency, or several minutes or seconds in a rule
-        of any frequency (``FREQ=HOURLY;BYMINUTE=0,30`` fires twice an hour).
-        Several hours (``BYHOUR``) with one minute each stay at most hourly."""
-        parts = dict(part.split("=", 1) for part in body.upper().split(";") if part)
-        frequency = parts.get("FREQ", "")
-        if frequency in _TOO_FREQUENT:
-            raise InvalidPromotionError(
-                f"promotion {self.id}: a promotion may recur at most hourly, got {frequency}"
-            )
-        for field in ("BYMINUTE", "BYSECOND"):
-            values = {int(v) for v in parts.get(field, "").split(",") if v}
-            if len(values) > 1:
-                raise InvalidPromotionError(
-                    f"promotion {self.id}: a promotion may recur at most hourly, but "
-                    f"{field}={parts[field]} gives {len(values)} occurrences in an hour"
-                )
-
     @property
     def first_purchase(self) -> bool:
         """Whether only a buyer's first purchase qualifies."""
@@ -279,47 +210,23 @@ class Promotion:
         """The stacking group, ``""`` for the shared group of ungrouped promotions."""
         return self.stacking_group or ""
 
+    @property
+    def window(self) -> Availability:
+        """When the promotion applies, as an :class:`~coinecon.availability.Availability`."""
+        return self._window
+
     def is_active_at(self, now: datetime) -> bool:
         """Whether *now* is inside the promotion's window(s).
 
         Raises:
             NaiveDatetimeError: if *now* has no time zone.
         """
-        now = require_aware(now, "now")
-        if self.start is not None and now < self.start:
-            return False
-        if self.end is not None and now >= self.end:
-            return False
-        if self._rule is None or self.duration is None:
-            return True
-        wall = now.astimezone(self.timezone).replace(tzinfo=None)
-        # Only a window that began within its duration of now can hold now
-        # (a day more for a change of the clocks between them).
-        try:
-            since = (now - self.duration - timedelta(days=1)).astimezone(self.timezone)
-        except OverflowError:  # a window longer than the calendar: read the whole rule
-            occurrence = self._rule.latest(wall, None)
-        else:
-            occurrence = self._rule.latest(wall, since.replace(tzinfo=None))
-        if occurrence is None:
-            return False
-        began = occurrence.replace(tzinfo=self.timezone).astimezone(UTC)
-        return now < began + self.duration
+        return self._window.is_open_at(now)
 
     def first_window_start(self) -> datetime | None:
         """The first instant the promotion applies, or ``None`` if it never does
         (an empty window, or a rule without occurrences inside it)."""
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            return None
-        if self._rule is None:
-            return self.start or datetime.min.replace(tzinfo=UTC)
-        first = self._rule.first
-        if first is None:  # UNTIL ended the rule before it fired
-            return None
-        began = first.replace(tzinfo=self.timezone).astimezone(UTC)
-        if self.end is not None and began >= self.end:
-            return None
-        return began
+        return self._window.first_open()
 
     def is_eligible(
         self,

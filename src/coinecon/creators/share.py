@@ -1,0 +1,188 @@
+"""The revenue share: what a creator earns of the coins gifted to them.
+
+A creator earns a share of a gift's coins, credited in the creator-side unit
+(``DIAMOND``), one unit for each coin of their share. The exact share is
+rarely whole (half of a one-coin gift is half a diamond), so the fraction is
+carried forward per creator and paid with a later gift: a thousand one-coin
+gifts at 50 % earn exactly 500 diamonds, and the platform's share is exactly
+the rest::
+
+    >>> from fractions import Fraction
+    >>> share = RevenueShare(Rate("50%"))
+    >>> carry, earned = Fraction(0), 0
+    >>> for _ in range(1000):
+    ...     split = share.split(1, share.rate_for("creator-1", None), carry)
+    ...     earned, carry = earned + split.earned, split.carry
+    >>> earned, carry
+    (500, Fraction(0, 1))
+
+A default rate, platform-wide changes that take effect at an instant, and
+per-creator rates (a tier, an agency contract) that take effect at theirs::
+
+    >>> from datetime import datetime, timezone
+    >>> june = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    >>> share = RevenueShare(
+    ...     Rate("50%"),
+    ...     changes=[(june, Rate("55%"))],
+    ...     creators={"star": [(None, Rate("60%")), (june, Rate("70%"))]},
+    ... )
+    >>> may = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    >>> str(share.rate_for("someone", may)), str(share.rate_for("someone", june))
+    ('0.5', '0.55')
+    >>> str(share.rate_for("star", may)), str(share.rate_for("star", june))
+    ('0.6', '0.7')
+
+A creator's own rate wins over the platform's while one is in effect, even
+when the platform's changes later. A Twitch-style fixed amount of money per
+coin, whatever discount the buyer had, is a 100 % share with a conversion rate
+of that amount per creator unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from fractions import Fraction
+from math import floor
+from typing import Any, final
+
+import attrs
+
+from coinecon._ids import check_identifier
+from coinecon.clock import require_aware
+from coinecon.errors import InvalidRateError, InvalidTypeError, ValidationError
+from coinecon.money.rate import Rate
+
+__all__ = ["RevenueShare", "Split"]
+
+Schedule = tuple[tuple[datetime | None, Rate], ...]
+"""Rates in order of the instant they take effect (``None``: from the start)."""
+
+
+def _share(value: Any) -> Rate:
+    rate = value if isinstance(value, Rate) else Rate(value)
+    if not Rate(0) <= rate <= Rate(1):
+        raise InvalidRateError(f"a revenue share is from 0 to 100%, got {rate}")
+    return rate
+
+
+def _schedule(value: Any, what: str) -> Schedule:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidTypeError(f"{what} is a list of (effective, rate) pairs, got {value!r}")
+    pairs: list[tuple[datetime | None, Rate]] = []
+    for pair in value:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise InvalidTypeError(f"{what} holds (effective, rate) pairs, got {pair!r}")
+        effective, rate = pair
+        when = None if effective is None else require_aware(effective, f"{what}'s effective")
+        pairs.append((when, _share(rate)))
+    starts = [when for when, _ in pairs]
+    if starts.count(None) > 1:
+        raise ValidationError(f"{what} has more than one rate from the start (None)")
+    dated = sorted(when for when in starts if when is not None)
+    if len(set(dated)) != len(dated):
+        raise ValidationError(f"{what} has two rates taking effect at one instant")
+    return tuple(sorted(pairs, key=lambda pair: (pair[0] is not None, pair[0] or 0)))
+
+
+def _changes(value: Any) -> Schedule:
+    schedule = _schedule(value, "changes")
+    if any(when is None for when, _ in schedule):
+        raise ValidationError("a platform-wide change takes effect at an instant, not None")
+    return schedule
+
+
+def _creators(value: Any) -> tuple[tuple[str, Schedule], ...]:
+    if not isinstance(value, Mapping):
+        raise InvalidTypeError(f"creators maps creators to their rates, got {value!r}")
+    pairs = []
+    for creator, rates in value.items():
+        name = check_identifier(creator, "creator")
+        if isinstance(rates, Rate | int | str):
+            schedule: Schedule = ((None, _share(rates)),)
+        else:
+            schedule = _schedule(rates, f"{name}'s rates")
+        pairs.append((name, schedule))
+    return tuple(sorted(pairs))
+
+
+def _in_effect(schedule: Schedule, at: datetime | None) -> Rate | None:
+    """The rate of *schedule* in effect at *at* (``None``: the latest)."""
+    found = None
+    for when, rate in schedule:
+        if when is None or at is None or when <= at:
+            found = rate
+    return found
+
+
+@final
+@attrs.frozen
+class Split:
+    """One gift's coins, split between the creator and the platform.
+
+    Attributes:
+        coins: the coins the gift cost.
+        rate: the creator's share that applied.
+        creator_share: the creator's exact share of the coins
+            (``coins * rate``).
+        platform_share: the platform's exact share, the rest
+            (``coins - creator_share``).
+        earned: the creator units credited now: the whole part of what was
+            carried plus ``creator_share``.
+        carry: what is carried forward to the creator's next gift, in
+            ``[0, 1)``.
+    """
+
+    coins: int
+    rate: Rate
+    creator_share: Fraction
+    platform_share: Fraction
+    earned: int
+    carry: Fraction
+
+
+@final
+@attrs.frozen
+class RevenueShare:
+    """The share of gifted coins creators earn.
+
+    Args:
+        default: the share from the start (a :class:`~coinecon.money.rate.Rate`
+            or what makes one: ``"50%"``, ``Fraction(1, 2)``), from 0 to 100 %.
+        changes: platform-wide ``(effective, rate)`` pairs; each is in effect
+            from its instant (inclusive) until the next.
+        creators: per-creator rates: a rate, or ``(effective, rate)`` pairs
+            (``None``: from the start). A creator's rate in effect at an
+            instant wins over the platform's.
+    """
+
+    default: Rate = attrs.field(converter=_share)
+    changes: Schedule = attrs.field(default=(), converter=_changes)
+    creators: tuple[tuple[str, Schedule], ...] = attrs.field(factory=dict, converter=_creators)
+
+    def rate_for(self, creator: str, at: datetime | None) -> Rate:
+        """The share *creator* earns of a gift sent at *at* (``None``: the
+        latest rates)."""
+        when = None if at is None else require_aware(at, "at")
+        for name, schedule in self.creators:
+            if name == creator:
+                own = _in_effect(schedule, when)
+                if own is not None:
+                    return own
+                break
+        platform = _in_effect(self.changes, when)
+        return self.default if platform is None else platform
+
+    @staticmethod
+    def split(coins: int, rate: Rate, carry: Any) -> Split:
+        """Split a gift of *coins* at *rate*, with *carry* owed to the
+        creator from before (rounding down what is credited; the rest is
+        carried)."""
+        if type(coins) is not int or coins <= 0:
+            raise ValidationError(f"coins is a positive int, got {coins!r}")
+        if not isinstance(carry, Fraction) or not 0 <= carry < 1:
+            raise ValidationError(f"a carry is a Fraction in [0, 1), got {carry!r}")
+        creator_share = coins * rate.fraction
+        exact = carry + creator_share
+        earned = floor(exact)
+        return Split(coins, rate, creator_share, coins - creator_share, earned, exact - earned)
