@@ -117,8 +117,8 @@ def populate(store: Store, clock: ManualClock) -> Wallets:
         also=(
             Posting(AccountKey.issuance(DIAMOND), -60),
             Posting(AccountKey.earnings("bob", DIAMOND), 60),
-            Posting(AccountKey.system(AccountKind.CLEARING, USD), -30),
-            Posting(AccountKey(AccountKind.CREATOR_PAYABLE, "bob", USD), 30),
+            Posting(AccountKey.system(AccountKind.CREATOR_SHARE, USD), 30),
+            Posting(AccountKey(AccountKind.CREATOR_PAYABLE, "bob", USD), -30),
         ),
     )
     clock.advance(timedelta(days=2))
@@ -591,6 +591,7 @@ class TestStatement:
             ("clearing", PLATFORM, "currency", "USD"),
             ("revenue", PLATFORM, "currency", "USD"),
             ("deferred-revenue", PLATFORM, "currency", "USD"),
+            ("creator-share", PLATFORM, "currency", "USD"),
         ]
         clearing = sections(
             read(
@@ -599,7 +600,7 @@ class TestStatement:
                 account=AccountKey.system(AccountKind.CLEARING, USD),
             )
         )
-        assert clearing[0][-1]["balance"] == 499 - 30
+        assert clearing[0][-1]["balance"] == 499
 
     def test_statement_pages_through_long_histories(
         self, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch

@@ -18,6 +18,7 @@ from coinecon import Currency, Money
 from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
+    WalletFrozen,
     InvalidAmountError,
     InvalidIdentifierError,
     InvalidTypeError,
@@ -173,19 +174,29 @@ class TestCheckRules:
             check_rules(spend, {ALICE: -1})
         assert check_rules(spend, {ALICE: 5}) == {ALICE: 0, SPENT: 5}
 
-    @pytest.mark.parametrize(
-        "account",
-        [
-            AccountKey.earnings("carol", DIAMOND),
-            AccountKey(AccountKind.CREATOR_PAYABLE, "carol", USD),
-        ],
-    )
-    def test_creator_accounts_may_not_go_below_zero(self, account: AccountKey) -> None:
-        other = AccountKey.system(AccountKind.CLEARING, account.asset)
-        payout = transaction("t1", TransactionKind.PAYOUT, (account, -5), (other, 5))
+    def test_creator_earnings_may_not_go_below_zero(self) -> None:
+        account = AccountKey.earnings("carol", DIAMOND)
+        other = AccountKey.issuance(DIAMOND)
+        conversion = transaction("t1", TransactionKind.CONVERSION, (account, -5), (other, 5))
         with pytest.raises(InsufficientFunds, match="holds 3, 2 short of 5"):
-            check_rules(payout, {account: 3})
-        assert check_rules(payout, {account: 5}) == {account: 0, other: 5}
+            check_rules(conversion, {account: 3})
+        assert check_rules(conversion, {account: 5}) == {account: 0, other: 5}
+
+    def test_a_creator_is_never_paid_more_than_owed(self) -> None:
+        """A payable account is negative by what is owed: a payout debits it
+        (a positive posting), and may not take it above zero."""
+        account = AccountKey(AccountKind.CREATOR_PAYABLE, "carol", USD)
+        clearing = AccountKey.system(AccountKind.CLEARING, USD)
+        payout = transaction("t1", TransactionKind.PAYOUT, (account, 5), (clearing, -5))
+        with pytest.raises(InsufficientFunds, match="holds 3, 2 short of 5") as caught:
+            check_rules(payout, {account: -3})
+        assert (caught.value.balance, caught.value.requested) == (3, 5)
+        assert check_rules(payout, {account: -5}) == {account: 0, clearing: -5}
+        assert check_rules(payout, {account: -9}) == {account: -4, clearing: -5}
+        owed = transaction("t2", TransactionKind.CONVERSION, (account, -5), (clearing, 5))
+        assert check_rules(owed, {}) == {account: -5, clearing: 5}  # owing more is fine
+        with pytest.raises(WalletFrozen):
+            check_rules(payout, {account: 1})  # already overpaid
 
     def test_system_accounts_may_go_below_zero(self) -> None:
         purchase = transaction("t1", TransactionKind.PURCHASE, (ISSUANCE, -5), (ALICE, 5))

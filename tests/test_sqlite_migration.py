@@ -1,12 +1,12 @@
 """Schema migrations keep everything: a store written by the schema v1 (or
-v2, or v4) adapter reads back the same through every port after it is
+v2, v4 or v5) adapter reads back the same through every port after it is
 migrated.
 
 ``tests/data/schema_v1.db`` was written by the v1 adapter, and
 ``tests/data/schema_v1.json`` is what its ports read back then;
-``schema_v2.db`` and ``schema_v2.json`` the same for v2, and
-``schema_v4.db`` and ``schema_v4.json`` for v4 (see
-``tests/data/README.md``).
+``schema_v2.db`` and ``schema_v2.json`` the same for v2,
+``schema_v4.db`` and ``schema_v4.json`` for v4, and ``schema_v5.db`` and
+``schema_v5.json`` for v5 (see ``tests/data/README.md``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def expected(old: int = 1) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(params=[1, 2, 4], ids=["from-v1", "from-v2", "from-v4"])
+@pytest.fixture(params=[1, 2, 4, 5], ids=["from-v1", "from-v2", "from-v4", "from-v5"])
 def old_file(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[int, Path]:
     """A copy of a store written by an older adapter, and that version."""
     old: int = request.param
@@ -86,6 +86,9 @@ def test_an_older_store_reads_back_the_same_after_its_migration(
         after = dump(store, keys)
         assert Wallets(store).verify().ok
         deferred = Wallets(store).deferred_revenue()
+    if old >= 5:  # nothing to add to its books since
+        assert after == before
+        return
     # Version 5 put the value its lots owe into deferred revenue, out of
     # clearing, in one transaction recorded after the others: everything
     # else reads back the same.

@@ -725,20 +725,54 @@ def test_the_schema_keeps_the_ledger_append_only_for_any_writer(
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
 
 
-def test_the_schemas_trigger_knows_the_holders_accounts_and_the_chargeback() -> None:
-    """The trigger's SQL names the holder-owned account kinds and the one
-    transaction kind that may leave a debt; they must be the ledger's."""
-    trigger = [  # the latest version of it
-        sql
-        for step in MIGRATIONS
-        for sql in step
-        if "CREATE TRIGGER postings_no_debt_outside_a_chargeback" in sql
-    ][-1]
+def test_the_schemas_triggers_know_the_holders_accounts_and_the_chargeback() -> None:
+    """The triggers' SQL names the holder-owned account kinds (the payable
+    one in its own trigger, as it may not go above zero) and the transaction
+    kinds that may leave a debt; they must be the ledger's."""
+
+    def latest(name: str) -> str:
+        return [sql for step in MIGRATIONS for sql in step if f"CREATE TRIGGER {name}" in sql][-1]
+
+    debt, overpaid = (
+        latest("postings_no_debt_outside_a_chargeback"),
+        latest("postings_no_overpayment"),
+    )
+    positive = ", ".join(repr(kind.value) for kind in AccountKind if kind in ledger._HOLDS_POSITIVE)
+    assert f"IN ({positive})" in debt
+    assert f"= '{ledger._OWED.value}'" in overpaid
+    assert {k for k in AccountKind if k.holder_owned} == {*ledger._HOLDS_POSITIVE, ledger._OWED}
     holders = ", ".join(repr(kind.value) for kind in AccountKind if kind.holder_owned)
-    assert f"IN ({holders})" in trigger
     assert f"({holders})" == HOLDER_KINDS  # the accounts with a history by kind
     may_overdraw = ", ".join(sorted(repr(kind.value) for kind in ledger._MAY_OVERDRAW))
-    assert f"NOT IN ({may_overdraw})" in trigger  # check_rules' own list
+    assert f"NOT IN ({may_overdraw})" in debt  # check_rules' own list
+    assert f"NOT IN ({may_overdraw})" in overpaid
+
+
+def test_the_schema_refuses_paying_a_creator_more_than_owed(path: Path) -> None:
+    """Whoever writes the file: a posting that takes a creator's payable
+    account above zero is refused, one that leaves it owing is not."""
+    usd = Currency.of("USD")
+    payable = AccountKey(AccountKind.CREATOR_PAYABLE, "carol", usd)
+    clearing = AccountKey.system(AccountKind.CLEARING, usd)
+    with SqliteStore(path) as store:
+        with store.unit_of_work() as uow:
+            owed = (Posting(payable, -5), Posting(clearing, 5))
+            conversion = TransactionKind.CONVERSION
+            record(uow, Transaction("owed", conversion, owed, T0, "k-owed", Cause("c", "1")))
+            uow.commit()
+    with closing(sqlite3.connect(path)) as db:
+        account_id, balance = db.execute(
+            "SELECT id, balance FROM accounts WHERE kind = 'creator-payable'"
+        ).fetchone()
+        assert balance == -5
+        row = db.execute("SELECT max(row) FROM transactions").fetchone()[0]
+        sequence = db.execute("SELECT max(sequence) FROM postings").fetchone()[0]
+        with pytest.raises(sqlite3.IntegrityError, match="more than their payable account owes"):
+            db.execute(
+                "INSERT INTO postings (sequence, transaction_row, account_id, amount,"
+                " balance_after, previous) VALUES (?, ?, ?, 6, 1, NULL)",
+                (sequence + 1, row, account_id),
+            )
 
 
 def test_a_long_unit_of_work_sends_its_rows_as_it_goes(
@@ -783,16 +817,18 @@ def test_whole_tables_stream_page_by_page(
 def _overdraft(
     kind: AccountKind, transaction_kind: TransactionKind
 ) -> tuple[Transaction, AccountKey]:
-    """A transaction that takes an account of *kind* from 0 to -1, against a
-    system account: what check_rules refuses for a holder's account outside a
+    """A transaction that takes an account of *kind* from 0 to -1 (a creator's
+    payable account, negative by what is owed: to +1), against a system
+    account: what check_rules refuses for a holder's account outside a
     chargeback, built by hand."""
     owner = "carol" if kind.holder_owned else PLATFORM
     account = AccountKey(kind, owner, COIN)
     counter = AccountKey.spent(COIN) if kind is AccountKind.ISSUANCE else AccountKey.issuance(COIN)
+    sign = -1 if kind is AccountKind.CREATOR_PAYABLE else 1
     transaction = Transaction(
         id=f"tx-{kind.value}-{transaction_kind.value}",
         kind=transaction_kind,
-        postings=(Posting(account, -1), Posting(counter, 1)),
+        postings=(Posting(account, -sign), Posting(counter, sign)),
         occurred_at=T0,
         idempotency_key=f"key-{kind.value}-{transaction_kind.value}",
         cause=Cause("test", kind.value),
@@ -811,11 +847,13 @@ def test_sql_refuses_a_debit_below_zero_on_a_holders_account_outside_a_chargebac
     for transaction_kind in (TransactionKind.ADJUSTMENT, TransactionKind.CHARGEBACK):
         transaction, account = _overdraft(kind, transaction_kind)
         counter = transaction.postings[1].account
+        sign = transaction.postings[1].amount
         refused = kind.holder_owned and transaction_kind is TransactionKind.ADJUSTMENT
+        where = "above zero: paid more than owed" if sign < 0 else "below zero"
         with store.unit_of_work() as uow:
-            uow.ledger.record(transaction, {account: -1, counter: 1})
+            uow.ledger.record(transaction, {account: -sign, counter: sign})
             if refused:
-                with pytest.raises(StorageError, match="below zero outside a chargeback"):
+                with pytest.raises(StorageError, match=f"{where} outside a chargeback"):
                     uow.commit()
             else:
                 uow.commit()
@@ -828,7 +866,7 @@ def test_sql_refuses_a_debit_below_zero_on_a_holders_account_outside_a_chargebac
                         transaction,
                         id=f"{transaction.id}-back",
                         kind=TransactionKind.ADJUSTMENT,
-                        postings=(Posting(account, 1), Posting(counter, -1)),
+                        postings=(Posting(account, sign), Posting(counter, -sign)),
                     ),
                     {account: 0, counter: 0},
                 )

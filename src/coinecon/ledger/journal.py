@@ -103,6 +103,11 @@ class AccountKind(enum.Enum):
     belong to one account holder or creator and never go below zero through
     spending. System kinds belong to the platform and may go below zero (an
     issuance account is negative by exactly what it has issued).
+
+    Money accounts follow the signs of double-entry books, a debit positive:
+    :attr:`CREATOR_PAYABLE` is what the platform owes a creator, so it is
+    negative by exactly that, and "below zero" for it means above zero (paid
+    more than owed).
     """
 
     # Members are singletons that compare by identity: hash them by identity
@@ -114,7 +119,8 @@ class AccountKind(enum.Enum):
     EARNINGS = "earnings"
     """A creator's earnings in the creator-side unit (diamonds)."""
     CREATOR_PAYABLE = "creator-payable"
-    """Money owed to a creator, awaiting payout."""
+    """Money owed to a creator, awaiting payout: negative by what is owed
+    (a credit, as double-entry books keep what is owed), never positive."""
     ISSUANCE = "issuance"
     """The source of a unit, debited when coins are created."""
     SPENT = "spent"
@@ -133,6 +139,9 @@ class AccountKind(enum.Enum):
     """Processor fees and store commissions paid by the platform."""
     BREAKAGE = "breakage"
     """Revenue recognised from purchased coins that expired unspent."""
+    CREATOR_SHARE = "creator-share"
+    """The creators' share of the platform's revenue: what conversions of
+    their earnings made payable to them (a cost, positive)."""
     LOSSES = "losses"
     """What refunds and chargebacks cost the platform, the money given back
     for coins already spent, less what a later settlement of the debt recovers."""
@@ -144,6 +153,8 @@ class AccountKind(enum.Enum):
 
 
 _HOLDER_OWNED = frozenset({AccountKind.WALLET, AccountKind.EARNINGS, AccountKind.CREATOR_PAYABLE})
+_HOLDS_POSITIVE = frozenset({AccountKind.WALLET, AccountKind.EARNINGS})
+_OWED = AccountKind.CREATOR_PAYABLE  # holder-owned, and negative by what the holder holds
 _WALLET = AccountKind.WALLET
 
 
@@ -718,7 +729,8 @@ def check_rules(
         The new balance of every account the transaction touches.
 
     Raises:
-        InsufficientFunds: a holder-owned account would go below zero;
+        InsufficientFunds: a holder-owned account would go below zero (a
+            creator's payable account: above zero, paid more than owed);
             :class:`~coinecon.errors.WalletFrozen` if it is in debt and would
             be debited further. Only a ``CHARGEBACK`` or a
             ``REFUND`` (money given back for coins already spent) may take a
@@ -735,13 +747,15 @@ def check_rules(
                 f"{account} would hold {new}, "
                 f"beyond the 64-bit range by {abs(new) - MAX_MINOR_UNITS}"
             )
+        amount = posting.amount
         if (
-            posting.amount < 0
-            and new < 0
-            and account.kind.holder_owned
-            and transaction.kind not in _MAY_OVERDRAW
-        ):
-            requested = -posting.amount
+            # A payable account (negative by what is owed) is overdrawn upwards.
+            (new < 0 and amount < 0 and account.kind in _HOLDS_POSITIVE)
+            or (new > 0 and amount > 0 and account.kind is _OWED)
+        ) and transaction.kind not in _MAY_OVERDRAW:
+            requested = abs(amount)
+            if amount > 0:  # what the creator holds, as their own balance
+                before = -before
             if before < 0:
                 raise WalletFrozen(
                     f"insufficient funds: {account} is in debt ({before}) and frozen "

@@ -23,13 +23,14 @@ from coinecon.adapters.sqlite._sql import (
     _UPDATE_LOT_CONSUMED,
     _UPDATE_LOT_EMPTIED,
 )
-from coinecon.adapters.sqlite.schema import NO_DEBT_MESSAGE
+from coinecon.adapters.sqlite.schema import NO_DEBT_MESSAGE, OVERPAID_MESSAGE
 from coinecon.errors import (
     StorageError,
 )
 from coinecon.ledger.idempotency import IdempotencyRecord
 from coinecon.ledger.journal import (
     AccountKey,
+    AccountKind,
     TransactionKind,
 )
 from coinecon.ledger.lots import Lot
@@ -233,7 +234,7 @@ class _Pending:
             try:
                 raw.executemany(_INSERT_POSTING, self.postings)
             except sqlite3.IntegrityError as error:
-                if str(error) == NO_DEBT_MESSAGE:  # the trigger cannot say which posting
+                if str(error) in (NO_DEBT_MESSAGE, OVERPAID_MESSAGE):  # but not which posting
                     raise StorageError(_into_debt(raw, self.postings)) from error
                 raise
             self.postings.clear()
@@ -292,19 +293,24 @@ _MAY_LEAVE_DEBT = (TransactionKind.CHARGEBACK.value, TransactionKind.REFUND.valu
 def _into_debt(
     raw: sqlite3.Connection, postings: Sequence[tuple[int, int, int, int, int, int | None]]
 ) -> str:
-    """What the schema's trigger refused: the first of *postings* that debits
-    a holder's account below zero outside a chargeback."""
+    """What the schema's triggers refused: the first of *postings* that takes
+    a holder's wallet or earnings below zero, or a creator's payable account
+    above zero, outside a chargeback or refund."""
     for _sequence, row, account_id, amount, after, _previous in postings:
-        if amount < 0 and after < 0:
+        if (amount < 0 and after < 0) or (amount > 0 and after > 0):
             kind, owner, code = raw.execute(
                 "SELECT kind, owner, asset_code FROM accounts WHERE id = ?", (account_id,)
             ).fetchone()
+            overpaid = kind == AccountKind.CREATOR_PAYABLE.value
+            if (amount > 0) != overpaid:  # a payable account owing more is no debt
+                continue
             transaction_id, transaction_kind = raw.execute(
                 "SELECT id, kind FROM transactions WHERE row = ?", (row,)
             ).fetchone()
             if kind in _HOLDER_KINDS and transaction_kind not in _MAY_LEAVE_DEBT:
+                where = "above zero: paid more than owed" if overpaid else "below zero"
                 return (
                     f"transaction {transaction_id} takes {kind}:{owner}:{code} "
-                    f"to {after}: below zero outside a chargeback or refund"
+                    f"to {after}: {where} outside a chargeback or refund"
                 )
     return NO_DEBT_MESSAGE  # not among them: another writer's, in this same transaction

@@ -47,6 +47,9 @@ APPLICATION_ID = 0x636F696E
 
 NO_DEBT_MESSAGE = "a debit takes a holder's account below zero outside a chargeback or refund"
 """The error of the trigger that refuses such a posting, whoever writes it."""
+OVERPAID_MESSAGE = "a posting pays a creator more than their payable account owes them"
+"""The error of the trigger that refuses a posting taking a creator's payable
+account (negative by what is owed) above zero, whoever writes it."""
 
 _VERSION_1 = (
     """
@@ -659,11 +662,42 @@ _VERSION_5 = (
     "DROP TABLE migration_owed",
 )
 
+_VERSION_6 = (
+    # A creator's payable account follows the money side's signs: negative
+    # by what the platform owes. Wallets and earnings may not go below zero
+    # outside a chargeback or refund; a payable account may not go above
+    # zero (a payout of more than is owed).
+    "DROP TRIGGER postings_no_debt_outside_a_chargeback",
+    f"""
+    CREATE TRIGGER postings_no_debt_outside_a_chargeback
+    BEFORE INSERT ON postings
+    WHEN NEW.amount < 0 AND NEW.balance_after < 0
+    BEGIN
+        SELECT RAISE(ABORT, '{NO_DEBT_MESSAGE.replace("'", "''")}')
+        WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id) IN ('wallet', 'earnings')
+            AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row)
+                NOT IN ('chargeback', 'refund');
+    END
+    """,
+    f"""
+    CREATE TRIGGER postings_no_overpayment
+    BEFORE INSERT ON postings
+    WHEN NEW.amount > 0 AND NEW.balance_after > 0
+    BEGIN
+        SELECT RAISE(ABORT, '{OVERPAID_MESSAGE}')
+        WHERE (SELECT kind FROM accounts WHERE id = NEW.account_id) = 'creator-payable'
+            AND (SELECT kind FROM transactions WHERE row = NEW.transaction_row)
+                NOT IN ('chargeback', 'refund');
+    END
+    """,
+)
+
 MIGRATIONS: Sequence[Sequence[str]] = (
     _VERSION_1,
     _VERSION_2,
     _VERSION_3,
     _VERSION_4,
     _VERSION_5,
+    _VERSION_6,
 )
 """``MIGRATIONS[i]`` migrates a file from schema version ``i`` to ``i + 1``."""
