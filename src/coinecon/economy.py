@@ -46,6 +46,19 @@ from dateutil.relativedelta import relativedelta
 from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, as_utc
+from coinecon.creators import payouts as payout_records
+from coinecon.creators import profiles as creator_profiles
+from coinecon.creators._earnings import Earnings
+from coinecon.creators.conversion import ConversionRate, ConversionReceipt
+from coinecon.creators.payout_gateway import (
+    PayoutEvent,
+    PayoutEventType,
+    PayoutGateway,
+    PayoutOutcome,
+    PayoutRequest,
+    PayoutStatus,
+)
+from coinecon.creators.payouts import Payout, PayoutPolicy
 from coinecon.creators.profiles import CreatorProfile
 from coinecon.creators.share import RevenueShare
 from coinecon.errors import (
@@ -53,6 +66,7 @@ from coinecon.errors import (
     InvalidAmountError,
     InvalidQuoteError,
     InvalidTypeError,
+    NotAvailableError,
     QuoteExpiredError,
     StorageError,
     ValidationError,
@@ -65,6 +79,7 @@ from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, finge
 from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
+    AccountKind,
     MetadataValue,
     TransactionKind,
     metadata_pairs,
@@ -72,7 +87,7 @@ from coinecon.ledger.journal import (
 from coinecon.ledger.lots import SpendOrder
 from coinecon.ledger.verification import VerificationReport
 from coinecon.ledger.wallets import HistoryPage, Wallets
-from coinecon.money.money import Money
+from coinecon.money.money import Currency, Money
 from coinecon.money.rate import Rate
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import Store, UnitOfWork
@@ -97,7 +112,7 @@ from coinecon.recharge.purchases import Purchase, PurchaseStatus
 from coinecon.records import Record
 from coinecon.regions import region as check_region
 
-__all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome"]
+__all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome", "PayoutEventOutcome"]
 
 _R = TypeVar("_R")
 _T = TypeVar("_T")
@@ -126,6 +141,28 @@ class EventOutcome:
     status: str
     purchase: Purchase
     transaction_id: str | None = None
+
+
+@final
+@attrs.frozen
+class PayoutEventOutcome:
+    """What :meth:`CoinEconomy.handle_payout_event` did with an event.
+
+    Attributes:
+        event_id: the provider's event id.
+        status: ``"applied"``; ``"ignored"`` (the payout is there or past
+            it already: a settlement after a failure changes nothing, and
+            is for staff to look into); or ``"duplicate"`` (seen before).
+        payout: the payout as it stands after.
+    """
+
+    event_id: str
+    status: str
+    payout: Payout
+
+
+PAYOUT_EVENT_KIND = "payout-event"
+"""The record kind of payout provider events (owned by their payout)."""
 
 
 @final
@@ -166,6 +203,12 @@ class CoinEconomy:
             by default).
         gift_policy: who may send gifts to whom (see
             :class:`~coinecon.gifts.receipts.GiftPolicy`).
+        conversion_rate: what creators' earnings are worth in money (none
+            by default: :meth:`convert` then refuses).
+        payout_policy: when and how creators are paid (see
+            :class:`~coinecon.creators.payouts.PayoutPolicy`).
+        payout_gateway: the payout provider (none by default:
+            :meth:`request_payout` then refuses).
     """
 
     def __init__(
@@ -186,6 +229,9 @@ class CoinEconomy:
         creator_unit: Unit | None = None,
         revenue_share: RevenueShare | None = None,
         gift_policy: GiftPolicy | None = None,
+        conversion_rate: ConversionRate | None = None,
+        payout_policy: PayoutPolicy | None = None,
+        payout_gateway: PayoutGateway | None = None,
     ) -> None:
         if not isinstance(price_book, PriceBook):
             raise InvalidTypeError(f"price_book must be a PriceBook, got {price_book!r}")
@@ -214,6 +260,7 @@ class CoinEconomy:
         earned_in, share, policy = _gift_settings(
             price_book.unit, catalog, creator_unit, revenue_share, gift_policy
         )
+        payout_rules = _payout_settings(conversion_rate, payout_policy, payout_gateway)
         self.price_book = price_book
         self.unit: Unit = price_book.unit
         self._store = store
@@ -247,7 +294,17 @@ class CoinEconomy:
         self.creator_unit: Unit = earned_in
         """The unit creators earn."""
         self._catalog = catalog if catalog is not None else GiftCatalog([])
-        self._gifting = Gifting(self._ctx, creator_unit=earned_in, share=share, policy=policy)
+        self._gifting = Gifting(
+            self._ctx, creator_unit=earned_in, share=share, policy=policy, payouts=payout_rules
+        )
+        self._payout_gateway = payout_gateway
+        self._earnings = Earnings(
+            creator_unit=earned_in,
+            rate=conversion_rate,
+            policy=payout_rules,
+            new_id=self._new_id,
+            announce=self._ctx.announce,
+        )
         run = getattr(store, "run", None)
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
             run if callable(run) else None
@@ -390,24 +447,7 @@ class CoinEconomy:
         if purchase_id is not None:
             ids = [check_identifier(purchase_id, "purchase id")]
         else:
-            if type(limit) is not int or limit < 1:
-                raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
-            grace: object = older_than
-            if not isinstance(grace, timedelta) or grace < timedelta(0):
-                raise ValidationError(f"older_than must be a timedelta of 0 or more, got {grace!r}")
-            # Recorded at or before now - older_than: the bound is exclusive.
-            try:
-                until = self._now() - older_than + timedelta(microseconds=1)
-            except OverflowError:
-                raise ValidationError(f"older_than {older_than} reaches before year 1") from None
-            ids = self._read(
-                lambda uow: [
-                    r.id
-                    for r in uow.records.of_owner(
-                        purchases.OPEN_KIND, PLATFORM, until=until, limit=limit, oldest_first=True
-                    )
-                ]
-            )
+            ids = self._open(purchases.OPEN_KIND, limit, older_than)
         settled = []
         for charge_id in ids:
             purchase = self.purchase_of(charge_id)
@@ -754,7 +794,7 @@ class CoinEconomy:
     def creator(self, creator: str) -> CreatorProfile:
         """What the economy knows of *creator* (not receiving, if nothing)."""
         check_identifier(creator, "creator")
-        return self._read(lambda uow: self._gifting.creator(uow, creator))
+        return self._read(lambda uow: creator_profiles.load(uow, creator))
 
     def earnings(self, creator: str) -> UnitAmount:
         """*creator*'s earnings not converted yet, in :attr:`creator_unit`."""
@@ -840,11 +880,254 @@ class CoinEconomy:
             now = self._now()
             sender_profile = self._ctx.profile(uow, sender)
             self._gifting.check_sender(send, sender_profile, now)
-            receiver = self._gifting.creator(uow, creator)
+            receiver = creator_profiles.load(uow, creator)
             self._gifting.check_creator(receiver, self._ctx.profile(uow, creator), now)
             receipt = self._gifting.send(uow, send, sender_profile, receiver, now)
             uow.commit()
             return receipt
+
+        return self._run(work)
+
+    def convert(
+        self,
+        creator: str,
+        currency: str,
+        *,
+        units: int | None = None,
+        idempotency_key: str,
+    ) -> ConversionReceipt:
+        """Convert *units* of *creator*'s earnings (default: all that are not
+        held) into money the platform owes them in *currency*, at the
+        :class:`~coinecon.creators.conversion.ConversionRate` in effect now.
+
+        One ``CONVERSION`` transaction retires the units (earnings back to
+        the unit's issuance account) and books their worth: the creators'
+        share account debited (a cost of the platform), the creator's payable
+        account credited (what is owed). Converting exactly (the rate's
+        default), only the units that make whole minor units are converted;
+        the receipt says how many are left.
+
+        Raises:
+            InsufficientFunds: more units than may be converted now (the
+                payout policy's holding period holds a gift's earnings).
+            InvalidAmountError: *units* not positive, or too few to make one
+                minor unit.
+            NotAvailableError: no conversion rate (into *currency*, now).
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        check_identifier(creator, "creator")
+        money_in = Currency.of(currency)
+        if units is not None and (type(units) is not int or units <= 0):
+            raise InvalidAmountError(f"units is a positive int or None, got {units!r}")
+        digest = fingerprint(
+            "convert", {"creator": creator, "currency": money_in.code, "units": units}
+        )
+
+        def work(uow: UnitOfWork) -> ConversionReceipt:
+            stored = self._replayed(uow, key, digest)
+            if stored is not None:
+                return ConversionReceipt.from_data(json.loads(stored), self.creator_unit)
+            receipt = self._earnings.convert(
+                uow,
+                creator=creator,
+                currency=money_in,
+                units=units,
+                key=key,
+                digest=digest,
+                now=self._now(),
+            )
+            uow.commit()
+            return receipt
+
+        return self._run(work)
+
+    def payable(self, creator: str) -> dict[str, Money]:
+        """What the platform owes *creator*, per currency (converted and not
+        paid out yet), as positive amounts."""
+        check_identifier(creator, "creator")
+
+        def read(uow: UnitOfWork) -> dict[str, Money]:
+            owed = {}
+            for account, balance in uow.ledger.accounts_of(creator).items():
+                if account.kind is AccountKind.CREATOR_PAYABLE and isinstance(
+                    account.asset, Currency
+                ):
+                    owed[account.asset.code] = Money.from_minor(-balance, account.asset)
+            return dict(sorted(owed.items()))
+
+        return self._read(read)
+
+    def request_payout(
+        self, creator: str, amount: Money, *, destination: str, idempotency_key: str
+    ) -> Payout:
+        """Pay *amount* of what the platform owes *creator* to *destination*
+        (the payout provider's opaque token), less the payout policy's fee.
+
+        The payout is recorded and its money taken out of the creator's
+        payable account in one transaction (into clearing, the fee into
+        revenue); then the provider is asked. Sent or settled: the payout
+        says so; failed: the money goes back (``FAILED``). If the provider
+        raises or times out, the payout stays ``REQUESTED`` until an event
+        or :meth:`reconcile_payouts` settles it; it is never sent twice.
+        A replay with the same key and request returns the payout as it
+        stands now.
+
+        Raises:
+            InsufficientFunds: more than is owed.
+            LimitExceeded: below the policy's minimum (``"payout-minimum"``)
+                or over its cap for the period (``"payout-cap"``, saying what
+                remains).
+            NotAvailableError: outside the payout schedule, or no payout
+                provider.
+            NotEligibleError: a suspended creator.
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        check_identifier(creator, "creator")
+        to = check_identifier(destination, "destination")
+        asked: object = amount
+        if not isinstance(asked, Money) or not amount.is_positive:
+            raise InvalidAmountError(f"a payout is positive Money, got {amount!r}")
+        gateway = self._payout_gateway
+        if gateway is None:
+            raise NotAvailableError("this economy has no payout provider: pass payout_gateway=")
+        digest = fingerprint(
+            "request-payout",
+            {
+                "creator": creator,
+                "amount": amount.minor,
+                "currency": amount.currency.code,
+                "destination": to,
+            },
+        )
+
+        def record(uow: UnitOfWork) -> tuple[Payout, bool]:
+            stored = self._replayed(uow, key, digest)
+            if stored is not None:
+                return self._earnings.load(uow, json.loads(stored)["payout"]), False
+            payout = self._earnings.open_payout(
+                uow,
+                creator=creator,
+                amount=amount,
+                destination=to,
+                key=key,
+                digest=digest,
+                now=self._now(),
+            )
+            uow.commit()
+            return payout, True
+
+        payout, recorded = self._run(record)
+        if not recorded:
+            return payout
+        request = PayoutRequest(
+            payout.id, creator, to, payout.net, f"payout {payout.id} to {creator}"
+        )
+        try:
+            outcome = gateway.send(request)
+        except Exception:  # noqa: BLE001 (any failure of the provider's SDK)
+            return payout  # left for an event or reconcile_payouts()
+        return self._answer_payout(payout.id, outcome)
+
+    def handle_payout_event(self, event: PayoutEvent) -> PayoutEventOutcome:
+        """Apply an event of the payout provider, once by its id: a payout
+        sent, settled, failed (its money goes back to the creator's payable
+        account) or reversed after it was sent (the same)."""
+        if not isinstance(event, PayoutEvent):
+            raise InvalidTypeError(f"event must be a PayoutEvent, got {event!r}")
+        status = {
+            PayoutEventType.SENT: PayoutStatus.SENT,
+            PayoutEventType.SETTLED: PayoutStatus.SETTLED,
+            PayoutEventType.FAILED: PayoutStatus.FAILED,
+            PayoutEventType.REVERSED: PayoutStatus.REVERSED,
+        }[event.type]
+
+        def work(uow: UnitOfWork) -> PayoutEventOutcome:
+            payout = self._earnings.load(uow, event.payout_id)
+            if uow.records.get(PAYOUT_EVENT_KIND, event.id) is not None:
+                return PayoutEventOutcome(event.id, "duplicate", payout)
+            now = self._now()
+            uow.records.add(
+                Record.new(
+                    PAYOUT_EVENT_KIND,
+                    event.id,
+                    payout.id,
+                    now,
+                    {
+                        "type": event.type.value,
+                        "occurred_at": event.occurred_at,
+                        "reason": event.reason,
+                    },
+                )
+            )
+            changed = self._earnings.apply(uow, payout, status, now, reason=event.reason)
+            uow.commit()
+            if changed is None:
+                return PayoutEventOutcome(event.id, "ignored", payout)
+            return PayoutEventOutcome(event.id, "applied", changed)
+
+        return self._run(work)
+
+    def reconcile_payouts(
+        self,
+        payout_id: str | None = None,
+        *,
+        limit: int = 100,
+        older_than: timedelta = timedelta(minutes=5),
+    ) -> list[Payout]:
+        """Ask the payout provider what became of payouts it has not
+        settled (:meth:`PayoutGateway.lookup
+        <coinecon.creators.payout_gateway.PayoutGateway.lookup>`) and apply
+        its answer. One it never received fails, and its money goes back.
+
+        Args:
+            payout_id: only this payout; by default those still open, the
+                oldest first.
+            limit: the most payouts looked at (without *payout_id*).
+            older_than: look only at payouts asked for at least this long
+                ago (without *payout_id*).
+
+        Returns:
+            The payouts looked at, as they stand after.
+        """
+        gateway = self._payout_gateway
+        if gateway is None:
+            raise NotAvailableError("this economy has no payout provider: pass payout_gateway=")
+        if payout_id is not None:
+            ids = [check_identifier(payout_id, "payout id")]
+        else:
+            ids = self._open(payout_records.OPEN_KIND, limit, older_than)
+        looked = []
+        for one in ids:
+            try:
+                outcome = gateway.lookup(one)
+            except Exception:  # noqa: BLE001 (any failure of the provider's SDK)
+                looked.append(self.payout(one))
+                continue
+            looked.append(self._answer_payout(one, outcome, lookup=True))
+        return looked
+
+    def payout(self, payout_id: str) -> Payout:
+        """The payout with this id."""
+        check_identifier(payout_id, "payout id")
+        return self._read(lambda uow: self._earnings.load(uow, payout_id))
+
+    def payouts(self, creator: str, *, limit: int = 50) -> list[Payout]:
+        """*creator*'s payouts, newest first."""
+        return self._of_owner(payout_records.KIND, creator, limit, Payout.from_record)
+
+    def _answer_payout(
+        self, payout_id: str, outcome: PayoutOutcome | None, *, lookup: bool = False
+    ) -> Payout:
+        if outcome is not None and not isinstance(outcome, PayoutOutcome):
+            raise InvalidTypeError(f"the provider answered {outcome!r}, not a PayoutOutcome")
+
+        def work(uow: UnitOfWork) -> Payout:
+            payout = self._earnings.load(uow, payout_id)
+            if outcome is None and not lookup:
+                return payout
+            changed = self._earnings.answer(uow, payout, outcome, self._now())
+            uow.commit()
+            return payout if changed is None else changed
 
         return self._run(work)
 
@@ -861,10 +1144,10 @@ class CoinEconomy:
 
         def work(uow: UnitOfWork) -> CreatorProfile:
             if self._replayed(uow, key, digest) is not None:
-                return self._gifting.creator(uow, creator)
+                return creator_profiles.load(uow, creator)
             now = self._now()
-            profile = change(self._gifting.creator(uow, creator))
-            profile = self._gifting.save_creator(uow, profile, now)
+            profile = change(creator_profiles.load(uow, creator))
+            profile = creator_profiles.save(uow, profile, now)
             uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
             uow.commit()
             return profile
@@ -1075,6 +1358,29 @@ class CoinEconomy:
 
         return self._run(work)
 
+    def _open(self, kind: str, limit: int, older_than: timedelta) -> list[str]:
+        """The ids of the open records of *kind* (purchases or payouts
+        waiting for their provider) made at least *older_than* ago, the
+        oldest first, at most *limit*."""
+        if type(limit) is not int or limit < 1:
+            raise InvalidAmountError(f"limit must be a positive int, got {limit!r}")
+        grace: object = older_than
+        if not isinstance(grace, timedelta) or grace < timedelta(0):
+            raise ValidationError(f"older_than must be a timedelta of 0 or more, got {grace!r}")
+        # Recorded at or before now - older_than: the bound is exclusive.
+        try:
+            until = self._now() - older_than + timedelta(microseconds=1)
+        except OverflowError:
+            raise ValidationError(f"older_than {older_than} reaches before year 1") from None
+        return self._read(
+            lambda uow: [
+                r.id
+                for r in uow.records.of_owner(
+                    kind, PLATFORM, until=until, limit=limit, oldest_first=True
+                )
+            ]
+        )
+
     def _of_owner(
         self, kind: str, holder: str, limit: int, parse: Callable[[Record], _T]
     ) -> list[_T]:
@@ -1130,3 +1436,19 @@ def _gift_settings(
     if not isinstance(policy, GiftPolicy):
         raise InvalidTypeError(f"gift_policy must be a GiftPolicy, got {gift_policy!r}")
     return earned_in, share, policy
+
+
+def _payout_settings(
+    conversion_rate: object, payout_policy: object, payout_gateway: object
+) -> PayoutPolicy:
+    """The economy's payout policy, its settings checked."""
+    if conversion_rate is not None and not isinstance(conversion_rate, ConversionRate):
+        raise InvalidTypeError(f"conversion_rate must be a ConversionRate, got {conversion_rate!r}")
+    policy = PayoutPolicy() if payout_policy is None else payout_policy
+    if not isinstance(policy, PayoutPolicy):
+        raise InvalidTypeError(f"payout_policy must be a PayoutPolicy, got {payout_policy!r}")
+    if payout_gateway is not None and not isinstance(payout_gateway, PayoutGateway):
+        raise InvalidTypeError(
+            f"payout_gateway must have send() and lookup(), got {payout_gateway!r}"
+        )
+    return policy

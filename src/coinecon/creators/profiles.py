@@ -10,9 +10,10 @@ from typing import Any, final
 import attrs
 
 from coinecon.ledger.idempotency import canonical_json
+from coinecon.ports import UnitOfWork
 from coinecon.records import Record
 
-__all__ = ["CreatorProfile"]
+__all__ = ["CreatorProfile", "load", "save"]
 
 KIND = "creator"
 """The record kind of creator profiles (the id and the owner are the creator)."""
@@ -32,6 +33,8 @@ class CreatorProfile:
         carry: the fraction of a creator unit their gifts earned and no gift
             has credited yet, in ``[0, 1)``.
         gifts: how many gifts they received.
+        held: their earnings still held by the payout policy's holding
+            period: ``(released_at, units)`` pairs, oldest first.
         version: the version of its record as read (0: not stored yet);
             not part of its value.
         created_at: when its record was first stored; not part of its value.
@@ -43,8 +46,36 @@ class CreatorProfile:
     region: str | None = None
     carry: Fraction = Fraction(0)
     gifts: int = 0
+    held: tuple[tuple[datetime, int], ...] = ()
     version: int = attrs.field(default=0, eq=False)
     created_at: datetime | None = attrs.field(default=None, eq=False)
+
+    def holding(self, now: datetime) -> int:
+        """The units still held at *now*."""
+        return sum(units for released_at, units in self.held if released_at > now)
+
+    def hold(self, units: int, released_at: datetime, now: datetime) -> CreatorProfile:
+        """This profile with *units* more held until *released_at* (and what
+        was released by *now* forgotten)."""
+        buckets = {at: n for at, n in self.held if at > now}
+        buckets[released_at] = buckets.get(released_at, 0) + units
+        return attrs.evolve(self, held=tuple(sorted(buckets.items())))
+
+    def release(self, now: datetime) -> CreatorProfile:
+        """This profile without what was released by *now*."""
+        return attrs.evolve(self, held=tuple((at, n) for at, n in self.held if at > now))
+
+    def claw_back(self, units: int, now: datetime) -> tuple[CreatorProfile, int]:
+        """This profile with up to *units* of what is still held taken away
+        (the latest held first), and how many were."""
+        taken = 0
+        kept: list[tuple[datetime, int]] = []
+        for at, n in reversed([(at, n) for at, n in self.held if at > now]):
+            take = min(n, units - taken)
+            taken += take
+            if n - take:
+                kept.append((at, n - take))
+        return attrs.evolve(self, held=tuple(reversed(kept))), taken
 
     def record(self, now: datetime) -> Record:
         """This profile as its record, at the version after the one read."""
@@ -66,6 +97,7 @@ class CreatorProfile:
             "region": self.region,
             "carry": f"{self.carry.numerator}/{self.carry.denominator}",
             "gifts": self.gifts,
+            "held": [[at.isoformat(), units] for at, units in self.held],
         }
 
     @classmethod
@@ -79,6 +111,23 @@ class CreatorProfile:
             data["region"],
             Fraction(data["carry"]),
             data["gifts"],
+            tuple((datetime.fromisoformat(at), units) for at, units in data["held"]),
             record.version,
             record.created_at,
         )
+
+
+def load(uow: UnitOfWork, creator: str) -> CreatorProfile:
+    """*creator*'s profile (not receiving, if none is stored)."""
+    record = uow.records.get(KIND, creator)
+    return CreatorProfile(creator) if record is None else CreatorProfile.from_record(record)
+
+
+def save(uow: UnitOfWork, profile: CreatorProfile, now: datetime) -> CreatorProfile:
+    """Store *profile* over the version it was read at; return it at its new version."""
+    record = profile.record(now)
+    if profile.version:
+        uow.records.update(record)
+    else:
+        uow.records.add(record)
+    return attrs.evolve(profile, version=record.version, created_at=record.created_at)

@@ -40,7 +40,7 @@ of that amount per creator unit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from fractions import Fraction
 from math import floor
@@ -50,6 +50,7 @@ import attrs
 
 from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
+from coinecon.creators import _dated
 from coinecon.errors import InvalidRateError, InvalidTypeError, ValidationError
 from coinecon.money.rate import Rate
 
@@ -66,30 +67,11 @@ def _share(value: Any) -> Rate:
     return rate
 
 
-def _schedule(value: Any, what: str) -> Schedule:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidTypeError(f"{what} is a list of (effective, rate) pairs, got {value!r}")
-    pairs: list[tuple[datetime | None, Rate]] = []
-    for pair in value:
-        if not isinstance(pair, tuple) or len(pair) != 2:
-            raise InvalidTypeError(f"{what} holds (effective, rate) pairs, got {pair!r}")
-        effective, rate = pair
-        when = None if effective is None else require_aware(effective, f"{what}'s effective")
-        pairs.append((when, _share(rate)))
-    starts = [when for when, _ in pairs]
-    if starts.count(None) > 1:
-        raise ValidationError(f"{what} has more than one rate from the start (None)")
-    dated = sorted(when for when in starts if when is not None)
-    if len(set(dated)) != len(dated):
-        raise ValidationError(f"{what} has two rates taking effect at one instant")
-    return tuple(sorted(pairs, key=lambda pair: (pair[0] is not None, pair[0] or 0)))
-
-
 def _changes(value: Any) -> Schedule:
-    schedule = _schedule(value, "changes")
-    if any(when is None for when, _ in schedule):
+    changes = _dated.schedule(value, "changes", _share)
+    if any(when is None for when, _ in changes):
         raise ValidationError("a platform-wide change takes effect at an instant, not None")
-    return schedule
+    return changes
 
 
 def _creators(value: Any) -> tuple[tuple[str, Schedule], ...]:
@@ -98,21 +80,8 @@ def _creators(value: Any) -> tuple[tuple[str, Schedule], ...]:
     pairs = []
     for creator, rates in value.items():
         name = check_identifier(creator, "creator")
-        if isinstance(rates, Rate | int | str):
-            schedule: Schedule = ((None, _share(rates)),)
-        else:
-            schedule = _schedule(rates, f"{name}'s rates")
-        pairs.append((name, schedule))
+        pairs.append((name, _dated.dates(rates, f"{name}'s rates", _share)))
     return tuple(sorted(pairs))
-
-
-def _in_effect(schedule: Schedule, at: datetime | None) -> Rate | None:
-    """The rate of *schedule* in effect at *at* (``None``: the latest)."""
-    found = None
-    for when, rate in schedule:
-        if when is None or at is None or when <= at:
-            found = rate
-    return found
 
 
 @final
@@ -166,11 +135,11 @@ class RevenueShare:
         when = None if at is None else require_aware(at, "at")
         for name, schedule in self.creators:
             if name == creator:
-                own = _in_effect(schedule, when)
+                own = _dated.in_effect(schedule, when)
                 if own is not None:
                     return own
                 break
-        platform = _in_effect(self.changes, when)
+        platform = _dated.in_effect(self.changes, when)
         return self.default if platform is None else platform
 
     @staticmethod

@@ -8,6 +8,7 @@ from datetime import datetime
 import attrs
 
 from coinecon.creators import profiles as creator_profiles
+from coinecon.creators.payouts import PayoutPolicy
 from coinecon.creators.profiles import CreatorProfile
 from coinecon.creators.share import RevenueShare
 from coinecon.errors import NotAvailableError, NotEligibleError
@@ -58,27 +59,13 @@ class Gifting:
         creator_unit: Unit,
         share: RevenueShare,
         policy: GiftPolicy,
+        payouts: PayoutPolicy,
     ) -> None:
         self.ctx = ctx
         self.creator_unit = creator_unit
         self.share = share
         self.policy = policy
-
-    @staticmethod
-    def creator(uow: UnitOfWork, creator: str) -> CreatorProfile:
-        """*creator*'s profile (not receiving, if none is stored)."""
-        record = uow.records.get(creator_profiles.KIND, creator)
-        return CreatorProfile(creator) if record is None else CreatorProfile.from_record(record)
-
-    @staticmethod
-    def save_creator(uow: UnitOfWork, profile: CreatorProfile, now: datetime) -> CreatorProfile:
-        """Store *profile* over the version it was read at; return it at its new version."""
-        record = profile.record(now)
-        if profile.version:
-            uow.records.update(record)
-        else:
-            uow.records.add(record)
-        return attrs.evolve(profile, version=record.version, created_at=record.created_at)
+        self.payouts = payouts
 
     def check_sender(self, send: Send, profile: HolderProfile, now: datetime) -> None:
         """Refuse a gift the sender may not send now (nothing is written)."""
@@ -219,9 +206,10 @@ class Gifting:
             balance=unit(debited.balances[wallet]),
             sent_at=now,
         )
-        self.save_creator(
-            uow, attrs.evolve(creator, carry=split.carry, gifts=creator.gifts + 1), now
-        )
+        changed = attrs.evolve(creator, carry=split.carry, gifts=creator.gifts + 1)
+        if split.earned and self.payouts.holds:
+            changed = changed.hold(split.earned, self.payouts.released_at(now), now)
+        creator_profiles.save(uow, changed, now)
         result = receipt.to_json()
         self.ctx.announce(uow, "gift.sent", now, result, receipt.id, event_id=receipt.id)
         self.ctx.announce(
