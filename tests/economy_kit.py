@@ -24,7 +24,10 @@ from coinecon import (
     Unit,
 )
 from coinecon.adapters.fake_payments import FakePaymentGateway
+from coinecon.adapters.fake_payouts import FakePayoutGateway
 from coinecon.creators import RevenueShare
+from coinecon.creators.conversion import ConversionRate
+from coinecon.creators.payouts import PayoutPolicy
 from coinecon.economy import CoinEconomy
 from coinecon.gifts import Gift, GiftCatalog, GiftPolicy
 from coinecon.ledger.events import OutboxEvent
@@ -110,6 +113,9 @@ class Kit:
         catalog: GiftCatalog | None = None,
         revenue_share: RevenueShare | None = None,
         gift_policy: GiftPolicy | None = None,
+        conversion_rate: ConversionRate | None = None,
+        payout_policy: PayoutPolicy | None = None,
+        payout_gateway: FakePayoutGateway | None = None,
     ) -> None:
         self.store = store
         self.clock = ManualClock(T0)
@@ -129,6 +135,9 @@ class Kit:
             catalog=catalog if catalog is not None else CATALOG,
             revenue_share=revenue_share,
             gift_policy=gift_policy,
+            conversion_rate=conversion_rate,
+            payout_policy=payout_policy,
+            payout_gateway=payout_gateway,
         )
 
     def adult(self, holder: str, region: str = "US") -> None:

@@ -18,13 +18,13 @@ from coinecon import Currency, Money
 from coinecon.errors import (
     BalanceLimitExceeded,
     InsufficientFunds,
-    WalletFrozen,
     InvalidAmountError,
     InvalidIdentifierError,
     InvalidTypeError,
     LedgerRuleViolation,
     NaiveDatetimeError,
     UnbalancedTransactionError,
+    WalletFrozen,
 )
 from coinecon.ledger import journal
 from coinecon.ledger.journal import (

@@ -754,12 +754,11 @@ def test_the_schema_refuses_paying_a_creator_more_than_owed(path: Path) -> None:
     usd = Currency.of("USD")
     payable = AccountKey(AccountKind.CREATOR_PAYABLE, "carol", usd)
     clearing = AccountKey.system(AccountKind.CLEARING, usd)
-    with SqliteStore(path) as store:
-        with store.unit_of_work() as uow:
-            owed = (Posting(payable, -5), Posting(clearing, 5))
-            conversion = TransactionKind.CONVERSION
-            record(uow, Transaction("owed", conversion, owed, T0, "k-owed", Cause("c", "1")))
-            uow.commit()
+    with SqliteStore(path) as store, store.unit_of_work() as uow:
+        owed = (Posting(payable, -5), Posting(clearing, 5))
+        conversion = TransactionKind.CONVERSION
+        record(uow, Transaction("owed", conversion, owed, T0, "k-owed", Cause("c", "1")))
+        uow.commit()
     with closing(sqlite3.connect(path)) as db:
         account_id, balance = db.execute(
             "SELECT id, balance FROM accounts WHERE kind = 'creator-payable'"

@@ -6,21 +6,44 @@ The public names are re-exported here; the packages they live in are
 :class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`,
 :mod:`coinecon.recharge` (purchases, the payment provider port, eligibility,
 limits, disputes), :mod:`coinecon.gifts` (the gift catalog, receipts, the gift
-policy), :mod:`coinecon.creators` (the revenue share, creator profiles), and
+policy), :mod:`coinecon.creators` (the revenue share, conversion, payouts and the
+payout provider port, creator profiles), and
 the modules :mod:`coinecon.availability` (when something is offered),
 :mod:`coinecon.economy` (the
 :class:`~coinecon.economy.CoinEconomy` service), :mod:`coinecon.records`,
 :mod:`coinecon.regions`, :mod:`coinecon.clock`, :mod:`coinecon.export` and
 :mod:`coinecon.errors`. Storage adapters are imported from their own modules
 (:mod:`coinecon.adapters.memory`, :mod:`coinecon.adapters.sqlite`, and the
-fake payment provider :mod:`coinecon.adapters.fake_payments`), so nothing is
+fake payment and payout providers :mod:`coinecon.adapters.fake_payments` and
+:mod:`coinecon.adapters.fake_payouts`), so nothing is
 wired at import time.
 """
 
 from coinecon.availability import ALWAYS, Availability
 from coinecon.clock import Clock, ManualClock, SystemClock
-from coinecon.creators import CreatorProfile, RevenueShare, Split
-from coinecon.economy import AdjustmentResult, CoinEconomy, EventOutcome
+from coinecon.creators import (
+    Conversion,
+    ConversionRate,
+    ConversionReceipt,
+    CreatorProfile,
+    Payout,
+    PayoutEvent,
+    PayoutEventType,
+    PayoutGateway,
+    PayoutOutcome,
+    PayoutPolicy,
+    PayoutRequest,
+    PayoutStatus,
+    RevenueShare,
+    Split,
+)
+from coinecon.economy import (
+    DIAMOND,
+    AdjustmentResult,
+    CoinEconomy,
+    EventOutcome,
+    PayoutEventOutcome,
+)
 from coinecon.errors import (
     AmountMismatchError,
     AmountOutOfRangeError,
@@ -149,6 +172,7 @@ from coinecon.regions import region, region_name, regions
 
 __all__ = [
     "ALWAYS",
+    "DIAMOND",
     "LEDGER_COLUMNS",
     "PLATFORM",
     "STATEMENT_COLUMNS",
@@ -175,6 +199,9 @@ __all__ = [
     "CoinEconomy",
     "CoinPackage",
     "CoineconError",
+    "Conversion",
+    "ConversionRate",
+    "ConversionReceipt",
     "CreatorProfile",
     "CreditResult",
     "Currency",
@@ -230,6 +257,15 @@ __all__ = [
     "PaymentEventType",
     "PaymentGateway",
     "PaymentMethodFee",
+    "Payout",
+    "PayoutEvent",
+    "PayoutEventOutcome",
+    "PayoutEventType",
+    "PayoutGateway",
+    "PayoutOutcome",
+    "PayoutPolicy",
+    "PayoutRequest",
+    "PayoutStatus",
     "Posting",
     "PostingNotAllowed",
     "PrecisionError",

@@ -197,7 +197,7 @@ class Payout:
 
     @property
     def net(self) -> Money:
-        """What the creator receives: the amount less the fee."""
+        """What the creator receives, the amount less the fee."""
         return self.amount - self.fee
 
     def record(self) -> Record:

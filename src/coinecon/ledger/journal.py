@@ -119,7 +119,7 @@ class AccountKind(enum.Enum):
     EARNINGS = "earnings"
     """A creator's earnings in the creator-side unit (diamonds)."""
     CREATOR_PAYABLE = "creator-payable"
-    """Money owed to a creator, awaiting payout: negative by what is owed
+    """Money owed to a creator, awaiting payout. Negative by what is owed
     (a credit, as double-entry books keep what is owed), never positive."""
     ISSUANCE = "issuance"
     """The source of a unit, debited when coins are created."""
@@ -140,7 +140,7 @@ class AccountKind(enum.Enum):
     BREAKAGE = "breakage"
     """Revenue recognised from purchased coins that expired unspent."""
     CREATOR_SHARE = "creator-share"
-    """The creators' share of the platform's revenue: what conversions of
+    """The creators' share of the platform's revenue, what conversions of
     their earnings made payable to them (a cost, positive)."""
     LOSSES = "losses"
     """What refunds and chargebacks cost the platform, the money given back
