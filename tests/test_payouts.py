@@ -507,3 +507,49 @@ def test_the_fake_payout_provider_keeps_its_word() -> None:
     assert failed.status is PayoutStatus.FAILED
     assert fake.lookup("p-3") is None
     assert [r.payout_id for r, _ in fake.payouts()] == ["p-1", "p-2"]
+
+
+# -- chargebacks and creators ----------------------------------------------------------------
+
+
+def charged_back(store: Store, *, clawback: bool, days: int = 0) -> Kit:
+    """alice buys 1,100 coins, sends cat three lions with them (held a
+    week), then, *days* later, her bank charges the purchase back."""
+    kit = Kit(store, payout_policy=PayoutPolicy(holding=timedelta(days=7), clawback=clawback))
+    kit.adult("alice")
+    kit.creator("cat")
+    kit.buy("alice", "coins_1000", key="buy-1")
+    for n in range(3):
+        kit.economy.send_gift(
+            "alice", "cat", "lion", context="s", region="US", idempotency_key=f"lion-{n}"
+        )
+    kit.clock.advance(timedelta(days=days))
+    [purchase] = kit.economy.purchases("alice")
+    kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id))
+    return kit
+
+
+def test_a_chargeback_claws_back_held_earnings_when_the_policy_says_so(store: Store) -> None:
+    kit = charged_back(store, clawback=True)
+    economy = kit.economy
+    # 897 coins were gifted: the whole purchase's lots (1,100) minus 203 left.
+    assert economy.balance("alice").amount < 0
+    assert economy.earnings("cat") == DIAMOND(0)  # all three lions' earnings were held
+    assert economy.creator("cat").held == ()
+    assert "earnings.clawed_back" in kit.events()
+    assert economy.verify().ok
+
+
+def test_a_chargeback_leaves_earnings_when_the_platform_bears_the_loss(store: Store) -> None:
+    kit = charged_back(store, clawback=False)
+    assert kit.economy.earnings("cat") == DIAMOND(448)
+    losses = kit.economy.wallets.balances([money_account(AccountKind.LOSSES)])
+    assert losses[money_account(AccountKind.LOSSES)] > 0  # the books show the platform's loss
+    assert "earnings.clawed_back" not in kit.events()
+    assert kit.economy.verify().ok
+
+
+def test_a_chargeback_after_the_release_claws_nothing_back(store: Store) -> None:
+    kit = charged_back(store, clawback=True, days=8)
+    assert kit.economy.earnings("cat") == DIAMOND(448)
+    assert kit.economy.verify().ok

@@ -289,13 +289,15 @@ class CoinEconomy:
             validity=quote_validity,
         )
         self._policies = Policies(self._ctx)
-        self._payments = Payments(self._ctx, self._policies)
         self._cases = Cases(self._ctx)
         self.creator_unit: Unit = earned_in
         """The unit creators earn."""
         self._catalog = catalog if catalog is not None else GiftCatalog([])
         self._gifting = Gifting(
             self._ctx, creator_unit=earned_in, share=share, policy=policy, payouts=payout_rules
+        )
+        self._payments = Payments(
+            self._ctx, self._policies, after_chargeback=self._gifting.claw_back
         )
         self._payout_gateway = payout_gateway
         self._earnings = Earnings(

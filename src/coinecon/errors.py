@@ -385,16 +385,17 @@ class NotEligibleError(CoineconError, ValueError):
 
 
 class LimitExceeded(CoineconError, ValueError):
-    """A purchase would break a limit: the holder's budget, the platform's
-    velocity limit or maximum wallet balance. Refused before any charge;
-    nothing is changed.
+    """A purchase or payout would break a limit: the holder's budget, the
+    platform's velocity limit or maximum wallet balance; a payout's minimum or
+    cap per period. Refused before any charge or payout; nothing is changed.
 
     Attributes:
         limit: a stable code: ``"budget"``, ``"purchases-per-hour"``,
-            ``"wallet-balance"``.
-        allowed: the limit (:class:`~coinecon.money.money.Money` for a budget, an int
-            otherwise).
-        remaining: what is left of it before this purchase, of the same type.
+            ``"wallet-balance"``, ``"payout-minimum"``, ``"payout-cap"``.
+        allowed: the limit (:class:`~coinecon.money.money.Money` for a
+            budget or a payout limit, an int otherwise).
+        remaining: what is left of it before this purchase or payout, of the
+            same type (for a payout minimum: what the creator is owed).
     """
 
     def __init__(self, message: str, *, limit: str, allowed: object, remaining: object) -> None:

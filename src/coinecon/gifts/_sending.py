@@ -21,6 +21,7 @@ from coinecon.ledger.journal import (
     AccountKind,
     Cause,
     Posting,
+    Transaction,
     TransactionKind,
     metadata_pairs,
 )
@@ -30,6 +31,7 @@ from coinecon.money.units import Unit
 from coinecon.ports import UnitOfWork
 from coinecon.recharge._context import Context
 from coinecon.recharge.profiles import HolderProfile
+from coinecon.recharge.purchases import Purchase
 
 __all__ = ["Gifting", "Send"]
 
@@ -234,6 +236,82 @@ class Gifting:
         )
         uow.idempotency.add(IdempotencyRecord(send.key, send.digest, result, now))
         return receipt
+
+    def claw_back(
+        self, uow: UnitOfWork, purchase: Purchase, debt: int, chargeback_id: str, now: datetime
+    ) -> None:
+        """After a chargeback of *purchase* left *debt* coins of debt (coins
+        already spent): with the payout policy's ``clawback``, take back the
+        earnings that the gifts made of those coins bought with it, as far
+        as the earnings are still held (the latest gifts first)."""
+        if not self.payouts.clawback or not self.payouts.holds:
+            return
+        lots = set(purchase.lot_ids)
+        wallet = AccountKey.wallet(purchase.holder, self.ctx.unit)
+        gifts = uow.ledger.history(
+            wallet, limit=MANY, kinds=(TransactionKind.GIFT,), since=purchase.created_at
+        )
+        owed: dict[str, int] = {}  # creator: units their gifts made of the debt's coins
+        left = debt
+        for entry in gifts:
+            if not left:
+                break
+            coins = sum(
+                c.amount for c in uow.lots.consumption(entry.transaction_id) if c.lot_id in lots
+            )
+            if not coins:
+                continue
+            gift = uow.ledger.get(entry.transaction_id)
+            if gift is None:  # pragma: no cover (read from the same books)
+                continue
+            for posting in gift.postings:
+                if posting.account.kind is AccountKind.EARNINGS:
+                    part = min(coins, left)
+                    earned = posting.amount * part // -entry.amount
+                    owed[posting.account.owner] = owed.get(posting.account.owner, 0) + earned
+                    left -= part
+        for creator, units in sorted(owed.items()):
+            profile = creator_profiles.load(uow, creator)
+            changed, taken = profile.claw_back(units, now)
+            if not taken:
+                continue
+            creator_profiles.save(uow, changed, now)
+            transaction_id = self.ctx.new_id()
+            earnings = AccountKey.earnings(creator, self.creator_unit)
+            entries.record(
+                uow,
+                Transaction(
+                    id=transaction_id,
+                    kind=TransactionKind.CHARGEBACK,
+                    postings=(
+                        Posting(earnings, -taken),
+                        Posting(AccountKey.issuance(self.creator_unit), taken),
+                    ),
+                    occurred_at=now,
+                    idempotency_key=f"clawback:{chargeback_id}:{creator}",
+                    cause=Cause("purchase", purchase.id),
+                    metadata=metadata_pairs({"chargeback": chargeback_id}),
+                ),
+            )
+            self.ctx.announce(
+                uow,
+                "earnings.clawed_back",
+                now,
+                canonical_json(
+                    {
+                        "creator": creator,
+                        "units": taken,
+                        "unit": self.creator_unit.code,
+                        "purchase": purchase.id,
+                        "chargeback": chargeback_id,
+                    }
+                ),
+                transaction_id,
+            )
+
+
+MANY = 10_000
+"""The most gifts read back for one chargeback."""
 
 
 def catalog_gift(catalog: GiftCatalog, gift: str | Gift) -> Gift:

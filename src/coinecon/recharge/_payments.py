@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -46,9 +47,19 @@ _TAKE_BACK = {
 class Payments:
     """Completes, fails and reverses purchases."""
 
-    def __init__(self, ctx: Context, policies: Policies) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        policies: Policies,
+        *,
+        after_chargeback: Callable[[UnitOfWork, Purchase, int, str, datetime], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.policies = policies
+        # What else a chargeback that left a debt does (the creators'
+        # earnings of the coins spent on gifts): given the purchase, the
+        # coins of debt, the transaction and the time.
+        self.after_chargeback = after_chargeback
 
     def complete(
         self, uow: UnitOfWork, purchase: Purchase, reference: str | None, now: datetime
@@ -270,6 +281,8 @@ class Payments:
             uow, attrs.evolve(purchase, reversals=(*purchase.reversals, reversal), updated_at=now)
         )
         self._announce_reversal(uow, purchase, reversal)
+        if debt and kind is TransactionKind.CHARGEBACK and self.after_chargeback is not None:
+            self.after_chargeback(uow, purchase, debt, transaction_id, now)
         if balance is not None and balance < 0:
             self.ctx.announce(
                 uow,
