@@ -5,8 +5,8 @@ The public names are re-exported here; the packages they live in are
 (the journal, lots, idempotency, events, verification and
 :class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`,
 :mod:`coinecon.recharge` (purchases, the payment provider port, eligibility,
-limits, disputes), :mod:`coinecon.gifts` (the gift catalog, receipts, the gift
-policy), :mod:`coinecon.creators` (the revenue share, conversion, payouts and the
+limits, disputes), :mod:`coinecon.gifts` (the catalog of gifts and store items, receipts,
+the inventory, the gift policy), :mod:`coinecon.creators` (the revenue share, conversion, payouts and the
 payout provider port, creator profiles), and
 the modules :mod:`coinecon.availability` (when something is offered),
 :mod:`coinecon.economy` (the
@@ -96,7 +96,15 @@ from coinecon.export import (
     export_ledger,
     export_statement,
 )
-from coinecon.gifts import Gift, GiftCatalog, GiftPolicy, GiftReceipt
+from coinecon.gifts import (
+    Gift,
+    GiftCatalog,
+    GiftPolicy,
+    GiftReceipt,
+    Inventory,
+    ItemReceipt,
+    StoreItem,
+)
 from coinecon.ledger.events import EventSink, OutboxEvent
 from coinecon.ledger.journal import (
     PLATFORM,
@@ -237,6 +245,8 @@ __all__ = [
     "InvalidScheduleError",
     "InvalidTypeError",
     "InvalidUnitError",
+    "Inventory",
+    "ItemReceipt",
     "LedgerRuleViolation",
     "LimitExceeded",
     "LimitPolicy",
@@ -295,6 +305,7 @@ __all__ = [
     "Split",
     "StackingPolicy",
     "StorageError",
+    "StoreItem",
     "SystemClock",
     "TaxMode",
     "TaxRule",

@@ -71,8 +71,10 @@ from coinecon.errors import (
     StorageError,
     ValidationError,
 )
-from coinecon.gifts._sending import Gifting, Send, catalog_gift
-from coinecon.gifts.catalog import Gift, GiftCatalog
+from coinecon.gifts import inventory as inventory_records
+from coinecon.gifts._sending import Gifting, Send, catalog_gift, catalog_item
+from coinecon.gifts.catalog import Gift, GiftCatalog, StoreItem
+from coinecon.gifts.inventory import Inventory, ItemReceipt
 from coinecon.gifts.receipts import GiftPolicy, GiftReceipt
 from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
@@ -853,11 +855,7 @@ class CoinEconomy:
             asked: dict[str, Any] = {"gift": gift.id, "price": gift.price}
         else:
             asked = {"gift": check_identifier(gift, "gift id")}
-        policy = self._gifting.policy
-        if type(quantity) is not int or not 0 < quantity <= policy.max_quantity:
-            raise InvalidAmountError(
-                f"quantity is an int from 1 to {policy.max_quantity}, got {quantity!r}"
-            )
+        self._check_quantity(quantity)
         digest = fingerprint(
             "send-gift",
             {
@@ -889,6 +887,121 @@ class CoinEconomy:
             return receipt
 
         return self._run(work)
+
+    def buy_item(
+        self,
+        holder: str,
+        item: str | StoreItem,
+        quantity: int = 1,
+        *,
+        region: str,
+        idempotency_key: str,
+    ) -> ItemReceipt:
+        """Buy *quantity* of the store *item* (an id in the current
+        :attr:`catalog`, or a :class:`~coinecon.gifts.catalog.StoreItem` as
+        the holder saw it) with *holder*'s coins, the holder being in *region*.
+
+        One ``SPEND`` transaction takes the coins from the holder's lots and
+        recognises the money they were bought for as revenue (only the
+        platform earns from it); the holder's inventory counts the items
+        (:meth:`inventory`), and ``item.bought`` is stored with it. A
+        permanent item is bought once.
+
+        Raises:
+            NotFoundError: an unknown item.
+            NotAvailableError: an item not offered in *region* or not now, or
+                changed since the holder saw it.
+            NotEligibleError: a region without the store, a holder too young
+                for the item, a permanent item owned already (``"owned"``).
+            InsufficientFunds: too few coins.
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        holder = check_identifier(holder, "holder")
+        check_region(region)
+        if isinstance(item, StoreItem):
+            asked: dict[str, Any] = {"item": item.id, "price": item.price}
+        else:
+            asked = {"item": check_identifier(item, "item id")}
+        self._check_quantity(quantity)
+        digest = fingerprint(
+            "buy-item", {**asked, "holder": holder, "quantity": quantity, "region": region}
+        )
+        catalog = self._catalog
+
+        def work(uow: UnitOfWork) -> ItemReceipt:
+            stored = self._replayed(uow, key, digest)
+            if stored is not None:
+                return ItemReceipt.from_data(json.loads(stored), self.unit)
+            chosen = catalog_item(catalog, item)
+            receipt = self._gifting.buy_item(
+                uow,
+                holder=holder,
+                item=chosen,
+                catalog_version=catalog.version,
+                quantity=quantity,
+                region=region,
+                key=key,
+                digest=digest,
+                now=self._now(),
+            )
+            uow.commit()
+            return receipt
+
+        return self._run(work)
+
+    def use_item(self, holder: str, item: str, *, context: str, idempotency_key: str) -> Inventory:
+        """Use one of *holder*'s consumable *item* (a sticker sent in the
+        chat *context*): it leaves their inventory, and ``item.used`` is
+        stored. Returns the inventory after.
+
+        Raises:
+            NotAvailableError: the holder has none left.
+            ValidationError: a permanent item (kept, not used up).
+        """
+        key = check_identifier(idempotency_key, "idempotency key")
+        holder = check_identifier(holder, "holder")
+        item = check_identifier(item, "item id")
+        context = check_identifier(context, "context")
+        digest = fingerprint("use-item", {"holder": holder, "item": item, "context": context})
+
+        def work(uow: UnitOfWork) -> Inventory:
+            if self._replayed(uow, key, digest) is not None:
+                return inventory_records.load(uow, holder)
+            now = self._now()
+            inventory = inventory_records.load(uow, holder)
+            if any(i.id == item and not i.consumable for i in self._catalog.items):
+                raise ValidationError(f"{item!r} is kept once bought, not used up")
+            if not inventory.count(item):
+                raise NotAvailableError(f"{holder} has no {item!r} left")
+            inventory = inventory_records.save(uow, inventory.changed(item, -1), now)
+            self._ctx.announce(
+                uow,
+                "item.used",
+                now,
+                canonical_json(
+                    {
+                        "holder": holder,
+                        "item": item,
+                        "context": context,
+                        "left": inventory.count(item),
+                    }
+                ),
+            )
+            uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
+            uow.commit()
+            return inventory
+
+        return self._run(work)
+
+    def inventory(self, holder: str) -> Inventory:
+        """The store items *holder* has."""
+        check_identifier(holder, "holder")
+        return self._read(lambda uow: inventory_records.load(uow, holder))
+
+    def _check_quantity(self, quantity: object) -> None:
+        most = self._gifting.policy.max_quantity
+        if type(quantity) is not int or not 0 < quantity <= most:
+            raise InvalidAmountError(f"quantity is an int from 1 to {most}, got {quantity!r}")
 
     def convert(
         self,

@@ -12,7 +12,9 @@ from coinecon.creators.payouts import PayoutPolicy
 from coinecon.creators.profiles import CreatorProfile
 from coinecon.creators.share import RevenueShare
 from coinecon.errors import NotAvailableError, NotEligibleError
-from coinecon.gifts.catalog import Gift, GiftCatalog
+from coinecon.gifts import inventory as inventory_records
+from coinecon.gifts.catalog import Gift, GiftCatalog, StoreItem
+from coinecon.gifts.inventory import ItemReceipt
 from coinecon.gifts.receipts import GiftPolicy, GiftReceipt
 from coinecon.ledger import entries
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json
@@ -20,6 +22,7 @@ from coinecon.ledger.journal import (
     AccountKey,
     AccountKind,
     Cause,
+    MetadataValue,
     Posting,
     Transaction,
     TransactionKind,
@@ -81,19 +84,7 @@ class Gifting:
             raise NotAvailableError(f"gift {gift.id!r} is not offered in {send.region}")
         if not gift.is_available_at(now):
             raise NotAvailableError(f"gift {gift.id!r} is not available at {now.isoformat()}")
-        if gift.min_age is not None:
-            attestation = profile.attestation
-            if (
-                attestation is None
-                or attestation.adult_from > now.date()
-                or attestation.majority < gift.min_age
-            ):
-                raise NotEligibleError(
-                    f"gift {gift.id!r} is for senders of {gift.min_age} or older, and "
-                    f"{sender}'s age is not attested to be",
-                    holder=sender,
-                    reason="age",
-                )
+        self._check_age(sender, gift.id, gift.min_age, profile, now)
         if sender == send.creator and not self.policy.allow_self_gift:
             raise NotEligibleError(
                 f"{sender} may not send a gift to themselves", holder=sender, reason="self-gift"
@@ -143,51 +134,32 @@ class Gifting:
         coins = gift.price * send.quantity
         rate = self.share.rate_for(send.creator, now)
         split = self.share.split(coins, rate, creator.carry)
-        wallet = AccountKey.wallet(send.sender, unit)
-        self.ctx.wallets.sweep_within(uow, wallet, now)
         earnings: list[Posting] = []
         if split.earned:
             earnings = [
                 Posting(AccountKey.issuance(creator_unit), -split.earned),
                 Posting(AccountKey.earnings(send.creator, creator_unit), split.earned),
             ]
-        recognised: list[LotConsumption] = []
-
-        def legs_for(consumed: Sequence[LotConsumption]) -> list[Posting]:
-            recognised.extend(consumed)
-            return [*entries.recognition_legs(consumed, AccountKind.REVENUE), *earnings]
-
-        transaction_id = self.ctx.new_id()
-        debited = entries.record_debit(
+        debited, value = self.spend(
             uow,
-            transaction_id=transaction_id,
-            kind=TransactionKind.GIFT,
-            wallet=wallet,
+            holder=send.sender,
             coins=coins,
-            sink=AccountKey.spent(unit),
-            order=self.ctx.order,
-            now=now,
+            kind=TransactionKind.GIFT,
             key=send.key,
             cause=Cause("gift", gift.id),
-            metadata=metadata_pairs(
-                {
-                    "creator": send.creator,
-                    "gift": gift.id,
-                    "quantity": send.quantity,
-                    "price": gift.price,
-                    "catalog_version": send.catalog_version,
-                    "context": send.context,
-                    "rate": f"{rate.numerator}/{rate.denominator}",
-                }
-            ),
-            legs_for=legs_for,
+            metadata={
+                "creator": send.creator,
+                "gift": gift.id,
+                "quantity": send.quantity,
+                "price": gift.price,
+                "catalog_version": send.catalog_version,
+                "context": send.context,
+                "rate": f"{rate.numerator}/{rate.denominator}",
+            },
+            also=earnings,
+            now=now,
         )
-        value: dict[str, int] = {}
-        for consumption in recognised:
-            money = consumption.value
-            if money is not None and money.minor:
-                code = money.currency.code
-                value[code] = value.get(code, 0) + money.minor
+        wallet = AccountKey.wallet(send.sender, unit)
         receipt = GiftReceipt(
             id=debited.transaction.id,
             sender=send.sender,
@@ -204,7 +176,7 @@ class Gifting:
             platform_share=split.platform_share,
             earned=creator_unit(split.earned),
             carry=split.carry,
-            value=tuple(Money.from_minor(minor, code) for code, minor in sorted(value.items())),
+            value=value,
             balance=unit(debited.balances[wallet]),
             sent_at=now,
         )
@@ -236,6 +208,142 @@ class Gifting:
         )
         uow.idempotency.add(IdempotencyRecord(send.key, send.digest, result, now))
         return receipt
+
+    def spend(
+        self,
+        uow: UnitOfWork,
+        *,
+        holder: str,
+        coins: int,
+        kind: TransactionKind,
+        key: str,
+        cause: Cause,
+        metadata: dict[str, MetadataValue],
+        also: list[Posting],
+        now: datetime,
+    ) -> tuple[entries.Debited, tuple[Money, ...]]:
+        """Take *coins* from *holder*'s lots in one transaction that
+        recognises the money they were bought for as revenue, with *also*;
+        return it and that money, per currency."""
+        wallet = AccountKey.wallet(holder, self.ctx.unit)
+        self.ctx.wallets.sweep_within(uow, wallet, now)
+        recognised: list[LotConsumption] = []
+
+        def legs_for(consumed: Sequence[LotConsumption]) -> list[Posting]:
+            recognised.extend(consumed)
+            return [*entries.recognition_legs(consumed, AccountKind.REVENUE), *also]
+
+        debited = entries.record_debit(
+            uow,
+            transaction_id=self.ctx.new_id(),
+            kind=kind,
+            wallet=wallet,
+            coins=coins,
+            sink=AccountKey.spent(self.ctx.unit),
+            order=self.ctx.order,
+            now=now,
+            key=key,
+            cause=cause,
+            metadata=metadata_pairs(metadata),
+            legs_for=legs_for,
+        )
+        value: dict[str, int] = {}
+        for consumption in recognised:
+            money = consumption.value
+            if money is not None and money.minor:
+                code = money.currency.code
+                value[code] = value.get(code, 0) + money.minor
+        return debited, tuple(Money.from_minor(v, code) for code, v in sorted(value.items()))
+
+    def buy_item(
+        self,
+        uow: UnitOfWork,
+        *,
+        holder: str,
+        item: StoreItem,
+        catalog_version: int,
+        quantity: int,
+        region: str,
+        key: str,
+        digest: str,
+        now: datetime,
+    ) -> ItemReceipt:
+        """Check and record *holder*'s purchase of *quantity* of *item* with
+        coins, their inventory and the receipt (the caller commits)."""
+        profile = self.ctx.profile(uow, holder)
+        regions = self.policy.regions
+        if regions is not None and region not in regions:
+            raise NotEligibleError(
+                f"the store is not offered in {region}", holder=holder, reason="region"
+            )
+        if not item.offered_in(region):
+            raise NotAvailableError(f"item {item.id!r} is not offered in {region}")
+        if not item.is_available_at(now):
+            raise NotAvailableError(f"item {item.id!r} is not available at {now.isoformat()}")
+        self._check_age(holder, item.id, item.min_age, profile, now)
+        inventory = inventory_records.load(uow, holder)
+        if not item.consumable and (quantity > 1 or inventory.count(item.id)):
+            raise NotEligibleError(
+                f"{holder} has {item.id!r} already, or asks for more than one: it is kept "
+                "once bought",
+                holder=holder,
+                reason="owned",
+            )
+        coins = item.price * quantity
+        debited, value = self.spend(
+            uow,
+            holder=holder,
+            coins=coins,
+            kind=TransactionKind.SPEND,
+            key=key,
+            cause=Cause("item", item.id),
+            metadata={
+                "item": item.id,
+                "quantity": quantity,
+                "price": item.price,
+                "catalog_version": catalog_version,
+            },
+            also=[],
+            now=now,
+        )
+        inventory = inventory_records.save(uow, inventory.changed(item.id, quantity), now)
+        unit = self.ctx.unit
+        receipt = ItemReceipt(
+            id=debited.transaction.id,
+            holder=holder,
+            item=item.id,
+            name=item.name,
+            quantity=quantity,
+            price=item.price,
+            catalog_version=catalog_version,
+            coins=unit(coins),
+            value=value,
+            balance=unit(debited.balances[AccountKey.wallet(holder, unit)]),
+            count=inventory.count(item.id),
+            bought_at=now,
+        )
+        result = canonical_json(receipt.to_data())
+        self.ctx.announce(uow, "item.bought", now, result, receipt.id, event_id=receipt.id)
+        uow.idempotency.add(IdempotencyRecord(key, digest, result, now))
+        return receipt
+
+    def _check_age(
+        self, holder: str, what: str, min_age: int | None, profile: HolderProfile, now: datetime
+    ) -> None:
+        if min_age is None:
+            return
+        attestation = profile.attestation
+        if (
+            attestation is None
+            or attestation.adult_from > now.date()
+            or attestation.majority < min_age
+        ):
+            raise NotEligibleError(
+                f"{what!r} is for holders of {min_age} or older, and {holder}'s age is not "
+                "attested to be",
+                holder=holder,
+                reason="age",
+            )
 
     def claw_back(
         self, uow: UnitOfWork, purchase: Purchase, debt: int, chargeback_id: str, now: datetime
@@ -326,3 +434,17 @@ def catalog_gift(catalog: GiftCatalog, gift: str | Gift) -> Gift:
             )
         return current
     return catalog.get(gift)
+
+
+def catalog_item(catalog: GiftCatalog, item: str | StoreItem) -> StoreItem:
+    """The catalog's store item *item* (an id, or a :class:`StoreItem` that
+    must be the catalog's own, price and all)."""
+    if isinstance(item, StoreItem):
+        current = catalog.item(item.id)
+        if current != item:
+            raise NotAvailableError(
+                f"item {item.id!r} changed in the catalog (now version {catalog.version}, "
+                f"{current.price} coins): show the holder the new one"
+            )
+        return current
+    return catalog.item(item)

@@ -1,4 +1,5 @@
-"""The gift catalog: what viewers can send creators, at what price, when and where.
+"""The catalog: the gifts viewers send creators, and the store items holders
+buy for their own use, at what price, when and where.
 
 A catalog is a versioned value. Changing it (a new gift, a new price, a gift
 withdrawn) makes the next version; a receipt keeps the price it was sent at
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, final
+from typing import Any, TypeVar, final
 
 import attrs
 
@@ -33,7 +34,9 @@ from coinecon.errors import (
 )
 from coinecon.regions import region
 
-__all__ = ["Gift", "GiftCatalog"]
+__all__ = ["Gift", "GiftCatalog", "StoreItem"]
+
+_T = TypeVar("_T")
 
 MAX_NAME = 200
 """The longest gift name, in characters."""
@@ -47,14 +50,14 @@ DisplayValue = str | int | bool | None
 def _name(_instance: object, _attribute: object, value: Any) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise ValidationError(
-            f"a gift's name is non-blank text of at most {MAX_NAME} characters, got {value!r}"
+            f"a name is non-blank text of at most {MAX_NAME} characters, got {value!r}"
         )
 
 
 def _price(_instance: object, _attribute: object, value: Any) -> None:
     if type(value) is not int or not 0 < value <= MAX_PRICE:
         raise InvalidAmountError(
-            f"a gift's price is a whole number of coins from 1 to {MAX_PRICE:,}, got {value!r}"
+            f"a price is a whole number of coins from 1 to {MAX_PRICE:,}, got {value!r}"
         )
 
 
@@ -87,12 +90,65 @@ def _regions(value: Any) -> frozenset[str]:
 
 def _min_age(_instance: object, _attribute: object, value: Any) -> None:
     if value is not None and (type(value) is not int or not 0 < value < 100):
-        raise ValidationError(f"a gift's min_age is None or an int from 1 to 99, got {value!r}")
+        raise ValidationError(f"a min_age is None or an int from 1 to 99, got {value!r}")
+
+
+class _Offer:
+    """What gifts and store items share: an id, a name, a price in coins,
+    display metadata, when and where they are offered, and to whom."""
+
+    __slots__ = ()
+
+    id: str
+    name: str
+    price: int
+    display: tuple[tuple[str, DisplayValue], ...]
+    availability: Availability
+    regions: frozenset[str]
+    min_age: int | None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.availability, Availability):
+            raise InvalidTypeError(
+                f"availability must be an Availability, got {self.availability!r}"
+            )
+
+    def offered_in(self, region_code: str) -> bool:
+        """Whether holders in *region_code* are offered it."""
+        return not self.regions or region_code in self.regions
+
+    def is_available_at(self, now: datetime) -> bool:
+        """Whether it is offered at *now*."""
+        return self.availability.is_open_at(now)
+
+    def to_data(self) -> dict[str, Any]:
+        """As JSON."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "price": self.price,
+            "display": dict(self.display),
+            "availability": self.availability.to_data(),
+            "regions": sorted(self.regions),
+            "min_age": self.min_age,
+        }
+
+    @staticmethod
+    def _fields(data: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": data["id"],
+            "name": data["name"],
+            "price": data["price"],
+            "display": data["display"],
+            "availability": Availability.from_data(data["availability"]),
+            "regions": data["regions"],
+            "min_age": data["min_age"],
+        }
 
 
 @final
 @attrs.frozen
-class Gift:
+class Gift(_Offer):
     """A gift viewers can send.
 
     Args:
@@ -116,57 +172,74 @@ class Gift:
     regions: frozenset[str] = attrs.field(factory=frozenset, converter=_regions)
     min_age: int | None = attrs.field(default=None, validator=_min_age)
 
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.availability, Availability):
-            raise InvalidTypeError(
-                f"availability must be an Availability, got {self.availability!r}"
-            )
-
-    def offered_in(self, region_code: str) -> bool:
-        """Whether senders in *region_code* are offered it."""
-        return not self.regions or region_code in self.regions
-
-    def is_available_at(self, now: datetime) -> bool:
-        """Whether it is offered at *now*."""
-        return self.availability.is_open_at(now)
-
-    def to_data(self) -> dict[str, Any]:
-        """As JSON."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "price": self.price,
-            "display": dict(self.display),
-            "availability": self.availability.to_data(),
-            "regions": sorted(self.regions),
-            "min_age": self.min_age,
-        }
-
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Gift:
         """What :meth:`to_data` wrote."""
-        return cls(
-            data["id"],
-            data["name"],
-            data["price"],
-            data["display"],
-            Availability.from_data(data["availability"]),
-            data["regions"],
-            data["min_age"],
-        )
+        return cls(**cls._fields(data))
+
+
+def _bool(_instance: object, attribute: Any, value: Any) -> None:
+    if type(value) is not bool:
+        raise InvalidTypeError(f"{attribute.name} is a bool, got {value!r}")
+
+
+@final
+@attrs.frozen
+class StoreItem(_Offer):
+    """Something holders buy with coins for their own use: a sticker, an
+    emoticon, a badge. Only the platform earns from it.
+
+    Args:
+        id: its identifier.
+        name: what people see.
+        price: its price in coins (a whole number, at least 1).
+        display: what the host shows with it.
+        availability: when it is offered (default: always).
+        regions: the regions of buyers it is offered to (empty: everywhere).
+        min_age: the youngest buyer it is offered to (as for a gift).
+        consumable: whether each use uses one up (a sticker sent in a chat),
+            or it is kept once bought (a badge): bought once only.
+    """
+
+    id: str = attrs.field(validator=identifier("item id"))
+    name: str = attrs.field(validator=_name)
+    price: int = attrs.field(validator=_price)
+    display: tuple[tuple[str, DisplayValue], ...] = attrs.field(factory=dict, converter=_display)
+    availability: Availability = attrs.field(default=ALWAYS)
+    regions: frozenset[str] = attrs.field(factory=frozenset, converter=_regions)
+    min_age: int | None = attrs.field(default=None, validator=_min_age)
+    consumable: bool = attrs.field(default=True, validator=_bool)
+
+    def to_data(self) -> dict[str, Any]:
+        """As JSON."""
+        return {**super().to_data(), "consumable": self.consumable}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> StoreItem:
+        """What :meth:`to_data` wrote."""
+        return cls(**cls._fields(data), consumable=data["consumable"])
+
+
+def _unique(value: Any, kind: type[_T], what: str) -> tuple[_T, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidTypeError(f"{what} is a collection of {kind.__name__} values, got {value!r}")
+    found: dict[str, _T] = {}
+    for offer in value:
+        if not isinstance(offer, kind):
+            raise InvalidTypeError(f"{what} holds {kind.__name__} values, got {offer!r}")
+        key = offer.id  # type: ignore[attr-defined]
+        if key in found:
+            raise ValidationError(f"{what} holds {key!r} twice")
+        found[key] = offer
+    return tuple(found[key] for key in sorted(found))
 
 
 def _gifts(value: Any) -> tuple[Gift, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidTypeError(f"gifts is a collection of Gift values, got {value!r}")
-    gifts: dict[str, Gift] = {}
-    for gift in value:
-        if not isinstance(gift, Gift):
-            raise InvalidTypeError(f"a catalog holds Gift values, got {gift!r}")
-        if gift.id in gifts:
-            raise ValidationError(f"gift {gift.id!r} is in the catalog twice")
-        gifts[gift.id] = gift
-    return tuple(gifts[key] for key in sorted(gifts))
+    return _unique(value, Gift, "a catalog's gifts")
+
+
+def _items(value: Any) -> tuple[StoreItem, ...]:
+    return _unique(value, StoreItem, "a catalog's items")
 
 
 def _version(_instance: object, _attribute: object, value: Any) -> None:
@@ -183,12 +256,16 @@ class GiftCatalog:
 
     Args:
         gifts: the gifts (ids unique), kept in id order.
-        version: its version; :meth:`with_gift` and :meth:`without` make the
-            next one.
+        version: its version; every change (:meth:`with_gift`,
+            :meth:`without`, :meth:`with_item`, :meth:`without_item`) makes
+            the next one.
+        items: the store items holders buy for their own use (ids unique
+            among them), kept in id order.
     """
 
     gifts: tuple[Gift, ...] = attrs.field(converter=_gifts)
     version: int = attrs.field(default=1, validator=_version)
+    items: tuple[StoreItem, ...] = attrs.field(default=(), converter=_items)
 
     def get(self, gift_id: str) -> Gift:
         """The gift with this id.
@@ -214,7 +291,7 @@ class GiftCatalog:
         if not isinstance(gift, Gift):
             raise InvalidTypeError(f"gift must be a Gift, got {gift!r}")
         others = [g for g in self.gifts if g.id != gift.id]
-        return GiftCatalog([*others, gift], self.version + 1)
+        return GiftCatalog([*others, gift], self.version + 1, self.items)
 
     def without(self, gift_id: str) -> GiftCatalog:
         """The next version, without the gift *gift_id*.
@@ -223,4 +300,36 @@ class GiftCatalog:
             NotFoundError: if the catalog has no such gift.
         """
         self.get(gift_id)
-        return GiftCatalog([g for g in self.gifts if g.id != gift_id], self.version + 1)
+        return GiftCatalog([g for g in self.gifts if g.id != gift_id], self.version + 1, self.items)
+
+    def item(self, item_id: str) -> StoreItem:
+        """The store item with this id.
+
+        Raises:
+            NotFoundError: if the catalog has no such item.
+        """
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise NotFoundError(f"no item {item_id!r} in the catalog (version {self.version})")
+
+    def items_offered(self, region_code: str, now: datetime) -> list[StoreItem]:
+        """The store items offered to holders in *region_code* at *now*, by id."""
+        code = region(region_code)
+        return [i for i in self.items if i.offered_in(code) and i.is_available_at(now)]
+
+    def with_item(self, item: StoreItem) -> GiftCatalog:
+        """The next version, with *item* added or replacing the item of its id."""
+        if not isinstance(item, StoreItem):
+            raise InvalidTypeError(f"item must be a StoreItem, got {item!r}")
+        others = [i for i in self.items if i.id != item.id]
+        return GiftCatalog(self.gifts, self.version + 1, [*others, item])
+
+    def without_item(self, item_id: str) -> GiftCatalog:
+        """The next version, without the store item *item_id*.
+
+        Raises:
+            NotFoundError: if the catalog has no such item.
+        """
+        self.item(item_id)
+        return GiftCatalog(self.gifts, self.version + 1, [i for i in self.items if i.id != item_id])
