@@ -34,7 +34,7 @@ from coinecon.errors import (
 )
 from coinecon.regions import region
 
-__all__ = ["Gift", "GiftCatalog", "StoreItem"]
+__all__ = ["Gift", "GiftCatalog", "Offer", "StoreItem"]
 
 _T = TypeVar("_T")
 
@@ -93,9 +93,10 @@ def _min_age(_instance: object, _attribute: object, value: Any) -> None:
         raise ValidationError(f"a min_age is None or an int from 1 to 99, got {value!r}")
 
 
-class _Offer:
+class Offer:
     """What gifts and store items share: an id, a name, a price in coins,
-    display metadata, when and where they are offered, and to whom."""
+    display metadata, when and where they are offered, and to whom (the
+    base of :class:`Gift` and :class:`StoreItem`; not made on its own)."""
 
     __slots__ = ()
 
@@ -148,7 +149,7 @@ class _Offer:
 
 @final
 @attrs.frozen
-class Gift(_Offer):
+class Gift(Offer):
     """A gift viewers can send.
 
     Args:
@@ -174,7 +175,7 @@ class Gift(_Offer):
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Gift:
-        """What :meth:`to_data` wrote."""
+        """What :meth:`~Offer.to_data` wrote."""
         return cls(**cls._fields(data))
 
 
@@ -185,7 +186,7 @@ def _bool(_instance: object, attribute: Any, value: Any) -> None:
 
 @final
 @attrs.frozen
-class StoreItem(_Offer):
+class StoreItem(Offer):
     """Something holders buy with coins for their own use: a sticker, an
     emoticon, a badge. Only the platform earns from it.
 
