@@ -4,8 +4,11 @@ every answer and event it may give, on both stores."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
@@ -553,3 +556,60 @@ def test_a_chargeback_after_the_release_claws_nothing_back(store: Store) -> None
     kit = charged_back(store, clawback=True, days=8)
     assert kit.economy.earnings("cat") == DIAMOND(448)
     assert kit.economy.verify().ok
+
+
+# -- balances and statements ---------------------------------------------------------------
+
+
+def test_balances_answer_for_each_kind_and_never_a_silent_zero(store: Store) -> None:
+    kit = converted(store, lions=4)
+    economy = kit.economy
+    kit.economy.send_gift("alice", "cat", "lion", context="s", region="US", idempotency_key="l")
+    assert economy.balance("cat", AccountKind.EARNINGS) == economy.earnings("cat") == DIAMOND(149)
+    assert economy.balance("alice") == economy.balance("alice", AccountKind.WALLET)
+    with pytest.raises(ValidationError, match="payable"):
+        economy.balance("cat", AccountKind.CREATOR_PAYABLE)
+    with pytest.raises(ValidationError, match="platform's accounts"):
+        economy.balance("cat", AccountKind.REVENUE)
+    with pytest.raises(ValidationError, match="cat earns DIAMOND, which no wallet holds"):
+        economy.wallets.balance("cat", DIAMOND)
+    assert economy.wallets.balance("nobody", DIAMOND) == DIAMOND(0)  # no account at all: 0
+
+
+def read_statement(kit: Kit, holder: str, **period: datetime) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    written = kit.economy.statement(holder, out, file_format="jsonl", **period)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == written
+    return records
+
+
+def test_a_creators_statement_shows_gifts_conversions_payouts_and_fees(store: Store) -> None:
+    kit = converted(store, PayoutPolicy(fee=Fee(fixed=usd("0.20"))), lions=2)
+    payout = kit.economy.request_payout("cat", usd("1.00"), destination="acct", idempotency_key="p")
+    records = read_statement(kit, "cat")
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        sections.setdefault(str(record["account_kind"]), []).append(record)
+    earned = sections["earnings"]
+    assert [r["kind"] for r in earned[1:-1]] == ["gift", "gift", "conversion"]
+    assert earned[1]["metadata"]["sender"] == "alice"
+    assert earned[-1]["balance"] == kit.economy.earnings("cat").amount
+    owed = sections["creator-payable"]
+    assert [r["kind"] for r in owed[1:-1]] == ["conversion", "payout"]
+    assert owed[-2]["metadata"] == {"destination": "acct", "fee": 20, "net": 80}
+    assert owed[-1]["balance"] == -kit.economy.payable("cat")["USD"].minor == -49
+    assert payout.fee == usd("0.20")
+
+
+def test_a_senders_statement_over_a_period(store: Store) -> None:
+    kit = earning(store, lions=1)
+    kit.clock.advance(timedelta(days=1))
+    kit.economy.send_gift("alice", "cat", "rose", context="s-2", region="US", idempotency_key="r")
+    records = read_statement(kit, "alice", since=T0 + timedelta(hours=1))
+    opening, gift, closing = records
+    assert (opening["record_type"], closing["record_type"]) == ("opening", "closing")
+    assert gift["kind"] == "gift" and gift["amount"] == -1
+    assert gift["metadata"]["creator"] == "cat"
+    assert opening["balance"] == gift["balance"] + 1 == closing["balance"] + 1
+    assert closing["balance"] == kit.economy.balance("alice").amount

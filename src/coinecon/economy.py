@@ -76,6 +76,7 @@ from coinecon.gifts._sending import Gifting, Send, catalog_gift, catalog_item
 from coinecon.gifts.catalog import Gift, GiftCatalog, StoreItem
 from coinecon.gifts.inventory import Inventory, ItemReceipt
 from coinecon.gifts.receipts import GiftPolicy, GiftReceipt
+from coinecon.export import ExportFormat, FileFormat, TextOutput, export_statement
 from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
@@ -1280,9 +1281,49 @@ class CoinEconomy:
         """*holder*'s purchases, newest first."""
         return self._of_owner(purchases.KIND, holder, limit, Purchase.from_record)
 
-    def balance(self, holder: str) -> UnitAmount:
-        """What *holder* can spend now (negative while in debt)."""
-        return self.wallets.balance(holder, self.unit)
+    def balance(self, holder: str, kind: AccountKind = AccountKind.WALLET) -> UnitAmount:
+        """*holder*'s balance: by default the coins they can spend now
+        (negative while in debt); with ``kind=AccountKind.EARNINGS``, a
+        creator's earnings in :attr:`creator_unit` (as :meth:`earnings`).
+        Money owed to a creator is in currencies: read :meth:`payable`.
+
+        Raises:
+            ValidationError: for any other kind of account.
+        """
+        if kind is AccountKind.WALLET:
+            return self.wallets.balance(holder, self.unit)
+        if kind is AccountKind.EARNINGS:
+            return self.earnings(holder)
+        if kind is AccountKind.CREATOR_PAYABLE:
+            raise ValidationError(
+                "money owed to a creator is per currency: read payable(creator) instead"
+            )
+        raise ValidationError(
+            f"balance() answers for a holder's wallet or earnings, not {kind!r}: "
+            "read wallets.balances() for the platform's accounts"
+        )
+
+    def statement(
+        self,
+        holder: str,
+        out: TextOutput,
+        *,
+        file_format: FileFormat = ExportFormat.CSV,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Write *holder*'s statement over [*since*, *until*) to *out*: for
+        each of their accounts (a viewer's wallet; a creator's earnings and
+        the money owed to them, per currency), the opening balance, every
+        posting (purchases, gifts sent or received with the sender, creator,
+        gift and stream in their metadata, items bought, conversions, payouts
+        with their fee, clawbacks) and the closing balance, in CSV or JSON
+        Lines (see :func:`~coinecon.export.export_statement`). Returns the
+        number of records written."""
+        check_identifier(holder, "holder")
+        return export_statement(
+            self._store, out, file_format=file_format, holder=holder, since=since, until=until
+        )
 
     def history(
         self,

@@ -233,7 +233,9 @@ class Earnings:
                 occurred_at=now,
                 idempotency_key=key,
                 cause=Cause("payout", payout_id),
-                metadata=metadata_pairs({"destination": destination}),
+                metadata=metadata_pairs(
+                    {"destination": destination, "fee": fee.minor, "net": net.minor}
+                ),
             ),
         )
         payout = Payout(

@@ -148,6 +148,7 @@ class Gifting:
             key=send.key,
             cause=Cause("gift", gift.id),
             metadata={
+                "sender": send.sender,
                 "creator": send.creator,
                 "gift": gift.id,
                 "quantity": send.quantity,

@@ -906,7 +906,18 @@ class Wallets:
         """
         wallet = AccountKey.wallet(holder, unit)
         with self._unit_of_work() as uow:
-            return UnitAmount(self.balance_within(uow, wallet, self._now()), unit)
+            balance = self.balance_within(uow, wallet, self._now())
+            if not balance:
+                # No silent 0 for a unit the holder earns rather than holds.
+                accounts = uow.ledger.accounts_of(wallet.owner)
+                earned = AccountKey.earnings(wallet.owner, unit)
+                if wallet not in accounts and earned in accounts:
+                    raise ValidationError(
+                        f"{wallet.owner} earns {unit.code}, which no wallet holds: read their "
+                        f"earnings (Wallets.balances([AccountKey.earnings({wallet.owner!r}, "
+                        f"unit)]) or CoinEconomy.earnings)"
+                    )
+            return UnitAmount(balance, unit)
 
     @staticmethod
     def balance_within(uow: UnitOfWork, wallet: AccountKey, now: datetime) -> int:
