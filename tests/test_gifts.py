@@ -31,6 +31,7 @@ from coinecon.errors import (
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
+    InvalidRateError,
     InvalidRegionError,
     InvalidTypeError,
     NotAvailableError,
@@ -405,3 +406,19 @@ def test_the_economy_refuses_gift_settings_it_cannot_use() -> None:
     assert plain.catalog == GiftCatalog([])
     assert plain.revenue_share == RevenueShare(Rate("50%"))
     assert plain.gift_policy == GiftPolicy()
+
+
+def test_staff_set_a_creators_own_rate_from_an_instant(kit: Kit) -> None:
+    economy = kit.economy
+    tomorrow = T0 + timedelta(days=1)
+    profile = economy.set_creator_rate("r-1", creator="cat", rate="80%", effective=tomorrow)
+    assert profile.rates == ((tomorrow, Rate("80%")),)
+    assert send(kit, "g-1", "heart", 2).earned == DIAMOND(5)  # not yet: the economy's 50 %
+    kit.clock.advance(timedelta(days=1))
+    assert send(kit, "g-2", "heart", 2).rate == Rate("80%")
+    economy.set_creator_rate("r-2", creator="cat", rate=Rate(0))
+    assert send(kit, "g-3", "heart", 2).earned == DIAMOND(0)  # a 0 % rate is a rate
+    assert economy.set_creator_rate("r-2", creator="cat", rate=Rate(0)) == economy.creator("cat")
+    with pytest.raises(InvalidRateError):
+        economy.set_creator_rate("r-3", creator="cat", rate="120%")
+    assert economy.verify().ok

@@ -5,10 +5,10 @@ The public names are re-exported here; the packages they live in are
 (the journal, lots, idempotency, events, verification and
 :class:`~coinecon.ledger.wallets.Wallets`), :mod:`coinecon.pricing`,
 :mod:`coinecon.recharge` (purchases, the payment provider port, eligibility,
-limits, disputes), :mod:`coinecon.gifts` (the catalog of gifts and store items, receipts,
-the inventory, the gift policy), :mod:`coinecon.creators` (the revenue share, conversion, payouts and the
-payout provider port, creator profiles), and
-the modules :mod:`coinecon.availability` (when something is offered),
+limits, disputes), :mod:`coinecon.gifts` (the catalog of gifts and store
+items, receipts, the inventory, the gift policy), :mod:`coinecon.creators`
+(the revenue share, conversion, payouts and the payout provider port, creator
+profiles), and the modules :mod:`coinecon.availability` (when something is offered),
 :mod:`coinecon.economy` (the
 :class:`~coinecon.economy.CoinEconomy` service), :mod:`coinecon.records`,
 :mod:`coinecon.regions`, :mod:`coinecon.clock`, :mod:`coinecon.export` and

@@ -60,7 +60,7 @@ from coinecon.creators.payout_gateway import (
 )
 from coinecon.creators.payouts import Payout, PayoutPolicy
 from coinecon.creators.profiles import CreatorProfile
-from coinecon.creators.share import RevenueShare
+from coinecon.creators.share import RevenueShare, revenue_share_rate
 from coinecon.errors import (
     IdempotencyConflict,
     InvalidAmountError,
@@ -71,12 +71,12 @@ from coinecon.errors import (
     StorageError,
     ValidationError,
 )
+from coinecon.export import ExportFormat, FileFormat, TextOutput, export_statement
 from coinecon.gifts import inventory as inventory_records
 from coinecon.gifts._sending import Gifting, Send, catalog_gift, catalog_item
 from coinecon.gifts.catalog import Gift, GiftCatalog, StoreItem
 from coinecon.gifts.inventory import Inventory, ItemReceipt
 from coinecon.gifts.receipts import GiftPolicy, GiftReceipt
-from coinecon.export import ExportFormat, FileFormat, TextOutput, export_statement
 from coinecon.ledger.events import EventSink
 from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
 from coinecon.ledger.journal import (
@@ -794,6 +794,35 @@ class CoinEconomy:
             "suspend-creator",
             {"reason": reason},
             lambda profile: attrs.evolve(profile, suspended=reason),
+        )
+
+    def set_creator_rate(
+        self,
+        idempotency_key: str,
+        *,
+        creator: str,
+        rate: Rate | str,
+        effective: datetime | None = None,
+    ) -> CreatorProfile:
+        """Give *creator* their own revenue share (a tier, an agency
+        contract) from *effective* (default: now), kept in the store: while
+        it is in effect it wins over the economy's
+        :class:`~coinecon.creators.share.RevenueShare`. Gifts already sent
+        keep the rate they were split at.
+
+        Raises:
+            InvalidRateError: a rate outside 0 to 100 %.
+            NaiveDatetimeError: an *effective* without a time zone.
+        """
+        check_identifier(creator, "creator")
+        share = revenue_share_rate(rate)
+        when = self._now() if effective is None else as_utc(effective, "effective")
+        return self._change_creator(
+            idempotency_key,
+            creator,
+            "set-creator-rate",
+            {"rate": f"{share.numerator}/{share.denominator}", "effective": when.isoformat()},
+            lambda profile: profile.with_rate(share, when),
         )
 
     def creator(self, creator: str) -> CreatorProfile:

@@ -10,6 +10,7 @@ from typing import Any, final
 import attrs
 
 from coinecon.ledger.idempotency import canonical_json
+from coinecon.money.rate import Rate
 from coinecon.ports import UnitOfWork
 from coinecon.records import Record
 
@@ -35,6 +36,9 @@ class CreatorProfile:
         gifts: how many gifts they received.
         held: their earnings still held by the payout policy's holding
             period: ``(released_at, units)`` pairs, oldest first.
+        rates: their own revenue share set by staff: ``(effective, rate)``
+            pairs in order; one in effect wins over the economy's
+            :class:`~coinecon.creators.share.RevenueShare`.
         version: the version of its record as read (0: not stored yet);
             not part of its value.
         created_at: when its record was first stored; not part of its value.
@@ -47,8 +51,24 @@ class CreatorProfile:
     carry: Fraction = Fraction(0)
     gifts: int = 0
     held: tuple[tuple[datetime, int], ...] = ()
+    rates: tuple[tuple[datetime, Rate], ...] = ()
     version: int = attrs.field(default=0, eq=False)
     created_at: datetime | None = attrs.field(default=None, eq=False)
+
+    def rate_at(self, at: datetime) -> Rate | None:
+        """Their own rate in effect at *at*, if one is."""
+        found = None
+        for effective, rate in self.rates:
+            if effective <= at:
+                found = rate
+        return found
+
+    def with_rate(self, rate: Rate, effective: datetime) -> CreatorProfile:
+        """This profile with *rate* in effect from *effective* (replacing
+        one from the same instant)."""
+        rates = dict(self.rates)
+        rates[effective] = rate
+        return attrs.evolve(self, rates=tuple(sorted(rates.items())))
 
     def holding(self, now: datetime) -> int:
         """The units still held at *now*."""
@@ -98,6 +118,7 @@ class CreatorProfile:
             "carry": f"{self.carry.numerator}/{self.carry.denominator}",
             "gifts": self.gifts,
             "held": [[at.isoformat(), units] for at, units in self.held],
+            "rates": [[at.isoformat(), f"{r.numerator}/{r.denominator}"] for at, r in self.rates],
         }
 
     @classmethod
@@ -112,6 +133,7 @@ class CreatorProfile:
             Fraction(data["carry"]),
             data["gifts"],
             tuple((datetime.fromisoformat(at), units) for at, units in data["held"]),
+            tuple((datetime.fromisoformat(at), Rate(r)) for at, r in data["rates"]),
             record.version,
             record.created_at,
         )

@@ -54,13 +54,19 @@ from coinecon.creators import _dated
 from coinecon.errors import InvalidRateError, InvalidTypeError, ValidationError
 from coinecon.money.rate import Rate
 
-__all__ = ["RevenueShare", "Split"]
+__all__ = ["RevenueShare", "Split", "revenue_share_rate"]
 
 Schedule = tuple[tuple[datetime | None, Rate], ...]
 """Rates in order of the instant they take effect (``None``: from the start)."""
 
 
-def _share(value: Any) -> Rate:
+def revenue_share_rate(value: Any) -> Rate:
+    """*value* as a revenue share: a :class:`~coinecon.money.rate.Rate` (or
+    what makes one) from 0 to 100 %.
+
+    Raises:
+        InvalidRateError: outside 0 to 100 %, or not a rate.
+    """
     rate = value if isinstance(value, Rate) else Rate(value)
     if not Rate(0) <= rate <= Rate(1):
         raise InvalidRateError(f"a revenue share is from 0 to 100%, got {rate}")
@@ -68,7 +74,7 @@ def _share(value: Any) -> Rate:
 
 
 def _changes(value: Any) -> Schedule:
-    changes = _dated.schedule(value, "changes", _share)
+    changes = _dated.schedule(value, "changes", revenue_share_rate)
     if any(when is None for when, _ in changes):
         raise ValidationError("a platform-wide change takes effect at an instant, not None")
     return changes
@@ -80,7 +86,7 @@ def _creators(value: Any) -> tuple[tuple[str, Schedule], ...]:
     pairs = []
     for creator, rates in value.items():
         name = check_identifier(creator, "creator")
-        pairs.append((name, _dated.dates(rates, f"{name}'s rates", _share)))
+        pairs.append((name, _dated.dates(rates, f"{name}'s rates", revenue_share_rate)))
     return tuple(sorted(pairs))
 
 
@@ -125,7 +131,7 @@ class RevenueShare:
             instant wins over the platform's.
     """
 
-    default: Rate = attrs.field(converter=_share)
+    default: Rate = attrs.field(converter=revenue_share_rate)
     changes: Schedule = attrs.field(default=(), converter=_changes)
     creators: tuple[tuple[str, Schedule], ...] = attrs.field(factory=dict, converter=_creators)
 

@@ -132,7 +132,8 @@ class Gifting:
         unit, creator_unit = self.ctx.unit, self.creator_unit
         gift = send.gift
         coins = gift.price * send.quantity
-        rate = self.share.rate_for(send.creator, now)
+        own = creator.rate_at(now)
+        rate = self.share.rate_for(send.creator, now) if own is None else own
         split = self.share.split(coins, rate, creator.carry)
         earnings: list[Posting] = []
         if split.earned:
