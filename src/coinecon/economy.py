@@ -751,6 +751,16 @@ class CoinEconomy:
         """Who may send gifts to whom."""
         return self._gifting.policy
 
+    @property
+    def conversion_rate(self) -> ConversionRate | None:
+        """What creators' earnings are worth in money, if this economy converts them."""
+        return self._earnings.rate
+
+    @property
+    def payout_policy(self) -> PayoutPolicy:
+        """When and how creators are paid."""
+        return self._earnings.policy
+
     def enroll_creator(self, idempotency_key: str, *, creator: str, region: str) -> CreatorProfile:
         """Let *creator*, who lives in *region*, receive gifts. They also
         need an age attestation (:meth:`attest_age`) unless the gift policy
