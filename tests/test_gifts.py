@@ -37,6 +37,7 @@ from coinecon.errors import (
     NotAvailableError,
     NotEligibleError,
     NotFoundError,
+    StorageError,
     ValidationError,
     WalletFrozen,
 )
@@ -422,3 +423,30 @@ def test_staff_set_a_creators_own_rate_from_an_instant(kit: Kit) -> None:
     with pytest.raises(InvalidRateError):
         economy.set_creator_rate("r-3", creator="cat", rate="120%")
     assert economy.verify().ok
+
+
+def test_a_batch_of_gifts_commits_once_and_all_or_nothing(kit: Kit) -> None:
+    economy = kit.economy
+    with economy.batch() as bulk:
+        receipts = [send(bulk_kit(kit, bulk), f"b-{n}", "heart") for n in range(3)]
+        with pytest.raises(StorageError, match="cannot run in a batch"):
+            bulk.purchase(bulk.quote("alice", region="US", sku="coins_100"), "pm", "x")
+    assert [r.coins for r in receipts] == [COIN(5)] * 3
+    assert economy.balance("alice") == COIN(510)
+    assert send(kit, "b-0", "heart") == receipts[0]  # replayed outside the batch
+    with (
+        pytest.raises(StorageError, match="nothing of the batch was kept"),
+        economy.batch() as bulk,
+    ):
+        send(bulk_kit(kit, bulk), "c-1", "heart")
+        with pytest.raises(InsufficientFunds):
+            send(bulk_kit(kit, bulk), "c-2", "lion", 2)
+    assert economy.balance("alice") == COIN(510)
+    assert economy.verify().ok
+
+
+def bulk_kit(kit: Kit, bulk: CoinEconomy) -> Kit:
+    """*kit* sending through *bulk*."""
+    copy = object.__new__(Kit)
+    copy.__dict__.update(kit.__dict__, economy=bulk)
+    return copy

@@ -34,8 +34,9 @@ wallets with a reason and report on disputes. Everything runs on any
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, final
@@ -264,6 +265,26 @@ class CoinEconomy:
             price_book.unit, catalog, creator_unit, revenue_share, gift_policy
         )
         payout_rules = _payout_settings(conversion_rate, payout_policy, payout_gateway)
+        # What a batch's economy is built with (all but the store).
+        self._settings: dict[str, Any] = {
+            "price_book": price_book,
+            "gateway": gateway,
+            "events": events,
+            "clock": clock,
+            "eligibility": eligibility,
+            "limits": limits,
+            "quote_validity": quote_validity,
+            "spend_order": spend_order,
+            "bonus_expiry": bonus_expiry,
+            "new_id": new_id,
+            "creator_unit": creator_unit,
+            "revenue_share": revenue_share,
+            "gift_policy": gift_policy,
+            "conversion_rate": conversion_rate,
+            "payout_policy": payout_policy,
+            "payout_gateway": payout_gateway,
+        }
+        self._batched = False
         self.price_book = price_book
         self.unit: Unit = price_book.unit
         self._store = store
@@ -314,6 +335,35 @@ class CoinEconomy:
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
             run if callable(run) else None
         )
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[CoinEconomy]:
+        """Run many commands in one unit of work: a burst of gifts, a bulk
+        import. Inside the ``with`` block, use the yielded economy; its
+        commands work exactly as alone (every check, rule, idempotency key
+        and event), and all commit once when the block ends. The batch is all
+        or nothing, as :meth:`Wallets.batch
+        <coinecon.ledger.wallets.Wallets.batch>` is: if a command in it
+        raised, even one the caller caught, nothing is kept and leaving the
+        block raises :class:`~coinecon.errors.StorageError`. Commands that ask
+        a provider between their commits (:meth:`purchase`,
+        :meth:`request_payout`, :meth:`reconcile`, :meth:`reconcile_payouts`)
+        are refused in a batch, before they change anything.
+        """
+        with self.wallets.batch() as inner:
+            batched = CoinEconomy(
+                store=inner._store,  # noqa: SLF001 (the batch's store)
+                catalog=self._catalog,
+                **self._settings,
+            )
+            batched._batched = True
+            yield batched
+
+    def _refuse_in_batch(self, command: str) -> None:
+        if self._batched:
+            raise StorageError(
+                f"{command}() asks a provider between its commits: it cannot run in a batch"
+            )
 
     # -- quotes and purchases ----------------------------------------------------------
 
@@ -373,6 +423,7 @@ class CoinEconomy:
         A replay with the same key and quote returns the purchase as it
         stands now, and charges nothing.
         """
+        self._refuse_in_batch("purchase")
         key = check_identifier(idempotency_key, "idempotency key")
         if not isinstance(quote, Quote):
             raise InvalidTypeError(f"quote must be a Quote, got {quote!r}")
@@ -449,6 +500,7 @@ class CoinEconomy:
         Returns:
             The purchases looked at, as they stand after.
         """
+        self._refuse_in_batch("reconcile")
         if purchase_id is not None:
             ids = [check_identifier(purchase_id, "purchase id")]
         else:
@@ -1136,6 +1188,7 @@ class CoinEconomy:
                 provider.
             NotEligibleError: a suspended creator.
         """
+        self._refuse_in_batch("request_payout")
         key = check_identifier(idempotency_key, "idempotency key")
         check_identifier(creator, "creator")
         to = check_identifier(destination, "destination")
@@ -1244,6 +1297,7 @@ class CoinEconomy:
         Returns:
             The payouts looked at, as they stand after.
         """
+        self._refuse_in_batch("reconcile_payouts")
         gateway = self._payout_gateway
         if gateway is None:
             raise NotAvailableError("this economy has no payout provider: pass payout_gateway=")
