@@ -66,6 +66,23 @@ def test_the_purchase_benchmark_checks_its_baseline_and_prints_every_case() -> N
 
 
 @pytest.mark.slow
+def test_the_gift_benchmark_checks_its_baselines_and_prints_every_case() -> None:
+    out = run("bench_gifts.py", "--quick")
+    assert "self-check: (g) and (d) refuse, replay and earn creators what coinecon does" in out
+    for label in (
+        "memory: CoinEconomy on MemoryStore vs (d)",
+        "SQLite NORMAL, one gift per commit vs (g)",
+        "SQLite FULL, one gift per commit vs (g)",
+        "SQLite NORMAL, batched vs (g) batched",
+        "group commit FULL, 16 threads vs (g) one/commit",
+    ):
+        assert label in out
+    assert out.count("x PASS") + out.count("x FAIL") == 5  # each case says how it did
+    assert out.count("  ceiling: its statements, no Python") == 2
+    assert "targets: " in out
+
+
+@pytest.mark.slow
 def test_the_scale_benchmark_prints_every_row_with_its_slope() -> None:
     out = run("scale.py", "--quick")
     for label in (
