@@ -27,14 +27,22 @@ def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> N
     assert "carol: pending; her wallet: 0 COIN" in out
     assert "the bank settles: completed; her wallet: 525 COIN" in out
     assert "the same event delivered twice: duplicate" in out
-    assert "castle (800 COIN): refused, 299 coins short" in out
-    assert "replayed, balance 1001 COIN" in out
-    assert "1100 coins taken back; 599 were spent already" in out
+    assert "alice: a rose (1 COIN): bob earns 0 DIAMOND, 1/2 carried" in out
+    assert "alice: 3 roses: bob earns 2 DIAMOND (1/2 + 3/2 = 2), 0 carried" in out
+    assert "alice: a castle (800 COIN): refused, 204 coins short" in out
+    assert "the rocket again, same idempotency key: the same receipt, 596 COIN left" in out
+    assert "carol buys 2 waving stickers (6 COIN, the platform's alone)" in out
+    assert "1100 coins taken back; 504 were spent already" in out
+    assert "bob's earnings are 250 DIAMOND" in out  # alice's gifts' earnings clawed back
     assert "another rose: refused" in out
+    assert "250 DIAMOND make 1.25 USD" in out
+    assert "failed (account_closed); the money is back: he is owed 1.25 USD" in out
+    assert "a payout of 1.00 USD (fee 0.25 USD, 0.75 USD sent): settled; he is owed 0.25 USD" in out
     assert "verify(): clean" in out
-    assert "losses: 4.98 USD" in out  # the value of the coins alice spent
-    assert "deferred-revenue: -4.99 USD" in out  # carol's coins, unspent
-    assert out.rstrip().endswith("closing,wallet,alice,unit,COIN,,,,,,,,,-599,")
+    assert "losses: 4.03 USD" in out  # the value of the coins alice gifted
+    assert "creator-share: 1.25 USD" in out  # what bob's diamonds became
+    assert "posting,earnings,bob,unit,DIAMOND" in out  # bob's statement
+    assert out.rstrip().endswith("closing,wallet,alice,unit,COIN,,,,,,,,,-504,")
 
 
 def test_the_demo_can_keep_its_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,9 +52,9 @@ def test_the_demo_can_keep_its_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     with SqliteStore(path, read_only=True) as store:
         wallets = Wallets(store)
         assert wallets.verify().ok
-        assert wallets.balance("alice", Unit("COIN")) == Unit("COIN")(-599)
+        assert wallets.balance("alice", Unit("COIN")) == Unit("COIN")(-504)
         earned = wallets.balances([AccountKey.earnings("bob", Unit("DIAMOND"))])
-        assert sum(earned.values()) == 299
+        assert sum(earned.values()) == 0  # clawed back, or converted
 
 
 def test_python_dash_m_runs_the_demo() -> None:

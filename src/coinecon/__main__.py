@@ -13,26 +13,27 @@ from pathlib import Path
 
 from coinecon import (
     AccountKind,
-    Cause,
     CoineconError,
     CoinEconomy,
+    ConversionRate,
     Currency,
+    Gift,
+    GiftCatalog,
+    GiftReceipt,
     InsufficientFunds,
     ManualClock,
     Money,
+    PayoutPolicy,
     Rate,
-    Rounding,
-    TransactionKind,
-    Unit,
+    RevenueShare,
+    StoreItem,
     ValidationError,
     WalletFrozen,
-    Wallets,
-    export_statement,
 )
 from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
+from coinecon.adapters.fake_payouts import Fail, FakePayoutGateway
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.ledger.journal import AccountKey, Posting
-from coinecon.ledger.wallets import SpendResult
+from coinecon.ledger.journal import AccountKey
 from coinecon.pricing import (
     CoinPackage,
     Fee,
@@ -43,7 +44,6 @@ from coinecon.pricing import (
     TaxRule,
 )
 
-_COIN, _DIAMOND = Unit("COIN", "Coins"), Unit("DIAMOND", "Diamonds")
 _START = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 
 
@@ -78,20 +78,19 @@ def _book() -> PriceBook:
     return PriceBook(regions={"US": "USD"}, packages=packages, fees=fees)
 
 
-def _send_gift(wallets: Wallets, key: str, gift: str, coins: int) -> SpendResult:
-    """Alice sends *gift* worth *coins* to bob, who earns half of them in
-    diamonds, rounded down."""
-    diamonds = _COIN(coins).times(Rate("50%"), rounding=Rounding.FLOOR).amount
-    return wallets.spend(
-        key,
-        holder="alice",
-        amount=_COIN(coins),
-        cause=Cause("gift", gift),
-        kind=TransactionKind.GIFT,
-        also=(
-            Posting(AccountKey.issuance(_DIAMOND), -diamonds),
-            Posting(AccountKey.earnings("bob", _DIAMOND), diamonds),
-        ),
+_CATALOG = GiftCatalog(
+    [
+        Gift("rose", "Rose", 1, display={"animation": "rose.webp"}),
+        Gift("rocket", "Rocket", 500, display={"animation": "rocket.webp"}),
+        Gift("castle", "Castle", 800, display={"animation": "castle.webp"}, min_age=18),
+    ],
+    items=[StoreItem("wave", "Waving sticker", 3, display={"kind": "sticker"})],
+)
+
+
+def _send(economy: CoinEconomy, key: str, sender: str, gift: str, quantity: int = 1) -> GiftReceipt:
+    return economy.send_gift(
+        sender, "bob", gift, quantity, context="stream-1", region="US", idempotency_key=key
     )
 
 
@@ -101,6 +100,7 @@ def _tour(path: Path) -> None:
     numbers = itertools.count(1)
     gateway = FakePaymentGateway(clock=clock)
     with SqliteStore(path) as store:
+        payouts = FakePayoutGateway(clock=clock)
         economy = CoinEconomy(
             price_book=_book(),
             store=store,
@@ -108,13 +108,27 @@ def _tour(path: Path) -> None:
             clock=clock,
             bonus_expiry=timedelta(days=30),
             new_id=lambda: f"id-{next(numbers):04d}",
+            catalog=_CATALOG,
+            revenue_share=RevenueShare("50%"),
+            conversion_rate=ConversionRate({"USD": "0.005"}),
+            payout_policy=PayoutPolicy(
+                holding=timedelta(days=7),
+                minimum=Money("1.00", "USD"),
+                fee=Fee(fixed=[Money("0.25", "USD")]),
+                clawback=True,
+            ),
+            payout_gateway=payouts,
         )
-        for holder, born in (("alice", date(1994, 4, 2)), ("carol", date(1988, 11, 9))):
+        for holder, born in (
+            ("alice", date(1994, 4, 2)),
+            ("carol", date(1988, 11, 9)),
+            ("bob", date(1999, 7, 21)),
+        ):
             economy.attest_age(
                 f"age-{holder}", holder=holder, region="US", source="id-check", birth_date=born
             )
         economy.attest_age("age-dan", holder="dan", region="US", source="app-store", adult=True)
-        print("1. alice, carol and dan are of age (what is kept: the day they came of age):")
+        print("1. alice, carol, dan and the creator bob are of age (kept: when they came of age):")
         kept = economy.profile("alice").attestation
         assert kept is not None  # noqa: S101 (attested just above)
         print(f"     alice: of age from {kept.adult_from}, vouched by {kept.source}")
@@ -131,8 +145,10 @@ def _tour(path: Path) -> None:
         )
 
         _decline_and_pending(economy, gateway, clock)
-        _gifts_then_a_chargeback(economy, gateway, clock, bought.id)
-        _books(economy, store)
+        _live_stream(economy, clock)
+        _a_chargeback(economy, gateway, clock, bought.id)
+        _earnings_and_payouts(economy, payouts, clock)
+        _books(economy)
 
 
 def _decline_and_pending(
@@ -157,25 +173,38 @@ def _decline_and_pending(
     print(f"     the same event delivered twice: {again.status}")
 
 
-def _gifts_then_a_chargeback(
+def _live_stream(economy: CoinEconomy, clock: ManualClock) -> None:
+    print("\n4. bob goes live (stream-1); alice and carol send gifts; bob earns half in diamonds:")
+    economy.enroll_creator("enroll-bob", creator="bob", region="US")
+    clock.advance(timedelta(minutes=5))
+    rose = _send(economy, "gift-1", "alice", "rose")
+    print(f"     alice: a rose (1 COIN): bob earns {rose.earned}, {rose.carry} carried")
+    roses = _send(economy, "gift-2", "alice", "rose", 3)
+    print(f"     alice: 3 roses: bob earns {roses.earned} (1/2 + 3/2 = 2), {roses.carry} carried")
+    rocket = _send(economy, "gift-3", "alice", "rocket")
+    value = ", ".join(str(money) for money in rocket.value) or "bonus coins only"
+    print(f"     alice: a rocket (500 COIN, worth {value}): bob earns {rocket.earned}")
+    try:
+        _send(economy, "gift-4", "alice", "castle")
+    except InsufficientFunds as error:
+        print(f"     alice: a castle (800 COIN): refused, {error.shortfall} coins short")
+    replay = _send(economy, "gift-3", "alice", "rocket")
+    print(f"     the rocket again, same idempotency key: the same receipt, {replay.balance} left")
+    carol = _send(economy, "gift-5", "carol", "rocket")
+    print(f"     carol: a rocket: bob earns {carol.earned}")
+    sticker = economy.buy_item("carol", "wave", 2, region="US", idempotency_key="item-1")
+    economy.use_item("carol", "wave", context="chat-1", idempotency_key="use-1")
+    print(
+        f"     carol buys {sticker.quantity} waving stickers ({sticker.coins}, the platform's "
+        "alone) and waves once in the chat"
+    )
+    print(f"     bob's earnings: {economy.earnings('bob')}, held for a week")
+
+
+def _a_chargeback(
     economy: CoinEconomy, gateway: FakePaymentGateway, clock: ManualClock, purchase_id: str
 ) -> None:
-    wallets = economy.wallets
-    print("\n4. alice sends three gifts to the creator bob; bob earns diamonds:")
-    gifts = (("rose", 99), ("rocket", 500), ("castle", 800))
-    for n, (gift, coins) in enumerate(gifts):
-        clock.advance(timedelta(minutes=5))
-        try:
-            sent = _send_gift(wallets, f"gift-{n}", gift, coins)
-        except InsufficientFunds as error:
-            print(f"     {gift} ({_COIN(coins)}): refused, {error.shortfall} coins short")
-            continue
-        value = ", ".join(str(money) for money in sent.value.values()) or "bonus coins only"
-        print(f"     {gift} ({_COIN(coins)}): alice has {sent.balance} left; value {value}")
-    replay = _send_gift(wallets, "gift-0", *gifts[0])
-    print(f"     the rose again, same idempotency key: replayed, balance {replay.balance}")
-
-    print("\n5. alice's bank charges her payment back after she spent most of it:")
+    print("\n5. alice's bank charges her payment back after she gifted most of it:")
     clock.advance(timedelta(days=3))
     charged_back = economy.handle_payment_event(gateway.charge_back(purchase_id))
     [reversal] = charged_back.purchase.reversals
@@ -183,26 +212,59 @@ def _gifts_then_a_chargeback(
         f"     {reversal.coins} coins taken back; {reversal.debt} were spent already: "
         f"alice's wallet is {economy.balance('alice')}, frozen until it is settled"
     )
+    print(
+        "     the policy claws back what her gifts earned bob, still held: "
+        f"bob's earnings are {economy.earnings('bob')}"
+    )
     try:
-        _send_gift(wallets, "gift-3", "rose", 99)
+        _send(economy, "gift-6", "alice", "rose")
     except WalletFrozen as error:
         print(f"     another rose: refused, {error}")
 
 
-def _books(economy: CoinEconomy, store: SqliteStore) -> None:
+def _earnings_and_payouts(
+    economy: CoinEconomy, payouts: FakePayoutGateway, clock: ManualClock
+) -> None:
+    print("\n6. a week later bob converts his earnings (a diamond is half a cent) and is paid:")
+    clock.advance(timedelta(days=5))
+    converted = economy.convert("bob", "USD", idempotency_key="convert-1")
+    print(
+        f"     {converted.units} make {converted.money}; {converted.left} waits for a "
+        "partner to make a whole cent"
+    )
+    payouts.script("acct_bob_old", Fail("account_closed"))
+    failed = economy.request_payout(
+        "bob", Money("1.00", "USD"), destination="acct_bob_old", idempotency_key="payout-1"
+    )
+    print(
+        f"     a payout to his old account: {failed.status.value} ({failed.reason}); "
+        f"the money is back: he is owed {economy.payable('bob')['USD']}"
+    )
+    sent = economy.request_payout(
+        "bob", Money("1.00", "USD"), destination="acct_bob", idempotency_key="payout-2"
+    )
+    clock.advance(timedelta(days=1))
+    settled = economy.handle_payout_event(payouts.settle(sent.id)).payout
+    print(
+        f"     a payout of {sent.amount} (fee {sent.fee}, {sent.net} sent): "
+        f"{settled.status.value}; he is owed {economy.payable('bob')['USD']}"
+    )
+
+
+def _books(economy: CoinEconomy) -> None:
     wallets = economy.wallets
-    print("\n6. the books:")
+    print("\n7. the books:")
     report = economy.verify()
     print(f"     verify(): {'clean' if report.ok else report.problems}")
     accounts = [AccountKey.system(kind, _USD) for kind in _MONEY_KINDS]
     for account, balance in wallets.balances(accounts).items():
         print(f"     {account.kind.value:>16}: {Money.from_minor(balance, _USD)}")
-
-    print("\n7. alice's statement, as an auditor would get it (CSV):")
-    out = io.StringIO()
-    export_statement(store, out, file_format="csv", account=AccountKey.wallet("alice", _COIN))
-    for row in out.getvalue().splitlines():
-        print(f"     {row}")
+    for step, holder in ((8, "bob"), (9, "alice")):
+        X
+        out = io.StringIO()
+        economy.statement(holder, out, file_format="csv")
+        for row in out.getvalue().splitlines():
+            print(f"     {row}")
 
 
 _USD = Currency.of("USD")
@@ -214,6 +276,7 @@ _MONEY_KINDS = (
     AccountKind.REVENUE,
     AccountKind.BREAKAGE,
     AccountKind.LOSSES,
+    AccountKind.CREATOR_SHARE,
 )
 
 
