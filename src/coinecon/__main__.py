@@ -260,7 +260,7 @@ def _books(economy: CoinEconomy) -> None:
     for account, balance in wallets.balances(accounts).items():
         print(f"     {account.kind.value:>16}: {Money.from_minor(balance, _USD)}")
     for step, holder in ((8, "bob"), (9, "alice")):
-        X
+        print(f"\n{step}. {holder}'s statement, as an auditor would get it (CSV):")
         out = io.StringIO()
         economy.statement(holder, out, file_format="csv")
         for row in out.getvalue().splitlines():

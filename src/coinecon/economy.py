@@ -120,6 +120,7 @@ __all__ = ["AdjustmentResult", "CoinEconomy", "EventOutcome", "PayoutEventOutcom
 
 _R = TypeVar("_R")
 _T = TypeVar("_T")
+_P = TypeVar("_P")
 
 DIAMOND = Unit("DIAMOND", "Diamonds")
 """The unit creators earn unless the economy is given another."""
@@ -1348,20 +1349,14 @@ class CoinEconomy:
         request: Mapping[str, Any],
         change: Callable[[CreatorProfile], CreatorProfile],
     ) -> CreatorProfile:
-        key = check_identifier(idempotency_key, "idempotency key")
-        digest = fingerprint(command, {"creator": creator, **request})
-
-        def work(uow: UnitOfWork) -> CreatorProfile:
-            if self._replayed(uow, key, digest) is not None:
-                return creator_profiles.load(uow, creator)
-            now = self._now()
-            profile = change(creator_profiles.load(uow, creator))
-            profile = creator_profiles.save(uow, profile, now)
-            uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
-            uow.commit()
-            return profile
-
-        return self._run(work)
+        return self._change(
+            idempotency_key,
+            command,
+            {"creator": creator, **request},
+            lambda uow: creator_profiles.load(uow, creator),
+            creator_profiles.save,
+            change,
+        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -1592,15 +1587,34 @@ class CoinEconomy:
         request: Mapping[str, Any],
         change: Callable[[HolderProfile], HolderProfile],
     ) -> HolderProfile:
-        key = check_identifier(idempotency_key, "idempotency key")
-        digest = fingerprint(command, {"holder": holder, **request})
+        return self._change(
+            idempotency_key,
+            command,
+            {"holder": holder, **request},
+            lambda uow: self._ctx.profile(uow, holder),
+            self._ctx.save_profile,
+            change,
+        )
 
-        def work(uow: UnitOfWork) -> HolderProfile:
+    def _change(
+        self,
+        idempotency_key: str,
+        command: str,
+        request: Mapping[str, Any],
+        load: Callable[[UnitOfWork], _P],
+        save: Callable[[UnitOfWork, _P, datetime], _P],
+        change: Callable[[_P], _P],
+    ) -> _P:
+        """Change a profile (*load*, *change*, *save*) as the command
+        *command* asking *request*, once per idempotency key."""
+        key = check_identifier(idempotency_key, "idempotency key")
+        digest = fingerprint(command, request)
+
+        def work(uow: UnitOfWork) -> _P:
             if self._replayed(uow, key, digest) is not None:
-                return self._ctx.profile(uow, holder)
+                return load(uow)
             now = self._now()
-            profile = change(self._ctx.profile(uow, holder))
-            self._ctx.save_profile(uow, profile, now)
+            profile = save(uow, change(load(uow)), now)
             uow.idempotency.add(IdempotencyRecord(key, digest, canonical_json({}), now))
             uow.commit()
             return profile

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
@@ -35,7 +35,10 @@ from coinecon.clock import require_aware
 from coinecon.errors import FloatNotAllowedError, InvalidTypeError, ValidationError
 from coinecon.ledger.idempotency import canonical_json
 
-__all__ = ["Record"]
+if TYPE_CHECKING:
+    from coinecon.ports import RecordRepository
+
+__all__ = ["Record", "put"]
 
 
 def _utc(value: Any) -> Any:
@@ -122,3 +125,12 @@ def _no_floats(value: object) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _no_floats(item)
+
+
+def put(repository: RecordRepository, record: Record) -> None:
+    """Store *record* in *repository*: added if it is new (version 1), else
+    over the version before it (a stale one is refused)."""
+    if record.version == 1:
+        repository.add(record)
+    else:
+        repository.update(record)

@@ -38,7 +38,7 @@ from coinecon.ledger.journal import (
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
 from coinecon.ports import UnitOfWork
-from coinecon.records import Record
+from coinecon.records import Record, put
 
 __all__ = ["Earnings", "payable_account"]
 
@@ -49,6 +49,24 @@ MANY = 10_000
 def payable_account(creator: str, currency: Currency) -> AccountKey:
     """*creator*'s payable account in *currency*."""
     return AccountKey(AccountKind.CREATOR_PAYABLE, creator, currency)
+
+
+def _payout_legs(creator: str, amount: Money, fee: Money, sign: int) -> tuple[Posting, ...]:
+    """A payout's postings (*sign* 1), or those that give it back (-1): the
+    amount out of the creator's payable account, what is sent into clearing,
+    the fee into revenue."""
+    currency = amount.currency
+    legs = [
+        Posting(payable_account(creator, currency), sign * amount.minor),
+        Posting(
+            entries.money_account(AccountKind.CLEARING, currency), -sign * (amount - fee).minor
+        ),
+    ]
+    if fee.minor:
+        legs.append(
+            Posting(entries.money_account(AccountKind.REVENUE, currency), -sign * fee.minor)
+        )
+    return tuple(legs)
 
 
 class Earnings:
@@ -218,18 +236,12 @@ class Earnings:
         payout_id = self.new_id()
         transaction_id = self.new_id()
         net = amount - fee
-        legs = [
-            Posting(payable, amount.minor),
-            Posting(entries.money_account(AccountKind.CLEARING, currency), -net.minor),
-        ]
-        if fee.minor:
-            legs.append(Posting(entries.money_account(AccountKind.REVENUE, currency), -fee.minor))
         entries.record(
             uow,
             Transaction(
                 id=transaction_id,
                 kind=TransactionKind.PAYOUT,
-                postings=tuple(legs),
+                postings=_payout_legs(creator, amount, fee, 1),
                 occurred_at=now,
                 idempotency_key=key,
                 cause=Cause("payout", payout_id),
@@ -313,22 +325,13 @@ class Earnings:
         )
 
     def _give_back(self, uow: UnitOfWork, payout: Payout, now: datetime) -> str:
-        currency = payout.amount.currency
         transaction_id = self.new_id()
-        legs = [
-            Posting(payable_account(payout.creator, currency), -payout.amount.minor),
-            Posting(entries.money_account(AccountKind.CLEARING, currency), payout.net.minor),
-        ]
-        if payout.fee.minor:
-            legs.append(
-                Posting(entries.money_account(AccountKind.REVENUE, currency), payout.fee.minor)
-            )
         entries.record(
             uow,
             Transaction(
                 id=transaction_id,
                 kind=TransactionKind.PAYOUT,
-                postings=tuple(legs),
+                postings=_payout_legs(payout.creator, payout.amount, payout.fee, -1),
                 occurred_at=now,
                 idempotency_key=f"payout-return:{payout.id}",
                 cause=Cause("payout", payout.id),
@@ -341,10 +344,7 @@ class Earnings:
     def save(uow: UnitOfWork, payout: Payout) -> Payout:
         """Store *payout* (new, or over the version it was read at)."""
         record = payout.record()
-        if record.version == 1:
-            uow.records.add(record)
-        else:
-            uow.records.update(record)
+        put(uow.records, record)
         return attrs.evolve(payout, version=record.version)
 
     @staticmethod

@@ -12,7 +12,7 @@ import attrs
 from coinecon.ledger.idempotency import canonical_json
 from coinecon.money.rate import Rate
 from coinecon.ports import UnitOfWork
-from coinecon.records import Record
+from coinecon.records import Record, put
 
 __all__ = ["CreatorProfile", "load", "save"]
 
@@ -148,8 +148,5 @@ def load(uow: UnitOfWork, creator: str) -> CreatorProfile:
 def save(uow: UnitOfWork, profile: CreatorProfile, now: datetime) -> CreatorProfile:
     """Store *profile* over the version it was read at; return it at its new version."""
     record = profile.record(now)
-    if profile.version:
-        uow.records.update(record)
-    else:
-        uow.records.add(record)
+    put(uow.records, record)
     return attrs.evolve(profile, version=record.version, created_at=record.created_at)

@@ -13,7 +13,7 @@ from coinecon.ledger.idempotency import canonical_json
 from coinecon.money.money import Money
 from coinecon.money.units import Unit, UnitAmount
 from coinecon.ports import UnitOfWork
-from coinecon.records import Record
+from coinecon.records import Record, put
 
 __all__ = ["KIND", "Inventory", "ItemReceipt", "load", "save"]
 
@@ -76,10 +76,7 @@ def load(uow: UnitOfWork, holder: str) -> Inventory:
 def save(uow: UnitOfWork, inventory: Inventory, now: datetime) -> Inventory:
     """Store *inventory* over the version it was read at; return it at its new version."""
     record = inventory.record(now)
-    if inventory.version:
-        uow.records.update(record)
-    else:
-        uow.records.add(record)
+    put(uow.records, record)
     return attrs.evolve(inventory, version=record.version, created_at=record.created_at)
 
 

@@ -27,6 +27,7 @@ from coinecon.recharge.gateway import PaymentEvent, PaymentEventType
 from coinecon.recharge.limits import LimitPolicy
 from coinecon.recharge.profiles import HolderProfile
 from coinecon.recharge.purchases import Purchase
+from coinecon.records import put
 
 if TYPE_CHECKING:
     from dateutil.relativedelta import relativedelta
@@ -64,10 +65,7 @@ class Context:
         """Store *purchase* (new, or over the version of its record it was
         read at: a stale one is refused); return it at its new version."""
         record = purchase.record()
-        if record.version == 1:
-            uow.records.add(record)
-        else:
-            uow.records.update(record)
+        put(uow.records, record)
         return attrs.evolve(purchase, version=record.version)
 
     @staticmethod
@@ -81,10 +79,7 @@ class Context:
         """Store *profile* (new, or over the version it was read at);
         return it at its new version."""
         record = profile.record(now)
-        if profile.version:
-            uow.records.update(record)
-        else:
-            uow.records.add(record)
+        put(uow.records, record)
         return attrs.evolve(profile, version=record.version, created_at=record.created_at)
 
     @staticmethod
