@@ -314,6 +314,63 @@ def purchase_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
     return Row(f"{kind}: purchase", "purchases", tuple(sizes), tuple(seconds), "flat")
 
 
+def gift_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
+    """A gift through ``CoinEconomy.send_gift`` to the hot creator (who
+    receives half of all gifts), on books that hold *size* gifts already,
+    sent over days (earnings held a week), with the creator's carry, held
+    earnings and both profiles read and written on every gift."""
+    from bench_purchases import book as purchase_book  # noqa: PLC0415 (a sibling script)
+
+    from coinecon.adapters.fake_payments import FakePaymentGateway  # noqa: PLC0415
+    from coinecon.creators.payouts import PayoutPolicy  # noqa: PLC0415
+    from coinecon.economy import CoinEconomy  # noqa: PLC0415
+    from coinecon.gifts import Gift, GiftCatalog, GiftPolicy  # noqa: PLC0415
+    from coinecon.recharge import EligibilityPolicy  # noqa: PLC0415
+
+    keys = itertools.count()
+    seconds = []
+    with books(kind, directory) as (store, _, clock):
+        economy = CoinEconomy(
+            price_book=purchase_book(),
+            store=store,
+            gateway=FakePaymentGateway(clock=clock),
+            clock=clock,
+            eligibility=EligibilityPolicy(require_age=False),
+            catalog=GiftCatalog([Gift("rose", "Rose", 1)]),
+            gift_policy=GiftPolicy(creator_must_be_adult=False),
+            payout_policy=PayoutPolicy(holding=timedelta(days=7)),
+        )
+        with economy.wallets.batch() as funding:
+            for h in range(HOLDERS):
+                buy(funding, f"fund-{h}", h, 1_000_000)
+        with economy.batch() as bulk:
+            for c in range(CREATORS):
+                bulk.enroll_creator(f"enroll-{c}", creator=f"creator-{c}", region="US")
+
+        def send(economy: CoinEconomy = economy) -> None:
+            n = next(keys)
+            creator = 0 if n % 2 else n % CREATORS
+            economy.send_gift(
+                f"holder-{n % HOLDERS}",
+                f"creator-{creator}",
+                "rose",
+                context="live",
+                region="US",
+                idempotency_key=f"gift-{n}",
+            )
+
+        done = 0
+        for size in sizes:
+            while done < size:
+                with economy.batch() as bulk:
+                    for _ in range(min(1000, size - done)):
+                        send(bulk)
+                        done += 1
+                clock.advance(timedelta(hours=6))  # four bursts a day
+            seconds.append(timed(send, 50))
+    return Row(f"{kind}: gift to the hot creator", "gifts", tuple(sizes), tuple(seconds), "flat")
+
+
 def lots_ever_row(sizes: Sequence[int]) -> Row:
     """A spend on the memory store from a wallet that bought and spent
     *size* lots before."""
@@ -427,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcomes.append(print_row(open_lots_row(kind, lots, directory)))
             purchases = [s // 4 for s in ledger] if kind == "memory" else [s // 8 for s in ledger]
             outcomes.append(print_row(purchase_row(kind, purchases, directory)))
+            outcomes.append(print_row(gift_row(kind, purchases, directory)))
             if kind == "memory":
                 outcomes.append(print_row(lots_ever_row([s // 2 for s in ledger])))
     if args.only in (None, "pricing"):
