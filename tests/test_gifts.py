@@ -450,3 +450,11 @@ def bulk_kit(kit: Kit, bulk: CoinEconomy) -> Kit:
     copy = object.__new__(Kit)
     copy.__dict__.update(kit.__dict__, economy=bulk)
     return copy
+
+
+def test_setting_a_rate_from_now_replays_as_the_same_request(kit: Kit) -> None:
+    first = kit.economy.set_creator_rate("r-1", creator="cat", rate="70%")
+    kit.clock.advance(timedelta(seconds=1))
+    assert kit.economy.set_creator_rate("r-1", creator="cat", rate="70%") == first
+    with pytest.raises(IdempotencyConflict):
+        kit.economy.set_creator_rate("r-1", creator="cat", rate="70%", effective=T0)

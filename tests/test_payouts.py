@@ -44,7 +44,7 @@ from coinecon.errors import (
 )
 from coinecon.ports import Store
 from coinecon.recharge import Budget, BudgetPeriod
-from economy_kit import T0, Kit
+from economy_kit import COIN, T0, Kit
 
 USD = Currency.of("USD")
 HALF_CENT = ConversionRate({"USD": "0.005", "EUR": "0.0046"})
@@ -134,8 +134,9 @@ def test_a_conversion_with_a_rounding_converts_every_unit(store: Store) -> None:
     receipt = kit.economy.convert("cat", "USD", units=3, idempotency_key="c-1")
     assert (receipt.units, receipt.left, receipt.money) == (DIAMOND(3), DIAMOND(0), usd("0.01"))
     assert kit.economy.earnings("cat") == DIAMOND(146)
-    one = kit.economy.convert("cat", "USD", units=1, idempotency_key="c-2")
-    assert one.money == usd("0.00")  # rounded down to nothing, and said so
+    with pytest.raises(InvalidAmountError, match="convert at least 2"):  # 0.5 rounds to 0
+        kit.economy.convert("cat", "USD", units=1, idempotency_key="c-2")
+    assert kit.economy.earnings("cat") == DIAMOND(146)  # nothing retired for nothing
     assert kit.economy.verify().ok
 
 
@@ -613,3 +614,93 @@ def test_a_senders_statement_over_a_period(store: Store) -> None:
     assert gift["metadata"]["creator"] == "cat"
     assert opening["balance"] == gift["balance"] + 1 == closing["balance"] + 1
     assert closing["balance"] == kit.economy.balance("alice").amount
+
+
+def clawing(store: Store) -> Kit:
+    """Two creators, held earnings, clawback by policy; alice and bob adult."""
+    kit = Kit(store, payout_policy=PayoutPolicy(holding=timedelta(days=7), clawback=True))
+    kit.adult("alice")
+    kit.adult("bob")
+    kit.creator("cat")
+    kit.creator("dog")
+    return kit
+
+
+def gift_of(kit: Kit, sender: str, creator: str, gift: str, key: str, quantity: int = 1) -> None:
+    kit.economy.send_gift(
+        sender, creator, gift, quantity, context="s", region="US", idempotency_key=key
+    )
+
+
+def half_back(kit: Kit, holder: str = "alice") -> None:
+    [purchase] = kit.economy.purchases(holder)
+    half = Money.from_minor(purchase.total.minor // 2, purchase.total.currency)
+    kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id, half))
+
+
+def test_a_clawback_takes_what_the_charged_back_coins_earned_and_no_more(store: Store) -> None:
+    kit = clawing(store)
+    kit.buy("alice", "coins_100", key="p")
+    for n in range(100):  # one-coin roses: half of them earn nothing, half earn one
+        gift_of(kit, "alice", "cat", "rose", f"r-{n}")
+    assert kit.economy.earnings("cat") == DIAMOND(50)
+    half_back(kit)  # 50 coins of debt: those 50 roses earned 25
+    assert kit.economy.earnings("cat") == DIAMOND(25)
+    assert kit.economy.verify().ok
+
+
+def test_partial_chargebacks_claw_each_gifts_coins_once(store: Store) -> None:
+    kit = clawing(store)
+    kit.buy("bob", "coins_500", key="pb")
+    gift_of(kit, "bob", "cat", "heart", "b-1", 20)  # cat: 50, bob's
+    kit.buy("alice", "coins_100", key="pa")
+    gift_of(kit, "alice", "dog", "heart", "a-1", 10)  # dog: 25
+    gift_of(kit, "alice", "cat", "heart", "a-2", 10)  # cat: 25, the latest
+    half_back(kit)
+    assert (kit.economy.earnings("cat"), kit.economy.earnings("dog")) == (DIAMOND(50), DIAMOND(25))
+    half_back(kit)  # the next 50 coins: the older gift, to dog
+    assert (kit.economy.earnings("cat"), kit.economy.earnings("dog")) == (DIAMOND(50), DIAMOND(0))
+    assert kit.economy.verify().ok
+
+
+def test_a_clawback_never_takes_another_gifts_held_earnings(store: Store) -> None:
+    kit = clawing(store)
+    kit.buy("alice", "coins_100", key="pa")
+    gift_of(kit, "alice", "cat", "heart", "a-1", 20)  # released after a week
+    kit.clock.advance(timedelta(days=9))
+    kit.buy("bob", "coins_100", key="pb")
+    gift_of(kit, "bob", "cat", "heart", "b-1", 20)  # bob's, held
+    [purchase] = kit.economy.purchases("alice")
+    kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id))
+    assert kit.economy.earnings("cat") == DIAMOND(100)  # alice's were released: nothing to take
+    assert kit.economy.creator("cat").holding(kit.clock.now()) == 50
+
+
+def test_a_won_chargeback_gives_the_creator_back_what_it_clawed(store: Store) -> None:
+    kit = clawing(store)
+    kit.buy("alice", "coins_100", key="pa")
+    gift_of(kit, "alice", "cat", "heart", "a-1", 20)
+    [purchase] = kit.economy.purchases("alice")
+    kit.economy.handle_payment_event(kit.gateway.charge_back(purchase.id))
+    assert kit.economy.earnings("cat") == DIAMOND(0)
+    kit.events()
+    kit.economy.handle_payment_event(kit.gateway.reverse_chargeback(purchase.id))
+    assert kit.economy.earnings("cat") == DIAMOND(50)
+    assert kit.economy.creator("cat").holding(kit.clock.now()) == 50  # held again, as before
+    assert "earnings.restored" in kit.events()
+    assert kit.economy.balance("alice") == COIN(0)
+    half_back(kit)  # the gift's coins may be charged back again
+    assert kit.economy.earnings("cat") == DIAMOND(25)
+    assert kit.economy.verify().ok
+
+
+def test_reconcile_leaves_a_young_payout_the_provider_does_not_know_yet(store: Store) -> None:
+    kit = converted(store)
+    gateway(kit).script("slow", Raise())
+    payout = kit.economy.request_payout("cat", usd("1.00"), destination="slow", idempotency_key="p")
+    [still] = kit.economy.reconcile_payouts(payout.id)  # it may be on its way
+    assert still.status is PayoutStatus.REQUESTED
+    kit.clock.advance(timedelta(minutes=5))
+    [failed] = kit.economy.reconcile_payouts(payout.id)
+    assert failed.status is PayoutStatus.FAILED
+    assert kit.economy.payable("cat") == {"USD": usd("5.98")}

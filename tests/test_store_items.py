@@ -189,3 +189,11 @@ def test_the_revenue_of_items_is_the_value_of_their_coins(kit: Kit) -> None:
     revenue = AccountKey.system(AccountKind.REVENUE, USD)
     booked = kit.economy.wallets.balances([revenue])[revenue]
     assert -booked == sum(m.minor for m in receipt.value)
+
+
+def test_a_permanent_item_stays_kept_after_the_catalog_drops_it(kit: Kit) -> None:
+    buy(kit, "b-1", "crown")
+    kit.economy.set_catalog(kit.economy.catalog.without_item("crown"))
+    with pytest.raises(ValidationError, match="kept once bought"):
+        kit.economy.use_item("alice", "crown", context="chat", idempotency_key="u-1")
+    assert kit.economy.inventory("alice").kept == ("crown",)

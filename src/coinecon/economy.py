@@ -322,7 +322,10 @@ class CoinEconomy:
             self._ctx, creator_unit=earned_in, share=share, policy=policy, payouts=payout_rules
         )
         self._payments = Payments(
-            self._ctx, self._policies, after_chargeback=self._gifting.claw_back
+            self._ctx,
+            self._policies,
+            after_chargeback=self._gifting.claw_back,
+            after_reversal=self._gifting.give_back,
         )
         self._payout_gateway = payout_gateway
         self._earnings = Earnings(
@@ -879,13 +882,17 @@ class CoinEconomy:
         """
         check_identifier(creator, "creator")
         share = revenue_share_rate(rate)
-        when = self._now() if effective is None else as_utc(effective, "effective")
+        when = None if effective is None else as_utc(effective, "effective")
         return self._change_creator(
             idempotency_key,
             creator,
             "set-creator-rate",
-            {"rate": f"{share.numerator}/{share.denominator}", "effective": when.isoformat()},
-            lambda profile: profile.with_rate(share, when),
+            # The request as asked: a retry of "from now" is the same request.
+            {
+                "rate": f"{share.numerator}/{share.denominator}",
+                "effective": None if when is None else when.isoformat(),
+            },
+            lambda profile: profile.with_rate(share, self._now() if when is None else when),
         )
 
     def creator(self, creator: str) -> CreatorProfile:
@@ -1045,7 +1052,8 @@ class CoinEconomy:
     def use_item(self, holder: str, item: str, *, context: str, idempotency_key: str) -> Inventory:
         """Use one of *holder*'s consumable *item* (a sticker sent in the
         chat *context*): it leaves their inventory, and ``item.used`` is
-        stored. Returns the inventory after.
+        stored. Returns the inventory as it stands after (a replay: as it
+        stands now).
 
         Raises:
             NotAvailableError: the holder has none left.
@@ -1062,7 +1070,7 @@ class CoinEconomy:
                 return inventory_records.load(uow, holder)
             now = self._now()
             inventory = inventory_records.load(uow, holder)
-            if any(i.id == item and not i.consumable for i in self._catalog.items):
+            if item in inventory.kept:
                 raise ValidationError(f"{item!r} is kept once bought, not used up")
             if not inventory.count(item):
                 raise NotAvailableError(f"{holder} has no {item!r} left")
@@ -1293,7 +1301,8 @@ class CoinEconomy:
                 oldest first.
             limit: the most payouts looked at (without *payout_id*).
             older_than: look only at payouts asked for at least this long
-                ago (without *payout_id*).
+                ago; with *payout_id*, one younger that the provider does not
+                know is left as it is (it may still be on its way).
 
         Returns:
             The payouts looked at, as they stand after.
@@ -1313,7 +1322,7 @@ class CoinEconomy:
             except Exception:  # noqa: BLE001 (any failure of the provider's SDK)
                 looked.append(self.payout(one))
                 continue
-            looked.append(self._answer_payout(one, outcome, lookup=True))
+            looked.append(self._answer_payout(one, outcome, unknown_after=older_than))
         return looked
 
     def payout(self, payout_id: str) -> Payout:
@@ -1326,16 +1335,28 @@ class CoinEconomy:
         return self._of_owner(payout_records.KIND, creator, limit, Payout.from_record)
 
     def _answer_payout(
-        self, payout_id: str, outcome: PayoutOutcome | None, *, lookup: bool = False
+        self,
+        payout_id: str,
+        outcome: PayoutOutcome | None,
+        *,
+        unknown_after: timedelta | None = None,
     ) -> Payout:
+        """Apply the provider's answer about a payout. ``None`` is its send
+        that raised (nothing to apply), or, from a lookup
+        (*unknown_after* given), a payout it never received: that fails once
+        it was asked for at least *unknown_after* ago (a younger one may
+        still be on its way to the provider)."""
         if outcome is not None and not isinstance(outcome, PayoutOutcome):
             raise InvalidTypeError(f"the provider answered {outcome!r}, not a PayoutOutcome")
 
         def work(uow: UnitOfWork) -> Payout:
             payout = self._earnings.load(uow, payout_id)
-            if outcome is None and not lookup:
+            now = self._now()
+            if outcome is None and (
+                unknown_after is None or payout.created_at > now - unknown_after
+            ):
                 return payout
-            changed = self._earnings.answer(uow, payout, outcome, self._now())
+            changed = self._earnings.answer(uow, payout, outcome, now)
             uow.commit()
             return payout if changed is None else changed
 

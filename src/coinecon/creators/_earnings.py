@@ -121,7 +121,7 @@ class Earnings:
                 requested=wanted,
             )
         conversion = rate.convert(wanted, currency, now)
-        if not conversion.units:
+        if not conversion.units or not conversion.money.minor:
             raise InvalidAmountError(
                 f"{wanted} {unit.code} are worth less than one minor unit of {currency.code}: "
                 f"convert at least {rate.fewest(currency, now)}"

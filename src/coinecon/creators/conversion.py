@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from fractions import Fraction
+from math import ceil, floor
 from typing import Any, final
 
 import attrs
@@ -149,12 +150,21 @@ class ConversionRate:
         return Conversion(converted, Money.from_minor(minor, wanted), units - converted, worth)
 
     def fewest(self, currency: Currency | str, at: datetime | None) -> int:
-        """The fewest units a conversion into *currency* takes (the
-        denominator of a unit's worth in minor units; 1 with a rounding)."""
+        """The fewest units a conversion into *currency* takes to give one
+        minor unit: converting exactly, the denominator of a unit's worth in
+        minor units; with a rounding, the fewest that round to one."""
         wanted = Currency.of(currency)
-        if self.rounding is not None:
+        per_unit = self.worth(wanted, at) * wanted.scale
+        rounding = self.rounding
+        if rounding is None:
+            return per_unit.denominator  # a Fraction is reduced
+        if rounding in (Rounding.UP, Rounding.CEILING):
             return 1
-        return (self.worth(wanted, at) * wanted.scale).denominator  # a Fraction is reduced
+        if rounding in (Rounding.DOWN, Rounding.FLOOR):
+            return max(1, ceil(1 / per_unit))
+        if rounding is Rounding.HALF_UP:
+            return max(1, ceil(Fraction(1, 2) / per_unit))
+        return floor(Fraction(1, 2) / per_unit) + 1  # HALF_DOWN, HALF_EVEN: past a half
 
 
 @final

@@ -85,17 +85,19 @@ class CreatorProfile:
         """This profile without what was released by *now*."""
         return attrs.evolve(self, held=tuple((at, n) for at, n in self.held if at > now))
 
-    def claw_back(self, units: int, now: datetime) -> tuple[CreatorProfile, int]:
-        """This profile with up to *units* of what is still held taken away
-        (the latest held first), and how many were."""
-        taken = 0
-        kept: list[tuple[datetime, int]] = []
-        for at, n in reversed([(at, n) for at, n in self.held if at > now]):
-            take = min(n, units - taken)
-            taken += take
-            if n - take:
-                kept.append((at, n - take))
-        return attrs.evolve(self, held=tuple(reversed(kept))), taken
+    def take_held(
+        self, released_at: datetime, units: int, now: datetime
+    ) -> tuple[CreatorProfile, int]:
+        """This profile with up to *units* taken from what is held until
+        *released_at* (nothing if that was released by *now*), and how many
+        were taken."""
+        buckets = {at: n for at, n in self.held if at > now}
+        taken = min(units, buckets.get(released_at, 0))
+        if taken:
+            buckets[released_at] -= taken
+        return attrs.evolve(
+            self, held=tuple(sorted((at, n) for at, n in buckets.items() if n))
+        ), taken
 
     def record(self, now: datetime) -> Record:
         """This profile as its record, at the version after the one read."""

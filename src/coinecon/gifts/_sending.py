@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -35,6 +36,7 @@ from coinecon.ports import UnitOfWork
 from coinecon.recharge._context import Context
 from coinecon.recharge.profiles import HolderProfile
 from coinecon.recharge.purchases import Purchase
+from coinecon.records import Record
 
 __all__ = ["Gifting", "Send"]
 
@@ -308,7 +310,10 @@ class Gifting:
             also=[],
             now=now,
         )
-        inventory = inventory_records.save(uow, inventory.changed(item.id, quantity), now)
+        changed = inventory.changed(item.id, quantity)
+        if not item.consumable:
+            changed = changed.keep(item.id)
+        inventory = inventory_records.save(uow, changed, now)
         unit = self.ctx.unit
         receipt = ItemReceipt(
             id=debited.transaction.id,
@@ -352,8 +357,15 @@ class Gifting:
     ) -> None:
         """After a chargeback of *purchase* left *debt* coins of debt (coins
         already spent): with the payout policy's ``clawback``, take back the
-        earnings that the gifts made of those coins bought with it, as far
-        as the earnings are still held (the latest gifts first)."""
+        earnings that the gifts of those coins made, as far as those
+        earnings are still held (the latest gifts first).
+
+        A gift's coins bought with the purchase are charged back once, over
+        however many chargebacks; the units of its first *n* such coins are
+        its earnings times *n* over its coins, rounded down (in the
+        creator's favour), so that the parts of several chargebacks add up
+        exactly. What each chargeback took is kept, for its reversal
+        (:meth:`give_back`)."""
         if not self.payouts.clawback or not self.payouts.holds:
             return
         lots = set(purchase.lot_ids)
@@ -361,7 +373,8 @@ class Gifting:
         gifts = uow.ledger.history(
             wallet, limit=MANY, kinds=(TransactionKind.GIFT,), since=purchase.created_at
         )
-        owed: dict[str, int] = {}  # creator: units their gifts made of the debt's coins
+        parts: dict[str, list[Any]] = {}  # gift: [coins, units taken, creator, released at]
+        profiles: dict[str, CreatorProfile] = {}
         left = debt
         for entry in gifts:
             if not left:
@@ -369,59 +382,151 @@ class Gifting:
             coins = sum(
                 c.amount for c in uow.lots.consumption(entry.transaction_id) if c.lot_id in lots
             )
-            if not coins:
+            before = uow.records.get(CLAWBACK_KIND, entry.transaction_id)
+            counted, clawed = (
+                (0, 0) if before is None else (before.data["coins"], before.data["units"])
+            )
+            part = min(coins - counted, left)
+            if part <= 0:
                 continue
+            left -= part
             gift = uow.ledger.get(entry.transaction_id)
-            if gift is None:  # pragma: no cover (read from the same books)
-                continue
-            for posting in gift.postings:
-                if posting.account.kind is AccountKind.EARNINGS:
-                    part = min(coins, left)
-                    earned = posting.amount * part // -entry.amount
-                    owed[posting.account.owner] = owed.get(posting.account.owner, 0) + earned
-                    left -= part
-        for creator, units in sorted(owed.items()):
-            profile = creator_profiles.load(uow, creator)
-            changed, taken = profile.claw_back(units, now)
-            if not taken:
-                continue
-            creator_profiles.save(uow, changed, now)
-            transaction_id = self.ctx.new_id()
-            earnings = AccountKey.earnings(creator, self.creator_unit)
-            entries.record(
-                uow,
-                Transaction(
-                    id=transaction_id,
-                    kind=TransactionKind.CHARGEBACK,
-                    postings=(
-                        Posting(earnings, -taken),
-                        Posting(AccountKey.issuance(self.creator_unit), taken),
-                    ),
-                    occurred_at=now,
-                    idempotency_key=f"clawback:{chargeback_id}:{creator}",
-                    cause=Cause("purchase", purchase.id),
-                    metadata=metadata_pairs({"chargeback": chargeback_id}),
-                ),
+            assert gift is not None  # noqa: S101 (read from the same books)
+            earned = next(
+                (p for p in gift.postings if p.account.kind is AccountKind.EARNINGS), None
             )
-            self.ctx.announce(
+            taken, creator, released = 0, "", self.payouts.released_at(entry.occurred_at)
+            if earned is not None:
+                creator = earned.account.owner
+                gift_coins = -entry.amount
+                due = (
+                    earned.amount * (counted + part) // gift_coins
+                    - earned.amount * counted // gift_coins
+                )
+                profile = profiles.get(creator) or creator_profiles.load(uow, creator)
+                profiles[creator], taken = profile.take_held(released, due, now)
+            so_far = {"coins": counted + part, "units": clawed + taken}
+            if before is None:
+                uow.records.add(
+                    Record.new(CLAWBACK_KIND, entry.transaction_id, purchase.id, now, so_far)
+                )
+            else:
+                uow.records.update(before.changed(so_far))
+            parts[entry.transaction_id] = [part, taken, creator, released.isoformat()]
+        totals: dict[str, int] = {}
+        for _, taken, creator, _ in parts.values():
+            if taken:
+                totals[creator] = totals.get(creator, 0) + taken
+        for creator, units in sorted(totals.items()):
+            creator_profiles.save(uow, profiles[creator], now)
+            self._move_earnings(
                 uow,
-                "earnings.clawed_back",
+                creator,
+                -units,
+                TransactionKind.CHARGEBACK,
+                f"clawback:{chargeback_id}:{creator}",
+                purchase,
+                chargeback_id,
                 now,
-                canonical_json(
-                    {
-                        "creator": creator,
-                        "units": taken,
-                        "unit": self.creator_unit.code,
-                        "purchase": purchase.id,
-                        "chargeback": chargeback_id,
-                    }
-                ),
-                transaction_id,
+                "earnings.clawed_back",
             )
+        if parts:
+            uow.records.add(
+                Record.new(CLAWED_KIND, chargeback_id, purchase.id, now, {"gifts": parts})
+            )
+
+    def give_back(
+        self, uow: UnitOfWork, purchase: Purchase, chargeback_id: str, now: datetime
+    ) -> None:
+        """After the chargeback *chargeback_id* of *purchase* was reversed:
+        give back what it clawed back (held again until it would have been
+        released), and let its gifts' coins be charged back again."""
+        taken = uow.records.get(CLAWED_KIND, chargeback_id)
+        if taken is None:
+            return
+        totals: dict[str, int] = {}
+        profiles: dict[str, CreatorProfile] = {}
+        for gift_id, (part, units, creator, released) in sorted(taken.data["gifts"].items()):
+            record = uow.records.get(CLAWBACK_KIND, gift_id)
+            assert record is not None  # noqa: S101 (written with the set)
+            uow.records.update(
+                record.changed(
+                    {"coins": record.data["coins"] - part, "units": record.data["units"] - units}
+                )
+            )
+            if units:
+                profile = profiles.get(creator) or creator_profiles.load(uow, creator)
+                at = datetime.fromisoformat(released)
+                profiles[creator] = profile.hold(units, at, now) if at > now else profile
+                totals[creator] = totals.get(creator, 0) + units
+        for creator, units in sorted(totals.items()):
+            creator_profiles.save(uow, profiles[creator], now)
+            self._move_earnings(
+                uow,
+                creator,
+                units,
+                TransactionKind.REVERSAL,
+                f"clawback-reversal:{chargeback_id}:{creator}",
+                purchase,
+                chargeback_id,
+                now,
+                "earnings.restored",
+            )
+        uow.records.remove(CLAWED_KIND, chargeback_id)
+
+    def _move_earnings(
+        self,
+        uow: UnitOfWork,
+        creator: str,
+        units: int,
+        kind: TransactionKind,
+        key: str,
+        purchase: Purchase,
+        chargeback_id: str,
+        now: datetime,
+        event: str,
+    ) -> None:
+        """Take *units* from *creator*'s earnings (negative) or give them
+        back (positive), against the creator unit's issuance."""
+        transaction_id = self.ctx.new_id()
+        entries.record(
+            uow,
+            Transaction(
+                id=transaction_id,
+                kind=kind,
+                postings=(
+                    Posting(AccountKey.earnings(creator, self.creator_unit), units),
+                    Posting(AccountKey.issuance(self.creator_unit), -units),
+                ),
+                occurred_at=now,
+                idempotency_key=key,
+                cause=Cause("purchase", purchase.id),
+                metadata=metadata_pairs({"chargeback": chargeback_id}),
+            ),
+        )
+        self.ctx.announce(
+            uow,
+            event,
+            now,
+            canonical_json(
+                {
+                    "creator": creator,
+                    "units": abs(units),
+                    "unit": self.creator_unit.code,
+                    "purchase": purchase.id,
+                    "chargeback": chargeback_id,
+                }
+            ),
+            transaction_id,
+        )
 
 
 MANY = 10_000
-"""The most gifts read back for one chargeback."""
+"""The most gifts read back for one chargeback (the latest)."""
+CLAWBACK_KIND = "clawback"
+"""The record kind of what chargebacks took of a gift (owned by the purchase)."""
+CLAWED_KIND = "clawed-back"
+"""The record kind of what one chargeback clawed back (owned by the purchase)."""
 
 
 def catalog_gift(catalog: GiftCatalog, gift: str | Gift) -> Gift:

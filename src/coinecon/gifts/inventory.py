@@ -30,6 +30,8 @@ class Inventory:
         holder: whose.
         items: how many of each item they have, by item id (a permanent
             item counts 1 once bought), without those used up.
+        kept: the ids of the permanent items among them (kept once bought,
+            never used up, whatever the catalog says of them later).
         version: the version of its record as read (0: not stored yet);
             not part of its value.
         created_at: when its record was first stored; not part of its value.
@@ -37,6 +39,7 @@ class Inventory:
 
     holder: str
     items: tuple[tuple[str, int], ...] = ()
+    kept: tuple[str, ...] = ()
     version: int = attrs.field(default=0, eq=False)
     created_at: datetime | None = attrs.field(default=None, eq=False)
 
@@ -54,17 +57,28 @@ class Inventory:
             counts.pop(item_id, None)
         return attrs.evolve(self, items=tuple(sorted(counts.items())))
 
+    def keep(self, item_id: str) -> Inventory:
+        """This inventory with *item_id* one of its permanent items."""
+        return attrs.evolve(self, kept=tuple(sorted({*self.kept, item_id})))
+
     def record(self, now: datetime) -> Record:
         """This inventory as its record, at the version after the one read."""
         created = self.created_at if self.created_at is not None else now
-        body = canonical_json({"items": dict(self.items)})
+        body = canonical_json({"items": dict(self.items), "kept": list(self.kept)})
         return Record(KIND, self.holder, self.holder, created, self.version + 1, body)
 
     @classmethod
     def from_record(cls, record: Record) -> Inventory:
         """The inventory its record holds."""
-        items: Mapping[str, int] = record.data["items"]
-        return cls(record.id, tuple(sorted(items.items())), record.version, record.created_at)
+        data = record.data
+        items: Mapping[str, int] = data["items"]
+        return cls(
+            record.id,
+            tuple(sorted(items.items())),
+            tuple(data["kept"]),
+            record.version,
+            record.created_at,
+        )
 
 
 def load(uow: UnitOfWork, holder: str) -> Inventory:

@@ -53,6 +53,7 @@ class Payments:
         policies: Policies,
         *,
         after_chargeback: Callable[[UnitOfWork, Purchase, int, str, datetime], None] | None = None,
+        after_reversal: Callable[[UnitOfWork, Purchase, str, datetime], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.policies = policies
@@ -60,6 +61,9 @@ class Payments:
         # earnings of the coins spent on gifts): given the purchase, the
         # coins of debt, the transaction and the time.
         self.after_chargeback = after_chargeback
+        # And what undoes it when the chargeback is reversed: given the
+        # purchase, the chargeback's transaction and the time.
+        self.after_reversal = after_reversal
 
     def complete(
         self, uow: UnitOfWork, purchase: Purchase, reference: str | None, now: datetime
@@ -376,6 +380,8 @@ class Payments:
             uow, attrs.evolve(purchase, reversals=(*reversals, restored), updated_at=now)
         )
         self._announce_reversal(uow, purchase, restored)
+        if self.after_reversal is not None:
+            self.after_reversal(uow, purchase, chargeback.transaction_id, now)
         return purchase, transaction_id
 
     def _expired_bonus(
