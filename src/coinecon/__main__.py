@@ -204,7 +204,7 @@ def _live_stream(economy: CoinEconomy, clock: ManualClock) -> None:
 def _a_chargeback(
     economy: CoinEconomy, gateway: FakePaymentGateway, clock: ManualClock, purchase_id: str
 ) -> None:
-    print("\n5. alice's bank charges her payment back after she gifted most of it:")
+    print("\n5. alice's bank charges her payment back after she gifted some of her coins:")
     clock.advance(timedelta(days=3))
     charged_back = economy.handle_payment_event(gateway.charge_back(purchase_id))
     [reversal] = charged_back.purchase.reversals

@@ -1,11 +1,13 @@
 """CoinEconomy: the one service a host talks to.
 
-It joins the price book, the wallets, a payment provider and the host's
-event sink: a buyer gets a quote, pays through the provider, and receives
-the coins and bonus coins in one transaction with the money side of the
-books; the provider's later events (settled, failed, refunded, charged back,
-chargeback reversed) are handled once each, in any order. Staff adjust
-wallets with a reason and report on disputes. Everything runs on any
+It joins the price book, the gift catalog, the wallets, the payment and
+payout providers and the host's event sink: a buyer gets a quote, pays
+through the provider, and receives the coins and bonus coins in one
+transaction with the money side of the books; the provider's later events
+(settled, failed, refunded, charged back, chargeback reversed) are handled
+once each, in any order. Viewers send gifts to creators and buy store items;
+creators' earnings are held, converted into money owed and paid out. Staff
+adjust wallets with a reason and report on disputes. Everything runs on any
 :class:`~coinecon.ports.Store`; nothing is wired at import time::
 
     >>> from datetime import UTC, datetime
@@ -185,7 +187,8 @@ class AdjustmentResult:
 
 
 class CoinEconomy:
-    """The recharge half of a coin economy, on any store and payment provider.
+    """A coin economy, both halves (recharge; gifts and creators), on any
+    store and payment and payout providers.
 
     Args:
         price_book: what coins cost.
