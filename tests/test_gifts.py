@@ -239,9 +239,11 @@ def test_a_self_gift_is_refused_unless_the_policy_allows_it(store: Store) -> Non
     kit = Kit(store)
     kit.creator("cat")
     kit.buy("cat")
+    before = books(kit)
     with pytest.raises(NotEligibleError) as refused:
         send(kit, "g-1", sender="cat")
     assert (refused.value.holder, refused.value.reason) == ("cat", "self-gift")
+    assert books(kit) == before
     allowing = Kit(store, gift_policy=GiftPolicy(allow_self_gift=True))
     assert send(allowing, "g-2", sender="cat").earned == DIAMOND(0)
 
@@ -378,8 +380,10 @@ def test_a_wallet_in_debt_cannot_send_gifts(kit: Kit) -> None:
         )
     )
     assert kit.economy.balance("alice").amount < 0
+    before = books(kit)
     with pytest.raises(WalletFrozen):
         send(kit, "g-2", "rose")
+    assert books(kit) == before
     assert kit.economy.verify().ok
 
 

@@ -312,9 +312,11 @@ def test_the_minimum_and_the_cap_refuse_saying_what_remains(store: Store) -> Non
     economy.request_payout("cat", usd("2.00"), destination="acct", idempotency_key="p-1")
     gateway(kit).script("acct", Fail())
     economy.request_payout("cat", usd("1.00"), destination="acct", idempotency_key="p-2")
+    owed, made = economy.payable("cat"), len(economy.payouts("cat"))
     with pytest.raises(LimitExceeded, match=r"1\.00 USD remains") as capped:
         economy.request_payout("cat", usd("1.50"), destination="acct", idempotency_key="p-3")
     assert (capped.value.limit, capped.value.remaining) == ("payout-cap", usd("1.00"))
+    assert (economy.payable("cat"), len(economy.payouts("cat"))) == (owed, made)
     kit.clock.advance(timedelta(days=1))
     assert (
         economy.request_payout("cat", usd("1.50"), destination="acct", idempotency_key="p-3").status
