@@ -2,7 +2,8 @@
 """Development tasks for coinecon, with nothing but Python needed to start.
 
 Each task makes sure ``.venv/`` exists and holds the project and its
-development tools (re-installing when ``pyproject.toml`` changes), then runs:
+development tools (re-installing when ``pyproject.toml`` changes; the demo
+installs only the library and its two dependencies), then runs:
 
     python3 tasks.py demo        the coinecon demo
     python3 tasks.py test        the test suite (tests, docs and docstring examples)
@@ -36,26 +37,34 @@ def _run(*args: str | Path) -> int:
     return subprocess.call([str(a) for a in args], cwd=ROOT)
 
 
-def _ensure_env() -> None:
+def _ensure_env(*, dev: bool = True) -> None:
+    """Make sure ``.venv/`` holds the project: with its development tools
+    (*dev*), or, for the demo, only what it runs (coinecon, attrs and
+    python-dateutil); a development install serves the demo too."""
     if sys.version_info < (3, 11):  # noqa: UP036 (this script runs before any install)
         sys.exit(f"coinecon needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print("creating .venv/ ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    have = STAMP.read_text() if STAMP.exists() else ""
+    if have == f"{wanted} dev" or (not dev and have == f"{wanted} runtime"):
         return
-    print("installing coinecon and its development tools into .venv/ ...", flush=True)
     quiet = ["--quiet", "--disable-pip-version-check"]
-    # Dependency groups (PEP 735) need pip 25.1 or newer.
-    steps = [
-        [PYTHON, "-m", "pip", "install", *quiet, "--upgrade", "pip>=25.1"],
-        [PYTHON, "-m", "pip", "install", *quiet, "--editable", ".", "--group", "dev"],
-    ]
+    if dev:
+        print("installing coinecon and its development tools into .venv/ ...", flush=True)
+        # Dependency groups (PEP 735) need pip 25.1 or newer.
+        steps = [
+            [PYTHON, "-m", "pip", "install", *quiet, "--upgrade", "pip>=25.1"],
+            [PYTHON, "-m", "pip", "install", *quiet, "--editable", ".", "--group", "dev"],
+        ]
+    else:
+        print("installing coinecon (attrs, python-dateutil) into .venv/ ...", flush=True)
+        steps = [[PYTHON, "-m", "pip", "install", *quiet, "--editable", "."]]
     for step in steps:
         if _run(*step) != 0:
             sys.exit("installation failed; see the pip output above")
-    STAMP.write_text(wanted)
+    STAMP.write_text(f"{wanted} {'dev' if dev else 'runtime'}")
 
 
 def _tool(module: str, *args: str) -> int:
@@ -126,7 +135,7 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
         print(__doc__)
         return 2
-    _ensure_env()
+    _ensure_env(dev=sys.argv[1] != "demo")  # the demo needs only the library
     return TASKS[sys.argv[1]](sys.argv[2:])
 
 

@@ -21,6 +21,9 @@ def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "alice: of age from 2026-03-02, vouched by id-check" in out
+    assert "in a temporary SQLite file, deleted at the end (--db PATH keeps it)" in out
+    assert "what the buyer pays:\n       1000 coins (coins_1000): 9.99 USD" in out
+    assert "what the platform pays out of it:\n       card processing: -0.62 USD" in out
     assert "the buyer pays 10.88 USD; the platform keeps 9.37 USD" in out
     assert "completed: alice has 1100 COIN (100 COIN bonus, for 30 days)" in out
     assert "dan: declined (insufficient_funds); his wallet: 0 COIN" in out

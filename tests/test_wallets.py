@@ -3,15 +3,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from coinecon import Currency, ManualClock, Money, UnitAmount
+from coinecon import Currency, ManualClock, Money, Unit, UnitAmount
 from coinecon.adapters.memory import MemoryStore
+from coinecon.adapters.sqlite import SqliteStore
 from coinecon.errors import (
+    BalanceLimitExceeded,
+    FloatNotAllowedError,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidAmountError,
@@ -20,6 +24,7 @@ from coinecon.errors import (
     NaiveDatetimeError,
     StorageError,
     TransferNotAllowed,
+    UnbalancedTransactionError,
     ValidationError,
 )
 from coinecon.ledger.events import OutboxEvent
@@ -33,6 +38,7 @@ from coinecon.ledger.journal import (
 )
 from coinecon.ledger.lots import Lot, LotOrigin
 from coinecon.ledger.wallets import CreditResult, SpendResult, Wallets
+from coinecon.money.money import MAX_MINOR_UNITS
 from coinecon.ports import (
     IdempotencyRepository,
     LedgerRepository,
@@ -754,3 +760,44 @@ def test_a_credit_that_merges_checks_its_cause_too() -> None:
             cause="daily",  # type: ignore[arg-type]
         )
     assert wallets.verify().transactions == 0
+
+
+def test_what_a_new_user_tripped_on_is_said_plainly(tmp_path: Path) -> None:
+    """A float value is refused as a float; a directory or a missing folder is
+    named; the unit's supply limit is called that; an unbalanced transaction
+    names its idempotency key."""
+    wallets = Wallets(MemoryStore())
+    with pytest.raises(FloatNotAllowedError, match=r"0\.99"):
+        wallets.credit(
+            "k",
+            holder="ann",
+            amount=Unit("COIN")(1),
+            origin=LotOrigin.PURCHASE,
+            cause=Cause("purchase", "p"),
+            value=0.99,  # type: ignore[arg-type]
+        )
+    with pytest.raises(ValidationError, match="is a directory"):
+        SqliteStore(tmp_path)
+    with pytest.raises(ValidationError, match="does not exist; create it first"):
+        SqliteStore(tmp_path / "missing" / "books.db")
+    coin = Unit("COIN")
+    wallets.credit(
+        "big",
+        holder="ann",
+        amount=coin(MAX_MINOR_UNITS - 1),
+        origin=LotOrigin.BONUS,
+        cause=Cause("bonus", "b"),
+    )
+    with pytest.raises(BalanceLimitExceeded, match="total supply limit"):
+        wallets.credit(
+            "more", holder="bob", amount=coin(2), origin=LotOrigin.BONUS, cause=Cause("bonus", "b")
+        )
+    with pytest.raises(UnbalancedTransactionError, match="idempotency key 'order-9'"):
+        Transaction(
+            id="t-1",
+            kind=TransactionKind.ADJUSTMENT,
+            postings=(Posting(AccountKey.issuance(coin), -1), Posting(AccountKey.spent(coin), 2)),
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            idempotency_key="order-9",
+            cause=Cause("c", "1"),
+        )

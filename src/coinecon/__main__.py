@@ -58,10 +58,13 @@ def demo(path: Path | None = None) -> None:
     if path is not None:
         if path.exists():
             raise ValidationError(f"{path} exists; the demo writes only to a new file")
-        _tour(path)
+        _tour(path, f"in {path} (SQLite), kept")
         return
     with tempfile.TemporaryDirectory() as directory:
-        _tour(Path(directory) / "coinecon-demo.db")
+        _tour(
+            Path(directory) / "coinecon-demo.db",
+            "in a temporary SQLite file, deleted at the end (--db PATH keeps it)",
+        )
 
 
 def _book() -> PriceBook:
@@ -94,8 +97,8 @@ def _send(economy: CoinEconomy, key: str, sender: str, gift: str, quantity: int 
     )
 
 
-def _tour(path: Path) -> None:
-    print(f"coinecon demo: a small coin economy in {path.name} (SQLite)\n")
+def _tour(path: Path, where: str) -> None:
+    print(f"coinecon demo: a small coin economy {where}\n")
     clock = ManualClock(_START)
     numbers = itertools.count(1)
     gateway = FakePaymentGateway(clock=clock)
@@ -135,8 +138,12 @@ def _tour(path: Path) -> None:
 
         print("\n2. alice buys the 1,000-coin package on the web, paying by card:")
         quote = economy.quote("alice", region="US", sku="coins_1000")
-        for line in (*quote.buyer_lines, *quote.platform_lines):
-            print(f"     {line}")
+        print("     what the buyer pays:")
+        for line in quote.buyer_lines:
+            print(f"       {line}")
+        print("     what the platform pays out of it:")
+        for line in quote.platform_lines:
+            print(f"       {line}")
         print(f"     the buyer pays {quote.total}; the platform keeps {quote.net_revenue}")
         bought = economy.purchase(quote, "pm_alice_visa", "order-1")
         print(
@@ -182,8 +189,11 @@ def _live_stream(economy: CoinEconomy, clock: ManualClock) -> None:
     roses = _send(economy, "gift-2", "alice", "rose", 3)
     print(f"     alice: 3 roses: bob earns {roses.earned} (1/2 + 3/2 = 2), {roses.carry} carried")
     rocket = _send(economy, "gift-3", "alice", "rocket")
-    value = ", ".join(str(money) for money in rocket.value) or "bonus coins only"
-    print(f"     alice: a rocket (500 COIN, worth {value}): bob earns {rocket.earned}")
+    value = ", ".join(str(money) for money in rocket.value) or "nothing: bonus coins only"
+    print(
+        f"     alice: a rocket (500 COIN, bought for {value}, now revenue): "
+        f"bob earns {rocket.earned}"
+    )
     try:
         _send(economy, "gift-4", "alice", "castle")
     except InsufficientFunds as error:

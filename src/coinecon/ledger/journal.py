@@ -560,7 +560,8 @@ def _check_postings(instance: Transaction, _attribute: object, postings: Any) ->
         _refuse_duplicates(accounts)
     if any(totals.values()) and imbalance(postings):
         raise UnbalancedTransactionError(
-            f"transaction {instance.id} does not balance: postings sum to {imbalance(postings)}"
+            f"transaction {instance.id} (idempotency key {instance.idempotency_key!r}) "
+            f"does not balance: postings sum to {imbalance(postings)}"
         )
     if len(wallets) == 1:  # the usual case: no transfer, one direction to allow
         allowed = _CREDITS_WALLET if wallets[0].amount > 0 else _DEBITS_WALLET
@@ -743,9 +744,15 @@ def check_rules(
         before = balances.get(account, 0)
         new = before + posting.amount
         if abs(new) > MAX_MINOR_UNITS:
+            over = abs(new) - MAX_MINOR_UNITS
+            if account.kind is AccountKind.ISSUANCE:
+                raise BalanceLimitExceeded(
+                    f"{account.asset} in circulation would reach {-new}: beyond the "
+                    f"unit's total supply limit of {MAX_MINOR_UNITS} (2^63 - 1) by {over}, "
+                    f"beyond the 64-bit range of its issuance account {account}"
+                )
             raise BalanceLimitExceeded(
-                f"{account} would hold {new}, "
-                f"beyond the 64-bit range by {abs(new) - MAX_MINOR_UNITS}"
+                f"{account} would hold {new}, beyond the 64-bit range by {over}"
             )
         amount = posting.amount
         if (

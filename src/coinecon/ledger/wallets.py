@@ -40,6 +40,7 @@ from coinecon import _checks
 from coinecon._ids import check_identifier, random_id
 from coinecon.clock import Clock, SystemClock, as_utc, require_aware
 from coinecon.errors import (
+    FloatNotAllowedError,
     InsufficientFunds,
     InvalidAmountError,
     InvalidIdentifierError,
@@ -444,6 +445,22 @@ class _BatchUnitOfWork:
         self._batch.failed = True
 
 
+def _check_value(origin: LotOrigin, value: object) -> None:
+    """Refuse a credit's money *value* that does not fit its *origin*."""
+    if isinstance(value, float):
+        raise FloatNotAllowedError(
+            f"value {value!r} is a float; floats are inexact and refused. Pass "
+            f"Money({str(value)!r}, currency) instead"
+        )
+    if origin is LotOrigin.PURCHASE:
+        if not isinstance(value, Money) or not value.is_positive:
+            raise InvalidAmountError(
+                f"a purchase credit needs the positive money value paid, as Money: got {value!r}"
+            )
+    elif value is not None:
+        raise InvalidAmountError(f"only purchased coins carry a money value, not {origin.value}")
+
+
 class _BatchStore:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -568,13 +585,7 @@ class Wallets:
             raise InvalidTypeError(f"origin must be a LotOrigin, got {origin!r}")
         if not isinstance(cause, Cause):
             raise InvalidTypeError(f"cause must be a Cause, got {cause!r}")
-        if origin is LotOrigin.PURCHASE:
-            if not isinstance(value, Money) or not value.is_positive:
-                raise InvalidAmountError("a purchase credit needs the positive money value paid")
-        elif value is not None:
-            raise InvalidAmountError(
-                f"only purchased coins carry a money value, not {origin.value}"
-            )
+        _check_value(origin, value)
         if expires_at is not None and expires_in is not None:
             raise ValidationError("give expires_at or expires_in, not both")
         if expires_at is not None:

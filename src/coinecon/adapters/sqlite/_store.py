@@ -53,6 +53,13 @@ def _check_path(path: object) -> str:
             f"SqliteStore needs a file path, got {text!r}; "
             "use coinecon.adapters.memory.MemoryStore for a store in memory"
         )
+    if Path(text).is_dir():
+        raise ValidationError(f"{text!r} is a directory; SqliteStore needs a file path in one")
+    folder = Path(text).absolute().parent
+    if not folder.is_dir():
+        raise ValidationError(
+            f"the folder {str(folder)!r} of {text!r} does not exist; create it first"
+        )
     return text
 
 
