@@ -48,3 +48,48 @@ def test_the_demo_installs_only_the_library_and_its_two_dependencies(tmp_path: P
     installed = {line.split("==")[0] for line in listed.split()}
     assert {"attrs", "python-dateutil", "coinecon"} <= installed
     assert not installed & {"pytest", "hypothesis", "mypy", "ruff", "sphinx"}
+
+
+@pytest.mark.slow
+def test_a_built_wheel_and_sdist_install_and_run(tmp_path: Path) -> None:
+    """``python -m build`` makes a wheel and an sdist; each installs into a
+    new virtual environment (with only attrs and python-dateutil) and runs."""
+    dist = tmp_path / "dist"
+    built = subprocess.run(  # noqa: S603 (our own interpreter)
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    [wheel] = dist.glob("*.whl")
+    [sdist] = dist.glob("*.tar.gz")
+    for n, package in enumerate((wheel, sdist)):
+        env = tmp_path / f"env-{n}"
+        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)  # noqa: S603
+        python = env / "bin" / "python"
+        installed = subprocess.run(  # noqa: S603 (the new environment's interpreter)
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                str(package),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        ran = subprocess.run(  # noqa: S603 (the new environment's interpreter)
+            [str(env / "bin" / "coinecon"), "--version"], capture_output=True, text=True, check=True
+        )
+        assert ran.stdout.startswith("coinecon 0.")
+        demo = subprocess.run(  # noqa: S603 (the new environment's interpreter)
+            [str(python), "-m", "coinecon", "demo"], capture_output=True, text=True, check=True
+        )
+        assert "verify(): clean" in demo.stdout

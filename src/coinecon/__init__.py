@@ -19,6 +19,9 @@ fake payment and payout providers :mod:`coinecon.adapters.fake_payments` and
 wired at import time.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from coinecon.availability import ALWAYS, Availability
 from coinecon.clock import Clock, ManualClock, SystemClock
 from coinecon.creators import (
@@ -334,3 +337,9 @@ __all__ = [
     "regions",
     "register_currency",
 ]
+
+try:
+    __version__: str = _version("coinecon")
+    """The installed coinecon's version (PEP 440)."""
+except PackageNotFoundError:  # pragma: no cover (run from a source tree never installed)
+    __version__ = "0+unknown"

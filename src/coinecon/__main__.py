@@ -29,6 +29,7 @@ from coinecon import (
     StoreItem,
     ValidationError,
     WalletFrozen,
+    __version__,
 )
 from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
 from coinecon.adapters.fake_payouts import Fail, FakePayoutGateway
@@ -293,6 +294,7 @@ _MONEY_KINDS = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coinecon`` command line; return its exit status."""
     parser = argparse.ArgumentParser(prog="coinecon", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"coinecon {__version__}")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("demo", help="show a tour of the library (the default)")
     run.add_argument(
