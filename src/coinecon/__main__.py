@@ -1,10 +1,13 @@
-"""The ``coinecon`` command: ``python -m coinecon demo`` shows the library at work."""
+"""The ``coinecon`` command: ``coinecon demo`` shows the library at work;
+``verify``, ``balance``, ``history``, ``export`` and ``migrate`` work on a
+SQLite store."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import itertools
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -26,11 +29,13 @@ from coinecon import (
     PayoutPolicy,
     Rate,
     RevenueShare,
+    StorageError,
     StoreItem,
     ValidationError,
     WalletFrozen,
     __version__,
 )
+from coinecon._commands import add_commands
 from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
 from coinecon.adapters.fake_payouts import Fail, FakePayoutGateway
 from coinecon.adapters.sqlite import SqliteStore
@@ -292,7 +297,10 @@ _MONEY_KINDS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``coinecon`` command line; return its exit status."""
+    """Run the ``coinecon`` command line; return its exit status: 0 done, 1
+    a problem found (the books do not verify) or a refusal, 2 a usage error
+    or a file that cannot be read. An error is one line on stderr, never a
+    traceback."""
     parser = argparse.ArgumentParser(prog="coinecon", description=__doc__)
     parser.add_argument("--version", action="version", version=f"coinecon {__version__}")
     commands = parser.add_subparsers(dest="command")
@@ -300,13 +308,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--db", type=Path, help="keep the demo's SQLite file here (default: a temporary file)"
     )
+    add_commands(commands)
     arguments = parser.parse_args(argv)
     try:
-        demo(getattr(arguments, "db", None))
+        command = getattr(arguments, "run", None)
+        if command is None:
+            demo(getattr(arguments, "db", None))
+            return 0
+        status: int = command(arguments, sys.stdout)
+    except StorageError as error:
+        print(f"coinecon: {error}", file=sys.stderr)
+        return 2
     except CoineconError as error:
         print(f"coinecon: {error}", file=sys.stderr)
         return 1
-    return 0
+    except (OSError, sqlite3.Error) as error:
+        print(f"coinecon: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("coinecon: interrupted", file=sys.stderr)
+        return 130
+    return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,212 @@
+"""The operator's subcommands of the ``coinecon`` command: verify, balance,
+history, export and migrate a SQLite store.
+
+Each reads a store with nothing but the standard library and coinecon; each
+reports an error as one line and a non-zero exit status (see
+:func:`coinecon.__main__.main`). Long work shows what it is doing on a
+terminal, and nothing when its output is piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.errors import NotFoundError, StorageError, ValidationError
+from coinecon.export import export_ledger, export_statement
+from coinecon.ledger.journal import AccountKind
+from coinecon.ledger.wallets import Wallets
+from coinecon.money.money import Currency, Money
+from coinecon.money.units import Unit
+
+__all__ = ["add_commands"]
+
+_EXAMPLES = {
+    "verify": "example: coinecon verify books.db",
+    "balance": "example: coinecon balance books.db alice",
+    "history": "example: coinecon history books.db alice --limit 20",
+    "export": (
+        "examples:\n  coinecon export books.db --format csv > ledger.csv\n"
+        "  coinecon export books.db --format jsonl --holder alice "
+        "--since 2026-03-01T00:00:00+00:00"
+    ),
+    "migrate": "example: coinecon migrate books.db   (a backup is written first)",
+}
+
+
+def _status(message: str) -> None:
+    """Say what is being done, on a terminal only (stderr, so stdout stays data)."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise StorageError(f"cannot read {path}: no such file")
+    return path
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{text!r} is not an ISO 8601 time such as 2026-03-01T00:00:00+00:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValidationError(f"{text!r} has no time zone; add one, such as +00:00")
+    return moment
+
+
+def _reader(path: Path) -> SqliteStore:
+    return SqliteStore(_existing(path), read_only=True)
+
+
+def verify(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Check the whole books of a store: exit 0 clean, 1 with its problems."""
+    _status(f"verifying {arguments.db} ...")
+    with _reader(arguments.db) as store:
+        report = Wallets(store).verify()
+    print(str(report), file=out)
+    return 0 if report.ok else 1
+
+
+def _amount(kind: AccountKind, asset: Unit | Currency, balance: int) -> str:
+    if isinstance(asset, Currency):
+        money = Money.from_minor(balance, asset)
+        if kind is AccountKind.CREATOR_PAYABLE:
+            return f"{Money.from_minor(-balance, asset)} owed to them"
+        return str(money)
+    return str(asset(balance))
+
+
+def balance(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Every account of a holder or creator, with its balance."""
+    with _reader(arguments.db) as store, store.unit_of_work() as uow:
+        accounts = uow.ledger.accounts_of(arguments.holder)
+    if not accounts:
+        raise NotFoundError(f"{arguments.holder} has no accounts in {arguments.db}")
+    for account, amount in sorted(accounts.items(), key=lambda pair: str(pair[0])):
+        shown = _amount(account.kind, account.asset, amount)
+        print(f"{account.kind.value:<16} {account.asset.code:<8} {shown}", file=out)
+    return 0
+
+
+def history(arguments: argparse.Namespace, out: TextIO) -> int:
+    """The latest entries of each of a holder's accounts, newest first."""
+    with _reader(arguments.db) as store:
+        with store.unit_of_work() as uow:
+            accounts = sorted(uow.ledger.accounts_of(arguments.holder), key=str)
+        if not accounts:
+            raise NotFoundError(f"{arguments.holder} has no accounts in {arguments.db}")
+        wallets = Wallets(store)
+        for account in accounts:
+            print(f"{account}:", file=out)
+            page = wallets.history(account, limit=arguments.limit)
+            for entry in page.entries:
+                amount = _amount(account.kind, account.asset, entry.amount)
+                after = _amount(account.kind, account.asset, entry.balance_after)
+                print(
+                    f"  {entry.occurred_at.isoformat()}  {entry.kind.value:<12} {amount:>16}"
+                    f"  -> {after:<16} {entry.cause}  ({entry.transaction_id})",
+                    file=out,
+                )
+            if page.next_cursor is not None:
+                print(f"  ... older entries: --limit {arguments.limit * 10}", file=out)
+    return 0
+
+
+def export(arguments: argparse.Namespace, out: TextIO) -> int:
+    """The ledger (or a holder's statement) as CSV or JSON Lines."""
+    since, until = _time(arguments.since), _time(arguments.until)
+    _status(f"exporting {arguments.db} ...")
+    with _reader(arguments.db) as store:
+        if arguments.holder is None:
+            written = export_ledger(
+                store, out, file_format=arguments.format, since=since, until=until
+            )
+        else:
+            written = export_statement(
+                store,
+                out,
+                file_format=arguments.format,
+                holder=arguments.holder,
+                since=since,
+                until=until,
+            )
+    _status(f"{written:,} records written")
+    return 0
+
+
+def migrate(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Upgrade a store's schema to this coinecon's, after a backup."""
+    path = _existing(arguments.db)
+    source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        version: int = source.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            print(f"{path} is at schema version {version} already: nothing to do", file=out)
+            return 0
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{path} has schema version {version}, newer than this coinecon's "
+                f"{SCHEMA_VERSION}: upgrade coinecon"
+            )
+        stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
+        backup = path.with_name(f"{path.name}.v{version}-{stamp}.bak")
+        _status(f"backing up {path} to {backup} ...")
+        target = sqlite3.connect(backup)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    _status(f"migrating {path} from version {version} to {SCHEMA_VERSION} ...")
+    SqliteStore(path).close()
+    print(
+        f"{path}: migrated from schema version {version} to {SCHEMA_VERSION}; "
+        f"the file as it was is in {backup}",
+        file=out,
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the store subcommands to the ``coinecon`` command line."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("db", type=Path, help="the SQLite store")
+        return parser
+
+    command("verify", "check the whole books of a store (exit 1 if not clean)").set_defaults(
+        run=verify
+    )
+    shown = command("balance", "every account of a holder or creator, with its balance")
+    shown.add_argument("holder", help="the holder or creator")
+    shown.set_defaults(run=balance)
+    listed = command("history", "the latest entries of a holder's accounts, newest first")
+    listed.add_argument("holder", help="the holder or creator")
+    listed.add_argument("--limit", type=int, default=50, help="entries per account (50)")
+    listed.set_defaults(run=history)
+    exported = command("export", "the ledger, or a holder's statement, as CSV or JSON Lines")
+    exported.add_argument("--format", choices=("csv", "jsonl"), required=True)
+    exported.add_argument("--holder", help="a holder's statement instead of the whole ledger")
+    exported.add_argument("--since", help="from this ISO 8601 time (inclusive)")
+    exported.add_argument("--until", help="to this ISO 8601 time (exclusive)")
+    exported.set_defaults(run=export)
+    command("migrate", "upgrade a store's schema, after writing a backup").set_defaults(run=migrate)
