@@ -34,7 +34,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(datetime\.)?(date|timedelta)"),
     (r"py:.*", r"(collections\.abc\.)?(Sequence|Iterable|Iterator|Mapping|Callable|Collection)"),
     (r"py:.*", r"(dateutil\.relativedelta\.)?relativedelta|(types\.)?TracebackType|_State"),
-    (r"py:.*", r".*\._Contract|(os\.)?PathLike"),
+    (r"py:.*", r".*\._Contract|(os\.)?PathLike|(pathlib\.)?Path"),
     (r"py:.*", r"(typing\.)?(NoReturn|Any|Self|Protocol)|int|str|bool|object|None"),
     (r"py:.*", r"hypothesis\..*|st\..*|SearchStrategy"),
     (r"py:.*", r"enum\.Enum|threading\..*|decimal|fractions"),
