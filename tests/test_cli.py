@@ -138,3 +138,48 @@ def test_every_subcommand_has_help_with_an_example() -> None:
         done = coinecon(name, "--help")
         assert done.returncode == 0
         assert "example" in done.stdout
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "economy.toml"
+
+
+def test_quote_prices_a_package_line_by_line() -> None:
+    done = coinecon(
+        "quote", str(EXAMPLE), "--sku", "coins_100", "--region", "GB", "--method", "card"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "100 COIN for 0.94 GBP"
+    assert "  100 coins (coins_100): 0.89 GBP" in lines
+    assert lines[-1].startswith("the platform keeps ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "message"),
+    [
+        (("--sku", "coins_100", "--region", "XX", "--method", "card"), 1, "'XX'"),
+        (("--sku", "coins_7", "--region", "US", "--method", "card"), 1, "coins_7"),
+        (
+            ("--sku", "coins_100", "--coins", "5", "--region", "US", "--method", "card"),
+            1,
+            "not both",
+        ),
+    ],
+)
+def test_quote_refuses_in_one_line(arguments: tuple[str, ...], status: int, message: str) -> None:
+    done = coinecon("quote", str(EXAMPLE), *arguments)
+    assert done.returncode == status
+    assert done.stderr.startswith("coinecon: ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_quote_of_a_missing_or_broken_file(tmp_path: Path) -> None:
+    missing = coinecon(
+        "quote", str(tmp_path / "none.toml"), "--sku", "a", "--region", "US", "--method", "card"
+    )
+    assert missing.returncode == 2
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[unit\\n")
+    done = coinecon("quote", str(broken), "--sku", "a", "--region", "US", "--method", "card")
+    assert done.returncode == 1
+    assert "not valid TOML" in done.stderr

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from coinecon.errors import NotFoundError, StorageError, ValidationError
@@ -36,6 +36,10 @@ _EXAMPLES = {
         "--since 2026-03-01T00:00:00+00:00"
     ),
     "migrate": "example: coinecon migrate books.db   (a backup is written first)",
+    "quote": (
+        "examples:\n  coinecon quote economy.toml --sku coins_1000 --region US --method card\n"
+        "  coinecon quote economy.toml --coins 2500 --region GB --method card --storefront web"
+    ),
 }
 
 
@@ -179,6 +183,47 @@ def migrate(arguments: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def quote(arguments: argparse.Namespace, out: TextIO) -> int:
+    """What a package (or a custom amount) costs, line by line, as a
+    definition file prices it."""
+    from coinecon.adapters.fake_payments import FakePaymentGateway  # noqa: PLC0415
+    from coinecon.adapters.memory import MemoryStore  # noqa: PLC0415
+    from coinecon.definitions import load  # noqa: PLC0415
+    from coinecon.economy import CoinEconomy  # noqa: PLC0415
+    from coinecon.recharge import EligibilityPolicy  # noqa: PLC0415
+
+    if (arguments.sku is None) == (arguments.coins is None):
+        raise ValidationError("give --sku or --coins, not both")
+    definition = _definition(arguments.file, load)
+    settings = definition.economy_settings()
+    settings["eligibility"] = EligibilityPolicy(require_age=False)  # a quote, not a purchase
+    economy = CoinEconomy(store=MemoryStore(), gateway=FakePaymentGateway(), **settings)
+    priced = economy.quote(
+        "quote",
+        region=arguments.region,
+        storefront=arguments.storefront,
+        payment_method=arguments.method,
+        sku=arguments.sku,
+        coins=arguments.coins,
+    )
+    print(f"{priced.total_coins} for {priced.total}", file=out)
+    print("what the buyer pays:", file=out)
+    for line in priced.buyer_lines:
+        print(f"  {line}", file=out)
+    print("what the platform pays out of it:", file=out)
+    for line in priced.platform_lines:
+        print(f"  {line}", file=out)
+    print(f"the platform keeps {priced.net_revenue}", file=out)
+    return 0
+
+
+def _definition(path: Path, load: Any) -> Any:
+    """The definition at *path*; a file that cannot be read is a StorageError (exit 2)."""
+    if not path.is_file():
+        raise StorageError(f"cannot read {path}: no such file")
+    return load(path)
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the store subcommands to the ``coinecon`` command line."""
 
@@ -210,3 +255,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     exported.add_argument("--until", help="to this ISO 8601 time (exclusive)")
     exported.set_defaults(run=export)
     command("migrate", "upgrade a store's schema, after writing a backup").set_defaults(run=migrate)
+    priced = commands.add_parser(
+        "quote",
+        help="what a package or a custom amount costs, as a definition file prices it",
+        description="what a package or a custom amount costs, as a definition file prices it",
+        epilog=_EXAMPLES["quote"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    priced.add_argument("file", type=Path, help="the economy definition (TOML)")
+    priced.add_argument("--sku", help="a package")
+    priced.add_argument("--coins", type=int, help="a custom amount of coins")
+    priced.add_argument("--region", required=True, help="the buyer's region (ISO 3166-1)")
+    priced.add_argument("--method", required=True, help="the payment method")
+    priced.add_argument("--storefront", default="web", help="the storefront (web)")
+    priced.set_defaults(run=quote)
