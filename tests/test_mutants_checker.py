@@ -65,10 +65,11 @@ class TestPackages:
         ladder = [package(100, "1.00"), package(200, "2.01")]
         assert shop(packages=ladder).check() == (
             Problem(
-                ERROR,
+                WARNING,
                 "package coins_200, USD/web",
                 "costs more per coin (2.01 USD for 200 coins) than package coins_100 "
                 "(1.00 USD for 100 coins)",
+                code="P002",
             ),
         )
 
@@ -80,6 +81,7 @@ class TestPackages:
                 "package coins_100, USD/web",
                 "costs 1.01 USD for 100 coins, more than package coins_200 at 1.00 USD "
                 "for 200 coins",
+                code="P001",
             ),
         )
 
@@ -96,6 +98,7 @@ class TestTiers:
                 ERROR,
                 "custom amounts, USD/web",
                 "1 coins cost less than one minor unit of USD: the price is not representable",
+                code="C004",
             ),
         )
 
@@ -115,7 +118,7 @@ class TestTiers:
             5, 100, {"web": usd("1.00")}, tiers=[Tier(2, None)], mode=TierMode.GRADUATED
         )
         assert shop(custom=custom).check() == (
-            Problem(ERROR, "custom amounts, tiers", "no tier covers 1-1 coins"),
+            Problem(ERROR, "custom amounts, tiers", "no tier covers 1-1 coins", code="C001"),
         )
 
     def test_an_unchanged_total_at_a_volume_tier_start_is_no_drop(self) -> None:
@@ -144,11 +147,13 @@ class TestTiers:
                 ERROR,
                 "custom amounts, USD/web",
                 "10 coins cost less than one minor unit of USD: the price is not representable",
+                code="C004",
             ),
             Problem(
                 ERROR,
                 "custom amounts, USD/web, 10 coins",
                 "the total drops from 0.05 USD for 9 coins to 0.00 USD for 10 coins",
+                code="C005",
             ),
         )
 
@@ -167,6 +172,7 @@ class TestTiers:
                 ERROR,
                 "custom amounts, USD/web",
                 "2 coins cost less than one minor unit of USD: the price is not representable",
+                code="C004",
             ),
         )
 
@@ -189,18 +195,22 @@ class TestPackagesAgainstCustom:
                 WARNING,
                 "package coins_100, USD/web",
                 "costs 0.95 USD for 100 coins; the same custom amount costs 0.90 USD",
+                code="P003",
             ),
             Problem(
                 WARNING,
                 "package coins_1000, USD/web",
                 "costs 9.50 USD for 1000 coins; the same custom amount costs 9.00 USD",
+                code="P003",
             ),
         )
 
 
 class TestPromotions:
     def test_a_book_that_sells_nothing_still_allows_a_promotion_from_zero_coins(self) -> None:
-        unpriced = Problem(WARNING, "region US", "sells in USD, but nothing has a USD price")
+        unpriced = Problem(
+            WARNING, "region US", "sells in USD, but nothing has a USD price", code="R002"
+        )
         free = Promotion("free", PromotionKind.BONUS_COINS, bonus_coins=5)
         assert shop(promotions=[free]).check() == (unpriced,)
         one = Promotion("one", PromotionKind.BONUS_COINS, bonus_coins=5, min_coins=1)
@@ -210,6 +220,7 @@ class TestPromotions:
                 ERROR,
                 "promotion one",
                 "needs at least 1 coins, but the book sells at most 0: it never applies",
+                code="M006",
             ),
         )
 
@@ -223,6 +234,7 @@ class TestPromotions:
                 ERROR,
                 "promotion bigger",
                 "needs at least 501 coins, but the book sells at most 500: it never applies",
+                code="M006",
             ),
         )
 
@@ -237,6 +249,7 @@ class TestPromotions:
                 ERROR,
                 "promotion empty",
                 f"its window [{may}, {may}) is empty: it never applies",
+                code="M001",
             ),
         )
 
@@ -257,6 +270,7 @@ class TestPromotions:
                 "promotion welcome",
                 "applies to first purchases only, so a limit of 2 redemptions per account "
                 "can never be reached",
+                code="M004",
             ),
         )
 

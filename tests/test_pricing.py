@@ -297,7 +297,9 @@ def test_currency_not_priced_is_not_available() -> None:
     with pytest.raises(NotAvailableError, match="GBP"):
         quote(the_book, region="GB", coins=500)
     assert (
-        Problem(Severity.WARNING, "region GB", "sells in GBP, but nothing has a GBP price")
+        Problem(
+            Severity.WARNING, "region GB", "sells in GBP, but nothing has a GBP price", code="R002"
+        )
         in the_book.check()
     )
 
@@ -831,11 +833,14 @@ def test_check_reports_every_ladder_problem() -> None:
         CoinPackage(f"coins_{coins}", coins, {"web": usd(web)})
         for coins, web in [(100, "0.99"), (500, "4.99"), (1000, "9.99"), (2000, "9.49")]
     ]
-    problems = errors_of(book(packages=naive, custom=None))
-    wheres = [p.where for p in problems]
-    assert "package coins_500, USD/web" in wheres  # 4.99 / 500 is more per coin than 0.99 / 100
-    assert "package coins_1000, USD/web" in wheres
-    assert any("more than package coins_2000" in p.message for p in problems)
+    problems = [p for p in book(packages=naive, custom=None).check() if p.code in {"P001", "P002"}]
+    # 4.99 / 500 is more per coin than 0.99 / 100: a warning by default (P002)
+    rises = {p.where for p in problems if p.code == "P002"}
+    assert {"package coins_500, USD/web", "package coins_1000, USD/web"} <= rises
+    assert all(p.severity is Severity.WARNING for p in problems if p.code == "P002")
+    # a smaller package dearer than a bigger one: an error (P001)
+    drops = [p for p in errors_of(book(packages=naive, custom=None)) if p.code == "P001"]
+    assert any("more than package coins_2000" in p.message for p in drops)
     assert len(problems) >= 4
 
 
@@ -907,12 +912,14 @@ def test_check_reports_a_volume_tier_that_rounds_to_nothing() -> None:
             Severity.ERROR,
             "custom amounts, USD/web",
             "2 coins cost less than one minor unit of USD: the price is not representable",
+            code="C004",
         ),
         # A price that rounds to nothing is a drop from the quantity before it.
         Problem(
             Severity.ERROR,
             "custom amounts, USD/web, 2 coins",
             "the total drops from 0.01 USD for 1 coins to 0.00 USD for 2 coins",
+            code="C005",
         ),
     ]
     with pytest.raises(PriceBookInvalidError):
@@ -982,7 +989,7 @@ def test_validate_raises_every_error_at_once() -> None:
 def test_check_never_raises_on_an_empty_book() -> None:
     empty = PriceBook({})
     assert {p.where for p in empty.check()} == {"regions", "fee schedule"}
-    assert str(empty.check()[0]).startswith("error: regions")
+    assert str(empty.check()[0]).startswith("error[R001]: regions")
 
 
 def test_price_points_round_up() -> None:
@@ -1114,6 +1121,8 @@ def test_warnings_do_not_fail_validate() -> None:
     the_book = book(regions={"US": "USD", "DE": "EUR", "FR": "EUR"})
     problems = the_book.check()
     assert problems == (
-        Problem(Severity.WARNING, "region FR", "has no tax rule: no tax is charged there"),
+        Problem(
+            Severity.WARNING, "region FR", "has no tax rule: no tax is charged there", code="F003"
+        ),
     )
     the_book.validate()  # does not raise

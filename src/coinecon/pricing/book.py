@@ -29,7 +29,14 @@ from coinecon.pricing.checks import check_book
 from coinecon.pricing.custom import CustomAmounts
 from coinecon.pricing.fees import BorneBy, FeeSchedule, TaxMode
 from coinecon.pricing.packages import CoinPackage
-from coinecon.pricing.problems import Problem, Severity
+from coinecon.pricing.problems import (
+    Level,
+    Problem,
+    RuleOverrides,
+    Severity,
+    apply_rules,
+    rule_overrides,
+)
 from coinecon.pricing.promotions import BuyerHistory, Promotion, PromotionKind, StackingPolicy
 from coinecon.pricing.quote import LineKind, Quote, QuoteLine
 
@@ -84,6 +91,10 @@ class PriceBook:
         unit: the unit the book sells (default ``Unit("COIN")``).
         discount_rounding: how a percent-off promotion's cut is rounded
             (default :attr:`Rounding.HALF_UP <coinecon.money.rounding.Rounding.HALF_UP>`).
+        rules: how :meth:`check` and :meth:`validate` treat each rule, by code:
+            ``{"P002": "error", "F003": "off"}`` raises, lowers or silences
+            rules (see :data:`~coinecon.pricing.problems.RULES`). Stored as
+            sorted ``(code, level)`` pairs; unknown codes and levels are refused.
 
     See :doc:`/pricing` for a worked example.
     """
@@ -101,6 +112,12 @@ class PriceBook:
     discount_rounding: Rounding = attrs.field(
         default=Rounding.HALF_UP, validator=instance_of(Rounding)
     )
+    # The overrides are part of the book as written, so they take part in
+    # equality and hashing like every other field: two books that validate
+    # differently are not the same book. They never change a price, and a
+    # quote's fingerprint is made from the quote's own fields, never from the
+    # book, so quotes are the same whatever the rules.
+    rules: tuple[tuple[str, Level], ...] = attrs.field(default=(), converter=rule_overrides)
 
     # -- lookups -----------------------------------------------------------
 
@@ -339,31 +356,47 @@ class PriceBook:
 
     # -- checking ----------------------------------------------------------
 
-    def check(self) -> tuple[Problem, ...]:
-        """Return every problem in the book at once; never raises.
+    def check(self, *, rules: RuleOverrides | None = None) -> tuple[Problem, ...]:
+        """Return every problem in the book at once, each with its rule's code.
 
-        Errors: a total that goes down when coins go up, a per-coin price that
-        rises with quantity, tier gaps and overlaps, a custom amount that rounds
-        to nothing, promotions that can never apply, fees not set in a currency
-        sold. Warnings: a package priced worse than the same custom amount,
-        regions without tax rules or prices, stacking groups without effect.
+        Errors by default: a total that goes down when coins go up, tier gaps
+        and overlaps, a tier discount that falls, a custom amount that rounds
+        to nothing, promotions that can never apply, fees not set in a
+        currency sold. Warnings by default: a package that costs more per coin
+        than a smaller one, a package priced worse than the same custom
+        amount, regions without tax rules or prices, stacking groups without
+        effect. :data:`~coinecon.pricing.problems.RULES` lists every rule.
+
+        The book's own ``rules`` are applied, then *rules* on top of them
+        (as a command line overrides a configuration file): each rule set to
+        ``"off"`` is left out, and each other override sets the severity.
 
         Packages are compared size by neighbouring size within each currency
         and storefront, plus the worst pair of each: the problems grow with
         the packages, not with their pairs, and a book with any pair out of
-        order has at least one.
-        """
-        return check_book(self)
-
-    def validate(self) -> None:
-        """Refuse a book with any error from :meth:`check` (warnings pass).
+        order has at least one (unless its rule is off).
 
         Raises:
-            PriceBookInvalidError: an exception group of every error at once.
+            InvalidPriceBookError: if *rules* has an unknown code or level
+                (the book itself is never the cause: its problems are returned).
         """
-        errors = [p.to_error() for p in self.check() if p.severity is Severity.ERROR]
+        overrides = dict(self.rules)
+        overrides.update(rule_overrides(rules))
+        return apply_rules(check_book(self), overrides)
+
+    def validate(self, *, rules: RuleOverrides | None = None) -> None:
+        """Refuse a book with any error from :meth:`check`, after the book's
+        ``rules`` and then *rules* are applied (warnings pass).
+
+        Raises:
+            PriceBookInvalidError: an exception group of every error at once;
+                its message names the rule codes, to look up or override.
+            InvalidPriceBookError: if *rules* has an unknown code or level.
+        """
+        errors = [p for p in self.check(rules=rules) if p.severity is Severity.ERROR]
         if errors:
+            count = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
+            codes = ", ".join(dict.fromkeys(p.code for p in errors))
             raise PriceBookInvalidError(
-                f"the price book has {len(errors)} error{'s' if len(errors) > 1 else ''}",
-                errors,
+                f"the price book has {count} ({codes})", [p.to_error() for p in errors]
             )

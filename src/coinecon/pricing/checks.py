@@ -12,7 +12,7 @@ from coinecon.money.money import Currency, Money
 from coinecon.pricing.custom import CustomAmounts, TierMode
 from coinecon.pricing.fees import Fee
 from coinecon.pricing.packages import CoinPackage
-from coinecon.pricing.problems import Problem, Severity
+from coinecon.pricing.problems import RULES, Problem
 from coinecon.pricing.promotions import StackingPolicy
 
 if TYPE_CHECKING:
@@ -20,14 +20,13 @@ if TYPE_CHECKING:
 
 __all__ = ["check_book"]
 
-_ERROR = Severity.ERROR
-_WARNING = Severity.WARNING
-
 
 def check_book(book: PriceBook) -> tuple[Problem, ...]:
-    """Return every problem in *book*, errors and warnings, in a stable order.
+    """Return every problem in *book*, errors and warnings, in a stable order,
+    each with its rule's default severity (no override applied).
 
-    See :meth:`PriceBook.check` for what is checked.
+    See :meth:`PriceBook.check` for what is checked, and
+    :data:`~coinecon.pricing.problems.RULES` for the rules.
     """
     return (
         *_regions(book),
@@ -39,13 +38,18 @@ def check_book(book: PriceBook) -> tuple[Problem, ...]:
     )
 
 
+def _problem(code: str, where: str, message: str) -> Problem:
+    """A problem found by rule *code*, at the rule's default severity."""
+    return Problem(RULES[code].severity, where, message, code=code)
+
+
 def _market(currency: Currency, storefront: str) -> str:
     return f"{currency.code}/{storefront}"
 
 
 def _regions(book: PriceBook) -> list[Problem]:
     if not book.regions:
-        return [Problem(_ERROR, "regions", "the book sells in no region")]
+        return [_problem("R001", "regions", "the book sells in no region")]
     problems = []
     priced = {price.currency for package in book.packages for _, price in package.prices}
     if book.custom is not None:
@@ -54,15 +58,15 @@ def _regions(book: PriceBook) -> list[Problem]:
     for region, currency in book.regions:
         if currency not in priced:
             problems.append(
-                Problem(
-                    _WARNING,
+                _problem(
+                    "R002",
                     f"region {region}",
                     f"sells in {currency.code}, but nothing has a {currency.code} price",
                 )
             )
     problems.extend(
-        Problem(
-            _WARNING,
+        _problem(
+            "R003",
             f"currency {currency.code}",
             f"prices are set in {currency.code}, but no region sells in it",
         )
@@ -72,11 +76,13 @@ def _regions(book: PriceBook) -> list[Problem]:
 
 
 _Entry = tuple[CoinPackage, Money]
+_DEARER = "P001"  # a smaller package costs more than a bigger one
+_PER_COIN = "P002"  # a bigger package costs more per coin than a smaller one
 
 
 def _packages(book: PriceBook) -> list[Problem]:
     """The packages of each market (currency and storefront) that cost more
-    than a bigger one, or more per coin than a smaller one.
+    than a bigger one (P001), or more per coin than a smaller one (P002).
 
     Each pair of neighbouring sizes is compared (the dearest of the smaller
     size against the cheapest of the bigger one), then the worst pair of the
@@ -90,8 +96,8 @@ def _packages(book: PriceBook) -> list[Problem]:
         for storefront, price in package.prices:
             markets[price.currency.code, storefront].append((package, price))
     problems: list[Problem] = []
-    for (code, storefront), entries in sorted(markets.items()):
-        market = f"{code}/{storefront}"
+    for (currency, storefront), entries in sorted(markets.items()):
+        market = f"{currency}/{storefront}"
         sizes: dict[int, list[_Entry]] = defaultdict(list)
         for entry in sorted(entries, key=lambda e: (e[0].delivered_coins, e[1].minor, e[0].sku)):
             sizes[entry[0].delivered_coins].append(entry)
@@ -99,14 +105,14 @@ def _packages(book: PriceBook) -> list[Problem]:
         for smaller, bigger in pairwise(sizes.values()):
             dearest, cheapest = max(smaller, key=_price), min(bigger, key=_price)
             if dearest[1] > cheapest[1]:
-                found.append(("dearer", dearest, cheapest))
+                found.append((_DEARER, dearest, cheapest))
             lowest, highest = min(smaller, key=_per_coin), max(bigger, key=_per_coin)
             if _per_coin(highest) > _per_coin(lowest):
-                found.append(("per coin", lowest, highest))
+                found.append((_PER_COIN, lowest, highest))
         for worst in _worst_pairs(list(sizes.values())):
             if worst not in found:
                 found.append(worst)
-        problems += [_package_problem(kind, few, many, market) for kind, few, many in found]
+        problems += [_package_problem(code, few, many, market) for code, few, many in found]
     return problems
 
 
@@ -143,23 +149,23 @@ def _worst_pairs(sizes: list[list[_Entry]]) -> list[tuple[str, _Entry, _Entry]]:
         if lowest is None or _per_coin(bottom) < _per_coin(lowest):
             lowest = bottom
     if drop is not None and drop[0] > 0:
-        worst.append(("dearer", drop[1], drop[2]))
+        worst.append((_DEARER, drop[1], drop[2]))
     if rise is not None and rise[0] > 1:
-        worst.append(("per coin", rise[1], rise[2]))
+        worst.append((_PER_COIN, rise[1], rise[2]))
     return worst
 
 
-def _package_problem(kind: str, few: _Entry, many: _Entry, market: str) -> Problem:
+def _package_problem(code: str, few: _Entry, many: _Entry, market: str) -> Problem:
     (small, small_price), (big, big_price) = few, many
-    if kind == "dearer":
-        return Problem(
-            _ERROR,
+    if code == _DEARER:
+        return _problem(
+            _DEARER,
             f"package {small.sku}, {market}",
             f"costs {small_price} for {small.delivered_coins} coins, more than package "
             f"{big.sku} at {big_price} for {big.delivered_coins} coins",
         )
-    return Problem(
-        _ERROR,
+    return _problem(
+        _PER_COIN,
         f"package {big.sku}, {market}",
         f"costs more per coin ({big_price} for {big.delivered_coins} coins) "
         f"than package {small.sku} ({small_price} for {small.delivered_coins} coins)",
@@ -168,14 +174,14 @@ def _package_problem(kind: str, few: _Entry, many: _Entry, market: str) -> Probl
 
 def _custom(custom: CustomAmounts) -> list[Problem]:
     problems = [
-        Problem(_ERROR, "custom amounts, tiers", message)
+        _problem(_band_code(message), "custom amounts, tiers", message)
         for message in custom.band_problems(custom.tier_start, custom.max_coins)
     ]
     for lower, upper in pairwise(custom.tiers):
         if upper.discount < lower.discount:
             problems.append(
-                Problem(
-                    _ERROR,
+                _problem(
+                    "C003",
                     f"custom amounts, tier {upper}",
                     f"the per-coin price rises with quantity: its discount {upper.discount} "
                     f"is below the {lower.discount} of tier {lower}",
@@ -186,14 +192,21 @@ def _custom(custom: CustomAmounts) -> list[Problem]:
     return problems
 
 
+def _band_code(message: str) -> str:
+    """C002 for an overlap of tiers, C001 for a gap, as
+    :meth:`~coinecon.pricing.custom.CustomAmounts.band_problems` words them
+    (the tests make both, so a change of wording cannot go unnoticed)."""
+    return "C002" if " overlap at " in message else "C001"
+
+
 def _custom_market(custom: CustomAmounts, currency: Currency, storefront: str) -> list[Problem]:
     market = _market(currency, storefront)
     base = custom.find_base_price(currency, storefront)
     if base is None:  # pragma: no cover (markets() lists only priced markets)
         return []
     problems = [
-        Problem(
-            _ERROR,
+        _problem(
+            "C004",
             f"custom amounts, {market}",
             f"{coins} coins cost less than one minor unit of {currency.code}: "
             "the price is not representable",
@@ -214,8 +227,8 @@ def _custom_market(custom: CustomAmounts, currency: Currency, storefront: str) -
             continue  # a gap or an overlap: reported above
         if after < before:
             problems.append(
-                Problem(
-                    _ERROR,
+                _problem(
+                    "C005",
                     f"custom amounts, {market}, {boundary} coins",
                     f"the total drops from {before} for {boundary - 1} coins "
                     f"to {after} for {boundary} coins",
@@ -269,8 +282,8 @@ def _packages_against_custom(book: PriceBook) -> list[Problem]:
                 continue  # reported by the custom-amount checks
             if price > same:
                 problems.append(
-                    Problem(
-                        _WARNING,
+                    _problem(
+                        "P003",
                         f"package {package.sku}, {_market(price.currency, storefront)}",
                         f"costs {price} for {coins} coins; the same custom amount costs {same}",
                     )
@@ -291,20 +304,20 @@ def _promotions(book: PriceBook) -> list[Problem]:
         start, end = promotion.start, promotion.end
         if start is not None and end is not None and end <= start:
             problems.append(
-                Problem(_ERROR, where, f"its window [{start}, {end}) is empty: it never applies")
+                _problem("M001", where, f"its window [{start}, {end}) is empty: it never applies")
             )
         elif promotion.first_window_start() is None:
             problems.append(
-                Problem(
-                    _ERROR,
+                _problem(
+                    "M002",
                     where,
                     "its recurrence has no occurrence inside its window: it never applies",
                 )
             )
         if promotion.stacking_group is not None and book.stacking is StackingPolicy.BEST_SINGLE:
             problems.append(
-                Problem(
-                    _WARNING,
+                _problem(
+                    "M003",
                     where,
                     f"stacking group {promotion.stacking_group!r} has no effect: the book "
                     "applies only the best single promotion",
@@ -313,16 +326,16 @@ def _promotions(book: PriceBook) -> list[Problem]:
         limit = promotion.max_redemptions_per_account
         if promotion.first_purchase and limit is not None and limit > 1:
             problems.append(
-                Problem(
-                    _WARNING,
+                _problem(
+                    "M004",
                     where,
                     f"applies to first purchases only, so a limit of {limit} redemptions "
                     "per account can never be reached",
                 )
             )
         problems.extend(
-            Problem(
-                _WARNING,
+            _problem(
+                "M005",
                 where,
                 f"applies in region {region}, where the book does not sell",
             )
@@ -330,8 +343,8 @@ def _promotions(book: PriceBook) -> list[Problem]:
         )
         if promotion.min_coins > most:
             problems.append(
-                Problem(
-                    _ERROR,
+                _problem(
+                    "M006",
                     where,
                     f"needs at least {promotion.min_coins} coins, but the book sells at most "
                     f"{most}: it never applies",
@@ -342,8 +355,8 @@ def _promotions(book: PriceBook) -> list[Problem]:
 
 def _fee_currencies(fee: Fee, where: str, currencies: list[Currency]) -> list[Problem]:
     return [
-        Problem(
-            _ERROR,
+        _problem(
+            "F002",
             where,
             f"its {part} is not set in {currency.code}, a currency the book sells in",
         )
@@ -358,7 +371,7 @@ def _fees(book: PriceBook) -> list[Problem]:
     currencies = sorted({c for _, c in book.regions}, key=lambda c: c.code)
     if not fees.payment_methods:
         problems.append(
-            Problem(_ERROR, "fee schedule", "no payment method is accepted: nothing can be bought")
+            _problem("F001", "fee schedule", "no payment method is accepted: nothing can be bought")
         )
     for method in fees.payment_methods:
         problems.extend(_fee_currencies(method.fee, f"payment method {method.method}", currencies))
@@ -367,11 +380,11 @@ def _fees(book: PriceBook) -> list[Problem]:
     taxed = {rule.region for rule in fees.taxes}
     sold = {region for region, _ in book.regions}
     problems.extend(
-        Problem(_WARNING, f"region {region}", "has no tax rule: no tax is charged there")
+        _problem("F003", f"region {region}", "has no tax rule: no tax is charged there")
         for region in sorted(sold - taxed)
     )
     problems.extend(
-        Problem(_WARNING, f"tax rule {region}", f"the book does not sell in {region}")
+        _problem("F004", f"tax rule {region}", f"the book does not sell in {region}")
         for region in sorted(taxed - sold)
     )
     return problems
