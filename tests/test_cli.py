@@ -183,3 +183,59 @@ def test_quote_of_a_missing_or_broken_file(tmp_path: Path) -> None:
     done = coinecon("quote", str(broken), "--sku", "a", "--region", "US", "--method", "card")
     assert done.returncode == 1
     assert "not valid TOML" in done.stderr
+
+
+LADDER = """
+[unit]
+code = "COIN"
+[regions]
+US = "USD"
+[fees]
+payment_methods = [{ method = "card" }]
+taxes = [{ region = "US", rate = "8%", mode = "exclusive" }]
+[[packages]]
+sku = "c70"
+coins = 70
+prices = { web = ["0.99 USD"] }
+[[packages]]
+sku = "c350"
+coins = 350
+prices = { web = ["4.99 USD"] }
+"""
+
+
+def test_check_lints_definitions_by_rule_code(tmp_path: Path) -> None:
+    ladder = tmp_path / "ladder.toml"
+    ladder.write_text(LADDER)
+    clean = coinecon("check", str(EXAMPLE))
+    assert (clean.returncode, clean.stdout.strip()) == (0, f"{EXAMPLE}: no problems")
+    warned = coinecon("check", str(ladder), str(EXAMPLE))
+    assert warned.returncode == 0  # a rising per-coin price is a warning by default
+    assert f"{ladder}: warning[P002]: package c350, USD/web" in warned.stdout
+    assert coinecon("check", str(ladder), "--fail-on", "warning").returncode == 1
+    raised = coinecon("check", str(ladder), "--rule", "P002=error", "--format", "json")
+    assert raised.returncode == 1
+    [problem] = json.loads(raised.stdout)
+    assert problem | {"message": ""} == {
+        "file": str(ladder),
+        "code": "P002",
+        "severity": "error",
+        "where": "package c350, USD/web",
+        "message": "",
+    }
+    silenced = coinecon("check", str(ladder), "--rule", "P002=off", "--fail-on", "warning")
+    assert (silenced.returncode, silenced.stdout.strip()) == (0, f"{ladder}: no problems")
+    in_file = tmp_path / "strict.toml"
+    in_file.write_text('[rules]\nP002 = "error"\n' + LADDER)
+    assert coinecon("check", str(in_file)).returncode == 1  # the file's own override
+
+
+def test_check_says_what_it_cannot_read_or_use(tmp_path: Path) -> None:
+    assert coinecon("check", str(tmp_path / "none.toml")).returncode == 2
+    bad_rule = coinecon("check", str(EXAMPLE), "--rule", "P009=error")
+    assert bad_rule.returncode == 2 and "did you mean" in bad_rule.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[unit]\ncode = "COIN"\n[regions]\nUS = "USD"\n[limits]\nspeed = 3\n')
+    done = coinecon("check", str(broken))
+    assert done.returncode == 1
+    assert f"{broken}: error[D000]: limits.speed: unknown key" in done.stdout

@@ -204,6 +204,12 @@ def definitions(draw: st.DrawFn) -> EconomyDefinition:
             store_commissions={"ios": Rate("30%")} if draw(st.booleans()) else {},
         ),
         unit=Unit("COIN", draw(st.sampled_from(["", "Coins"]))),
+        rules=draw(
+            st.dictionaries(
+                st.sampled_from(["P002", "F003", "R002"]),
+                st.sampled_from(["error", "warning", "off"]),
+            )
+        ),
     )
     catalog = GiftCatalog(
         [

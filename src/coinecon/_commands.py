@@ -10,6 +10,7 @@ terminal, and nothing when its output is piped.
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from datetime import datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
-from coinecon.errors import NotFoundError, StorageError, ValidationError
+from coinecon.errors import CoineconError, NotFoundError, StorageError, ValidationError
 from coinecon.export import export_ledger, export_statement
 from coinecon.ledger.journal import AccountKind
 from coinecon.ledger.wallets import Wallets
@@ -36,6 +37,12 @@ _EXAMPLES = {
         "--since 2026-03-01T00:00:00+00:00"
     ),
     "migrate": "example: coinecon migrate books.db   (a backup is written first)",
+    "check": (
+        "examples:\n  coinecon check economy.toml\n"
+        "  coinecon check economy.toml --rule P002=error --rule F003=off --format json\n"
+        "exit status: 0 clean, 1 problems at or above --fail-on (error), 2 a file that "
+        "cannot be read"
+    ),
     "quote": (
         "examples:\n  coinecon quote economy.toml --sku coins_1000 --region US --method card\n"
         "  coinecon quote economy.toml --coins 2500 --region GB --method card --storefront web"
@@ -217,6 +224,53 @@ def quote(arguments: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def check(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Lint definition files: each file's problems (those of the file, and
+    the price book's rules, with the file's and the command line's
+    overrides), as text or JSON."""
+    from coinecon.definitions import DefinitionError, load  # noqa: PLC0415
+    from coinecon.pricing import Severity, render, rule_overrides, worst  # noqa: PLC0415
+
+    overrides = {}
+    for given in arguments.rule:
+        code, _, level = given.partition("=")
+        overrides[code.strip()] = level.strip()
+    try:  # an unknown code or level: a usage error, before any file is read
+        rule_overrides(overrides)
+    except CoineconError as error:
+        print(f"coinecon: --rule: {error}", file=sys.stderr)
+        return 2
+    failing = Severity(arguments.fail_on)
+    status = 0
+    found: list[dict[str, str]] = []
+    for path in arguments.files:
+        if not path.is_file():
+            raise StorageError(f"cannot read {path}: no such file")
+        try:
+            definition = load(path)
+        except DefinitionError as error:
+            status = max(status, 1)
+            for problem in error.problems:
+                found.append(
+                    {"file": str(path), "code": "D000", "severity": "error"}
+                    | {"where": problem.where, "message": problem.message}
+                )
+                if arguments.format == "text":
+                    print(f"{path}: error[D000]: {problem.where}: {problem.message}", file=out)
+            continue
+        problems = definition.price_book.check(rules=overrides)
+        if arguments.format == "text":
+            for line in render(problems).splitlines():
+                print(f"{path}: {line}", file=out)
+        found.extend({"file": str(path)} | p.to_data() for p in problems)
+        bad = worst(problems)
+        if bad is Severity.ERROR or (bad is not None and failing is Severity.WARNING):
+            status = max(status, 1)
+    if arguments.format == "json":
+        print(json.dumps(found, indent=2), file=out)
+    return status
+
+
 def _definition(path: Path, load: Any) -> Any:
     """The definition at *path*; a file that cannot be read is a StorageError (exit 2)."""
     if not path.is_file():
@@ -255,6 +309,29 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     exported.add_argument("--until", help="to this ISO 8601 time (exclusive)")
     exported.set_defaults(run=export)
     command("migrate", "upgrade a store's schema, after writing a backup").set_defaults(run=migrate)
+    linted = commands.add_parser(
+        "check",
+        help="lint economy definition files (the price book's rules, by code)",
+        description="lint economy definition files (the price book's rules, by code)",
+        epilog=_EXAMPLES["check"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    linted.add_argument("files", type=Path, nargs="+", help="definition files (TOML)")
+    linted.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="CODE=LEVEL",
+        help="raise, lower or silence a rule: error, warning or off (repeatable)",
+    )
+    linted.add_argument("--format", choices=("text", "json"), default="text")
+    linted.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        default="error",
+        help="the least severity that fails the check (error)",
+    )
+    linted.set_defaults(run=check)
     priced = commands.add_parser(
         "quote",
         help="what a package or a custom amount costs, as a definition file prices it",

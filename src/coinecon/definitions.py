@@ -77,6 +77,7 @@ from coinecon.pricing import (
     Tier,
     TierMode,
 )
+from coinecon.pricing.problems import rule_overrides
 from coinecon.recharge.eligibility import EligibilityPolicy
 from coinecon.recharge.limits import Budget, BudgetPeriod, LimitPolicy
 
@@ -330,6 +331,7 @@ def load(path: str | Path) -> EconomyDefinition:
 
 
 _TOP = {
+    "rules",
     "unit",
     "regions",
     "packages",
@@ -404,10 +406,14 @@ def _read_book(reader: _Reader, doc: Mapping[str, Any]) -> PriceBook | None:
     stacking = reader.build(
         "stacking", lambda: _enum(StackingPolicy, _g(doc, "stacking", "best-single"))
     )
+    rules_table = reader.table(doc, "rules", "")
+    rules = (
+        () if rules_table is None else reader.build("rules", lambda: rule_overrides(rules_table))
+    )
     rounding = reader.build(
         "discount_rounding", lambda: _enum(Rounding, _g(doc, "discount_rounding", "half-up"))
     )
-    parts = [unit, regions, fees, stacking, rounding, *packages, *promotions]
+    parts = [unit, regions, fees, stacking, rounding, rules, *packages, *promotions]
     if reader.problems or any(part is None for part in parts) or (custom_table and custom is None):
         return None
     assert unit is not None  # noqa: S101 (checked just above)
@@ -426,6 +432,7 @@ def _read_book(reader: _Reader, doc: Mapping[str, Any]) -> PriceBook | None:
             stacking=stacking,
             unit=unit,
             discount_rounding=rounding,
+            rules=rules,
         ),
     )
 
@@ -832,6 +839,8 @@ def dumps(definition: EconomyDefinition) -> str:
     out.lines.append(f"stacking = {_value(book.stacking.value)}")
     out.lines.append(f"discount_rounding = {_value(book.discount_rounding.value)}")
     out.table("unit", {"code": book.unit.code, "name": book.unit.name})
+    if book.rules:
+        out.table("rules", dict(book.rules))
     out.table("regions", {code: currency.code for code, currency in book.regions})
     for package in book.packages:
         data: dict[str, Any] = {"sku": package.sku, "coins": package.coins}
