@@ -239,3 +239,36 @@ def test_check_says_what_it_cannot_read_or_use(tmp_path: Path) -> None:
     done = coinecon("check", str(broken))
     assert done.returncode == 1
     assert f"{broken}: error[D000]: limits.speed: unknown key" in done.stdout
+
+
+def test_long_work_shows_progress_on_a_terminal_only(books: Path) -> None:
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 (our own interpreter, our own module)
+            [sys.executable, "-m", "coinecon", "export", str(books), "--format", "jsonl"],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    records = len(done.stdout.splitlines())
+    assert done.returncode == 0
+    assert f"records written: {records:,}, done".encode() in shown
+    piped = coinecon("export", str(books), "--format", "jsonl")
+    assert piped.stderr == ""

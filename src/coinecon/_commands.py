@@ -13,19 +13,24 @@ import argparse
 import json
 import sqlite3
 import sys
+import time
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from coinecon.errors import CoineconError, NotFoundError, StorageError, ValidationError
 from coinecon.export import export_ledger, export_statement
 from coinecon.ledger.journal import AccountKind
+from coinecon.ledger.verification import verify_books
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
 
 __all__ = ["add_commands"]
+
+_T = TypeVar("_T")
 
 _EXAMPLES = {
     "verify": "example: coinecon verify books.db",
@@ -56,6 +61,45 @@ def _status(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+class _Progress:
+    """A count shown on one line of a terminal as work goes (at most a few
+    times a second), and nothing when stderr is not a terminal."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count = 0
+        self.shown = 0.0
+        self.live = sys.stderr.isatty()
+
+    def add(self, count: int = 1) -> None:
+        self.count += count
+        if self.live and time.monotonic() - self.shown > 0.25:
+            self.shown = time.monotonic()
+            print(f"\r{self.what}: {self.count:,}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.live:
+            print(f"\r{self.what}: {self.count:,}, done", file=sys.stderr, flush=True)
+
+    def counting(self, items: Iterable[_T]) -> Iterator[_T]:
+        """*items*, counted as they are read."""
+        for item in items:
+            self.add()
+            yield item
+
+
+class _CountingOutput:
+    """A text output that counts the records (lines) written through it."""
+
+    def __init__(self, out: TextIO, progress: _Progress) -> None:
+        self.out = out
+        self.progress = progress
+
+    def write(self, text: str) -> int:
+        self.progress.add(text.count("\n"))
+        return self.out.write(text)
+
+
 def _existing(path: Path) -> Path:
     if not path.is_file():
         raise StorageError(f"cannot read {path}: no such file")
@@ -82,9 +126,15 @@ def _reader(path: Path) -> SqliteStore:
 
 def verify(arguments: argparse.Namespace, out: TextIO) -> int:
     """Check the whole books of a store: exit 0 clean, 1 with its problems."""
-    _status(f"verifying {arguments.db} ...")
-    with _reader(arguments.db) as store:
-        report = Wallets(store).verify()
+    progress = _Progress(f"verifying {arguments.db}: postings read")
+    with _reader(arguments.db) as store, store.unit_of_work() as uow:
+        report = verify_books(
+            uow.ledger.transactions(),
+            progress.counting(uow.ledger.postings()),
+            uow.ledger.accounts(),
+            uow.lots.all(),
+        )
+    progress.done()
     print(str(report), file=out)
     return 0 if report.ok else 1
 
@@ -137,22 +187,21 @@ def history(arguments: argparse.Namespace, out: TextIO) -> int:
 def export(arguments: argparse.Namespace, out: TextIO) -> int:
     """The ledger (or a holder's statement) as CSV or JSON Lines."""
     since, until = _time(arguments.since), _time(arguments.until)
-    _status(f"exporting {arguments.db} ...")
+    progress = _Progress(f"exporting {arguments.db}: records written")
+    counted = _CountingOutput(out, progress)
     with _reader(arguments.db) as store:
         if arguments.holder is None:
-            written = export_ledger(
-                store, out, file_format=arguments.format, since=since, until=until
-            )
+            export_ledger(store, counted, file_format=arguments.format, since=since, until=until)
         else:
-            written = export_statement(
+            export_statement(
                 store,
-                out,
+                counted,
                 file_format=arguments.format,
                 holder=arguments.holder,
                 since=since,
                 until=until,
             )
-    _status(f"{written:,} records written")
+    progress.done()
     return 0
 
 
