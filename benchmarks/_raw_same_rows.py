@@ -53,6 +53,22 @@ TABLES = (
     "outbox",
 )
 
+
+def _fingerprint(command: str, fields: dict[str, str]) -> str:
+    """A command's fingerprint as coinecon writes it: the SHA-256 of the
+    canonical request, then ``|`` and a short digest of each field (given as
+    its canonical JSON, the fields in key order)."""
+    request = ",".join(f"{_text(key)}:{text}" for key, text in fields.items())
+    digest = hashlib.sha256(
+        f'{{"command":"{command}","request":{{{request}}}}}'.encode()
+    ).hexdigest()
+    shorts = ",".join(
+        f'{_text(key)}:"{hashlib.sha256(text.encode()).hexdigest()[:10]}"'
+        for key, text in fields.items()
+    )
+    return f"{digest}|{{{shorts}}}"
+
+
 # How JSON writes a string (escaped, ASCII): what coinecon's canonical JSON uses.
 _text = json.encoder.encode_basestring_ascii
 _FLUSH_ROWS = 10_000  # as the adapter: send what waits once this many rows do
@@ -416,13 +432,17 @@ class RawBooks:
         coins = command.coins
         diamonds = command.diamonds
         creator = command.creator_name
-        request = (
-            f'{{"command":"spend","request":{{"also":[[{_text(f"earnings:{creator}:DIAMOND")},'
-            f'{diamonds}],["issuance:@platform:DIAMOND",{-diamonds}]],"amount":{coins},'
-            f'"cause":{_text(f"gift:{command.cause_id}")},"holder":{_text(holder)},'
-            '"kind":"gift","metadata":{},"unit":"COIN"}}'
-        )
-        digest = hashlib.sha256(request.encode("ascii")).hexdigest()
+        fields = {
+            "also": f"[[{_text(f'earnings:{creator}:DIAMOND')},{diamonds}],"
+            f'["issuance:@platform:DIAMOND",{-diamonds}]]',
+            "amount": str(coins),
+            "cause": _text(f"gift:{command.cause_id}"),
+            "holder": _text(holder),
+            "kind": '"gift"',
+            "metadata": "{}",
+            "unit": '"COIN"',
+        }
+        digest = _fingerprint("spend", fields)
         replayed = self._replayed(key, digest)
         if replayed is not None:
             return replayed
@@ -516,13 +536,18 @@ class RawBooks:
         key = command.key
         holder = command.holder_name
         coins = command.coins
-        request = (
-            f'{{"command":"credit","request":{{"amount":{coins},'
-            f'"cause":{_text(f"purchase:{command.cause_id}")},"expires_at":null,'
-            f'"expires_in":null,"holder":{_text(holder)},"metadata":{{}},"origin":"purchase",'
-            f'"unit":"COIN","value":[{command.value},{_text(CURRENCY)}]}}}}'
-        )
-        digest = hashlib.sha256(request.encode("utf-8")).hexdigest()
+        fields = {
+            "amount": str(coins),
+            "cause": _text(f"purchase:{command.cause_id}"),
+            "expires_at": "null",
+            "expires_in": "null",
+            "holder": _text(holder),
+            "metadata": "{}",
+            "origin": '"purchase"',
+            "unit": '"COIN"',
+            "value": f"[{command.value},{_text(CURRENCY)}]",
+        }
+        digest = _fingerprint("credit", fields)
         replayed = self._replayed(key, digest)
         if replayed is not None:
             return replayed

@@ -462,3 +462,10 @@ def test_setting_a_rate_from_now_replays_as_the_same_request(kit: Kit) -> None:
     assert kit.economy.set_creator_rate("r-1", creator="cat", rate="70%") == first
     with pytest.raises(IdempotencyConflict):
         kit.economy.set_creator_rate("r-1", creator="cat", rate="70%", effective=T0)
+
+
+def test_a_reused_key_names_what_changed_in_the_gift(kit: Kit) -> None:
+    send(kit, "g-1", "heart", 2)
+    with pytest.raises(IdempotencyConflict) as conflict:
+        send(kit, "g-1", "heart", 3, context="stream-2")
+    assert conflict.value.fields == ("context", "quantity")

@@ -85,3 +85,35 @@ def test_the_pure_python_encoder_refuses_the_same(monkeypatch: pytest.MonkeyPatc
             canonical_json(value)
     with pytest.raises(InvalidTypeError, match="cannot fingerprint a object"):
         canonical_json({"x": object()})
+
+
+def test_a_conflict_says_which_fields_differ() -> None:
+    from coinecon import Cause, ManualClock, Unit  # noqa: PLC0415
+    from coinecon.adapters.memory import MemoryStore  # noqa: PLC0415
+    from coinecon.ledger.lots import LotOrigin  # noqa: PLC0415
+    from coinecon.ledger.wallets import Wallets  # noqa: PLC0415
+
+    coin = Unit("COIN")
+    wallets = Wallets(MemoryStore(), clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    wallets.credit(
+        "c-1", holder="ann", amount=coin(10), origin=LotOrigin.BONUS, cause=Cause("bonus", "b")
+    )
+    wallets.spend("s-1", holder="ann", amount=coin(3), cause=Cause("item", "wave"))
+    with pytest.raises(IdempotencyConflict) as spent:
+        wallets.spend("s-1", holder="ann", amount=coin(4), cause=Cause("item", "wave"))
+    assert spent.value.fields == ("amount",)
+    assert str(spent.value).endswith("a different request: amount differs")
+    with pytest.raises(IdempotencyConflict) as credited:
+        wallets.credit(
+            "c-1", holder="bob", amount=coin(11), origin=LotOrigin.BONUS, cause=Cause("bonus", "b")
+        )
+    assert credited.value.fields == ("amount", "holder")
+    assert str(credited.value).endswith(": amount, holder differ")
+
+
+def test_a_record_stored_without_fields_still_replays_and_conflicts() -> None:
+    old = IdempotencyRecord("k", "f" * 64, "{}", datetime(2026, 1, 1, tzinfo=UTC))
+    assert old.replay("f" * 64 + '|{"a":"1"}') == "{}"  # the digest decides
+    with pytest.raises(IdempotencyConflict) as info:
+        old.replay("e" * 64 + '|{"a":"1"}')
+    assert info.value.fields == ()

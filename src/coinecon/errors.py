@@ -276,11 +276,19 @@ class IdempotencyConflict(CoineconError, ValueError):
 
     Attributes:
         key: the idempotency key.
+        fields: the fields of the request that differ from the first one's,
+            sorted (empty when the first was stored without them).
     """
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"idempotency key {key!r} was already used for a different request")
+    def __init__(self, key: str, fields: tuple[str, ...] = ()) -> None:
+        differ = (
+            f": {', '.join(fields)} {'differs' if len(fields) == 1 else 'differ'}" if fields else ""
+        )
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request{differ}"
+        )
         self.key = key
+        self.fields = fields
 
 
 class NotFoundError(CoineconError, LookupError):

@@ -97,9 +97,58 @@ def _not_json(error: Exception) -> InvalidTypeError:
 
 
 def fingerprint(command: str, request: Mapping[str, Any]) -> str:
-    """A stable SHA-256 hex digest of a command's name and request fields."""
+    """A stable fingerprint of a command's name and request fields.
+
+    It is the SHA-256 hex digest of both, which decides whether two requests
+    are the same, then ``|`` and a short digest of each field, which says
+    which fields differ when they are not
+    (:class:`~coinecon.errors.IdempotencyConflict`)::
+
+        >>> first = fingerprint("spend", {"holder": "ann", "amount": 5})
+        >>> second = fingerprint("spend", {"holder": "ann", "amount": 6})
+        >>> len(first.split("|")[0]), same_request(first, second), differing(first, second)
+        (64, False, ('amount',))
+    """
     payload = canonical_json({"command": command, "request": request})
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return with_fields(digest, {key: canonical_json(value) for key, value in request.items()})
+
+
+def with_fields(digest: str, fields: Mapping[str, str]) -> str:
+    """*digest* and a short digest of each field (given as its canonical
+    JSON), as :func:`fingerprint` writes them."""
+    shorts = {key: _short(text) for key, text in fields.items()}
+    return f"{digest}|{canonical_json(shorts)}"
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def same_request(one: str, other: str) -> bool:
+    """Whether two fingerprints are of the same request (their digests agree;
+    the field digests only explain a difference)."""
+    return one.partition("|")[0] == other.partition("|")[0]
+
+
+def differing(one: str, other: str) -> tuple[str, ...]:
+    """The fields whose values differ between the requests of two
+    fingerprints, sorted (empty if either was written without its fields)."""
+    first, second = _fields(one), _fields(other)
+    if first is None or second is None:
+        return ()
+    return tuple(sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k)))
+
+
+def _fields(text: str) -> dict[str, str] | None:
+    _, separator, fields = text.partition("|")
+    if not separator:
+        return None
+    try:
+        parsed = json.loads(fields)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 @final
@@ -140,8 +189,8 @@ class IdempotencyRecord:
         Raises:
             IdempotencyConflict: if the request differs from the first one.
         """
-        if fingerprint != self.fingerprint:
-            raise IdempotencyConflict(self.key)
+        if not same_request(fingerprint, self.fingerprint):
+            raise IdempotencyConflict(self.key, differing(fingerprint, self.fingerprint))
         return self.result
 
 

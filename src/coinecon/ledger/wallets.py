@@ -51,7 +51,12 @@ from coinecon.errors import (
 )
 from coinecon.ledger import entries
 from coinecon.ledger.events import EventSink, OutboxEvent
-from coinecon.ledger.idempotency import IdempotencyRecord, canonical_json, fingerprint
+from coinecon.ledger.idempotency import (
+    IdempotencyRecord,
+    canonical_json,
+    fingerprint,
+    with_fields,
+)
 from coinecon.ledger.journal import (
     PLATFORM,
     AccountKey,
@@ -193,15 +198,21 @@ def _spend_fingerprint(
     :func:`~coinecon.ledger.idempotency.fingerprint` of the request as a ``dict``:
     ``holder``, ``unit``, ``amount``, ``cause`` (as text), ``kind``, ``also``
     (sorted ``[account text, amount]`` pairs) and ``metadata``."""
+    fields = {
+        "also": f"[{_postings_json(also) if also else ''}]",
+        "amount": str(amount.amount),
+        "cause": _json_text(f"{cause.type}:{cause.id}"),
+        "holder": _json_text(holder),
+        "kind": _KIND_JSON[kind],
+        "metadata": canonical_json(dict(metadata)) if metadata else "{}",
+        "unit": _json_text(amount.unit.code),
+    }
     payload = (
-        f'{{"command":"spend","request":{{"also":[{_postings_json(also) if also else ""}],'
-        f'"amount":{amount.amount},'
-        f'"cause":{_json_text(f"{cause.type}:{cause.id}")},"holder":{_json_text(holder)},'
-        f'"kind":{_KIND_JSON[kind]},'
-        f'"metadata":{canonical_json(dict(metadata)) if metadata else "{}"},'
-        f'"unit":{_json_text(amount.unit.code)}}}}}'
+        '{"command":"spend","request":{'
+        + ",".join(f'"{key}":{text}' for key, text in fields.items())
+        + "}}"
     )
-    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+    return with_fields(hashlib.sha256(payload.encode("ascii")).hexdigest(), fields)
 
 
 def _postings_json(postings: tuple[Posting, ...]) -> str:
