@@ -39,6 +39,7 @@ from coinecon._commands import add_commands
 from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
 from coinecon.adapters.fake_payouts import Fail, FakePayoutGateway
 from coinecon.adapters.sqlite import SqliteStore
+from coinecon.definitions import DefinitionError
 from coinecon.ledger.journal import AccountKey
 from coinecon.pricing import (
     CoinPackage,
@@ -304,7 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coinecon", description=__doc__)
     parser.add_argument("--version", action="version", version=f"coinecon {__version__}")
     commands = parser.add_subparsers(dest="command")
-    run = commands.add_parser("demo", help="show a tour of the library (the default)")
+    run = commands.add_parser(
+        "demo",
+        help="show a tour of the library (the default)",
+        description="a tour of a live-stream coin economy on a SQLite file",
+        epilog="examples:\n  coinecon demo\n  coinecon demo --db demo.db   (keeps the file)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument(
         "--db", type=Path, help="keep the demo's SQLite file here (default: a temporary file)"
     )
@@ -319,6 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as error:
         print(f"coinecon: {error}", file=sys.stderr)
         return 2
+    except DefinitionError as error:  # several problems: one line, and where to see them
+        count = len(error.problems)
+        source = error.problems[0].source if error.problems else "the definition"
+        print(
+            f"coinecon: {source} has {count} problem{'s' if count != 1 else ''} "
+            f"(the first: {error.problems[0].where}: {error.problems[0].message}); "
+            f"coinecon check {source} lists them",
+            file=sys.stderr,
+        )
+        return 1
     except CoineconError as error:
         print(f"coinecon: {error}", file=sys.stderr)
         return 1

@@ -171,6 +171,10 @@ class EconomyDefinition:
 # -- reading -------------------------------------------------------------------------------
 
 
+class _Noted(Exception):
+    """Raised by a part whose problems were noted one by one."""
+
+
 class _Reader:
     """Reads a parsed TOML document, noting every problem with its key path."""
 
@@ -185,6 +189,8 @@ class _Reader:
         """*make()*, or ``None`` with its error noted at *where*."""
         try:
             return make()
+        except _Noted:
+            pass  # its problems are noted already, each where it is
         except CoineconError as error:
             self.problem(where, str(error).splitlines()[0])
         except (TypeError, ValueError, KeyError) as error:
@@ -444,12 +450,31 @@ def _package(reader: _Reader, table: Mapping[str, Any], where: str) -> CoinPacka
         raise ValidationError(
             'prices is a table of storefronts to money, such as { web = ["0.99 USD"] }'
         )
-    return CoinPackage(
-        _g(table, "sku"),
-        _g(table, "coins"),
-        {storefront: _monies(amounts) for storefront, amounts in prices.items()},
-        bonus_coins=_g(table, "bonus_coins", 0),
+    # Each price on its own, so that every malformed one is reported where it is.
+    parsed: dict[str, list[Money]] = {}
+    complete = True
+    for storefront, amounts in prices.items():
+        path = f"{where}.prices.{storefront}"
+        if not isinstance(amounts, list):
+            reader.problem(path, f'must be an array of money such as ["0.99 USD"], got {amounts!r}')
+            complete = False
+            continue
+        found = [reader.build(f"{path}[{n}]", partial(_money, a)) for n, a in enumerate(amounts)]
+        complete = complete and all(money is not None for money in found)
+        parsed[storefront] = [money for money in found if money is not None]
+    package = reader.build(
+        where,
+        lambda: CoinPackage(
+            _g(table, "sku"),
+            _g(table, "coins"),
+            {storefront: found for storefront, found in parsed.items() if found}
+            or {"web": [Money("1", "USD")]},  # the other fields are checked all the same
+            bonus_coins=_g(table, "bonus_coins", 0),
+        ),
     )
+    if package is None or not complete:
+        raise _Noted
+    return package
 
 
 def _custom(reader: _Reader, table: Mapping[str, Any]) -> CustomAmounts:
