@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
@@ -38,6 +40,7 @@ from coinecon import (
 )
 from coinecon.availability import Availability
 from coinecon.definitions import DefinitionError, EconomyDefinition, dumps, load, loads
+from coinecon.errors import ValidationError
 from coinecon.recharge import Budget, BudgetPeriod, EligibilityPolicy, LimitPolicy
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "economy.toml"
@@ -102,6 +105,25 @@ def test_a_minimal_file_needs_only_a_unit_and_regions() -> None:
             "offset date-time",
         ),
         ("[unit\n", "(top)", "not valid TOML"),
+        (
+            HEAD + '[[packages]]\nsku = "a"\ncoins = 1\nprices = { web = [] }\n',
+            "packages[0]",
+            "no price",
+        ),
+        ('[unit]\ncode = "COIN"\n[regions]\nUS = "USD"\nUK = "GBP"\n', "regions.UK", "is 'GB'"),
+        (HEAD + "[payouts]\nholding = { days = 1.5 }\n", "payouts", "whole number"),
+        (
+            HEAD + '[fees]\npayment_methods = [{ method = "card", colour = 1 }]\n',
+            "fees",
+            "unknown key 'colour'",
+        ),
+        (HEAD + "[limits]\nbudgets = 3\n", "limits.budgets", "unknown key"),
+        (
+            HEAD
+            + '[catalog]\ngifts = [{ id = "rose", name = "Rose", price = 1, availability = 3 }]\n',
+            "catalog.gifts[0]",
+            "must be a table",
+        ),
     ],
 )
 def test_each_problem_says_where(text: str, where: str, message: str) -> None:
@@ -138,6 +160,76 @@ holding = { fortnights = 1 }
     wheres = [p.where for p in refused.value.problems]
     assert wheres == ["unit", "packages[0].extra", "packages[1]", "revenue_share", "payouts"]
     assert "5 problems in the definition" in str(refused.value)
+
+
+def test_repeated_ids_and_bad_regions_are_reported_with_the_other_problems() -> None:
+    text = """
+[unit]
+code = "COIN"
+[regions]
+US = "USD"
+FR = "XXX1"
+[[packages]]
+sku = "a"
+coins = 1
+prices = { web = ["1 USD"] }
+[[packages]]
+sku = "a"
+coins = -2
+prices = { web = ["x"] }
+[catalog]
+gifts = [{ id = "rose", name = "Rose", price = 1 }, { id = "rose", name = "Red", price = 2 }]
+"""
+    with pytest.raises(DefinitionError) as refused:
+        loads(text)
+    problems = {p.where: p.message for p in refused.value.problems}
+    assert "unknown currency code 'XXX1'" in problems["regions.FR"]
+    assert problems["packages[1].sku"] == "'a' repeats packages[0].sku"
+    assert "money is text" in problems["packages[1].prices.web[0]"]
+    assert "at least 1" in problems["packages[1]"]
+    assert problems["catalog.gifts[1].id"] == "'rose' repeats catalog.gifts[0].id"
+    # only the problems found, each once, and no Python internals
+    assert not any("__init__" in p.message for p in refused.value.problems)
+
+
+def test_a_file_that_is_not_utf8_is_a_definition_problem(tmp_path: Path) -> None:
+    path = tmp_path / "shop.toml"
+    path.write_bytes(b'[unit]\ncode = "CO\xffIN"\n')
+    with pytest.raises(DefinitionError) as refused:
+        load(path)
+    (problem,) = refused.value.problems
+    assert (problem.source, problem.where) == (str(path), "(top)")
+    assert problem.message == "not UTF-8 text: byte 17 cannot be decoded"
+
+
+def test_text_a_toml_writer_might_mangle_round_trips() -> None:
+    odd = ZoneInfo("Asia/Kolkata")
+    book = PriceBook(
+        regions={"US": "USD"},
+        packages=[CoinPackage("a", 10, {"web": [Money("1", "USD")]})],
+        promotions=[
+            Promotion(
+                "p",
+                PromotionKind.PERCENT_OFF,
+                rate=Rate("10%"),
+                start=datetime(1890, 1, 1, tzinfo=odd),  # an offset with seconds (LMT)
+                end=datetime(2030, 1, 1, tzinfo=odd),
+            )
+        ],
+        unit=Unit("COIN", "Münzen \x7f \u2028"),
+    )
+    catalog = GiftCatalog(
+        [Gift("rose", "Rosé 🌹", 1, display={"ключ": "значение", 'a"b': "\x00\t"})]
+    )
+    definition = EconomyDefinition(price_book=book, catalog=catalog)
+    text = dumps(definition)
+    assert text.isascii()
+    assert "\x7f" not in text
+    assert loads(text) == definition
+    assert dumps(loads(text)) == text
+    lone = EconomyDefinition(price_book=attrs.evolve(book, unit=Unit("COIN", "\ud800")))
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        dumps(lone)
 
 
 # -- round trips ---------------------------------------------------------------------------------

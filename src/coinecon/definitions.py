@@ -56,7 +56,7 @@ from coinecon.creators.share import RevenueShare
 from coinecon.errors import CoineconError, ValidationError
 from coinecon.gifts.catalog import Gift, GiftCatalog, StoreItem
 from coinecon.gifts.receipts import GiftPolicy
-from coinecon.money.money import Money
+from coinecon.money.money import Currency, Money
 from coinecon.money.rate import Rate
 from coinecon.money.rounding import Rounding
 from coinecon.money.units import Unit
@@ -80,11 +80,29 @@ from coinecon.pricing import (
 from coinecon.pricing.problems import rule_overrides
 from coinecon.recharge.eligibility import EligibilityPolicy
 from coinecon.recharge.limits import Budget, BudgetPeriod, LimitPolicy
+from coinecon.regions import region
 
 __all__ = ["DefinitionError", "DefinitionProblem", "EconomyDefinition", "dumps", "load", "loads"]
 
 _T = TypeVar("_T")
-_HOLDING_FIELDS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
+_HOLDING_FIELDS = (
+    "years",
+    "months",
+    "weeks",
+    "days",
+    "hours",
+    "minutes",
+    "seconds",
+    "microseconds",
+    # absolute: "the 1st of the month", as relativedelta takes them
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "microsecond",
+)
 
 
 @final
@@ -193,9 +211,22 @@ class _Reader:
             pass  # its problems are noted already, each where it is
         except CoineconError as error:
             self.problem(where, str(error).splitlines()[0])
-        except (TypeError, ValueError, KeyError) as error:
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
             self.problem(where, str(error))
         return None
+
+    def unique(self, entries: list[tuple[str, dict[str, Any]]], key: str) -> None:
+        """Note every entry whose *key* repeats an earlier entry's, where it is
+        (so that a repeat is reported even when other parts fail)."""
+        first: dict[Any, str] = {}
+        for where, table in entries:
+            value = table.get(key)
+            if value is None or isinstance(value, dict | list):
+                continue
+            if value in first:
+                self.problem(_join(where, key), f"{value!r} repeats {first[value]}")
+            else:
+                first[value] = _join(where, key)
 
     def table(self, parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any] | None:
         value = parent.get(key)
@@ -235,6 +266,11 @@ def _g(table: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return table.get(key, default)
 
 
+def _known(table: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
+    """The entries of *table* under *known* keys (the others are noted already)."""
+    return {key: value for key, value in table.items() if key in known}
+
+
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
@@ -243,6 +279,34 @@ def _kind(value: object) -> str:
     return {dict: "a table", list: "an array", str: "text", bool: "a boolean"}.get(
         type(value), type(value).__name__
     )
+
+
+def _keys(table: Any, allowed: set[str], what: str) -> Mapping[str, Any]:
+    """*table*, refused unless it is a table of only *allowed* keys."""
+    if not isinstance(table, dict):
+        raise ValidationError(f"{what} must be a table, got {_kind(table)}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"unknown key {unknown[0]!r} in {what} (expected one of {', '.join(sorted(allowed))})"
+        )
+    return table
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValidationError(f"{what} must be an array, got {_kind(value)}")
+    return value
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a table, got {_kind(value)}")
+    return value
+
+
+def _region(code: str, currency: Any) -> tuple[str, Currency]:
+    return region(code), Currency.of(currency)
 
 
 def _money(value: Any) -> Money:
@@ -288,8 +352,11 @@ def _seconds(value: Any) -> timedelta:
     return timedelta(seconds=value)
 
 
-def _window(table: Mapping[str, Any]) -> dict[str, Any]:
-    """The window keys of a table (a promotion's, a gift's, a schedule's)."""
+def _window(table: Any, what: str | None = None) -> dict[str, Any]:
+    """The window keys of a table (a promotion's, a gift's, a schedule's);
+    with *what*, a table of nothing else."""
+    if what is not None:
+        table = _keys(table, _WINDOW_KEYS, what)
     found: dict[str, Any] = {}
     if "start" in table:
         found["start"] = _aware(table["start"])
@@ -333,7 +400,15 @@ def load(path: str | Path) -> EconomyDefinition:
         OSError: the file cannot be read.
     """
     file = Path(path)
-    return loads(file.read_text(encoding="utf-8"), source=str(file))
+    data = file.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problem = DefinitionProblem(
+            str(file), "(top)", f"not UTF-8 text: byte {error.start} cannot be decoded"
+        )
+        raise DefinitionError([problem]) from None
+    return loads(text, source=str(file))
 
 
 _TOP = {
@@ -364,7 +439,12 @@ def _read(reader: _Reader, doc: Mapping[str, Any]) -> EconomyDefinition | None:
     fields: dict[str, Any] = {
         "creator_unit": None
         if creator is None
-        else reader.build("creator_unit", lambda: Unit(creator["code"], _g(creator, "name", ""))),
+        else reader.build(
+            "creator_unit",
+            lambda: Unit(
+                _keys(creator, {"code", "name"}, "creator_unit")["code"], _g(creator, "name", "")
+            ),
+        ),
         "catalog": _read_catalog(reader, doc),
         "revenue_share": _read_share(reader, doc),
         "conversion_rate": _read_conversion(reader, doc),
@@ -391,8 +471,15 @@ def _read_book(reader: _Reader, doc: Mapping[str, Any]) -> PriceBook | None:
     regions = reader.table(doc, "regions", "")
     if regions is None:
         reader.problem("regions", 'missing: where the book sells, such as [regions] US = "USD"')
+    else:
+        # Each region on its own, so that every bad one is reported where it is.
+        for code, currency in regions.items():
+            if reader.build(f"regions.{code}", partial(_region, code, currency)) is None:
+                regions = None
     packages = []
-    for where, table in reader.tables(doc, "packages", ""):
+    package_tables = reader.tables(doc, "packages", "")
+    reader.unique(package_tables, "sku")
+    for where, table in package_tables:
         packages.append(reader.build(where, partial(_package, reader, table, where)))
     custom_table = reader.table(doc, "custom", "")
     custom = (
@@ -401,7 +488,9 @@ def _read_book(reader: _Reader, doc: Mapping[str, Any]) -> PriceBook | None:
         else reader.build("custom", lambda: _custom(reader, custom_table))
     )
     promotions = []
-    for where, table in reader.tables(doc, "promotions", ""):
+    promotion_tables = reader.tables(doc, "promotions", "")
+    reader.unique(promotion_tables, "id")
+    for where, table in promotion_tables:
         promotions.append(reader.build(where, partial(_promotion, reader, table, where)))
     fees_table = reader.table(doc, "fees", "")
     fees = (
@@ -467,8 +556,11 @@ def _package(reader: _Reader, table: Mapping[str, Any], where: str) -> CoinPacka
         lambda: CoinPackage(
             _g(table, "sku"),
             _g(table, "coins"),
-            {storefront: found for storefront, found in parsed.items() if found}
-            or {"web": [Money("1", "USD")]},  # the other fields are checked all the same
+            parsed
+            if complete
+            # A malformed price is noted already; check the other fields all the same.
+            else {storefront: found for storefront, found in parsed.items() if found}
+            or {"web": [Money("1", "USD")]},
             bonus_coins=_g(table, "bonus_coins", 0),
         ),
     )
@@ -497,7 +589,10 @@ def _custom(reader: _Reader, table: Mapping[str, Any]) -> CustomAmounts:
         raise ValidationError("base_prices is a table of storefronts to money")
     tiers = [
         Tier(t["min_coins"], _g(t, "max_coins"), _rate(_g(t, "discount", "0")))
-        for t in _g(table, "tiers", [])
+        for t in (
+            _keys(t, {"min_coins", "max_coins", "discount"}, "a tier")
+            for t in _list(_g(table, "tiers", []), "tiers")
+        )
     ]
     points = [
         PricePoints(_money(p["step"]), _money(p["ending"])) for p in _g(table, "price_points", [])
@@ -548,10 +643,7 @@ def _promotion(reader: _Reader, table: Mapping[str, Any], where: str) -> Promoti
 
 
 def _fee(table: Any) -> Fee:
-    if not isinstance(table, dict):
-        raise ValidationError(
-            f"a fee is a table (rate, fixed, minimum, maximum, rounding), got {table!r}"
-        )
+    table = _keys(table, {"rate", "fixed", "minimum", "maximum", "rounding"}, "a fee")
     return Fee(
         _rate(_g(table, "rate", "0")),
         fixed=_monies(_g(table, "fixed", [])),
@@ -574,7 +666,10 @@ def _fees(reader: _Reader, table: Mapping[str, Any]) -> FeeSchedule:
             borne_by=_enum(BorneBy, _g(method, "borne_by", "platform")),
             storefronts=_g(method, "storefronts", []),
         )
-        for method in _g(table, "payment_methods", [])
+        for method in (
+            _keys(m, {"method", "fee", "borne_by", "storefronts"}, "a payment method")
+            for m in _list(_g(table, "payment_methods", []), "payment_methods")
+        )
     ]
     taxes = [
         TaxRule(
@@ -584,13 +679,19 @@ def _fees(reader: _Reader, table: Mapping[str, Any]) -> FeeSchedule:
             rounding=_enum(Rounding, _g(tax, "rounding", "half-up")),
             label=_g(tax, "label", "tax"),
         )
-        for tax in _g(table, "taxes", [])
+        for tax in (
+            _keys(t, {"region", "rate", "mode", "rounding", "label"}, "a tax rule")
+            for t in _list(_g(table, "taxes", []), "taxes")
+        )
     ]
     service = _g(table, "service_fee")
     return FeeSchedule(
         payment_methods=methods,
         service_fee=None if service is None else _fee(service),
-        store_commissions={k: _rate(v) for k, v in _g(table, "store_commissions", {}).items()},
+        store_commissions={
+            k: _rate(v)
+            for k, v in _mapping(_g(table, "store_commissions", {}), "store_commissions").items()
+        },
         commission_rounding=_enum(Rounding, _g(table, "commission_rounding", "half-up")),
         taxes=taxes,
     )
@@ -602,7 +703,7 @@ def _offer_fields(table: Mapping[str, Any]) -> dict[str, Any]:
         "name": _g(table, "name"),
         "price": _g(table, "price"),
         "display": _g(table, "display", {}),
-        "availability": Availability(**_window(_g(table, "availability", {}))),
+        "availability": Availability(**_window(_g(table, "availability", {}), "availability")),
         "regions": _g(table, "regions", []),
         "min_age": _g(table, "min_age"),
     }
@@ -615,11 +716,15 @@ def _read_catalog(reader: _Reader, doc: Mapping[str, Any]) -> GiftCatalog | None
     reader.unknown(table, "catalog", {"version", "gifts", "items"})
     offer_keys = {"id", "name", "price", "display", "availability", "regions", "min_age"}
     gifts: list[Gift | None] = []
-    for where, gift in reader.tables(table, "gifts", "catalog"):
+    gift_tables = reader.tables(table, "gifts", "catalog")
+    reader.unique(gift_tables, "id")
+    for where, gift in gift_tables:
         reader.unknown(gift, where, offer_keys)
         gifts.append(reader.build(where, partial(_gift, gift)))
     items: list[StoreItem | None] = []
-    for where, item in reader.tables(table, "items", "catalog"):
+    item_tables = reader.tables(table, "items", "catalog")
+    reader.unique(item_tables, "id")
+    for where, item in item_tables:
         reader.unknown(item, where, offer_keys | {"consumable"})
         items.append(reader.build(where, partial(_item, item)))
     if any(offer is None for offer in [*gifts, *items]):
@@ -658,7 +763,10 @@ def _read_share(reader: _Reader, doc: Mapping[str, Any]) -> RevenueShare | None:
         lambda: RevenueShare(
             _rate(_g(table, "default")),
             changes=_dated(_g(table, "changes", [])),
-            creators={name: _dated(rates) for name, rates in _g(table, "creators", {}).items()},
+            creators={
+                name: _dated(rates)
+                for name, rates in _mapping(_g(table, "creators", {}), "creators").items()
+            },
         ),
     )
 
@@ -681,7 +789,10 @@ def _read_conversion(reader: _Reader, doc: Mapping[str, Any]) -> ConversionRate 
     return reader.build(
         "conversion",
         lambda: ConversionRate(
-            {code: worth(value) for code, value in _g(table, "rates", {}).items()},
+            {
+                code: worth(value)
+                for code, value in _mapping(_g(table, "rates", {}), "rates").items()
+            },
             rounding=None if rounding is None else _enum(Rounding, rounding),
         ),
     )
@@ -710,27 +821,34 @@ def _read_payouts(reader: _Reader, doc: Mapping[str, Any]) -> PayoutPolicy | Non
     )
 
     def make() -> PayoutPolicy:
-        holding = _g(table, "holding", {})
-        if not isinstance(holding, dict) or set(holding) - set(_HOLDING_FIELDS):
-            raise ValidationError(f"holding is a table of {', '.join(_HOLDING_FIELDS)}")
+        holding = _keys(_g(table, "holding", {}), set(_HOLDING_FIELDS), "holding")
+        for field, amount in holding.items():
+            if type(amount) is not int:
+                raise ValidationError(f"holding's {field} is a whole number, got {amount!r}")
         seconds = _g(table, "holding_seconds")
-        if seconds is not None and (type(seconds) is not int or seconds < 0 or holding):
+        if seconds is not None and (type(seconds) is not int or seconds < 0 or "holding" in table):
             raise ValidationError(
                 "holding_seconds is a whole number of seconds from 0, instead of holding"
             )
+        caps_tables = [
+            _keys(c, {"amount", "period", "time_zone"}, "a cap")
+            for c in _list(_g(table, "caps", []), "caps")
+        ]
         caps = [
             Budget(
                 _money(cap["amount"]),
                 _enum(BudgetPeriod, cap["period"]),
                 _g(cap, "time_zone", "UTC"),
             )
-            for cap in _g(table, "caps", [])
+            for cap in caps_tables
         ]
         return PayoutPolicy(
-            holding=relativedelta(**holding) if holding else timedelta(seconds=seconds or 0),
+            holding=relativedelta(**holding)
+            if "holding" in table
+            else timedelta(seconds=seconds or 0),
             minimum=_monies(_g(table, "minimum", [])),
             caps=caps,
-            schedule=Availability(**_window(_g(table, "schedule", {}))),
+            schedule=Availability(**_window(_g(table, "schedule", {}), "schedule")),
             fee=_fee(_g(table, "fee", {})),
             clawback=_g(table, "clawback", default=False),
         )
@@ -742,35 +860,53 @@ def _read_gift_policy(reader: _Reader, doc: Mapping[str, Any]) -> GiftPolicy | N
     table = reader.table(doc, "gift_policy", "")
     if table is None:
         return None
-    reader.unknown(
-        table,
-        "gift_policy",
-        {"regions", "allow_self_gift", "creator_must_be_adult", "max_quantity"},
-    )
-    return reader.build("gift_policy", lambda: GiftPolicy(**table))
+    known = {"regions", "allow_self_gift", "creator_must_be_adult", "max_quantity"}
+    reader.unknown(table, "gift_policy", known)
+    return reader.build("gift_policy", lambda: GiftPolicy(**_known(table, known)))
 
 
 def _read_eligibility(reader: _Reader, doc: Mapping[str, Any]) -> EligibilityPolicy | None:
     table = reader.table(doc, "eligibility", "")
     if table is None:
         return None
-    reader.unknown(table, "eligibility", {"regions", "age_of_majority", "require_age"})
-    return reader.build("eligibility", lambda: EligibilityPolicy(**table))
+    known = {"regions", "age_of_majority", "require_age"}
+    reader.unknown(table, "eligibility", known)
+    return reader.build("eligibility", lambda: EligibilityPolicy(**_known(table, known)))
 
 
 def _read_limits(reader: _Reader, doc: Mapping[str, Any]) -> LimitPolicy | None:
     table = reader.table(doc, "limits", "")
     if table is None:
         return None
-    reader.unknown(table, "limits", {"purchases_per_hour", "max_wallet_balance"})
-    return reader.build("limits", lambda: LimitPolicy(**table))
+    known = {"purchases_per_hour", "max_wallet_balance"}
+    reader.unknown(table, "limits", known)
+    return reader.build("limits", lambda: LimitPolicy(**_known(table, known)))
 
 
 # -- writing -------------------------------------------------------------------------------
 
 
 def _text(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    r"""*value* as a TOML basic string, ASCII only: JSON's escapes are TOML's
+    too, except for characters beyond U+FFFF (JSON writes a surrogate pair,
+    TOML wants ``\UXXXXXXXX``) and DEL (which JSON leaves as it is)."""
+    return "".join(
+        char if " " <= char < "\x7f" and char not in '"\\' else _escape(char) for char in value
+    ).join('""')
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
+    if code == 0x7F:
+        return "\\u007f"
+    if 0xD800 <= code <= 0xDFFF:
+        raise ValidationError(f"a lone surrogate ({char!r}) cannot be written in TOML")
+    return json.dumps(char, ensure_ascii=True)[1:-1]
+
+
+_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 def _value(value: Any) -> str:
@@ -782,17 +918,27 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         return _text(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        # In UTC: TOML offsets are whole minutes, some zones' were not. The
+        # instant is the same, and times compare as instants.
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(item) for item in value) + "]"
     if isinstance(value, dict):
         inner = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
         return "{ " + inner + " }" if inner else "{}"
-    raise TypeError(f"cannot write {value!r} as TOML")  # pragma: no cover (only our values)
+    raise ValidationError(f"cannot write {value!r} in a definition file")
 
 
 def _key(key: str) -> str:
-    return key if key and all(c.isalnum() or c in "-_" for c in key) else _text(key)
+    """*key* bare if TOML allows it (ASCII letters, digits, ``-`` and ``_``), else quoted."""
+    return key if key and set(key) <= _BARE else _text(key)
+
+
+def _whole_seconds(duration: timedelta, what: str) -> int:
+    seconds = int(duration.total_seconds())
+    if duration != timedelta(seconds=seconds):
+        raise ValidationError(f"{what} of {duration} is not whole seconds: a file cannot hold it")
+    return seconds
 
 
 def _rate_text(rate: Rate) -> str:
@@ -818,7 +964,7 @@ def _window_data(window: Availability) -> dict[str, Any]:
     if window.rrule is not None:
         data["rrule"] = window.rrule
     if window.duration is not None:
-        data["duration_seconds"] = int(window.duration.total_seconds())
+        data["duration_seconds"] = _whole_seconds(window.duration, "a window's duration")
     if window.timezone is not UTC:
         data["timezone"] = window.to_data()["timezone"]
     return data
@@ -948,7 +1094,11 @@ def _promotion_data(promotion: Promotion) -> dict[str, Any]:
 
 def _offer_data(offer: Gift | StoreItem) -> dict[str, Any]:
     data: dict[str, Any] = {"id": offer.id, "name": offer.name, "price": offer.price}
-    display = {k: v for k, v in offer.display if v is not None}
+    if any(v is None for _, v in offer.display):
+        raise ValidationError(
+            f"{offer.id}'s display has a None value, which TOML cannot hold: leave the key out"
+        )
+    display = dict(offer.display)
     if display:
         data["display"] = display
     window = _window_data(offer.availability)
@@ -1008,13 +1158,15 @@ def _write_rest(out: _Writer, definition: EconomyDefinition) -> None:
         holding = policy.holding
         kept: dict[str, Any]
         if isinstance(holding, timedelta):
-            kept = {"holding_seconds": int(holding.total_seconds())}
+            kept = {"holding_seconds": _whole_seconds(holding, "a holding period")}
         else:
+            if holding.weekday is not None:
+                raise ValidationError("a holding period with a weekday cannot be written")
             kept = {
                 "holding": {
                     f: getattr(holding, f)
                     for f in _HOLDING_FIELDS
-                    if f != "weeks" and getattr(holding, f)
+                    if f != "weeks" and getattr(holding, f) not in (0, None)
                 }
             }
         out.table(
