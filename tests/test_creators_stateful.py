@@ -31,7 +31,7 @@ from coinecon.creators.payout_gateway import PayoutStatus
 from coinecon.creators.payouts import PayoutPolicy
 from coinecon.economy import DIAMOND
 from coinecon.errors import InsufficientFunds
-from coinecon.gifts import Gift, StoreItem
+from coinecon.gifts import Gift, GiftPolicy, StoreItem
 from coinecon.recharge.eligibility import EligibilityPolicy
 from economy_kit import CATALOG, COIN, Kit
 
@@ -51,6 +51,7 @@ HOLDING = timedelta(hours=2)
 
 class Creators(RuleBasedStateMachine):
     store_kind = "memory"
+    tallies = 1
 
     payouts = Bundle("payouts")
 
@@ -67,6 +68,7 @@ class Creators(RuleBasedStateMachine):
             conversion_rate=ConversionRate({"USD": "0.05"}),
             payout_policy=PayoutPolicy(holding=HOLDING, fee=Fee(Rate("1%"))),
             payout_gateway=self.fake,
+            gift_policy=GiftPolicy(tallies=self.tallies),
         )
         self.economy = self.kit.economy
         self.fake_clock = self.kit.clock
@@ -268,7 +270,7 @@ class Creators(RuleBasedStateMachine):
                 self.credited[creator] - self.converted[creator]
             )
             assert self.credited[creator] + profile.carry == self.shares[creator]
-            assert 0 <= profile.carry < 1
+            assert 0 <= profile.carry < self.tallies  # each tally carries less than one
             assert profile.holding(self.fake_clock.now()) == self.held_now(creator)
             owed = self.economy.payable(creator).get("USD", Money.from_minor(0, USD))
             assert owed == Money.from_minor(self.owed[creator], USD)
@@ -300,3 +302,19 @@ CreatorsOnSqlite.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCreatorsOnSqlite = pytest.mark.slow(CreatorsOnSqlite.TestCase)
+
+
+class CreatorsInTallies(Creators):
+    """The same, with each creator's carry and held earnings kept in two tallies (ann's
+    gifts in one, bob's in the other, the profile)."""
+
+    tallies = 2
+
+
+CreatorsInTallies.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestCreatorsInTallies = CreatorsInTallies.TestCase

@@ -351,7 +351,9 @@ def definitions(draw: st.DrawFn) -> EconomyDefinition:
                 )
             )
         ),
-        gift_policy=draw(st.none() | st.just(GiftPolicy(regions={"US"}, max_quantity=7))),
+        gift_policy=draw(
+            st.none() | st.just(GiftPolicy(regions={"US"}, max_quantity=7, tallies=3))
+        ),
         eligibility=draw(
             st.none() | st.just(EligibilityPolicy(regions={"US"}, age_of_majority={"KR": 19}))
         ),

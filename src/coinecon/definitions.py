@@ -860,7 +860,7 @@ def _read_gift_policy(reader: _Reader, doc: Mapping[str, Any]) -> GiftPolicy | N
     table = reader.table(doc, "gift_policy", "")
     if table is None:
         return None
-    known = {"regions", "allow_self_gift", "creator_must_be_adult", "max_quantity"}
+    known = {"regions", "allow_self_gift", "creator_must_be_adult", "max_quantity", "tallies"}
     reader.unknown(table, "gift_policy", known)
     return reader.build("gift_policy", lambda: GiftPolicy(**_known(table, known)))
 
@@ -1189,6 +1189,7 @@ def _write_rest(out: _Writer, definition: EconomyDefinition) -> None:
             "allow_self_gift": gift_policy.allow_self_gift,
             "creator_must_be_adult": gift_policy.creator_must_be_adult,
             "max_quantity": gift_policy.max_quantity,
+            "tallies": gift_policy.tallies,
         }
         if gift_policy.regions is not None:
             data["regions"] = sorted(gift_policy.regions)

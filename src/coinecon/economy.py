@@ -337,6 +337,7 @@ class CoinEconomy:
             policy=payout_rules,
             new_id=self._new_id,
             announce=self._ctx.announce,
+            tallies=policy.tallies,
         )
         run = getattr(store, "run", None)
         self._store_run: Callable[[Callable[[UnitOfWork], Any]], Any] | None = (
@@ -899,9 +900,14 @@ class CoinEconomy:
         )
 
     def creator(self, creator: str) -> CreatorProfile:
-        """What the economy knows of *creator* (not receiving, if nothing)."""
+        """What the economy knows of *creator* (not receiving, if nothing),
+        with the carry, gift count and held earnings of all their tallies
+        added up (see :attr:`GiftPolicy.tallies <coinecon.gifts.GiftPolicy.tallies>`)."""
         check_identifier(creator, "creator")
-        return self._read(lambda uow: creator_profiles.load(uow, creator))
+        tallies = self._gifting.policy.tallies
+        return self._read(
+            lambda uow: creator_profiles.totals(uow, creator_profiles.load(uow, creator), tallies)
+        )
 
     def earnings(self, creator: str) -> UnitAmount:
         """*creator*'s earnings not converted yet, in :attr:`creator_unit`."""

@@ -80,7 +80,9 @@ class Earnings:
         policy: PayoutPolicy,
         new_id: Callable[[], str],
         announce: Callable[..., None],
+        tallies: int = 1,
     ) -> None:
+        self.tallies = tallies
         self.creator_unit = creator_unit
         self.rate = rate
         self.policy = policy
@@ -107,9 +109,9 @@ class Earnings:
             raise NotAvailableError("this economy has no conversion rate: pass conversion_rate=")
         unit = self.creator_unit
         earned = AccountKey.earnings(creator, unit)
-        profile = profiles.load(uow, creator)
+        kept = [profiles.load_tally(uow, creator, tally) for tally in range(self.tallies)]
         balance = uow.ledger.balances([earned])[earned]
-        held = profile.holding(now)
+        held = sum(tally.holding(now) for tally in kept)
         free = balance - held
         wanted = free if units is None else units
         if wanted > free or wanted <= 0:
@@ -149,8 +151,9 @@ class Earnings:
                 cause=Cause("conversion", transaction_id),
             ),
         )
-        if profile.held and profile.holding(now) != sum(n for _, n in profile.held):
-            profiles.save(uow, profile.release(now), now)
+        for tally in kept:
+            if tally.held and tally.holding(now) != sum(n for _, n in tally.held):
+                profiles.save(uow, tally.release(now), now)
         receipt = ConversionReceipt(
             id=transaction_id,
             creator=creator,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from fractions import Fraction
@@ -14,10 +15,14 @@ from coinecon.money.rate import Rate
 from coinecon.ports import UnitOfWork
 from coinecon.records import Record, put
 
-__all__ = ["CreatorProfile", "load", "save"]
+__all__ = ["CreatorProfile", "load", "load_tally", "save", "tally_of", "totals"]
 
 KIND = "creator"
 """The record kind of creator profiles (the id and the owner are the creator)."""
+
+TALLY_KIND = "creator-tally"
+"""The record kind of a creator's tallies past the first (the first is kept in
+the profile): the id is ``creator#n``, the owner the creator."""
 
 
 @final
@@ -32,7 +37,8 @@ class CreatorProfile:
         suspended: why they are not in good standing (``None``: they are).
         region: where they receive gifts from, their country of residence.
         carry: the fraction of a creator unit their gifts earned and no gift
-            has credited yet, in ``[0, 1)``.
+            has credited yet, in ``[0, 1)`` for one tally (the sum of their
+            tallies' carries, under their number, once added up).
         gifts: how many gifts they received.
         held: their earnings still held by the payout policy's holding
             period: ``(released_at, units)`` pairs, oldest first.
@@ -42,6 +48,12 @@ class CreatorProfile:
         version: the version of its record as read (0: not stored yet);
             not part of its value.
         created_at: when its record was first stored; not part of its value.
+        tally: which of the creator's tallies this is (see
+            :attr:`~coinecon.gifts.GiftPolicy.tallies`): 0, the profile
+            itself, or a later tally, which holds only a carry, a gift count
+            and held earnings. :meth:`CoinEconomy.creator
+            <coinecon.economy.CoinEconomy.creator>` gives the profile with
+            every tally's added in.
     """
 
     creator: str
@@ -54,6 +66,7 @@ class CreatorProfile:
     rates: tuple[tuple[datetime, Rate], ...] = ()
     version: int = attrs.field(default=0, eq=False)
     created_at: datetime | None = attrs.field(default=None, eq=False)
+    tally: int = 0
 
     def rate_at(self, at: datetime) -> Rate | None:
         """Their own rate in effect at *at*, if one is."""
@@ -100,8 +113,18 @@ class CreatorProfile:
         ), taken
 
     def record(self, now: datetime) -> Record:
-        """This profile as its record, at the version after the one read."""
+        """This profile (or tally) as its record, at the version after the one read."""
         created = self.created_at if self.created_at is not None else now
+        if self.tally:
+            data = {key: value for key, value in self.to_data().items() if key in _TALLIED}
+            return Record(
+                TALLY_KIND,
+                f"{self.creator}#{self.tally}",
+                self.creator,
+                created,
+                self.version + 1,
+                canonical_json(data),
+            )
         return Record(
             KIND,
             self.creator,
@@ -109,6 +132,18 @@ class CreatorProfile:
             created,
             self.version + 1,
             canonical_json(self.to_data()),
+        )
+
+    def plus(self, tally: CreatorProfile) -> CreatorProfile:
+        """This profile with another *tally*'s carry, gifts and held earnings added in."""
+        buckets = dict(self.held)
+        for at, units in tally.held:
+            buckets[at] = buckets.get(at, 0) + units
+        return attrs.evolve(
+            self,
+            carry=self.carry + tally.carry,
+            gifts=self.gifts + tally.gifts,
+            held=tuple(sorted(buckets.items())),
         )
 
     def to_data(self) -> dict[str, Any]:
@@ -125,8 +160,18 @@ class CreatorProfile:
 
     @classmethod
     def from_record(cls, record: Record) -> CreatorProfile:
-        """The profile its record holds."""
+        """The profile (or tally) its record holds."""
         data: Mapping[str, Any] = record.data
+        if record.kind == TALLY_KIND:
+            return cls(
+                record.owner,
+                carry=Fraction(data["carry"]),
+                gifts=data["gifts"],
+                held=tuple((datetime.fromisoformat(at), units) for at, units in data["held"]),
+                version=record.version,
+                created_at=record.created_at,
+                tally=int(record.id.rpartition("#")[2]),
+            )
         return cls(
             record.id,
             data["receiving"],
@@ -141,10 +186,41 @@ class CreatorProfile:
         )
 
 
+_TALLIED = frozenset({"carry", "gifts", "held"})
+
+
 def load(uow: UnitOfWork, creator: str) -> CreatorProfile:
     """*creator*'s profile (not receiving, if none is stored)."""
     record = uow.records.get(KIND, creator)
     return CreatorProfile(creator) if record is None else CreatorProfile.from_record(record)
+
+
+def tally_of(sender: str, tallies: int) -> int:
+    """Which of *tallies* tallies the gifts of *sender* are kept in (stable
+    across processes and versions: a hash of the sender's id)."""
+    if tallies == 1:
+        return 0
+    digest = hashlib.blake2b(sender.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % tallies
+
+
+def load_tally(uow: UnitOfWork, creator: str, tally: int) -> CreatorProfile:
+    """*creator*'s tally number *tally* (0: their profile)."""
+    if not tally:
+        return load(uow, creator)
+    record = uow.records.get(TALLY_KIND, f"{creator}#{tally}")
+    return (
+        CreatorProfile(creator, tally=tally)
+        if record is None
+        else CreatorProfile.from_record(record)
+    )
+
+
+def totals(uow: UnitOfWork, profile: CreatorProfile, tallies: int) -> CreatorProfile:
+    """*profile* (a creator's tally 0) with their other *tallies* added in."""
+    for tally in range(1, tallies):
+        profile = profile.plus(load_tally(uow, profile.creator, tally))
+    return profile
 
 
 def save(uow: UnitOfWork, profile: CreatorProfile, now: datetime) -> CreatorProfile:

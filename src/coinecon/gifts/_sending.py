@@ -136,7 +136,9 @@ class Gifting:
         coins = gift.price * send.quantity
         own = creator.rate_at(now)
         rate = self.share.rate_for(send.creator, now) if own is None else own
-        split = self.share.split(coins, rate, creator.carry)
+        tally = creator_profiles.tally_of(send.sender, self.policy.tallies)
+        kept = creator_profiles.load_tally(uow, send.creator, tally) if tally else creator
+        split = self.share.split(coins, rate, kept.carry)
         earnings: list[Posting] = []
         if split.earned:
             earnings = [
@@ -159,6 +161,7 @@ class Gifting:
                 "catalog_version": send.catalog_version,
                 "context": send.context,
                 "rate": f"{rate.numerator}/{rate.denominator}",
+                **({"tally": tally} if tally else {}),
             },
             also=earnings,
             now=now,
@@ -184,7 +187,7 @@ class Gifting:
             balance=unit(debited.balances[wallet]),
             sent_at=now,
         )
-        changed = attrs.evolve(creator, carry=split.carry, gifts=creator.gifts + 1)
+        changed = attrs.evolve(kept, carry=split.carry, gifts=kept.gifts + 1)
         if split.earned and self.payouts.holds:
             changed = changed.hold(split.earned, self.payouts.released_at(now), now)
         creator_profiles.save(uow, changed, now)
@@ -374,7 +377,7 @@ class Gifting:
             wallet, limit=MANY, kinds=(TransactionKind.GIFT,), since=purchase.created_at
         )
         parts: dict[str, list[Any]] = {}  # gift: [coins, units taken, creator, released at]
-        profiles: dict[str, CreatorProfile] = {}
+        profiles: dict[tuple[str, int], CreatorProfile] = {}
         left = debt
         for entry in gifts:
             if not left:
@@ -396,6 +399,8 @@ class Gifting:
                 (p for p in gift.postings if p.account.kind is AccountKind.EARNINGS), None
             )
             taken, creator, released = 0, "", self.payouts.released_at(entry.occurred_at)
+            found = dict(gift.metadata).get("tally")
+            tally = found if type(found) is int else 0
             if earned is not None:
                 creator = earned.account.owner
                 gift_coins = -entry.amount
@@ -403,8 +408,10 @@ class Gifting:
                     earned.amount * (counted + part) // gift_coins
                     - earned.amount * counted // gift_coins
                 )
-                profile = profiles.get(creator) or creator_profiles.load(uow, creator)
-                profiles[creator], taken = profile.take_held(released, due, now)
+                profile = profiles.get((creator, tally)) or creator_profiles.load_tally(
+                    uow, creator, tally
+                )
+                profiles[creator, tally], taken = profile.take_held(released, due, now)
             so_far = {"coins": counted + part, "units": clawed + taken}
             if before is None:
                 uow.records.add(
@@ -412,13 +419,17 @@ class Gifting:
                 )
             else:
                 uow.records.update(before.changed(so_far))
-            parts[entry.transaction_id] = [part, taken, creator, released.isoformat()]
+            parts[entry.transaction_id] = [part, taken, creator, released.isoformat()] + (
+                [tally] if tally else []
+            )
         totals: dict[str, int] = {}
-        for _, taken, creator, _ in parts.values():
+        for _, taken, creator, *_ in parts.values():
             if taken:
                 totals[creator] = totals.get(creator, 0) + taken
+        for (creator, _), profile in profiles.items():
+            if creator in totals:
+                creator_profiles.save(uow, profile, now)
         for creator, units in sorted(totals.items()):
-            creator_profiles.save(uow, profiles[creator], now)
             self._move_earnings(
                 uow,
                 creator,
@@ -445,8 +456,11 @@ class Gifting:
         if taken is None:
             return
         totals: dict[str, int] = {}
-        profiles: dict[str, CreatorProfile] = {}
-        for gift_id, (part, units, creator, released) in sorted(taken.data["gifts"].items()):
+        profiles: dict[tuple[str, int], CreatorProfile] = {}
+        for gift_id, (part, units, creator, released, *tallied) in sorted(
+            taken.data["gifts"].items()
+        ):
+            tally = tallied[0] if tallied else 0
             record = uow.records.get(CLAWBACK_KIND, gift_id)
             assert record is not None  # noqa: S101 (written with the set)
             uow.records.update(
@@ -455,12 +469,15 @@ class Gifting:
                 )
             )
             if units:
-                profile = profiles.get(creator) or creator_profiles.load(uow, creator)
+                profile = profiles.get((creator, tally)) or creator_profiles.load_tally(
+                    uow, creator, tally
+                )
                 at = datetime.fromisoformat(released)
-                profiles[creator] = profile.hold(units, at, now) if at > now else profile
+                profiles[creator, tally] = profile.hold(units, at, now) if at > now else profile
                 totals[creator] = totals.get(creator, 0) + units
+        for profile in profiles.values():
+            creator_profiles.save(uow, profile, now)
         for creator, units in sorted(totals.items()):
-            creator_profiles.save(uow, profiles[creator], now)
             self._move_earnings(
                 uow,
                 creator,

@@ -40,6 +40,15 @@ def _quantity(_instance: object, _attribute: object, value: Any) -> None:
         raise ValidationError(f"max_quantity is an int from 1 to {MAX_QUANTITY:,}, got {value!r}")
 
 
+MAX_TALLIES = 1024
+"""The most tallies a creator's gifts are kept in."""
+
+
+def _tallies(_instance: object, _attribute: object, value: Any) -> None:
+    if type(value) is not int or not 0 < value <= MAX_TALLIES:
+        raise ValidationError(f"tallies is an int from 1 to {MAX_TALLIES:,}, got {value!r}")
+
+
 @final
 @attrs.frozen
 class GiftPolicy:
@@ -55,12 +64,25 @@ class GiftPolicy:
             that they are of age in their region to receive gifts (the
             default).
         max_quantity: the most gifts one command sends.
+        tallies: in how many records each creator's carry, gift count and
+            held earnings are kept (1, the default: one). A gift updates the
+            tally its sender falls in (a stable hash of the sender), so all
+            of one sender's gifts to a creator meet in one tally. On a store
+            that locks rows (PostgreSQL), more tallies let the gifts of many
+            senders to one popular creator commit side by side instead of
+            one after another. Each tally carries its own fraction: what a
+            creator is owed beyond their earnings is the sum of the
+            tallies' carries (less than *tallies* units), still exact, and
+            paid as later gifts to each tally complete a unit. Raise it
+            when a creator becomes hot; never lower it (the tallies above the
+            new count would no longer be read).
     """
 
     regions: frozenset[str] | None = attrs.field(default=None, converter=_regions)
     allow_self_gift: bool = attrs.field(default=False, validator=_bool)
     creator_must_be_adult: bool = attrs.field(default=True, validator=_bool)
     max_quantity: int = attrs.field(default=100, validator=_quantity)
+    tallies: int = attrs.field(default=1, validator=_tallies)
 
 
 def _ratio(value: Fraction) -> str:
