@@ -8,13 +8,20 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import Any, Self
 
 import pytest
 
-from coinecon import __version__
+from coinecon import Unit, __version__
 from coinecon.__main__ import main
-from coinecon.adapters.sqlite import SCHEMA_VERSION
+from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.economy import CoinEconomy
+from coinecon.ledger.journal import Cause
+from coinecon.ledger.lots import LotOrigin
+from coinecon.ledger.wallets import Wallets
+from coinecon.recharge import EligibilityPolicy
 
 DATA = Path(__file__).parent / "data"
 
@@ -77,6 +84,48 @@ def test_history_lists_the_latest_entries_newest_first(books: Path) -> None:
     assert lines[-1] == "  ... older entries: --limit 20"
 
 
+@pytest.mark.parametrize("limit", ["0", "1001", "-5", "ten", "2.5"])
+def test_history_limit_is_from_1_to_1000_or_a_usage_error(books: Path, limit: str) -> None:
+    done = coinecon("history", str(books), "alice", "--limit", limit)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "coinecon history: error: argument --limit:" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def long_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store where eve's wallet has 1,001 entries."""
+    path = tmp_path_factory.mktemp("cli") / "long.db"
+    with SqliteStore(path) as store, Wallets(store).batch() as wallets:
+        for number in range(1_001):
+            wallets.credit(
+                f"promo-{number}",
+                holder="eve",
+                amount=Unit("COIN")(1),
+                origin=LotOrigin.PROMOTION,
+                cause=Cause("promotion", f"welcome-{number}"),
+            )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("limit", "hint"),
+    [
+        ("50", "--limit 500"),
+        ("101", "--limit 1000"),  # not 1010: more than a page
+        ("1000", "coinecon export {db} --format csv --holder eve"),
+    ],
+)
+def test_the_hint_for_older_entries_never_asks_for_more_than_1000(
+    long_history: Path, limit: str, hint: str
+) -> None:
+    done = coinecon("history", str(long_history), "eve", "--limit", limit)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 + int(limit) + 1
+    assert lines[-1] == f"  ... older entries: {hint.format(db=long_history)}"
+
+
 def test_export_writes_the_ledger_or_a_statement(books: Path) -> None:
     ledger = coinecon("export", str(books), "--format", "csv")
     assert ledger.returncode == 0
@@ -96,6 +145,13 @@ def test_export_writes_the_ledger_or_a_statement(books: Path) -> None:
     assert records[0]["balance"] == 525
 
 
+def test_export_of_an_unknown_holder_is_refused_before_any_output(books: Path) -> None:
+    for file_format in ("csv", "jsonl"):
+        done = coinecon("export", str(books), "--format", file_format, "--holder", "nobody")
+        assert (done.returncode, done.stdout) == (1, "")  # as balance and history refuse them
+        assert done.stderr == f"coinecon: nobody has no accounts in {books}\n"
+
+
 def test_migrate_backs_up_then_upgrades(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
     shutil.copyfile(DATA / "schema_v5.db", old)
@@ -112,6 +168,74 @@ def test_migrate_backs_up_then_upgrades(tmp_path: Path) -> None:
     assert coinecon("verify", str(old)).returncode == 0
 
 
+def _foreign(path: Path) -> None:
+    """A SQLite file of another application, marked as its own."""
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA application_id = 1234")
+        db.execute("CREATE TABLE notes (text TEXT)")
+
+
+def _unmarked(path: Path) -> None:
+    """A SQLite file of another application, with tables but no marker."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+
+
+def _newer(path: Path) -> None:
+    """A coinecon store of a schema newer than this coinecon's."""
+    shutil.copyfile(DATA / "schema_v5.db", path)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_foreign, "another application"),
+        (_unmarked, "another application"),
+        (_newer, "newer than this coinecon's"),
+    ],
+)
+def test_migrate_refuses_a_file_it_cannot_migrate_before_any_backup(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    path = tmp_path / "books.db"
+    make(path)
+    before = path.read_bytes()
+    done = coinecon("migrate", str(path))
+    assert done.returncode == 2
+    assert done.stderr.startswith("coinecon: ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["books.db"]  # no backup left
+    assert path.read_bytes() == before
+
+
+class _Frozen(datetime):
+    """``datetime`` whose ``now()`` is always the same second."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> Self:
+        moment = cls(2026, 12, 4, 23, 15, tzinfo=UTC)
+        return moment if tz is None else moment.astimezone(tz)
+
+
+def test_migrate_never_overwrites_a_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("coinecon._commands.datetime", _Frozen)
+    stamp = _Frozen.now().astimezone().strftime("%Y%m%dT%H%M%S")
+    old = tmp_path / "old.db"
+    shutil.copyfile(DATA / "schema_v5.db", old)
+    taken = tmp_path / f"old.db.v5-{stamp}.bak"
+    taken.write_bytes(b"an earlier backup, kept")
+    assert main(["migrate", str(old)]) == 0
+    backup = tmp_path / f"old.db.v5-{stamp}-2.bak"
+    assert str(backup) in capsys.readouterr().out
+    assert taken.read_bytes() == b"an earlier backup, kept"
+    with sqlite3.connect(backup) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+
+
 @pytest.mark.parametrize(
     ("arguments", "status", "message"),
     [
@@ -120,6 +244,7 @@ def test_migrate_backs_up_then_upgrades(tmp_path: Path) -> None:
         (("export", "{books}", "--format", "csv", "--since", "yesterday"), 1, "ISO 8601"),
         (("export", "{books}", "--format", "csv", "--since", "2026-03-01T00:00"), 1, "time zone"),
         (("verify", "{text}"), 2, "not"),
+        (("export", "{books}", "--format", "csv", "--holder", "nobody"), 1, "nobody has no"),
     ],
 )
 def test_errors_are_one_line_and_a_nonzero_exit(
@@ -159,11 +284,6 @@ def test_quote_prices_a_package_line_by_line() -> None:
     [
         (("--sku", "coins_100", "--region", "XX", "--method", "card"), 1, "'XX'"),
         (("--sku", "coins_7", "--region", "US", "--method", "card"), 1, "coins_7"),
-        (
-            ("--sku", "coins_100", "--coins", "5", "--region", "US", "--method", "card"),
-            1,
-            "not both",
-        ),
     ],
 )
 def test_quote_refuses_in_one_line(arguments: tuple[str, ...], status: int, message: str) -> None:
@@ -171,6 +291,86 @@ def test_quote_refuses_in_one_line(arguments: tuple[str, ...], status: int, mess
     assert done.returncode == status
     assert done.stderr.startswith("coinecon: ") and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--region", "US", "--method", "card"), "one of the arguments --sku --coins is required"),
+        (
+            ("--sku", "coins_100", "--coins", "5", "--region", "US", "--method", "card"),
+            "argument --coins: not allowed with argument --sku",
+        ),
+    ],
+)
+def test_quote_needs_sku_or_coins_or_is_a_usage_error(
+    arguments: tuple[str, ...], message: str
+) -> None:
+    done = coinecon("quote", str(EXAMPLE), *arguments)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"coinecon quote: error: {message}" in done.stderr
+
+
+RESTRICTED = """
+[unit]
+code = "COIN"
+[regions]
+US = "USD"
+GB = "GBP"
+[eligibility]
+regions = ["US"]
+age_of_majority = { US = 21 }
+[fees]
+payment_methods = [{ method = "card" }]
+[[packages]]
+sku = "c100"
+coins = 100
+prices = { web = ["0.99 USD", "0.89 GBP"] }
+"""
+
+
+def test_quote_keeps_the_definitions_eligibility_but_the_age_requirement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = tmp_path / "restricted.toml"
+    definition.write_text(RESTRICTED)
+    used: list[EligibilityPolicy] = []
+    quote = CoinEconomy.quote
+
+    def noting(economy: CoinEconomy, *arguments: Any, **named: Any) -> Any:
+        used.append(economy.eligibility)
+        return quote(economy, *arguments, **named)
+
+    monkeypatch.setattr(CoinEconomy, "quote", noting)
+    command = ["quote", str(definition), "--sku", "c100", "--region", "US", "--method", "card"]
+    assert main(command) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("100 COIN for ")
+    assert used == [
+        EligibilityPolicy(regions=["US"], age_of_majority={"US": 21}, require_age=False)
+    ]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("verify", "{folder}"),
+        ("balance", "{folder}", "bob"),
+        ("history", "{folder}", "bob"),
+        ("export", "{folder}", "--format", "csv"),
+        ("migrate", "{folder}"),
+        ("check", "{folder}"),
+        ("check", str(EXAMPLE), "{folder}"),
+        ("quote", "{folder}", "--sku", "coins_100", "--region", "US", "--method", "card"),
+    ],
+)
+def test_a_folder_for_a_file_is_a_one_line_error(
+    tmp_path: Path, arguments: tuple[str, ...]
+) -> None:
+    folder = tmp_path / "books.db"
+    folder.mkdir()
+    done = coinecon(*(a.format(folder=folder) for a in arguments))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"coinecon: {folder} is not a file\n"
 
 
 def test_quote_of_a_missing_or_broken_file(tmp_path: Path) -> None:
@@ -239,6 +439,14 @@ def test_check_says_what_it_cannot_read_or_use(tmp_path: Path) -> None:
     done = coinecon("check", str(broken))
     assert done.returncode == 1
     assert f"{broken}: error[D000]: limits.speed: unknown key" in done.stdout
+
+
+@pytest.mark.parametrize("file_format", ["text", "json"])
+def test_check_finds_every_file_before_any_output(tmp_path: Path, file_format: str) -> None:
+    missing = tmp_path / "missing.toml"
+    done = coinecon("check", str(EXAMPLE), str(missing), "--format", file_format)
+    assert (done.returncode, done.stdout) == (2, "")  # as for any file that cannot be read
+    assert done.stderr == f"coinecon: cannot read {missing}: no such file\n"
 
 
 def test_long_work_shows_progress_on_a_terminal_only(books: Path) -> None:

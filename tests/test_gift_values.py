@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from coinecon import Promotion, PromotionKind, Rate
 from coinecon.availability import ALWAYS, Availability
-from coinecon.creators import CreatorProfile, RevenueShare
+from coinecon.creators import ConversionRate, CreatorProfile, RevenueShare
 from coinecon.errors import (
     FloatNotAllowedError,
     InvalidAmountError,
@@ -30,6 +30,7 @@ from coinecon.errors import (
     ValidationError,
 )
 from coinecon.gifts import Gift, GiftCatalog, GiftPolicy
+from coinecon.recharge import EligibilityPolicy
 
 T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
@@ -353,3 +354,14 @@ def test_a_creator_profile_keeps_its_carry_exactly() -> None:
     again = CreatorProfile.from_record(record)
     assert again == profile
     assert (again.version, again.created_at) == (1, T0)
+
+
+def test_policies_holding_mappings_can_be_evolved() -> None:
+    """A frozen class keeps a mapping it was given as pairs; attrs.evolve passes
+    them back through the converter, which must take them."""
+    share = RevenueShare(Rate("50%"), creators={"star": Rate("70%")})
+    assert attrs.evolve(share) == share
+    rate = ConversionRate({"USD": "0.01"})
+    assert attrs.evolve(rate) == rate
+    policy = EligibilityPolicy(age_of_majority={"KR": 19})
+    assert attrs.evolve(policy, require_age=False).age_of_majority == (("KR", 19),)

@@ -13,7 +13,9 @@ What it shows:
   (``run_in_threadpool``), so the event loop never waits on SQLite, and the
   ``SqliteStore``'s group commit lets concurrent requests share commits;
 - idempotency keys come from the ``Idempotency-Key`` request header;
-- coinecon's typed errors map to HTTP statuses (:data:`STATUSES`).
+- coinecon's typed errors map to HTTP statuses (:data:`STATUSES`), and a
+  body that is missing a field or has one of the wrong kind is a 422 with a
+  JSON error, never a 500.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from coinecon import (
     CoinEconomy,
     IdempotencyConflict,
     InsufficientFunds,
+    InvalidTypeError,
     LimitExceeded,
     Money,
     NotAvailableError,
@@ -64,6 +67,7 @@ STATUSES: tuple[tuple[type[CoineconError], int], ...] = (
     (NotFoundError, 404),
     (NotAvailableError, 404),  # not on sale here, an unknown package or gift
     (ValidationError, 422),  # malformed input
+    (InvalidTypeError, 422),  # a value of the wrong type (a number for a name...)
     (StorageError, 503),  # the store failed: retry with the same key
 )
 """coinecon's errors, the most specific first, and the HTTP status of each."""
@@ -130,8 +134,14 @@ def create_app(
                     {"error": str(error), "type": type(error).__name__},
                     status_code=status_of(error),
                 )
-            except (KeyError, TypeError) as error:
-                return JSONResponse({"error": f"missing or malformed: {error}"}, status_code=422)
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                # What the body's own fields cause: one missing (KeyError), or of the
+                # wrong kind, such as an unknown event type or time (ValueError), or a
+                # number where text is expected (TypeError, AttributeError).
+                return JSONResponse(
+                    {"error": f"missing or malformed: {error}", "type": type(error).__name__},
+                    status_code=422,
+                )
             return JSONResponse(result, status_code=created)
 
         return handle
@@ -160,9 +170,8 @@ def create_app(
         }
 
     def purchase(request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        bought = economy.purchase(
-            quotes.get(body["quote_id"]), body["payment_method"], key_of(request)
-        )
+        key = key_of(request)  # before the quote: no key, no look-up
+        bought = economy.purchase(quotes.get(body["quote_id"]), body["payment_method"], key)
         return {
             "purchase_id": bought.id,
             "status": bought.status.value,
@@ -184,6 +193,7 @@ def create_app(
         return {"status": outcome.status, "purchase_status": outcome.purchase.status.value}
 
     def gift(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        key = key_of(request)
         receipt = economy.send_gift(
             body["sender"],
             body["creator"],
@@ -191,7 +201,7 @@ def create_app(
             body.get("quantity", 1),
             context=body["stream"],
             region=body["region"],
-            idempotency_key=key_of(request),
+            idempotency_key=key,
         )
         return receipt.to_data() | {"sent_at": receipt.sent_at.isoformat()}
 

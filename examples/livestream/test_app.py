@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app import create_app
+from app import HERE, create_app
 from starlette.testclient import TestClient
 
 from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
@@ -111,6 +111,50 @@ def test_errors_map_to_http_statuses(client: Any, payments: FakePaymentGateway) 
     declined = buy(client, "order-2", method="pm_declined")
     assert (declined.status_code, declined.json()["status"]) == (201, "declined")
     assert client.post("/quotes", content=b"not json").status_code == 400
+
+
+SETTLED = {"id": "evt-1", "type": "settled", "charge_id": "ch-1"}
+AT = "2026-03-02T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        ("/webhooks/payments", SETTLED | {"type": "paid", "occurred_at": AT}, "ValueError"),
+        ("/webhooks/payments", SETTLED | {"occurred_at": "yesterday"}, "ValueError"),
+        ("/webhooks/payments", SETTLED | {"occurred_at": AT, "amount": 5}, "AttributeError"),
+        ("/quotes", {"holder": 5, "region": "US", "sku": "coins_100"}, "InvalidTypeError"),
+        ("/quotes", {"holder": "ann", "region": "US", "coins": "many"}, "InvalidTypeError"),
+    ],
+)
+def test_a_malformed_field_is_a_422_with_a_json_error(
+    client: Any, path: str, body: dict[str, Any], error: str
+) -> None:
+    done = client.post(path, json=body)
+    assert done.status_code == 422, done.text
+    assert done.json()["type"] == error and done.json()["error"]
+
+
+def test_a_malformed_query_is_a_422_with_a_json_error(client: Any) -> None:
+    done = client.get("/holders/ann/history", params={"limit": "ten"})
+    assert (done.status_code, done.json()["type"]) == (422, "ValueError")
+
+
+def test_the_idempotency_key_is_asked_for_before_the_quote(client: Any) -> None:
+    done = client.post("/purchases", json={"quote_id": "nope", "payment_method": "pm_ann"})
+    assert done.status_code == 422  # not 404: the quote is not looked up without a key
+    assert "Idempotency-Key" in done.json()["error"]
+
+
+def test_pytest_runs_here_on_this_folders_settings_alone(request: pytest.FixtureRequest) -> None:
+    config = request.config
+    assert (config.rootpath, config.inipath) == (HERE, HERE / "pytest.ini")
+    conftests = {
+        Path(plugin.__file__).parent
+        for plugin in config.pluginmanager.get_plugins()
+        if Path(getattr(plugin, "__file__", None) or "-").name == "conftest.py"
+    }
+    assert conftests == {HERE}  # not the repository's own conftest.py
 
 
 def test_the_webhook_settles_a_pending_purchase_once(

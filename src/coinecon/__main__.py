@@ -1,6 +1,6 @@
 """The ``coinecon`` command: ``coinecon demo`` shows the library at work;
 ``verify``, ``balance``, ``history``, ``export`` and ``migrate`` work on a
-SQLite store."""
+SQLite store; ``check`` and ``quote`` on a definition file."""
 
 from __future__ import annotations
 

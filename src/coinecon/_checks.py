@@ -21,6 +21,7 @@ __all__ = [
     "optional_instance_of",
     "period",
     "store",
+    "stored_pairs",
     "unreadable",
 ]
 
@@ -122,6 +123,17 @@ def period(since: object, until: object) -> tuple[datetime | None, datetime | No
             f"since {start.isoformat()}"
         )
     return start, end
+
+
+def stored_pairs(value: Any) -> Any:
+    """*value* as a dict if it is a tuple of ``(key, value)`` pairs (how a
+    frozen class keeps a mapping it was given, so that ``attrs.evolve`` can
+    pass the field back through its converter), else *value* unchanged."""
+    if isinstance(value, tuple) and all(
+        isinstance(pair, tuple) and len(pair) == 2 for pair in value
+    ):
+        return dict(value)
+    return value
 
 
 def store(value: object) -> None:

@@ -19,7 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+import attrs
+
 from coinecon.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from coinecon.adapters.sqlite.schema import APPLICATION_ID
 from coinecon.errors import CoineconError, NotFoundError, StorageError, ValidationError
 from coinecon.export import export_ledger, export_statement
 from coinecon.ledger.journal import AccountKind
@@ -32,6 +35,10 @@ __all__ = ["add_commands"]
 
 _T = TypeVar("_T")
 
+_MAX_LIMIT = 1000
+"""The most entries ``--limit`` asks for (a page of :meth:`Wallets.history
+<coinecon.ledger.wallets.Wallets.history>`)."""
+
 _EXAMPLES = {
     "verify": "example: coinecon verify books.db",
     "balance": "example: coinecon balance books.db alice",
@@ -41,7 +48,10 @@ _EXAMPLES = {
         "  coinecon export books.db --format jsonl --holder alice "
         "--since 2026-03-01T00:00:00+00:00"
     ),
-    "migrate": "example: coinecon migrate books.db   (a backup is written first)",
+    "migrate": (
+        "example: coinecon migrate books.db   (a backup is written first, next to it; "
+        "an existing one is never overwritten)"
+    ),
     "check": (
         "examples:\n  coinecon check economy.toml\n"
         "  coinecon check economy.toml --rule P002=error --rule F003=off --format json\n"
@@ -101,9 +111,23 @@ class _CountingOutput:
 
 
 def _existing(path: Path) -> Path:
-    if not path.is_file():
+    """*path*, a file that exists; otherwise a StorageError (exit 2)."""
+    if not path.exists():
         raise StorageError(f"cannot read {path}: no such file")
+    if not path.is_file():
+        raise StorageError(f"{path} is not a file")
     return path
+
+
+def _limit(text: str) -> int:
+    """A ``--limit``: an int from 1 to 1000, or argparse's usage error."""
+    try:
+        limit = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{limit} is not from 1 to {_MAX_LIMIT}")
+    return limit
 
 
 def _time(text: str | None) -> datetime | None:
@@ -180,8 +204,15 @@ def history(arguments: argparse.Namespace, out: TextIO) -> int:
                     file=out,
                 )
             if page.next_cursor is not None:
-                print(f"  ... older entries: --limit {arguments.limit * 10}", file=out)
+                print(f"  ... older entries: {_more(arguments)}", file=out)
     return 0
+
+
+def _more(arguments: argparse.Namespace) -> str:
+    """How to see more of a holder's history than ``--limit`` showed."""
+    if arguments.limit < _MAX_LIMIT:
+        return f"--limit {min(arguments.limit * 10, _MAX_LIMIT)}"
+    return f"coinecon export {arguments.db} --format csv --holder {arguments.holder}"
 
 
 def export(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -190,6 +221,10 @@ def export(arguments: argparse.Namespace, out: TextIO) -> int:
     progress = _Progress(f"exporting {arguments.db}: records written")
     counted = _CountingOutput(out, progress)
     with _reader(arguments.db) as store:
+        if arguments.holder is not None:  # an unknown holder: refused before any output
+            with store.unit_of_work() as uow:
+                if not uow.ledger.accounts_of(arguments.holder):
+                    raise NotFoundError(f"{arguments.holder} has no accounts in {arguments.db}")
         if arguments.holder is None:
             export_ledger(store, counted, file_format=arguments.format, since=since, until=until)
         else:
@@ -205,28 +240,66 @@ def export(arguments: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _schema_version(path: Path, source: sqlite3.Connection) -> int:
+    """The schema version of the store *source* (at *path*), after refusing
+    a file of another application and a version newer than this coinecon's."""
+    try:
+        application_id: int = source.execute("PRAGMA application_id").fetchone()[0]
+        version: int = source.execute("PRAGMA user_version").fetchone()[0]
+        tables: int = source.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+    except sqlite3.Error as error:
+        raise StorageError(f"cannot use {path} as a coinecon store: {error}") from error
+    # As the store checks it: unmarked is an empty file; marked is coinecon's own.
+    foreign = bool(tables) if application_id == version == 0 else application_id != APPLICATION_ID
+    if foreign:
+        raise StorageError(
+            f"{path} is a SQLite database of another application, not a coinecon store"
+        )
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {version}, newer than this coinecon's "
+            f"{SCHEMA_VERSION}: upgrade coinecon"
+        )
+    return version
+
+
+def _new_backup(path: Path, version: int) -> Path:
+    """A new, empty file next to *path* for its backup: never one that exists."""
+    stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
+    for number in range(1, 1000):
+        suffix = "" if number == 1 else f"-{number}"
+        backup = path.with_name(f"{path.name}.v{version}-{stamp}{suffix}.bak")
+        try:
+            backup.open("x").close()  # created here, or taken: the next name
+        except FileExistsError:
+            continue
+        return backup
+    raise StorageError(f"cannot name a new backup of {path}: too many backups of it this second")
+
+
 def migrate(arguments: argparse.Namespace, out: TextIO) -> int:
-    """Upgrade a store's schema to this coinecon's, after a backup."""
+    """Upgrade a store's schema to this coinecon's, after a backup.
+
+    A file of another application, or of a newer schema, is refused before
+    anything is written; the backup never overwrites an existing file."""
     path = _existing(arguments.db)
     source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
-        version: int = source.execute("PRAGMA user_version").fetchone()[0]
+        version = _schema_version(path, source)
         if version == SCHEMA_VERSION:
             print(f"{path} is at schema version {version} already: nothing to do", file=out)
             return 0
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"{path} has schema version {version}, newer than this coinecon's "
-                f"{SCHEMA_VERSION}: upgrade coinecon"
-            )
-        stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
-        backup = path.with_name(f"{path.name}.v{version}-{stamp}.bak")
+        backup = _new_backup(path, version)
         _status(f"backing up {path} to {backup} ...")
-        target = sqlite3.connect(backup)
         try:
-            source.backup(target)
-        finally:
-            target.close()
+            target = sqlite3.connect(backup)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        except BaseException:
+            backup.unlink(missing_ok=True)  # no half-written backup left behind
+            raise
     finally:
         source.close()
     _status(f"migrating {path} from version {version} to {SCHEMA_VERSION} ...")
@@ -248,11 +321,11 @@ def quote(arguments: argparse.Namespace, out: TextIO) -> int:
     from coinecon.economy import CoinEconomy  # noqa: PLC0415
     from coinecon.recharge import EligibilityPolicy  # noqa: PLC0415
 
-    if (arguments.sku is None) == (arguments.coins is None):
-        raise ValidationError("give --sku or --coins, not both")
     definition = _definition(arguments.file, load)
     settings = definition.economy_settings()
-    settings["eligibility"] = EligibilityPolicy(require_age=False)  # a quote, not a purchase
+    # A quote, not a purchase: the definition's rules, without the age requirement.
+    eligibility = settings.get("eligibility") or EligibilityPolicy()
+    settings["eligibility"] = attrs.evolve(eligibility, require_age=False)
     economy = CoinEconomy(store=MemoryStore(), gateway=FakePaymentGateway(), **settings)
     priced = economy.quote(
         "quote",
@@ -289,12 +362,12 @@ def check(arguments: argparse.Namespace, out: TextIO) -> int:
     except CoineconError as error:
         print(f"coinecon: --rule: {error}", file=sys.stderr)
         return 2
+    for path in arguments.files:  # every file, before any output
+        _existing(path)
     failing = Severity(arguments.fail_on)
     status = 0
     found: list[dict[str, str]] = []
     for path in arguments.files:
-        if not path.is_file():
-            raise StorageError(f"cannot read {path}: no such file")
         try:
             definition = load(path)
         except DefinitionError as error:
@@ -322,9 +395,7 @@ def check(arguments: argparse.Namespace, out: TextIO) -> int:
 
 def _definition(path: Path, load: Any) -> Any:
     """The definition at *path*; a file that cannot be read is a StorageError (exit 2)."""
-    if not path.is_file():
-        raise StorageError(f"cannot read {path}: no such file")
-    return load(path)
+    return load(_existing(path))
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -349,7 +420,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     shown.set_defaults(run=balance)
     listed = command("history", "the latest entries of a holder's accounts, newest first")
     listed.add_argument("holder", help="the holder or creator")
-    listed.add_argument("--limit", type=int, default=50, help="entries per account (50)")
+    listed.add_argument(
+        "--limit", type=_limit, default=50, help=f"entries per account, 1 to {_MAX_LIMIT} (50)"
+    )
     listed.set_defaults(run=history)
     exported = command("export", "the ledger, or a holder's statement, as CSV or JSON Lines")
     exported.add_argument("--format", choices=("csv", "jsonl"), required=True)
@@ -389,8 +462,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     priced.add_argument("file", type=Path, help="the economy definition (TOML)")
-    priced.add_argument("--sku", help="a package")
-    priced.add_argument("--coins", type=int, help="a custom amount of coins")
+    what = priced.add_mutually_exclusive_group(required=True)  # one, or a usage error
+    what.add_argument("--sku", help="a package")
+    what.add_argument("--coins", type=int, help="a custom amount of coins")
     priced.add_argument("--region", required=True, help="the buyer's region (ISO 3166-1)")
     priced.add_argument("--method", required=True, help="the payment method")
     priced.add_argument("--storefront", default="web", help="the storefront (web)")

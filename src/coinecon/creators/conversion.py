@@ -28,6 +28,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import stored_pairs
 from coinecon.clock import require_aware
 from coinecon.creators import _dated
 from coinecon.errors import InvalidAmountError, InvalidTypeError, NotAvailableError
@@ -51,6 +52,7 @@ def _value(value: Any) -> Fraction:
 
 
 def _rates(value: Any) -> tuple[tuple[Currency, Rates], ...]:
+    value = stored_pairs(value)
     if not isinstance(value, Mapping) or not value:
         raise InvalidTypeError(
             f"rates maps currencies to what one creator unit is worth, got {value!r}"

@@ -48,6 +48,7 @@ from typing import Any, final
 
 import attrs
 
+from coinecon._checks import stored_pairs
 from coinecon._ids import check_identifier
 from coinecon.clock import require_aware
 from coinecon.creators import _dated
@@ -81,6 +82,7 @@ def _changes(value: Any) -> Schedule:
 
 
 def _creators(value: Any) -> tuple[tuple[str, Schedule], ...]:
+    value = stored_pairs(value)
     if not isinstance(value, Mapping):
         raise InvalidTypeError(f"creators maps creators to their rates, got {value!r}")
     pairs = []

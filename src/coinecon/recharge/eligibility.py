@@ -37,7 +37,7 @@ from typing import Any, final
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from coinecon._checks import identifier
+from coinecon._checks import identifier, stored_pairs
 from coinecon.errors import InvalidTypeError, ValidationError
 from coinecon.regions import region
 
@@ -163,6 +163,7 @@ class ParentalConsent:
 
 
 def _majorities(value: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    value = stored_pairs(value)
     if not isinstance(value, Mapping):
         raise InvalidTypeError(f"age_of_majority maps regions to ages, got {value!r}")
     pairs = []
