@@ -6,6 +6,7 @@ an empty memory store, then an empty SQLite store in a file of its own; a
 module that needs other stores defines its own ``store``.
 """
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,14 @@ from hypothesis import HealthCheck, settings
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.ports import Store
+
+# Without the postgres extra (psycopg), its adapter and its tests are not collected.
+if importlib.util.find_spec("psycopg") is None:
+    collect_ignore_glob = [
+        "src/coinecon/adapters/postgres/*",
+        "tests/test_postgres_*.py",
+        "tests/test_contract_postgres.py",
+    ]
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
