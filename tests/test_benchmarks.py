@@ -187,3 +187,22 @@ _ledger._FLUSH_ROWS = _raw_same_rows._FLUSH_ROWS = 7
 with tempfile.TemporaryDirectory() as tmp:
     bench_ledger.check_same_rows(pathlib.Path(tmp))
 """
+
+
+@pytest.mark.slow
+def test_the_postgres_benchmark_checks_its_baselines_and_prints_every_case() -> None:
+    import postgres_kit  # noqa: PLC0415 (needs psycopg, which this module otherwise does not)
+
+    server = postgres_kit.conninfo()  # skips without a server (fails in CI)
+    out = run(
+        "bench_postgres.py", "--quick", "--holders", "100", "--workers", "1,2", "--conninfo", server
+    )
+    for label in (
+        "1 worker(s) vs (a) minimal",
+        "1 worker(s) vs (b) same rows",
+        "2 worker(s) vs (a) minimal",
+        "2 worker(s) vs (b) same rows",
+        "8 workers: one creator vs eight",
+        "targets: ",
+    ):
+        assert label in out, out

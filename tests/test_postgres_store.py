@@ -325,3 +325,48 @@ def test_a_debit_of_earnings_read_before_a_concurrent_one_runs_again(
         assert uow.ledger.balances([carol]) == {carol: 0}
         history = uow.ledger.history(carol, limit=10)
         assert [entry.balance_after for entry in history] == [0, 6, 10]
+
+
+def test_a_commit_in_doubt_is_raised_as_it_is_and_not_run_again(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    def work(uow: PostgresUnitOfWork) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RetryableStorageError("lost a race")  # the second attempt is the one in doubt
+        record(uow, purchase("tx-1", "alice", 1))
+        connection = uow.connection()
+        commit = connection.commit
+
+        def commit_then_lose_the_answer() -> None:
+            commit()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(connection, "commit", commit_then_lose_the_answer)
+        uow.commit()
+        return "done"
+
+    with pytest.raises(ConnectionLostError, match="may or may not have happened") as lost:
+        store.run(work)
+    assert len(attempts) == 2  # not run a third time: it might have committed
+    assert "gave up" not in str(lost.value)
+    with store.unit_of_work() as uow:
+        assert uow.ledger.get("tx-1") is not None  # here it had
+
+
+def test_a_current_schema_opens_on_a_read_only_session_for_history(store: PostgresStore) -> None:
+    with store.unit_of_work() as uow:
+        record(uow, purchase("tx-1", "alice", 5))
+        uow.commit()
+    # As on a read replica: nothing may be written, not even CREATE ... IF NOT EXISTS.
+    read_only = f"{conninfo()} options='-c default_transaction_read_only=on'"
+    with (
+        PostgresStore(read_only, schema=store.schema, pool_size=1) as replica,
+        replica.unit_of_work() as uow,
+    ):
+        [entry] = uow.ledger.history(wallet("alice"), limit=10)
+        assert (entry.transaction_id, entry.balance_after) == ("tx-1", 5)
+    with pytest.raises(StorageError, match="read-only"):
+        PostgresStore(read_only, schema=new_schema(), pool_size=1)

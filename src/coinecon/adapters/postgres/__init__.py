@@ -81,10 +81,11 @@ How it keeps the port's contract:
   ``statement_timeout`` or ``lock_timeout``, :class:`ConnectionLostError`
   when the connection drops (the server rolls the transaction back: nothing
   is half-written).
-* **Schema versions.** ``coinecon_schema`` lists the versions applied;
-  pending migrations run in one transaction under an advisory lock, so two
-  processes starting together migrate once; a schema newer than
-  :data:`SCHEMA_VERSION` is refused.
+* **Schema versions.** ``coinecon_schema`` lists the versions applied. A
+  store reads the version first and leaves a current schema alone (so a
+  read-only connection, a hot standby, opens it); pending migrations run in
+  one transaction under an advisory lock, so two processes starting together
+  migrate once; a schema newer than :data:`SCHEMA_VERSION` is refused.
 """
 
 from coinecon.adapters.postgres._rows import (

@@ -261,6 +261,12 @@ def migrate(connection: psycopg.Connection[tuple[object, ...]], schema: str) -> 
     def run(text: str) -> None:
         connection.execute(sql.SQL(text).format(s=name))
 
+    # First a read, which needs no lock and no CREATE privilege (a role with
+    # table privileges only, a read replica): a current schema is left alone.
+    current = current_version(connection, schema)
+    if current == SCHEMA_VERSION:
+        return current
+    _refuse_newer(current, schema)
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"coinecon:{schema}",))
         run("CREATE SCHEMA IF NOT EXISTS {s}")
@@ -269,11 +275,7 @@ def migrate(connection: psycopg.Connection[tuple[object, ...]], schema: str) -> 
             sql.SQL("SELECT coalesce(max(version), 0) FROM {s}.coinecon_schema").format(s=name)
         ).fetchone()
         version = int(str(found[0])) if found is not None else 0
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the PostgreSQL schema {schema!r} is at version {version}, newer than this "
-                f"version of coinecon knows ({SCHEMA_VERSION}): upgrade coinecon to use it"
-            )
+        _refuse_newer(version, schema)
         for step, statements in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in statements:
                 run(statement)
@@ -282,3 +284,28 @@ def migrate(connection: psycopg.Connection[tuple[object, ...]], schema: str) -> 
                 (step,),
             )
     return version
+
+
+def current_version(connection: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """The version *schema* is at (0: no coinecon schema there), read
+    without writing anything, in a transaction of its own."""
+    name = sql.Identifier(schema)
+    with connection.transaction():
+        table = connection.execute(
+            "SELECT to_regclass(%s)",
+            (sql.SQL("{s}.coinecon_schema").format(s=name).as_string(connection),),
+        ).fetchone()
+        if table is None or table[0] is None:
+            return 0
+        found = connection.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {s}.coinecon_schema").format(s=name)
+        ).fetchone()
+    return int(str(found[0])) if found is not None else 0
+
+
+def _refuse_newer(version: int, schema: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"the PostgreSQL schema {schema!r} is at version {version}, newer than this "
+            f"version of coinecon knows ({SCHEMA_VERSION}): upgrade coinecon to use it"
+        )

@@ -168,17 +168,17 @@ class PostgresStore:
                 with uow:
                     return work(uow)
             except (RetryableStorageError, ConnectionLostError) as error:
-                if uow.committed or uow.in_doubt or attempt >= self.retries:
+                if uow.committed or uow.in_doubt:
+                    raise  # as it is: a commit in doubt must stay recognisable
+                if attempt >= self.retries:
                     if attempt:
-                        raise StorageError(
-                            f"gave up after {attempt + 1} attempts: {error}"
-                        ) from error
+                        error.args = (f"gave up after {attempt + 1} attempts: {error}",)
                     raise
                 attempt += 1
                 if isinstance(error, ConnectionLostError):
                     self._pool.check()  # drop the other connections the server lost
-                # Full jitter: 1 ms, 2 ms, 4 ms ... (at most 0.2 s) times a
-                # random fraction, so that the racers do not meet again.
+                # Full jitter: up to 2 ms, 4 ms, 8 ms ... (at most 0.2 s), a
+                # random fraction of it, so that the racers do not meet again.
                 time.sleep(random.uniform(0, min(0.2, 0.001 * 2**attempt)))  # noqa: S311
 
     def close(self) -> None:
