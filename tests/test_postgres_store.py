@@ -370,3 +370,18 @@ def test_a_current_schema_opens_on_a_read_only_session_for_history(store: Postgr
         assert (entry.transaction_id, entry.balance_after) == ("tx-1", 5)
     with pytest.raises(StorageError, match="read-only"):
         PostgresStore(read_only, schema=new_schema(), pool_size=1)
+
+
+def test_rows_a_holder_owns_carry_their_holder(store: PostgresStore) -> None:
+    """The path to distributing by holder: consumptions and shard rows name theirs."""
+    wallets = Wallets(store)
+    buy(wallets, "buy-1", "alice", 100)
+    send_gift(wallets, "gift-1", "alice", 30)
+    name = sql.Identifier(store.schema).as_string(None)
+    assert admin(f"SELECT DISTINCT owner FROM {name}.lot_consumptions") == [("alice",)]
+    shards = admin(
+        f"SELECT a.kind, s.owner = a.owner FROM {name}.account_shards AS s"
+        f" JOIN {name}.accounts AS a ON a.id = s.account_id"
+    )
+    assert ("earnings", True) in shards
+    assert all(same for _, same in shards)

@@ -77,9 +77,11 @@ _RECORD = """
         WHERE a.id = x.id
         RETURNING 1
     ), u AS (
-        INSERT INTO {s}.account_shards AS s (account_id, shard, balance)
-        SELECT x.id, %(shard)s, x.delta
-        FROM t, unnest(%(platform)s::bigint[], %(deltas)s::bigint[]) AS x (id, delta)
+        INSERT INTO {s}.account_shards AS s (account_id, owner, shard, balance)
+        SELECT x.id, x.owner, %(shard)s, x.delta
+        FROM t, unnest(
+            %(platform)s::bigint[], %(platform_owners)s::text[], %(deltas)s::bigint[]
+        ) AS x (id, owner, delta)
         ORDER BY x.id
         ON CONFLICT (account_id, shard) DO UPDATE SET balance = s.balance + excluded.balance
         RETURNING 1
@@ -253,6 +255,7 @@ class _Ledger:
         holders: list[int] = []
         balances: list[int] = []
         platform: list[int] = []
+        platform_owners: list[str] = []
         deltas: list[int] = []
         for posting, after in zip(postings, afters, strict=True):
             key = posting.account
@@ -270,6 +273,7 @@ class _Ledger:
                 rows_after.append(None)
                 corrections.append(delta - posting.amount)
                 platform.append(ids[key])
+                platform_owners.append(key.owner)
                 deltas.append(delta)
         debits = [
             (p.account, ids[p.account])
@@ -298,6 +302,7 @@ class _Ledger:
                 "holders": holders,
                 "balances": balances,
                 "platform": platform,
+                "platform_owners": platform_owners,
                 "deltas": deltas,
                 "shard": uow.shard,
             },

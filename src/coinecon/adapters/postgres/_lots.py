@@ -94,9 +94,11 @@ _SPENDABLE = {
 }
 _CONSUME = """
     INSERT INTO {s}.lot_consumptions (
-        transaction_id, position, lot_id, amount, value_minor, value_currency
+        transaction_id, owner, position, lot_id, amount, value_minor, value_currency
     )
-    SELECT %(id)s, x.n - 1, x.lot_id, x.amount, x.value_minor, x.value_currency
+    SELECT
+        %(id)s, (SELECT l.owner FROM {s}.lots AS l WHERE l.id = x.lot_id), x.n - 1, x.lot_id,
+        x.amount, x.value_minor, x.value_currency
     FROM unnest(
         %(lots)s::text[], %(amounts)s::bigint[], %(minors)s::bigint[], %(currencies)s::text[]
     ) WITH ORDINALITY AS x (lot_id, amount, value_minor, value_currency, n)
@@ -106,9 +108,11 @@ _CONSUME = """
 """
 _CONSUME_NEW = """
     INSERT INTO {s}.lot_consumptions (
-        transaction_id, position, lot_id, amount, value_minor, value_currency
+        transaction_id, owner, position, lot_id, amount, value_minor, value_currency
     )
-    SELECT %(id)s, x.n - 1, x.lot_id, x.amount, x.value_minor, x.value_currency
+    SELECT
+        %(id)s, (SELECT l.owner FROM {s}.lots AS l WHERE l.id = x.lot_id), x.n - 1, x.lot_id,
+        x.amount, x.value_minor, x.value_currency
     FROM unnest(
         %(lots)s::text[], %(amounts)s::bigint[], %(minors)s::bigint[], %(currencies)s::text[]
     ) WITH ORDINALITY AS x (lot_id, amount, value_minor, value_currency, n)

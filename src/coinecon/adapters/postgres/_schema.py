@@ -51,6 +51,7 @@ _VERSION_1: Sequence[str] = (
     """
     CREATE TABLE {s}.account_shards (
         account_id bigint NOT NULL,
+        owner text NOT NULL,
         shard smallint NOT NULL CHECK (shard >= 0),
         balance bigint NOT NULL,
         PRIMARY KEY (account_id, shard)
@@ -179,6 +180,7 @@ _VERSION_1: Sequence[str] = (
     """
     CREATE TABLE {s}.lot_consumptions (
         transaction_id text NOT NULL,
+        owner text,  -- the lot's holder (NULL only for a lot the schema does not hold)
         position integer NOT NULL CHECK (position >= 0),
         lot_id text NOT NULL,
         amount bigint NOT NULL CHECK (amount > 0),
