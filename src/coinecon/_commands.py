@@ -10,11 +10,12 @@ terminal, and nothing when its output is piped.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -30,6 +31,7 @@ from coinecon.ledger.verification import verify_books
 from coinecon.ledger.wallets import Wallets
 from coinecon.money.money import Currency, Money
 from coinecon.money.units import Unit
+from coinecon.ports import Store
 
 __all__ = ["add_commands"]
 
@@ -57,6 +59,11 @@ _EXAMPLES = {
         "  coinecon check economy.toml --rule P002=error --rule F003=off --format json\n"
         "exit status: 0 clean, 1 problems at or above --fail-on (error), 2 a file that "
         "cannot be read"
+    ),
+    "simulate": (
+        "examples:\n  coinecon simulate economy.toml --days 30 --out run/\n"
+        "  coinecon simulate economy.toml --population people.toml --seed 7 --out run/\n"
+        "  coinecon simulate economy.toml --compare bonus.toml --seeds 5 --out ab/"
     ),
     "quote": (
         "examples:\n  coinecon quote economy.toml --sku coins_1000 --region US --method card\n"
@@ -398,6 +405,98 @@ def _definition(path: Path, load: Any) -> Any:
     return load(_existing(path))
 
 
+def _store_factory(text: str) -> Callable[[], Store]:
+    """``memory`` or ``sqlite:PATH`` as a maker of empty stores (one file per
+    run: ``PATH``, then ``PATH`` with ``-2``, ``-3``... before its suffix)."""
+    from coinecon.adapters.memory import MemoryStore  # noqa: PLC0415
+
+    if text == "memory":
+        return MemoryStore
+    if not text.startswith("sqlite:") or not text.removeprefix("sqlite:"):
+        raise argparse.ArgumentTypeError(f"--store is memory or sqlite:PATH, got {text!r}")
+    path = Path(text.removeprefix("sqlite:"))
+    made = itertools.count(1)
+
+    def sqlite() -> Store:
+        n = next(made)
+        target = path if n == 1 else path.with_stem(f"{path.stem}-{n}")
+        if target.exists():
+            raise StorageError(f"{target} exists: a simulation starts from an empty store")
+        return SqliteStore(target)
+
+    return sqlite
+
+
+def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
+    """``coinecon simulate``: run, or compare, economies on a synthetic population."""
+    from coinecon.definitions import load  # noqa: PLC0415
+    from coinecon.simulation import (  # noqa: PLC0415
+        DEFAULT_POPULATION,
+        compare,
+        load_population,
+        loads_population,
+    )
+    from coinecon.simulation import simulate as run  # noqa: PLC0415
+
+    definition = _definition(arguments.file, load)
+    population = (
+        loads_population(DEFAULT_POPULATION)
+        if arguments.population is None
+        else load_population(_existing(arguments.population))
+    )
+    stores: Callable[[], Store] = arguments.store
+    if arguments.days < 1 or arguments.seeds < 1:
+        raise ValidationError("--days and --seeds are at least 1")
+    folder = arguments.out
+    if arguments.compare is not None:
+        other = _definition(arguments.compare, load)
+        seeds = list(range(arguments.seed, arguments.seed + arguments.seeds))
+        _status(f"comparing over {len(seeds)} seed(s): {2 * len(seeds)} runs")
+        rows = compare(
+            definition,
+            other,
+            population,
+            days=arguments.days,
+            seeds=seeds,
+            stores=stores,
+            out=folder,
+        )
+        print(f"{'metric':32} {'A':>14} {'B':>14} {'B - A':>14} {'± 95 %':>12}  real", file=out)
+        for row in rows:
+            print(
+                f"{row['metric']:32} {row['a']:>14} {row['b']:>14} {row['difference']:>14} "
+                f"{row['interval']:>12}  {row['real']}",
+                file=out,
+            )
+        print(f"written to {folder / 'compare.csv'}", file=out)
+        return 0
+    result = run(
+        definition,
+        population,
+        days=arguments.days,
+        seed=arguments.seed,
+        store=stores(),
+        out=folder,
+        progress=sys.stderr if sys.stderr.isatty() else None,
+    )
+    rate = result.commands / result.seconds if result.seconds else 0.0
+    engine = result.engine_seconds / result.seconds if result.seconds else 0.0
+    print(
+        f"{result.days} days, {result.commands:,} commands in {result.seconds:,.1f} s "
+        f"({rate:,.0f}/s, {engine:.0%} of the time in the engine)",
+        file=out,
+    )
+    for key, value in result.totals["totals"].items():
+        print(f"  {key:32} {value}", file=out)
+    print(f"  {'creator earnings Gini':32} {result.totals['creator_gini']}", file=out)
+    print(f"written to {folder}: days.csv, packages.csv, summary.json", file=out)
+    if result.verified:
+        print("verify: the books are clean", file=out)
+        return 0
+    print(f"verify: {len(result.problems)} problem(s), the first: {result.problems[0]}", file=out)
+    return 1
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the store subcommands to the ``coinecon`` command line."""
 
@@ -469,3 +568,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     priced.add_argument("--method", required=True, help="the payment method")
     priced.add_argument("--storefront", default="web", help="the storefront (web)")
     priced.set_defaults(run=quote)
+    simulated = commands.add_parser(
+        "simulate",
+        help="run a synthetic population through an economy, day by day",
+        description="run a synthetic population through an economy, day by day",
+        epilog=_EXAMPLES["simulate"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulated.add_argument("file", type=Path, help="the economy definition (TOML)")
+    simulated.add_argument("--population", type=Path, help="the population (TOML)")
+    simulated.add_argument("--days", type=int, default=30, help="days to simulate (30)")
+    simulated.add_argument("--seed", type=int, default=1, help="the random seed (1)")
+    simulated.add_argument(
+        "--store",
+        type=_store_factory,
+        default="memory",
+        help="memory (the default) or sqlite:PATH (a new file)",
+    )
+    simulated.add_argument("--out", type=Path, default=Path("simulation"), help="(simulation/)")
+    simulated.add_argument("--compare", type=Path, help="a second economy, run on the same draws")
+    simulated.add_argument(
+        "--seeds", type=int, default=1, help="with --compare: seeds from --seed on (1)"
+    )
+    simulated.set_defaults(run=simulate)

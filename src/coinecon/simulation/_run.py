@@ -1,0 +1,722 @@
+"""The day-by-day simulation: a population driven through the real CoinEconomy."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any, final
+
+import attrs
+
+from coinecon.adapters.fake_payments import Decline, FakePaymentGateway, Pend
+from coinecon.adapters.fake_payouts import FakePayoutGateway
+from coinecon.clock import ManualClock
+from coinecon.definitions import EconomyDefinition
+from coinecon.economy import CoinEconomy
+from coinecon.errors import CoineconError, InsufficientFunds, ValidationError
+from coinecon.ledger.journal import AccountKind
+from coinecon.money.money import Currency, Money
+from coinecon.ports import Store
+from coinecon.recharge.purchases import Purchase, PurchaseStatus
+from coinecon.simulation._population import Population, Segment
+
+__all__ = ["COMPARE_COLUMNS", "DAY_COLUMNS", "SimulationResult", "compare", "gini", "simulate"]
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+"""The first simulated day (a Monday), at midnight UTC."""
+
+DAY_COLUMNS = (
+    "day",
+    "currency",
+    "purchases",
+    "declined",
+    "pending",
+    "refunds",
+    "chargebacks",
+    "gross",
+    "tax",
+    "fees",
+    "net",
+    "coins_sold",
+    "bonus_coins",
+    "price_per_coin",
+    "gifts",
+    "coins_gifted",
+    "creator_units",
+    "stickers",
+    "deferred_revenue",
+    "recognised_revenue",
+    "breakage",
+    "losses",
+    "creator_share",
+    "owed_to_creators",
+    "paid_out",
+    "coins_issued",
+    "coins_held",
+    "coins_spent",
+    "coins_expired",
+)
+"""The columns of ``days.csv``: one row per day and currency. Flows (what
+happened that day) are ``purchases`` to ``stickers`` and ``paid_out``; the rest
+are balances at the day's end. Money is in major units, exact."""
+
+
+def gini(values: list[int]) -> Fraction:
+    """The Gini coefficient of *values* (0: all equal; near 1: one has all), exact."""
+    if not values or not sum(values):
+        return Fraction(0)
+    ordered = sorted(values)
+    n = len(ordered)
+    weighted = sum((2 * (i + 1) - n - 1) * value for i, value in enumerate(ordered))
+    return Fraction(weighted, n * sum(ordered))
+
+
+@final
+@attrs.frozen
+class SimulationResult:
+    """What a run gives back (its outputs are written as it goes).
+
+    Attributes:
+        days: the days simulated.
+        commands: the economy commands run (purchases, gifts, items,
+            payment events, conversions, payouts, expiry sweeps).
+        seconds: how long the run took.
+        engine_seconds: of which inside the economy's commands.
+        totals: the run's totals, as written to ``summary.json``.
+        verified: whether ``verify()`` found the books clean at the end.
+        problems: what it found otherwise.
+    """
+
+    days: int
+    commands: int
+    seconds: float
+    engine_seconds: float
+    totals: dict[str, Any]
+    verified: bool
+    problems: tuple[str, ...]
+
+
+class _Viewer:
+    __slots__ = ("attested", "index", "method", "name", "region", "segment")
+
+    def __init__(self, index: int, segment: Segment, region: str, method: str) -> None:
+        self.index = index
+        self.name = f"viewer-{index}"
+        self.segment = segment
+        self.region = region
+        self.method = method
+        self.attested = False
+
+
+def _pick(rng: random.Random, weights: tuple[tuple[str, Fraction], ...]) -> str:
+    names = [name for name, _ in weights]
+    cumulative = list(itertools.accumulate(float(weight) for _, weight in weights))
+    return names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's method; means here are small)."""
+    if mean <= 0:
+        return 0
+    limit, product, count = pow(2.718281828459045, -mean), rng.random(), 0
+    while product > limit:
+        product *= rng.random()
+        count += 1
+    return count
+
+
+def _major(minor: int, exponent: int) -> str:
+    """*minor* units as an exact amount in major units."""
+    return str(Decimal(minor).scaleb(-exponent))
+
+
+def _check_fits(definition: EconomyDefinition, population: Population) -> None:
+    """Refuse a population that names what the economy does not have (a run
+    would quietly buy or send nothing of it)."""
+    book = definition.price_book
+    catalog = definition.catalog
+    named = {
+        "region": ({code for code, _ in population.regions}, {code for code, _ in book.regions}),
+        "payment method": (
+            {method for method, weight in population.payment_methods if weight},
+            {
+                entry.method
+                for entry in book.fees.payment_methods
+                if not entry.storefronts or population.storefront in entry.storefronts
+            },
+        ),
+        "package": (
+            {sku for segment in population.segments for sku, _ in segment.packages},
+            {package.sku for package in book.packages},
+        ),
+        "promotion": (
+            {promo for segment in population.segments for promo, _ in segment.promotions},
+            {promotion.id for promotion in book.promotions},
+        ),
+        "gift": (
+            {gift for segment in population.segments for gift, _ in segment.gift_mix},
+            set() if catalog is None else {gift.id for gift in catalog.gifts},
+        ),
+    }
+    for what, (wanted, offered) in named.items():
+        missing = sorted(wanted - offered)
+        if missing:
+            raise ValidationError(
+                f"the population names {what} {missing[0]!r}, which the economy does not "
+                f"offer (it offers: {', '.join(sorted(offered)) or 'none'})"
+            )
+
+
+class _Run:
+    """One simulation: the economy, the population, and the day's counters."""
+
+    def __init__(
+        self,
+        definition: EconomyDefinition,
+        population: Population,
+        store: Store,
+        seed: int,
+    ) -> None:
+        self.definition = definition
+        self.population = population
+        self.seed = seed
+        self.store = store
+        self.clock = ManualClock(START)
+        self.payments = FakePaymentGateway(clock=self.clock)
+        self.payouts = FakePayoutGateway(clock=self.clock)
+        counter = itertools.count(1)
+        self.economy = CoinEconomy(
+            store=store,
+            gateway=self.payments,
+            payout_gateway=self.payouts,
+            clock=self.clock,
+            new_id=lambda: f"sim-{next(counter):012d}",
+            **definition.economy_settings(),
+        )
+        self.book = definition.price_book
+        self.catalog = self.economy.catalog
+        _check_fits(definition, population)
+        self.engine = 0.0
+        self.commands = 0
+        rng = random.Random(f"{seed}:population")
+        regions = population.regions or tuple(
+            (code, Fraction(1)) for code, _ in definition.price_book.regions
+        )
+        shares = tuple((str(n), s.share) for n, s in enumerate(population.segments))
+        self.viewers = [
+            _Viewer(
+                n,
+                population.segments[int(_pick(rng, shares))],
+                _pick(rng, regions),
+                _pick(rng, population.payment_methods),
+            )
+            for n in range(population.viewers)
+        ]
+        exponent = float(population.zipf_exponent)
+        self.creator_weights = list(
+            itertools.accumulate(1 / (k + 1) ** exponent for k in range(population.creators))
+        )
+        self.creators = [f"creator-{k}" for k in range(population.creators)]
+        self.creator_regions = [_pick(rng, regions) for _ in self.creators]
+        self.later: dict[int, list[tuple[str, str]]] = defaultdict(list)  # day: (event, charge)
+        self.day_counts: Counter[tuple[str, str]] = Counter()
+        self.package_counts: Counter[str] = Counter()
+        self.earned: Counter[str] = Counter()
+
+    # -- the engine, timed -------------------------------------------------------------
+
+    def call(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            self.engine += time.perf_counter() - started
+            self.commands += 1
+
+    # -- set-up ----------------------------------------------------------------------
+
+    def enroll(self) -> None:
+        for creator, region in zip(self.creators, self.creator_regions, strict=True):
+            self.adult(creator, region)
+            self.call(
+                self.economy.enroll_creator, f"enroll-{creator}", creator=creator, region=region
+            )
+
+    def adult(self, holder: str, region: str) -> None:
+        self.call(
+            self.economy.attest_age,
+            f"age-{holder}",
+            holder=holder,
+            region=region,
+            source="simulation",
+            adult=True,
+        )
+
+    # -- a day ------------------------------------------------------------------------
+
+    def day(self, day: int) -> None:
+        self.clock.set(START + timedelta(days=day, hours=1))
+        for event, charge in self.later.pop(day, []):
+            self.provider_event(day, event, charge)
+        self.clock.set(START + timedelta(days=day, hours=12))
+        for viewer in self.viewers:
+            rng = random.Random(f"{self.seed}:{day}:{viewer.index}")
+            if rng.random() < viewer.segment.arrival:
+                self.visit(day, viewer, rng)
+        self.clock.set(START + timedelta(days=day, hours=23))
+        while self.call(self.economy.wallets.expire, limit=1000):
+            pass
+        if day % 7 == 6:
+            self.pay_creators(day)
+
+    def visit(self, day: int, viewer: _Viewer, rng: random.Random) -> None:
+        segment = viewer.segment
+        for _ in range(_poisson(rng, float(segment.gifts_per_visit))):
+            gift = self.catalog.get(
+                _pick(rng, segment.gift_mix)
+                if segment.gift_mix
+                else rng.choice([g.id for g in self.catalog.gifts])
+            )
+            creator = self.creators[
+                bisect.bisect_right(self.creator_weights, rng.random() * self.creator_weights[-1])
+            ]
+            have = self.call(self.economy.balance, viewer.name).amount
+            if have < gift.price and not self.buy(day, viewer, rng, gift.price - have):
+                return
+            try:
+                receipt = self.call(
+                    self.economy.send_gift,
+                    viewer.name,
+                    creator,
+                    gift.id,
+                    context=f"day-{day}",
+                    region=viewer.region,
+                    idempotency_key=f"gift-{day}-{viewer.index}-{rng.random()}",
+                )
+            except (InsufficientFunds, CoineconError):
+                return  # frozen, not eligible, or still short: the visit ends
+            currency = self.book.currency_for(viewer.region).code
+            self.day_counts[currency, "gifts"] += 1
+            self.day_counts[currency, "coins_gifted"] += receipt.coins.amount
+            self.day_counts[currency, "creator_units"] += receipt.earned.amount
+            self.earned[creator] += receipt.earned.amount
+        if segment.sticker_rate and rng.random() < segment.sticker_rate:
+            items = [
+                item
+                for item in self.catalog.items_offered(viewer.region, self.clock.now())
+                if item.consumable
+            ]
+            if items:
+                item = rng.choice(items)
+                try:
+                    self.call(
+                        self.economy.buy_item,
+                        viewer.name,
+                        item.id,
+                        region=viewer.region,
+                        idempotency_key=f"item-{day}-{viewer.index}",
+                    )
+                    self.day_counts[self.book.currency_for(viewer.region).code, "stickers"] += 1
+                except CoineconError:
+                    pass  # too few coins: no sticker
+
+    def buy(self, day: int, viewer: _Viewer, rng: random.Random, short: int) -> bool:
+        """Maybe buy a package covering *short* coins; whether coins came in."""
+        segment = viewer.segment
+        currency = self.book.currency_for(viewer.region)
+        budget = Money(segment.budget, currency)
+        storefront = self.population.storefront
+        wanted = dict(segment.packages)
+        choices: list[tuple[str, float]] = []
+        for package in self.book.packages:
+            if wanted and package.sku not in wanted:
+                continue
+            price = package.find_price(currency, storefront)
+            if price is None or price.minor > budget.minor:
+                continue
+            per_coin = price.minor / package.delivered_coins
+            weight = float(wanted.get(package.sku, Fraction(1))) * per_coin ** -float(
+                segment.price_sensitivity
+            )
+            if package.delivered_coins >= short or not choices:
+                choices.append((package.sku, weight))
+        if not choices:
+            return False
+        total = sum(weight for _, weight in choices)
+        point, sku = rng.random() * total, choices[-1][0]
+        for name, weight in choices:
+            point -= weight
+            if point < 0:
+                sku = name
+                break
+        if not viewer.attested:
+            self.adult(viewer.name, viewer.region)
+            viewer.attested = True
+        try:
+            quote = self.call(
+                self.economy.quote,
+                viewer.name,
+                region=viewer.region,
+                storefront=storefront,
+                payment_method=viewer.method,
+                sku=sku,
+            )
+        except CoineconError:
+            return False  # not sold here, over a limit, not eligible
+        chance = segment.purchase
+        for promotion in quote.promotions:
+            chance *= dict(segment.promotions).get(promotion, Fraction(1))
+        if rng.random() >= chance:
+            return False
+        payments = self.population.payments
+        outcome = rng.random()
+        if outcome < payments.decline:
+            self.payments.script(viewer.method, Decline("card_declined"))
+        elif outcome < payments.decline + payments.pending:
+            self.payments.script(viewer.method, Pend())
+        code = currency.code
+        try:
+            purchase = self.call(
+                self.economy.purchase, quote, viewer.method, f"buy-{day}-{viewer.index}-{sku}"
+            )
+        except CoineconError:
+            return False
+        if purchase.status is PurchaseStatus.DECLINED:
+            self.day_counts[code, "declined"] += 1
+            return False
+        if purchase.status is PurchaseStatus.PENDING:
+            self.day_counts[code, "pending"] += 1
+            self.later[day + 1].append(("settle", purchase.id))
+            return False
+        self.count_purchase(day, purchase, rng)
+        return True
+
+    def count_purchase(self, day: int, purchase: Purchase, rng: random.Random) -> None:
+        code = purchase.total.currency.code
+        self.day_counts[code, "purchases"] += 1
+        self.day_counts[code, "gross"] += purchase.total.minor
+        self.day_counts[code, "tax"] += purchase.tax.minor
+        self.day_counts[code, "net"] += purchase.value.minor
+        self.day_counts[code, "coins_sold"] += purchase.coins.amount
+        self.day_counts[code, "bonus_coins"] += purchase.bonus_coins.amount
+        self.package_counts[purchase.sku or "custom"] += 1
+        payments = self.population.payments
+        draw = rng.random()
+        if draw < payments.refund:
+            self.later[day + rng.randint(1, 7)].append(("refund", purchase.id))
+        elif draw < payments.refund + payments.chargeback:
+            self.later[day + rng.randint(7, 30)].append(("chargeback", purchase.id))
+
+    def provider_event(self, day: int, event: str, charge: str) -> None:
+        if event == "settle":
+            self.call(self.economy.handle_payment_event, self.payments.settle(charge))
+            purchase = self.economy.purchase_of(charge)
+            if purchase.status is PurchaseStatus.COMPLETED:
+                self.count_purchase(day, purchase, random.Random(f"{self.seed}:{charge}"))
+            return
+        if event == "refund":
+            made = self.payments.refund(charge)
+        else:
+            made = self.payments.charge_back(charge)
+        self.call(self.economy.handle_payment_event, made)
+        code = self.economy.purchase_of(charge).total.currency.code
+        self.day_counts[code, "refunds" if event == "refund" else "chargebacks"] += 1
+
+    def pay_creators(self, day: int) -> None:
+        if self.economy.conversion_rate is None:
+            return
+        minimum = self.economy.payout_policy.minimum
+        for creator, region in zip(self.creators, self.creator_regions, strict=True):
+            currency = self.book.currency_for(region)
+            try:
+                self.call(
+                    self.economy.convert,
+                    creator,
+                    currency.code,
+                    idempotency_key=f"conv-{day}-{creator}",
+                )
+            except CoineconError:
+                continue  # nothing free to convert, or worth less than a cent
+            owed = self.economy.payable(creator).get(currency.code)
+            floor = next((m for m in minimum if m.currency == currency), None)
+            if owed is None or not owed.minor or (floor is not None and owed < floor):
+                continue
+            try:
+                payout = self.call(
+                    self.economy.request_payout,
+                    creator,
+                    owed,
+                    destination=f"bank-{creator}",
+                    idempotency_key=f"payout-{day}-{creator}",
+                )
+            except CoineconError:
+                continue  # over a cap, outside the schedule
+            self.day_counts[currency.code, "paid_out"] += payout.amount.minor
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def rows(self, day: int) -> Iterator[dict[str, str]]:
+        """The day's rows (one per currency), and the day's counters reset."""
+        with self.store.unit_of_work() as uow:
+            accounts = uow.ledger.accounts()
+        balances: Counter[tuple[str, str]] = Counter()
+        coins: Counter[str] = Counter()
+        unit = self.economy.unit.code
+        for account, balance in accounts.items():
+            asset = account.asset
+            if isinstance(asset, Currency):
+                balances[asset.code, account.kind.value] += balance
+            elif asset.code == unit:
+                coins[account.kind.value] += balance
+            # (the creator unit's accounts: the earnings, counted from the receipts)
+        currencies = sorted({code for code, _ in balances} | {c for c, _ in self.day_counts})
+        for code in currencies:
+            counts = self.day_counts
+            digits = Currency.of(code).exponent
+
+            def money(minor: int, digits: int = digits) -> str:
+                return _major(minor, digits)
+
+            sold = counts[code, "coins_sold"] + counts[code, "bonus_coins"]
+            fees = counts[code, "gross"] - counts[code, "tax"] - counts[code, "net"]  # all others
+            yield {
+                "day": str(day),
+                "currency": code,
+                "purchases": str(counts[code, "purchases"]),
+                "declined": str(counts[code, "declined"]),
+                "pending": str(counts[code, "pending"]),
+                "refunds": str(counts[code, "refunds"]),
+                "chargebacks": str(counts[code, "chargebacks"]),
+                "gross": money(counts[code, "gross"]),
+                "tax": money(counts[code, "tax"]),
+                "fees": money(fees),
+                "net": money(counts[code, "net"]),
+                "coins_sold": str(counts[code, "coins_sold"]),
+                "bonus_coins": str(counts[code, "bonus_coins"]),
+                "price_per_coin": ""
+                if not sold
+                else str(
+                    (Decimal(counts[code, "gross"]) / sold)
+                    .scaleb(-digits)
+                    .quantize(Decimal("0.000001"))
+                ),
+                "gifts": str(counts[code, "gifts"]),
+                "coins_gifted": str(counts[code, "coins_gifted"]),
+                "creator_units": str(counts[code, "creator_units"]),
+                "stickers": str(counts[code, "stickers"]),
+                "deferred_revenue": money(-balances[code, AccountKind.DEFERRED_REVENUE.value]),
+                "recognised_revenue": money(-balances[code, AccountKind.REVENUE.value]),
+                "breakage": money(-balances[code, AccountKind.BREAKAGE.value]),
+                "losses": money(balances[code, AccountKind.LOSSES.value]),
+                "creator_share": money(balances[code, AccountKind.CREATOR_SHARE.value]),
+                "owed_to_creators": money(-balances[code, AccountKind.CREATOR_PAYABLE.value]),
+                "paid_out": money(counts[code, "paid_out"]),
+                "coins_issued": str(-coins[AccountKind.ISSUANCE.value]),
+                "coins_held": str(coins[AccountKind.WALLET.value]),
+                "coins_spent": str(coins[AccountKind.SPENT.value]),
+                "coins_expired": str(coins[AccountKind.EXPIRED.value]),
+            }
+        self.conserved(day, coins, balances)
+        self.day_counts.clear()
+
+    def conserved(self, day: int, coins: Counter[str], balances: Counter[tuple[str, str]]) -> None:
+        """Coins issued are held, spent or expired; each currency's money sums to zero."""
+        issued = -coins[AccountKind.ISSUANCE.value]
+        accounted = sum(balance for kind, balance in coins.items() if kind != "issuance")
+        if issued != accounted:
+            raise ValidationError(
+                f"day {day}: {issued} coins issued, but {accounted} are held, spent or expired"
+            )
+        per_currency: Counter[str] = Counter()
+        for (code, _), balance in balances.items():
+            per_currency[code] += balance
+        for code, total in per_currency.items():
+            if total:
+                raise ValidationError(f"day {day}: {code} does not balance, off by {total}")
+
+
+def simulate(
+    definition: EconomyDefinition,
+    population: Population,
+    *,
+    days: int,
+    seed: int,
+    store: Store,
+    out: Path,
+    progress: IO[str] | None = None,
+) -> SimulationResult:
+    """Run *population* through the economy *definition* defines, on *store*
+    (empty), for *days* days, drawing from *seed*; write ``days.csv``,
+    ``packages.csv`` and ``summary.json`` into *out* as it goes.
+
+    The same inputs give byte-identical outputs. Each day ends with a check
+    that coins and money are conserved (:class:`ValidationError` if not);
+    the run ends with ``verify()``.
+    """
+    if type(days) is not int or days < 1:
+        raise ValidationError(f"days is a positive int, got {days!r}")
+    if type(seed) is not int:
+        raise ValidationError(f"seed is an int, got {seed!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    run = _Run(definition, population, store, seed)
+    run.enroll()
+    with (
+        (out / "days.csv").open("w", newline="", encoding="utf-8") as days_file,
+        (out / "packages.csv").open("w", newline="", encoding="utf-8") as packages_file,
+    ):
+        day_rows = csv.DictWriter(days_file, DAY_COLUMNS, lineterminator="\n")
+        day_rows.writeheader()
+        package_rows = csv.writer(packages_file, lineterminator="\n")
+        package_rows.writerow(["day", "sku", "purchases"])
+        totals: Counter[str] = Counter()
+        for day in range(days):
+            run.day(day)
+            for sku, count in sorted(run.package_counts.items()):
+                package_rows.writerow([day, sku, count])
+                totals[f"packages.{sku}"] += count
+            run.package_counts.clear()
+            for row in run.rows(day):
+                day_rows.writerow(row)
+                for key in ("purchases", "gifts", "refunds", "chargebacks", "stickers"):
+                    totals[f"{row['currency']}.{key}"] += int(row[key])
+                for key in ("gross", "tax", "fees", "net", "paid_out"):
+                    totals[f"{row['currency']}.{key}"] += Decimal(row[key])  # type: ignore[assignment]
+                last = row
+                for key in ("deferred_revenue", "recognised_revenue", "breakage", "losses"):
+                    totals[f"{row['currency']}.{key}"] = Decimal(last[key])  # type: ignore[assignment]
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                rate = run.commands / elapsed if elapsed else 0.0
+                left = elapsed / (day + 1) * (days - day - 1)
+                progress.write(
+                    f"\rday {day + 1}/{days}, {rate:,.0f} commands/s, {left:,.0f} s left "
+                )
+                progress.flush()
+    if progress is not None:
+        progress.write("\n")
+    report = run.economy.verify()
+    seconds = time.perf_counter() - started
+    earned = [run.earned[creator] for creator in run.creators]
+    summary: dict[str, Any] = {
+        "days": days,
+        "seed": seed,
+        "viewers": population.viewers,
+        "creators": population.creators,
+        "totals": {key: str(value) for key, value in sorted(totals.items())},
+        "creator_units_earned": sum(earned),
+        "creator_gini": str(round(Decimal(gini(earned).numerator) / gini(earned).denominator, 6))
+        if sum(earned)
+        else "0",
+        "verified": report.ok,
+        "problems": list(report.problems),
+    }
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return SimulationResult(
+        days=days,
+        commands=run.commands,
+        seconds=seconds,
+        engine_seconds=run.engine,
+        totals=summary,
+        verified=report.ok,
+        problems=tuple(report.problems),
+    )
+
+
+COMPARE_COLUMNS = ("metric", "a", "b", "difference", "spread", "interval", "real")
+"""The columns of ``compare.csv``: per metric of ``summary.json``'s totals,
+the means over the seeds of economy A and B, the mean difference (B - A),
+the standard deviation of the per-seed differences, the half-width of a 95 %
+interval for the mean difference (1.96 standard errors; empty for one seed),
+and whether that interval leaves out zero."""
+
+
+def compare(
+    first: EconomyDefinition,
+    second: EconomyDefinition,
+    population: Population,
+    *,
+    days: int,
+    seeds: list[int],
+    stores: Callable[[], Store],
+    out: Path,
+) -> list[dict[str, str]]:
+    """Run *first* (A) and *second* (B) on the same *population* and the same
+    draws (common random numbers: each viewer's day has its own stream) for
+    every seed of *seeds*, into ``out/a/seed-S`` and ``out/b/seed-S``; write
+    and return the differences (``compare.csv``, :data:`COMPARE_COLUMNS`).
+
+    Args:
+        first: economy A.
+        second: economy B.
+        population: who uses them.
+        days: how many days each run lasts.
+        seeds: one run of each economy per seed.
+        stores: makes an empty store for each run.
+        out: where the runs' outputs and ``compare.csv`` go.
+    """
+    if not seeds:
+        raise ValidationError("compare needs at least one seed")
+    differences: dict[str, list[Decimal]] = defaultdict(list)
+    means: dict[str, list[list[Decimal]]] = defaultdict(lambda: [[], []])
+    for seed in seeds:
+        found = []
+        for side, definition in (("a", first), ("b", second)):
+            result = simulate(
+                definition,
+                population,
+                days=days,
+                seed=seed,
+                store=stores(),
+                out=out / side / f"seed-{seed}",
+            )
+            found.append({k: Decimal(v) for k, v in result.totals["totals"].items()})
+        for key in sorted(set(found[0]) | set(found[1])):
+            a, b = found[0].get(key, Decimal(0)), found[1].get(key, Decimal(0))
+            differences[key].append(b - a)
+            means[key][0].append(a)
+            means[key][1].append(b)
+    rows = []
+    count = len(seeds)
+    for key, values in sorted(differences.items()):
+        mean = sum(values, Decimal(0)) / count
+        spread = (
+            (sum(((v - mean) ** 2 for v in values), Decimal(0)) / (count - 1)).sqrt()
+            if count > 1
+            else Decimal(0)
+        )
+        interval = Decimal("1.96") * spread / Decimal(count).sqrt() if count > 1 else None
+        rows.append(
+            {
+                "metric": key,
+                "a": _short(sum(means[key][0], Decimal(0)) / count),
+                "b": _short(sum(means[key][1], Decimal(0)) / count),
+                "difference": _short(mean),
+                "spread": _short(spread),
+                "interval": "" if interval is None else _short(interval),
+                "real": "" if interval is None else str(abs(mean) > interval).lower(),
+            }
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "compare.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, COMPARE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def _short(value: Decimal) -> str:
+    """*value* to 4 decimal places (means and spreads are not money)."""
+    return str(value.quantize(Decimal("0.0001")))

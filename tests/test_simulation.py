@@ -1,0 +1,345 @@
+"""The economy simulator: determinism by seed, conservation every day, and
+metamorphic properties (no buyers, no revenue; prices doubled with demand
+that ignores price, gross revenue doubled; a 0 % share, no creator earnings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from coinecon.adapters.memory import MemoryStore
+from coinecon.adapters.sqlite import SqliteStore
+from coinecon.definitions import EconomyDefinition, load, loads
+from coinecon.errors import ValidationError
+from coinecon.simulation import (
+    DEFAULT_POPULATION,
+    Population,
+    compare,
+    gini,
+    load_population,
+    loads_population,
+    simulate,
+)
+from coinecon.simulation._run import _Run
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+PLAIN = """
+[unit]
+code = "COIN"
+[regions]
+US = "USD"
+[[packages]]
+sku = "small"
+coins = 100
+prices = { web = ["1.00 USD"] }
+[[packages]]
+sku = "large"
+coins = 1000
+prices = { web = ["9.00 USD"] }
+[catalog]
+gifts = [{ id = "rose", name = "Rose", price = 1 }, { id = "heart", name = "Heart", price = 5 }]
+[revenue_share]
+default = "{share}"
+[fees]
+payment_methods = [{ method = "card" }]
+[eligibility]
+require_age = false
+[gift_policy]
+creator_must_be_adult = false
+"""
+
+CROWD = """
+viewers = 150
+[creators]
+count = 10
+[payments]
+decline = "{decline}"
+pending = "{pending}"
+refund = "{refund}"
+chargeback = "{chargeback}"
+[[segments]]
+name = "everyone"
+arrival = "50%"
+gifts_per_visit = "3"
+purchase = "{purchase}"
+budget = "1000"
+price_sensitivity = "{sensitivity}"
+"""
+
+
+def plain(share: str = "50%", *, double: bool = False) -> EconomyDefinition:
+    text = PLAIN.replace("{share}", share)
+    if double:
+        text = text.replace("1.00 USD", "2.00 USD").replace("9.00 USD", "18.00 USD")
+    return loads(text)
+
+
+def crowd(
+    purchase: str = "60%",
+    sensitivity: str = "1",
+    *,
+    decline: str = "0%",
+    pending: str = "0%",
+    refund: str = "0%",
+    chargeback: str = "0%",
+) -> Population:
+    return loads_population(
+        CROWD.replace("{purchase}", purchase)
+        .replace("{sensitivity}", sensitivity)
+        .replace("{decline}", decline)
+        .replace("{pending}", pending)
+        .replace("{refund}", refund)
+        .replace("{chargeback}", chargeback)
+    )
+
+
+def run(
+    out: Path,
+    definition: EconomyDefinition | None = None,
+    population: Population | None = None,
+    *,
+    days: int = 6,
+    seed: int = 1,
+) -> dict[str, object]:
+    result = simulate(
+        definition if definition is not None else plain(),
+        population if population is not None else crowd(),
+        days=days,
+        seed=seed,
+        store=MemoryStore(),
+        out=out,
+    )
+    assert result.verified, result.problems
+    summary: dict[str, object] = json.loads((out / "summary.json").read_text())
+    return summary
+
+
+def totals(summary: dict[str, object]) -> dict[str, str]:
+    found = summary["totals"]
+    assert isinstance(found, dict)
+    return found
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_the_same_inputs_give_byte_identical_outputs(tmp_path: Path) -> None:
+    people = crowd(decline="5%", pending="5%", refund="5%", chargeback="5%")
+    run(tmp_path / "one", population=people, days=12)
+    run(tmp_path / "two", population=people, days=12)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    run(tmp_path / "three", population=people, days=12, seed=2)
+    assert outputs(tmp_path / "three") != outputs(tmp_path / "one")
+
+
+def test_a_run_on_sqlite_gives_what_a_run_in_memory_gives(tmp_path: Path) -> None:
+    run(tmp_path / "memory", days=3)
+    with SqliteStore(tmp_path / "books.db") as store:
+        simulate(plain(), crowd(), days=3, seed=1, store=store, out=tmp_path / "sqlite")
+    assert outputs(tmp_path / "memory") == outputs(tmp_path / "sqlite")
+
+
+def test_every_day_row_conserves_coins_and_money(tmp_path: Path) -> None:
+    people = crowd(decline="10%", pending="10%", refund="10%", chargeback="10%")
+    run(tmp_path, population=people, days=20)
+    rows = (tmp_path / "days.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    seen = Counter[str]()
+    for line in rows[1:]:
+        row = dict(zip(header, line.split(","), strict=True))
+        issued = int(row["coins_issued"])
+        assert issued == sum(
+            int(row[key]) for key in ("coins_held", "coins_spent", "coins_expired")
+        )
+        seen.update(key for key in ("refunds", "chargebacks", "pending") if int(row[key]))
+    assert set(seen) == {"refunds", "chargebacks", "pending"}  # every path was taken
+
+
+def test_the_daily_conservation_check_catches_books_that_do_not_balance() -> None:
+    simulation = _Run(plain(), crowd(), MemoryStore(), seed=1)
+    with pytest.raises(ValidationError, match="day 3: 10 coins issued, but 9 are held"):
+        simulation.conserved(3, Counter({"issuance": -10, "wallet": 9}), Counter())
+    with pytest.raises(ValidationError, match="day 4: USD does not balance, off by 1"):
+        simulation.conserved(4, Counter(), Counter({("USD", "clearing"): 1}))
+
+
+def test_a_population_that_never_buys_yields_no_revenue(tmp_path: Path) -> None:
+    summary = totals(run(tmp_path, population=crowd(purchase="0%")))
+    assert summary.get("USD.gross", "0") == "0"
+    assert summary.get("USD.purchases", "0") == "0"
+    assert not any(key.startswith("packages.") for key in summary)
+
+
+def test_doubled_prices_with_demand_that_ignores_price_double_gross_revenue(
+    tmp_path: Path,
+) -> None:
+    people = crowd(sensitivity="0")
+    base = totals(run(tmp_path / "base", plain(), people))
+    doubled = totals(run(tmp_path / "doubled", plain(double=True), people))
+    assert Fraction(base["USD.gross"]) > 0
+    assert Fraction(doubled["USD.gross"]) == 2 * Fraction(base["USD.gross"])
+    assert doubled["USD.gifts"] == base["USD.gifts"]
+
+
+def test_a_revenue_share_of_zero_pays_creators_nothing(tmp_path: Path) -> None:
+    assert run(tmp_path / "half")["creator_units_earned"] != 0
+    assert run(tmp_path / "none", plain("0%"))["creator_units_earned"] == 0
+
+
+def test_an_economy_compared_with_itself_differs_in_nothing(tmp_path: Path) -> None:
+    rows = compare(
+        plain(), plain(), crowd(), days=3, seeds=[1, 2], stores=MemoryStore, out=tmp_path
+    )
+    assert rows
+    assert all(row["difference"] == "0.0000" and row["real"] == "false" for row in rows)
+    assert (tmp_path / "a" / "seed-2" / "summary.json").exists()
+    assert (tmp_path / "compare.csv").read_text().startswith("metric,a,b,difference")
+
+
+def test_a_real_difference_is_told_from_noise(tmp_path: Path) -> None:
+    rows = compare(
+        plain(),
+        plain(double=True),
+        crowd(sensitivity="0"),
+        days=3,
+        seeds=[1, 2, 3],
+        stores=MemoryStore,
+        out=tmp_path,
+    )
+    found = {row["metric"]: row for row in rows}
+    assert found["USD.gross"]["real"] == "true"
+    assert found["USD.gifts"]["real"] == "false"
+
+
+def test_the_gini_coefficient() -> None:
+    assert gini([]) == 0
+    assert gini([5, 5, 5, 5]) == 0
+    assert gini([0, 0, 0, 10]) == Fraction(3, 4)
+    assert gini([1, 2, 3, 4]) == Fraction(1, 4)
+
+
+OVER = 'viewers = 5\n[payments]\ndecline = "60%"\npending = "50%"\n[[segments]]\nbudget = "5"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('viewers = 0\n[[segments]]\nbudget = "5"\n', "viewers is a positive int"),
+        ("viewers = 5\n", "segments is an array"),
+        ('viewers = 5\ncolour = 1\n[[segments]]\nbudget = "5"\n', "unknown key 'colour'"),
+        ('viewers = 5\n[[segments]]\nbudget = "5"\narrival = "150%"\n', "at most 100%"),
+        ('viewers = 5\n[[segments]]\nbudget = "5"\narrival = 0.5\n', "decimal or a percentage"),
+        ("viewers = 5\n[[segments]]\nbudget = 5\n", "positive decimal as text"),
+        (OVER, "more than 100%"),
+        ("viewers = [", "a population is TOML"),
+    ],
+)
+def test_a_malformed_population_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        loads_population(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('viewers = 150\nregions = { FR = "1" }', "names region 'FR'"),
+        ('viewers = 150\npayment_methods = { cash = "1" }', "names payment method 'cash'"),
+        ('budget = "1000"\npackages = { huge = "1" }', "names package 'huge'"),
+        ('budget = "1000"\npromotions = { sale = "2" }', "names promotion 'sale'"),
+        ('budget = "1000"\ngift_mix = { lion = "1" }', "names gift 'lion'"),
+    ],
+)
+def test_a_population_that_names_what_the_economy_lacks_is_refused(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    old = change.split("\n", maxsplit=1)[0]
+    people = loads_population(
+        CROWD.replace(old, change)
+        .replace("{purchase}", "1")
+        .replace("{sensitivity}", "1")
+        .replace("{decline}", "0")
+        .replace("{pending}", "0")
+        .replace("{refund}", "0")
+        .replace("{chargeback}", "0")
+    )
+    with pytest.raises(ValidationError, match=message):
+        simulate(plain(), people, days=1, seed=1, store=MemoryStore(), out=tmp_path)
+
+
+def test_the_default_and_example_populations_load() -> None:
+    assert loads_population(DEFAULT_POPULATION).viewers == 1000
+    example = load_population(EXAMPLES / "population.toml")
+    assert [segment.name for segment in example.segments] == ["casual", "fans"]
+
+
+def coinecon(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "coinecon", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_the_command_runs_an_economy_and_says_what_it_wrote(tmp_path: Path) -> None:
+    done = coinecon(
+        "simulate",
+        str(EXAMPLES / "economy.toml"),
+        "--population",
+        str(EXAMPLES / "population.toml"),
+        "--days",
+        "2",
+        "--store",
+        f"sqlite:{tmp_path / 'books.db'}",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verify: the books are clean" in done.stdout
+    assert "commands in" in done.stdout
+    assert done.stderr == ""  # no progress when not on a terminal
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [
+        "days.csv",
+        "packages.csv",
+        "summary.json",
+    ]
+    again = coinecon(
+        "simulate", str(EXAMPLES / "economy.toml"), "--store", f"sqlite:{tmp_path / 'books.db'}"
+    )
+    assert again.returncode == 2
+    assert "exists: a simulation starts from an empty store" in again.stderr
+
+
+def test_the_command_compares_two_economies(tmp_path: Path) -> None:
+    done = coinecon(
+        "simulate",
+        str(EXAMPLES / "economy.toml"),
+        "--compare",
+        str(EXAMPLES / "economy_bonus.toml"),
+        "--days",
+        "2",
+        "--seeds",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "USD.gross" in done.stdout
+    assert (tmp_path / "compare.csv").exists()
+    bad = coinecon("simulate", str(EXAMPLES / "economy.toml"), "--store", "redis")
+    assert bad.returncode == 2
+    assert "--store is memory or sqlite:PATH" in bad.stderr
+
+
+def test_the_seed_economy_runs_under_the_default_population(tmp_path: Path) -> None:
+    summary = run(tmp_path, load(EXAMPLES / "economy.toml"), loads_population(DEFAULT_POPULATION))
+    assert Fraction(totals(summary)["USD.gross"]) > 0
