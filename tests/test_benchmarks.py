@@ -206,3 +206,17 @@ def test_the_postgres_benchmark_checks_its_baselines_and_prints_every_case() -> 
         "targets: ",
     ):
         assert label in out, out
+
+
+@pytest.mark.slow
+def test_the_simulation_benchmark_runs_and_reports_each_day() -> None:
+    out = run("bench_simulation.py", "--quick")
+    for label in (
+        "day   1:",
+        "day   3:",
+        "commands in",
+        "in the engine",
+        "MiB a day",
+        "verify: clean",
+    ):
+        assert label in out, out

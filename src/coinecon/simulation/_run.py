@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, final
+from typing import Any, Protocol, final
 
 import attrs
 
@@ -25,7 +25,7 @@ from coinecon.definitions import EconomyDefinition
 from coinecon.economy import CoinEconomy
 from coinecon.errors import CoineconError, InsufficientFunds, ValidationError
 from coinecon.ledger.journal import AccountKind
-from coinecon.money.money import Currency, Money
+from coinecon.money.money import Currency
 from coinecon.ports import Store
 from coinecon.recharge.purchases import Purchase, PurchaseStatus
 from coinecon.simulation._population import Population, Segment
@@ -69,6 +69,18 @@ DAY_COLUMNS = (
 """The columns of ``days.csv``: one row per day and currency. Flows (what
 happened that day) are ``purchases`` to ``stickers`` and ``paid_out``; the rest
 are balances at the day's end. Money is in major units, exact."""
+
+
+class Output(Protocol):
+    """Where progress goes: anything with ``write`` and ``flush`` (a terminal)."""
+
+    def write(self, text: str, /) -> object:
+        """Write *text*."""
+        ...
+
+    def flush(self) -> object:
+        """Show what was written."""
+        ...
 
 
 def gini(values: list[int]) -> Fraction:
@@ -330,19 +342,19 @@ class _Run:
                 except CoineconError:
                     pass  # too few coins: no sticker
 
-    def buy(self, day: int, viewer: _Viewer, rng: random.Random, short: int) -> bool:
-        """Maybe buy a package covering *short* coins; whether coins came in."""
+    def choose(self, viewer: _Viewer, rng: random.Random, short: int) -> str | None:
+        """The package *viewer* would buy to cover *short* coins: among those
+        within their budget (one covering it if any is), by their weights and
+        price per coin; ``None`` if none is within their budget."""
         segment = viewer.segment
         currency = self.book.currency_for(viewer.region)
-        budget = Money(segment.budget, currency)
-        storefront = self.population.storefront
         wanted = dict(segment.packages)
         choices: list[tuple[str, float]] = []
         for package in self.book.packages:
             if wanted and package.sku not in wanted:
                 continue
-            price = package.find_price(currency, storefront)
-            if price is None or price.minor > budget.minor:
+            price = package.find_price(currency, self.population.storefront)
+            if price is None or price.amount > segment.budget:
                 continue
             per_coin = price.minor / package.delivered_coins
             weight = float(wanted.get(package.sku, Fraction(1))) * per_coin ** -float(
@@ -351,14 +363,28 @@ class _Run:
             if package.delivered_coins >= short or not choices:
                 choices.append((package.sku, weight))
         if not choices:
-            return False
-        total = sum(weight for _, weight in choices)
-        point, sku = rng.random() * total, choices[-1][0]
+            return None
+        point = rng.random() * sum(weight for _, weight in choices)
         for name, weight in choices:
             point -= weight
             if point < 0:
-                sku = name
-                break
+                return name
+        return choices[-1][0]
+
+    def buy(self, day: int, viewer: _Viewer, rng: random.Random, short: int) -> bool:
+        """Maybe buy a package covering *short* coins; whether coins came in."""
+        segment = viewer.segment
+        currency = self.book.currency_for(viewer.region)
+        storefront = self.population.storefront
+        sku = self.choose(viewer, rng, short)
+        if sku is None:
+            return False
+        # Whether they buy: drawn first, so that a quote (the costly part) is
+        # made only when a promotion on it could still make them buy.
+        draw = rng.random()
+        boost = max((factor for _, factor in segment.promotions), default=Fraction(1))
+        if draw >= segment.purchase * max(boost, Fraction(1)):
+            return False
         if not viewer.attested:
             self.adult(viewer.name, viewer.region)
             viewer.attested = True
@@ -376,7 +402,7 @@ class _Run:
         chance = segment.purchase
         for promotion in quote.promotions:
             chance *= dict(segment.promotions).get(promotion, Fraction(1))
-        if rng.random() >= chance:
+        if draw >= chance:
             return False
         payments = self.population.payments
         outcome = rng.random()
@@ -553,7 +579,7 @@ def simulate(
     seed: int,
     store: Store,
     out: Path,
-    progress: IO[str] | None = None,
+    progress: Output | None = None,
 ) -> SimulationResult:
     """Run *population* through the economy *definition* defines, on *store*
     (empty), for *days* days, drawing from *seed*; write ``days.csv``,
@@ -614,6 +640,7 @@ def simulate(
         "viewers": population.viewers,
         "creators": population.creators,
         "totals": {key: str(value) for key, value in sorted(totals.items())},
+        "creator_earnings": sorted(earned),
         "creator_units_earned": sum(earned),
         "creator_gini": str(round(Decimal(gini(earned).numerator) / gini(earned).denominator, 6))
         if sum(earned)
