@@ -316,7 +316,7 @@ def test_a_debit_of_earnings_read_before_a_concurrent_one_runs_again(
         with store.unit_of_work() as second:
             record(second, conversion("tx-2", 4))
             second.commit()
-        with pytest.raises(RetryableStorageError, match="changed since it was read"):
+        with pytest.raises(RetryableStorageError, match="fell since it was read"):
             record(first, conversion("tx-3", 7))
         first.rollback()
         record(first, conversion("tx-3", 6))

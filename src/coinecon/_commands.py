@@ -435,8 +435,17 @@ def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
         compare,
         load_population,
         loads_population,
+        report,
     )
     from coinecon.simulation import simulate as run  # noqa: PLC0415
+    from coinecon.simulation._report import PLOTS_HINT, plots_available  # noqa: PLC0415
+
+    def reported(folder: Path) -> None:
+        page = report(folder)
+        if page is not None:
+            print(f"report: {page}", file=out)
+        if not plots_available():
+            print(f"no plots: {PLOTS_HINT}", file=out)
 
     definition = _definition(arguments.file, load)
     population = (
@@ -469,6 +478,7 @@ def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
         print(f"written to {folder / 'compare.csv'}", file=out)
+        reported(folder)
         return 0
     result = run(
         definition,
@@ -490,6 +500,7 @@ def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
         print(f"  {key:32} {value}", file=out)
     print(f"  {'creator earnings Gini':32} {result.totals['creator_gini']}", file=out)
     print(f"written to {folder}: days.csv, packages.csv, summary.json", file=out)
+    reported(folder)
     if result.verified:
         print("verify: the books are clean", file=out)
         return 0

@@ -109,8 +109,12 @@ class Earnings:
             raise NotAvailableError("this economy has no conversion rate: pass conversion_rate=")
         unit = self.creator_unit
         earned = AccountKey.earnings(creator, unit)
-        kept = [profiles.load_tally(uow, creator, tally) for tally in range(self.tallies)]
+        # The balance first, then what is held: a gift that lands between the
+        # two reads is then counted as held and not as earned, so a store
+        # whose reads do not take turns (PostgreSQL) converts less, never
+        # earnings still held.
         balance = uow.ledger.balances([earned])[earned]
+        kept = [profiles.load_tally(uow, creator, tally) for tally in range(self.tallies)]
         held = sum(tally.holding(now) for tally in kept)
         free = balance - held
         wanted = free if units is None else units

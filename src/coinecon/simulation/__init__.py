@@ -8,7 +8,9 @@ payments, refunds and chargebacks at the population's rates: there is no
 second model of the rules. Randomness comes from one seed (each viewer's day
 from its own stream, so two economies run on the same population see the
 same draws until their rules make them differ), and the same inputs give
-byte-identical outputs. See ``docs/simulation.md``.
+byte-identical outputs. :func:`report` draws the plots (matplotlib, the
+``coinecon[sim]`` extra, imported only when it runs) and writes the one-page
+``report.html``. See ``docs/simulation.md``.
 """
 
 from coinecon.simulation._population import (
@@ -19,6 +21,7 @@ from coinecon.simulation._population import (
     load_population,
     loads_population,
 )
+from coinecon.simulation._report import report
 from coinecon.simulation._run import (
     COMPARE_COLUMNS,
     DAY_COLUMNS,
@@ -40,5 +43,6 @@ __all__ = [
     "gini",
     "load_population",
     "loads_population",
+    "report",
     "simulate",
 ]

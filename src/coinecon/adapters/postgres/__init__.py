@@ -36,15 +36,16 @@ How it keeps the port's contract:
   + delta``, the change the service computed from the balance it read), and
   a read sums them. Thousands of viewers gifting one creator queue on no row
   but their own wallets'. A debit of a creator's earnings (a conversion)
-  locks the creator's shards and checks that the balance is still the one
-  it was checked against (else the work runs again). Postings on these
+  takes the account row's lock (debits take turns; credits never wait) and
+  checks that the balance is still at least the one it was checked against
+  (else the work runs again). Postings on these
   accounts store no balance after (it would need the lock this avoids):
   readers add it up in sequence order, ``postings()`` as it streams,
   ``history()`` with a window sum over the account's postings (so its cost
   grows with the account's history). The services' records (a creator's
   tallies) are read without a lock and updated with their version; an update
   from a stale read is a :class:`RetryableStorageError`, and ``run``'s retry
-  reads records under a lock, so it cannot lose the race again.
+  reads records under a lock, so it cannot lose that race again.
 * **Few round trips.** The first statement of a transaction carries its
   ``BEGIN`` (pipeline mode); a transaction's row, postings and balance
   changes are one statement; writes that only a lost race can refuse (the
@@ -69,9 +70,10 @@ How it keeps the port's contract:
 * **Constraints.** The schema holds, for any writer, that amounts are
   non-zero 64-bit integers, ids and keys unique, a lot's remaining coins
   within its amount, that transactions, postings and consumptions are never
-  updated or deleted, and (a trigger) that a debit takes a wallet or
-  earnings account below zero, or a credit a creator's payable account above
-  it, only in a chargeback or refund.
+  updated or deleted, and (a trigger) that a debit takes a wallet below zero,
+  or a credit a creator's payable account above it, only in a chargeback or
+  refund. (A creator's earnings are sharded: their postings carry no balance
+  for the trigger to check, and their floor is kept by the check above.)
 * **Reading while others write.** Each statement reads what was committed
   when it began (READ COMMITTED): a unit of work that reads the whole books
   while commands commit (``Wallets.verify()``) may see a transaction in one

@@ -90,12 +90,12 @@ _RECORD = """
         (SELECT count(*) FROM u)
 """
 
-# Locks a sharded account's shards (in order), and sums them.
-_LOCK_SHARDS = """
-    SELECT sum(balance)::bigint FROM (
-        SELECT balance FROM {s}.account_shards WHERE account_id = %s ORDER BY shard FOR UPDATE
-    ) AS s
-"""
+# A debit of a sharded account (a creator's earnings) first locks the
+# account's row, which credits never lock: debits of one account take turns.
+# Its shards are then summed by a statement of their own, whose snapshot
+# holds what the debit before it committed (shard rows it added included).
+_LOCK_ACCOUNT = "SELECT 1 FROM {s}.accounts WHERE id = %s FOR NO KEY UPDATE"
+_SUM_SHARDS = "SELECT sum(balance)::bigint FROM {s}.account_shards WHERE account_id = %s"
 _MAY_GO_INTO_DEBT = frozenset({TransactionKind.CHARGEBACK, TransactionKind.REFUND})
 _POSTING_COLUMNS = "p.sequence, a.kind, a.owner, a.asset_kind, a.asset_code, p.amount"
 _GET = f"""
@@ -318,19 +318,21 @@ class _Ledger:
 
     def _recheck(self, transaction: Transaction, debits: list[tuple[AccountKey, int]]) -> None:
         """Before a debit of a creator's earnings (a sharded account with a
-        floor), lock its shards and check that its balance is still the one
-        the service checked the debit against; if a concurrent command
-        changed it, the work must run again (:class:`RetryableStorageError`).
-        Credits, the usual case, lock nothing."""
+        floor), take the account's turn (its row's lock: debits of it go one
+        at a time, credits never wait) and check that its balance is at least
+        the one the service checked the debit against. A credit meanwhile
+        leaves the debit safe (the balance after it is then higher); a debit
+        meanwhile makes the work run again (:class:`RetryableStorageError`)."""
         if transaction.kind in _MAY_GO_INTO_DEBT:
             return
         uow = self._uow
         for key, account_id in debits:
-            line = uow.execute(_LOCK_SHARDS, (account_id,)).fetchone()
+            uow.execute(_LOCK_ACCOUNT, (account_id,))
+            line = uow.execute(_SUM_SHARDS, (account_id,)).fetchone()
             total = 0 if line is None or line[0] is None else line[0]
-            if total != uow.seen[key]:
+            if total < uow.seen[key]:
                 raise RetryableStorageError(
-                    f"the balance of {key} changed since it was read: read it again"
+                    f"the balance of {key} fell since it was read: read it again"
                 )
 
     def get(self, transaction_id: str) -> Transaction | None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
+from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
 
 from coinecon.adapters.postgres._rows import ConnectionLostError, account_row, fault
 from coinecon.errors import StorageError
 from coinecon.ledger.journal import AccountKey
 
 if TYPE_CHECKING:
+    from psycopg.abc import Buffer
+
     from coinecon.adapters.postgres._store import Connection, PostgresStore
 
 __all__ = ["PostgresUnitOfWork"]
@@ -34,6 +39,20 @@ _INSERT_ACCOUNTS = """
 """
 _ITERSIZE = 1000
 _IDLE = psycopg.pq.TransactionStatus.IDLE  # rows a stream fetches at a time
+
+
+class _UtcLoader(TimestamptzLoader):
+    """Reads a ``timestamptz`` (text) as an aware datetime in UTC."""
+
+    def load(self, data: Buffer) -> datetime:
+        return super().load(data).astimezone(UTC)
+
+
+class _UtcBinaryLoader(TimestamptzBinaryLoader):
+    """Reads a ``timestamptz`` (binary) as an aware datetime in UTC."""
+
+    def load(self, data: Buffer) -> datetime:
+        return super().load(data).astimezone(UTC)
 
 
 class PostgresUnitOfWork:
@@ -97,6 +116,10 @@ class PostgresUnitOfWork:
         if self._active or self._ended:
             raise StorageError("a unit of work can be entered only once")
         connection = self._store._connect()  # noqa: SLF001
+        if not self._store._owns_pool:  # noqa: SLF001
+            # A host's connection may be in any time zone: read times as UTC.
+            connection.adapters.register_loader("timestamptz", _UtcLoader)
+            connection.adapters.register_loader("timestamptz", _UtcBinaryLoader)
         self._connection = connection
         self.shard = connection.info.backend_pid % self._store.shards
         self._active = True
@@ -139,6 +162,12 @@ class PostgresUnitOfWork:
         except psycopg.Error as error:
             self._forget()
             failure = fault(error, action="committing")
+            if not connection.broken and not connection.closed:
+                # A write sent with the commit was refused: the server skipped
+                # the COMMIT and left the transaction aborted. End it, so that
+                # the unit of work stays usable (and starts anew).
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
             if isinstance(failure, ConnectionLostError):
                 self.in_doubt = True
                 raise ConnectionLostError(
