@@ -119,7 +119,7 @@ class SimulationResult:
 
 
 class _Viewer:
-    __slots__ = ("attested", "index", "method", "name", "region", "segment")
+    __slots__ = ("attested", "coins", "index", "method", "name", "region", "segment")
 
     def __init__(self, index: int, segment: Segment, region: str, method: str) -> None:
         self.index = index
@@ -128,6 +128,9 @@ class _Viewer:
         self.region = region
         self.method = method
         self.attested = False
+        # Their balance as the last command of theirs left it (None: not known,
+        # since something outside their visits may have changed it).
+        self.coins: int | None = None
 
 
 def _pick(rng: random.Random, weights: tuple[tuple[str, Fraction], ...]) -> str:
@@ -287,7 +290,8 @@ class _Run:
                 self.visit(day, viewer, rng)
         self.clock.set(START + timedelta(days=day, hours=23))
         while self.call(self.economy.wallets.expire, limit=1000):
-            pass
+            for viewer in self.viewers:
+                viewer.coins = None  # some lots lapsed: read balances again
         if day % 7 == 6:
             self.pay_creators(day)
 
@@ -302,9 +306,13 @@ class _Run:
             creator = self.creators[
                 bisect.bisect_right(self.creator_weights, rng.random() * self.creator_weights[-1])
             ]
-            have = self.call(self.economy.balance, viewer.name).amount
-            if have < gift.price and not self.buy(day, viewer, rng, gift.price - have):
-                return
+            if viewer.coins is None or viewer.coins < gift.price:
+                have = self.call(self.economy.balance, viewer.name).amount
+                viewer.coins = have
+                if have < gift.price:
+                    viewer.coins = None
+                    if not self.buy(day, viewer, rng, gift.price - have):
+                        return
             try:
                 receipt = self.call(
                     self.economy.send_gift,
@@ -316,7 +324,9 @@ class _Run:
                     idempotency_key=f"gift-{day}-{viewer.index}-{rng.random()}",
                 )
             except (InsufficientFunds, CoineconError):
+                viewer.coins = None
                 return  # frozen, not eligible, or still short: the visit ends
+            viewer.coins = receipt.balance.amount
             currency = self.book.currency_for(viewer.region).code
             self.day_counts[currency, "gifts"] += 1
             self.day_counts[currency, "coins_gifted"] += receipt.coins.amount
@@ -338,6 +348,7 @@ class _Run:
                         region=viewer.region,
                         idempotency_key=f"item-{day}-{viewer.index}",
                     )
+                    viewer.coins = None
                     self.day_counts[self.book.currency_for(viewer.region).code, "stickers"] += 1
                 except CoineconError:
                     pass  # too few coins: no sticker
@@ -447,6 +458,7 @@ class _Run:
         if event == "settle":
             self.call(self.economy.handle_payment_event, self.payments.settle(charge))
             purchase = self.economy.purchase_of(charge)
+            self.viewers[int(purchase.holder.removeprefix("viewer-"))].coins = None
             if purchase.status is PurchaseStatus.COMPLETED:
                 self.count_purchase(day, purchase, random.Random(f"{self.seed}:{charge}"))
             return
@@ -455,7 +467,9 @@ class _Run:
         else:
             made = self.payments.charge_back(charge)
         self.call(self.economy.handle_payment_event, made)
-        code = self.economy.purchase_of(charge).total.currency.code
+        purchase = self.economy.purchase_of(charge)
+        self.viewers[int(purchase.holder.removeprefix("viewer-"))].coins = None
+        code = purchase.total.currency.code
         self.day_counts[code, "refunds" if event == "refund" else "chargebacks"] += 1
 
     def pay_creators(self, day: int) -> None:
