@@ -340,3 +340,46 @@ def test_the_command_compares_two_economies(tmp_path: Path) -> None:
 def test_the_seed_economy_runs_under_the_default_population(tmp_path: Path) -> None:
     summary = run(tmp_path, load(EXAMPLES / "economy.toml"), loads_population(DEFAULT_POPULATION))
     assert Fraction(totals(summary)["USD.gross"]) > 0
+
+
+def test_the_command_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    import os  # noqa: PLC0415
+    import pty  # noqa: PLC0415
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 (our own interpreter, our own module)
+            [
+                sys.executable,
+                "-m",
+                "coinecon",
+                "simulate",
+                str(EXAMPLES / "economy.toml"),
+                "--days",
+                "3",
+                "--out",
+                str(tmp_path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0, shown
+    for day in (1, 2, 3):
+        assert f"day {day}/3, ".encode() in shown
+    assert b" commands/s, " in shown
+    assert b" s left" in shown
