@@ -146,9 +146,8 @@ def seed_coinecon(conninfo: str, schema: str, holders: int) -> None:
                 bulk.enroll_creator(f"enroll-{c}", creator=f"creator-{c}", region="US")
 
 
-def coinecon_worker(conninfo: str, schema: str) -> Callable[[Send], None]:
-    store = PostgresStore(conninfo, schema=schema, pool_size=1, shards=SHARDS)
-    economy = _economy(store)
+def sender(economy: CoinEconomy) -> Callable[[Send], None]:
+    """Sends a workload's gift through *economy*."""
 
     def send(gift: Send) -> None:
         economy.send_gift(
@@ -283,19 +282,7 @@ def recording_worker(conninfo: str, schema: str, log: list[Any]) -> Callable[[Se
         open=True,
     )
     store = PostgresStore(pool=pool, schema=schema, shards=SHARDS)
-    economy = _economy(store)
-
-    def send(gift: Send) -> None:
-        economy.send_gift(
-            f"holder-{gift.sender}",
-            f"creator-{gift.creator}",
-            f"g{gift.coins}",
-            context="live-1",
-            region="US",
-            idempotency_key=gift.key,
-        )
-
-    return send
+    return sender(_economy(store))
 
 
 def replay(conn: psycopg.Connection[Any], log: list[tuple[str, str, Any, bool]]) -> None:

@@ -22,6 +22,7 @@ from coinecon.ledger.journal import Cause
 from coinecon.ledger.lots import LotOrigin
 from coinecon.ledger.wallets import Wallets
 from coinecon.recharge import EligibilityPolicy
+from terminal_kit import on_a_terminal
 
 DATA = Path(__file__).parent / "data"
 
@@ -450,31 +451,7 @@ def test_check_finds_every_file_before_any_output(tmp_path: Path, file_format: s
 
 
 def test_long_work_shows_progress_on_a_terminal_only(books: Path) -> None:
-    import os  # noqa: PLC0415
-    import pty  # noqa: PLC0415
-
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(  # noqa: S603 (our own interpreter, our own module)
-            [sys.executable, "-m", "coinecon", "export", str(books), "--format", "jsonl"],
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
+    done, shown = on_a_terminal("export", str(books), "--format", "jsonl", timeout=120)
     records = len(done.stdout.splitlines())
     assert done.returncode == 0
     assert f"records written: {records:,}, done".encode() in shown

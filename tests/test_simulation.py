@@ -27,6 +27,7 @@ from coinecon.simulation import (
     simulate,
 )
 from coinecon.simulation._run import _Run
+from terminal_kit import on_a_terminal
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -343,41 +344,9 @@ def test_the_seed_economy_runs_under_the_default_population(tmp_path: Path) -> N
 
 
 def test_the_command_shows_progress_on_a_terminal(tmp_path: Path) -> None:
-    import os  # noqa: PLC0415
-    import pty  # noqa: PLC0415
-
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(  # noqa: S603 (our own interpreter, our own module)
-            [
-                sys.executable,
-                "-m",
-                "coinecon",
-                "simulate",
-                str(EXAMPLES / "economy.toml"),
-                "--days",
-                "3",
-                "--out",
-                str(tmp_path),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
+    done, shown = on_a_terminal(
+        "simulate", str(EXAMPLES / "economy.toml"), "--days", "3", "--out", str(tmp_path)
+    )
     assert done.returncode == 0, shown
     for day in (1, 2, 3):
         assert f"day {day}/3, ".encode() in shown
