@@ -164,6 +164,19 @@ def test_every_day_row_conserves_coins_and_money(tmp_path: Path) -> None:
     assert set(seen) == {"refunds", "chargebacks", "pending"}  # every path was taken
 
 
+def test_the_host_delivers_every_event_and_forgets_what_only_retries_need(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStore()
+    simulate(plain(), crowd(), days=4, seed=1, store=store, out=tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    events = summary["events"]
+    assert events["gift.sent"] == events["gift.received"] == int(summary["totals"]["USD.gifts"])
+    with store.unit_of_work() as uow:
+        assert uow.outbox.pending(limit=1) == []  # all delivered
+        assert uow.idempotency.get("enroll-creator-0") is None  # day 0's, forgotten
+
+
 def test_the_daily_conservation_check_catches_books_that_do_not_balance() -> None:
     simulation = _Run(plain(), crowd(), MemoryStore(), seed=1)
     with pytest.raises(ValidationError, match="day 3: 10 coins issued, but 9 are held"):

@@ -24,6 +24,7 @@ from coinecon.clock import ManualClock
 from coinecon.definitions import EconomyDefinition
 from coinecon.economy import CoinEconomy
 from coinecon.errors import CoineconError, InsufficientFunds, ValidationError
+from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.journal import AccountKind
 from coinecon.money.money import Currency
 from coinecon.ports import Store
@@ -118,6 +119,22 @@ class SimulationResult:
     problems: tuple[str, ...]
 
 
+RETENTION = timedelta(days=1)
+"""How long the simulated host keeps idempotency records and delivered
+events before :meth:`~coinecon.ledger.wallets.Wallets.prune` forgets them:
+every command of the simulation has a key of its own, used on one day only."""
+
+
+class _EventCounts:
+    """The simulated host's event sink: counts what is delivered, by type."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def deliver(self, event: OutboxEvent) -> None:
+        self.counts[event.type] += 1
+
+
 class _Viewer:
     __slots__ = ("attested", "coins", "index", "method", "name", "region", "segment")
 
@@ -210,11 +227,13 @@ class _Run:
         self.payments = FakePaymentGateway(clock=self.clock)
         self.payouts = FakePayoutGateway(clock=self.clock)
         counter = itertools.count(1)
+        self.events = _EventCounts()
         self.economy = CoinEconomy(
             store=store,
             gateway=self.payments,
             payout_gateway=self.payouts,
             clock=self.clock,
+            events=self.events,
             new_id=lambda: f"sim-{next(counter):012d}",
             **definition.economy_settings(),
         )
@@ -294,6 +313,14 @@ class _Run:
                 viewer.coins = None  # some lots lapsed: read balances again
         if day % 7 == 6:
             self.pay_creators(day)
+        self.keep_house()
+
+    def keep_house(self) -> None:
+        """What a host does at the end of the day: deliver the outbox's events
+        and forget what is kept only to answer retries and to deliver events."""
+        while self.call(self.economy.deliver_events, limit=1000):
+            pass
+        self.call(self.economy.wallets.prune, older_than=self.clock.now() - RETENTION)
 
     def visit(self, day: int, viewer: _Viewer, rng: random.Random) -> None:
         segment = viewer.segment
@@ -659,6 +686,7 @@ def simulate(
         "creator_gini": str(round(Decimal(gini(earned).numerator) / gini(earned).denominator, 6))
         if sum(earned)
         else "0",
+        "events": dict(sorted(run.events.counts.items())),
         "verified": report.ok,
         "problems": list(report.problems),
     }
