@@ -274,6 +274,19 @@ def open_lots_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
     )
 
 
+def holders_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
+    """The balance of a holder with no coins (which looks for the holder's
+    other accounts) among *size* holders with coins."""
+    seconds = []
+    for size in sizes:
+        with books(kind, directory) as (_store, wallets, _clock):
+            with wallets.batch() as bulk:
+                for n in range(size):
+                    buy(bulk, f"holder-{n}", n, 10)
+            seconds.append(timed(partial(wallets.balance, "newcomer", COIN), 50))
+    return Row(f"{kind}: balance, empty wallet", "holders", tuple(sizes), tuple(seconds), "flat")
+
+
 def purchase_row(kind: str, sizes: Sequence[int], directory: Path) -> Row:
     """A purchase through ``CoinEconomy`` (quote, charge, credit) on books
     that hold *size* purchases of 1,000 holders already, each buying once an
@@ -482,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = ledger if kind == "memory" else [s // 2 for s in ledger]
             outcomes += [print_row(row) for row in ledger_rows(kind, sizes, directory)]
             outcomes.append(print_row(open_lots_row(kind, lots, directory)))
+            outcomes.append(print_row(holders_row(kind, [s // 2 for s in ledger], directory)))
             purchases = [s // 4 for s in ledger] if kind == "memory" else [s // 8 for s in ledger]
             outcomes.append(print_row(purchase_row(kind, purchases, directory)))
             outcomes.append(print_row(gift_row(kind, purchases, directory)))

@@ -91,6 +91,8 @@ def test_the_scale_benchmark_prints_every_row_with_its_slope() -> None:
         "memory: verify, peak memory",
         "sqlite: spend 1 coin",
         "sqlite: expire 100 lots",
+        "memory: balance, empty wallet",
+        "sqlite: balance, empty wallet",
         "memory: spend 1 coin",
         "pricing: is a promotion on",
         "pricing: check() problems",

@@ -230,6 +230,9 @@ class _State:
         self.lock = threading.Lock()
         self.owner: int | None = None  # the thread holding the lock
         self.balances: dict[AccountKey, int] = {}
+        # Each owner's accounts, in the order they were opened (the keys of
+        # a dict): what accounts_of reads, whatever the number of holders.
+        self.owned: dict[str, dict[AccountKey, None]] = {}
         self.transactions: dict[str, Transaction] = {}
         self.journal: list[Transaction] = []  # the transactions in order, to stream
         self.first_sequences: list[int] = []  # of each transaction in the journal
@@ -479,6 +482,7 @@ class MemoryUnitOfWork:
             for account, balance in zip(reversed(accounts), reversed(before), strict=True):
                 if balance is None:
                     balances.pop(account, None)  # new with this unit of work
+                    state.owned[account.owner].pop(account, None)
                 else:
                     balances[account] = balance
         self._old_balances.clear()
@@ -611,7 +615,13 @@ class _Ledger:
             raise StorageError(f"no balance after given for {missing}")
         balances = state.balances
         for account, balance in zip(accounts, after, strict=True):
-            before.append(balances.get(account))
+            old = balances.get(account)
+            if old is None:  # the account opens
+                owned = state.owned.get(account.owner)
+                if owned is None:
+                    owned = state.owned[account.owner] = {}
+                owned[account] = None
+            before.append(old)
             balances[account] = balance
         uow._old_balances.append((accounts, before))  # noqa: SLF001
         log = state.postings
@@ -781,7 +791,9 @@ class _Ledger:
     def accounts_of(self, owner: str) -> dict[AccountKey, int]:
         if not self._uow._active:  # noqa: SLF001
             raise _not_active()
-        return {a: b for a, b in self._state.balances.items() if a.owner == owner}
+        state = self._state
+        balances = state.balances
+        return {account: balances[account] for account in state.owned.get(owner, ())}
 
 
 class _Lots:

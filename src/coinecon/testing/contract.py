@@ -191,6 +191,24 @@ class LedgerContract(_Contract):
             assert uow.ledger.balances(accounts) == dict.fromkeys(accounts, 0)
             assert uow.ledger.accounts() == {}
 
+    def test_accounts_a_rollback_opened_are_gone_from_their_owner(self, store: Store) -> None:
+        """An account opened by a unit of work that rolls back is not among
+        its owner's accounts, and opens again with the next write."""
+        with store.unit_of_work() as uow:
+            record(uow, purchase("tx-1", "alice", 500))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            record(uow, gift("tx-2", "alice", "carol", 120))
+            assert uow.ledger.accounts_of("carol") == {AccountKey.earnings("carol", DIAMOND): 120}
+            uow.rollback()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.accounts_of("carol") == {}
+            assert uow.ledger.accounts_of("alice") == {wallet("alice"): 500}
+            record(uow, gift("tx-3", "alice", "carol", 20))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.ledger.accounts_of("carol") == {AccountKey.earnings("carol", DIAMOND): 20}
+
     def test_record_sets_and_returns_balances(self, store: Store) -> None:
         """``record`` sets the running balances ``balances`` returns."""
         with store.unit_of_work() as uow:
