@@ -82,7 +82,9 @@ def gifts(count: int, seed: int, holders: int = HOLDERS) -> list[Send]:
     ]
 
 
-def new_economy(store: Store) -> CoinEconomy:
+def new_economy(store: Store, tallies: int = 1) -> CoinEconomy:
+    """The benchmark's economy on *store*: the demo price book, the gift
+    catalog, no age checks, each creator's gifts in *tallies* records."""
     clock = ManualClock(T0)
     return CoinEconomy(
         price_book=demo_book(),
@@ -91,7 +93,7 @@ def new_economy(store: Store) -> CoinEconomy:
         clock=clock,
         eligibility=EligibilityPolicy(require_age=False),
         catalog=CATALOG,
-        gift_policy=GiftPolicy(creator_must_be_adult=False),
+        gift_policy=GiftPolicy(creator_must_be_adult=False, tallies=tallies),
     )
 
 

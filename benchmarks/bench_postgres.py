@@ -49,7 +49,6 @@ import multiprocessing
 import os
 import pickle
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -63,15 +62,12 @@ from typing import Any, NamedTuple
 import psycopg
 import psycopg_pool
 from _workload import CREATORS, SEED_COINS, SEED_VALUE, ZIPF_EXPONENT, _zipf_weights
-from bench_gifts import CATALOG
+from bench_gifts import new_economy
+from bench_purchases import Row, _row
 
-from coinecon import Cause, LotOrigin, ManualClock, Money
-from coinecon.__main__ import _book as demo_book
-from coinecon.adapters.fake_payments import FakePaymentGateway
+from coinecon import Cause, LotOrigin, Money
 from coinecon.adapters.postgres import PostgresStore
 from coinecon.economy import CoinEconomy
-from coinecon.gifts import GiftPolicy
-from coinecon.recharge import EligibilityPolicy
 
 TARGET = 0.5  # coinecon at least half of (a) at every worker count
 HOT_TARGET = 0.5  # one creator at least half as fast as eight
@@ -113,23 +109,10 @@ def sends(worker: int, workers: int, holders: int, creators: str, tag: str) -> I
 # -- coinecon ------------------------------------------------------------------------------
 
 
-def _economy(store: PostgresStore) -> CoinEconomy:
-    clock = ManualClock(T0)
-    return CoinEconomy(
-        price_book=demo_book(),
-        store=store,
-        gateway=FakePaymentGateway(clock=clock),
-        clock=clock,
-        eligibility=EligibilityPolicy(require_age=False),
-        catalog=CATALOG,
-        gift_policy=GiftPolicy(creator_must_be_adult=False, tallies=TALLIES),
-    )
-
-
 def seed_coinecon(conninfo: str, schema: str, holders: int) -> None:
     """Each viewer one purchased lot worth money; each creator enrolled."""
     with PostgresStore(conninfo, schema=schema, pool_size=1) as store:
-        economy = _economy(store)
+        economy = new_economy(store, TALLIES)
         value = Money.from_minor(SEED_VALUE, "USD")
         with economy.wallets.batch() as bulk:
             for h in range(holders):
@@ -282,7 +265,7 @@ def recording_worker(conninfo: str, schema: str, log: list[Any]) -> Callable[[Se
         open=True,
     )
     store = PostgresStore(pool=pool, schema=schema, shards=SHARDS)
-    return sender(_economy(store))
+    return sender(new_economy(store, TALLIES))
 
 
 def replay(conn: psycopg.Connection[Any], log: list[tuple[str, str, Any, bool]]) -> None:
@@ -476,33 +459,12 @@ def rate(
     return float(sum(count for count, _ in counts) / max(elapsed for _, elapsed in counts))
 
 
-class Row(NamedTuple):
-    name: str
-    ours: float
-    theirs: float
-    ratio: float
-    low: float
-    high: float
-
-
-def _row(name: str, ours: list[float], theirs: list[float]) -> Row:
-    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
-    return Row(
-        name,
-        statistics.median(ours),
-        statistics.median(theirs),
-        statistics.median(ratios),
-        min(ratios),
-        max(ratios),
-    )
-
-
 def _line(row: Row, target: float | None) -> str:
     verdict = (
         "" if target is None else f">= {target}x " + ("PASS" if row.ratio >= target else "FAIL")
     )
     return (
-        f"{row.name:34} {row.ours:>9,.0f} {row.theirs:>9,.0f} {row.ratio:>6.2f} "
+        f"{row.name:34} {row.rate:>9,.0f} {row.raw:>9,.0f} {row.ratio:>6.2f} "
         f"({row.low:.2f}-{row.high:.2f})  {verdict}"
     ).rstrip()
 
