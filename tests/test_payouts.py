@@ -513,6 +513,12 @@ def test_the_fake_payout_provider_keeps_its_word() -> None:
     assert failed.status is PayoutStatus.FAILED
     assert fake.lookup("p-3") is None
     assert [r.payout_id for r, _ in fake.payouts()] == ["p-1", "p-2"]
+    fake.forget("p-1")
+    fake.forget("p-9")  # nothing to forget
+    assert fake.lookup("p-1") is None
+    assert [r.payout_id for r, _ in fake.payouts()] == ["p-2"]
+    with pytest.raises(NotFoundError):
+        fake.settle("p-1")
 
 
 # -- chargebacks and creators ----------------------------------------------------------------

@@ -133,6 +133,19 @@ class TestFakeProvider:
         with pytest.raises(ValidationError):
             gateway.charge(attrs.evolve(self.request("a"), amount=Money("1.00", USD)))
 
+    def test_a_forgotten_charge_is_unknown_and_its_id_free(self) -> None:
+        gateway = FakePaymentGateway()
+        gateway.charge(self.request("a"))
+        gateway.charge(self.request("b"))
+        gateway.forget("a")
+        gateway.forget("never")  # nothing to forget
+        assert gateway.lookup("a") is None
+        assert [r.charge_id for r, _ in gateway.charges()] == ["b"]
+        with pytest.raises(NotFoundError):
+            gateway.refund("a")
+        gateway.charge(attrs.evolve(self.request("a"), amount=Money("1.00", USD)))  # a new charge
+        assert gateway.lookup("a") is not None
+
     def test_a_time_out_may_or_may_not_have_charged(self) -> None:
         gateway = FakePaymentGateway()
         gateway.script("pm_1", Raise(TimeoutError("slow"), charged=True), Raise(charged=False))

@@ -177,6 +177,19 @@ def test_the_host_delivers_every_event_and_forgets_what_only_retries_need(
         assert uow.idempotency.get("enroll-creator-0") is None  # day 0's, forgotten
 
 
+def test_the_providers_keep_only_what_events_to_come_need() -> None:
+    people = crowd(decline="10%", pending="10%", refund="10%", chargeback="10%")
+    simulation = _Run(plain(), people, MemoryStore(), seed=1)
+    simulation.enroll()
+    for day in range(10):
+        simulation.day(day)
+        coming = {charge for events in simulation.later.values() for _, charge in events}
+        kept = {request.charge_id for request, _ in simulation.payments.charges()}
+        assert kept == coming
+        assert simulation.payments.events == simulation.payouts.events == []
+    assert coming  # refunds and chargebacks were still to come
+
+
 def test_the_daily_conservation_check_catches_books_that_do_not_balance() -> None:
     simulation = _Run(plain(), crowd(), MemoryStore(), seed=1)
     with pytest.raises(ValidationError, match="day 3: 10 coins issued, but 9 are held"):

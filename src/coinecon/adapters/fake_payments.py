@@ -173,6 +173,13 @@ class FakePaymentGateway:
         """A chargeback of *amount* (default: the whole charge) is won."""
         return self._money_event(PaymentEventType.CHARGEBACK_REVERSED, charge_id, amount, None)
 
+    def forget(self, charge_id: str) -> None:
+        """Forget charge *charge_id*, as a long simulation does once no event
+        of the provider's will follow it (its memory then stays flat): a
+        later :meth:`lookup` says it was never received, and the same id
+        asked again is a new charge. Forgetting an unknown id does nothing."""
+        self._charges.pop(charge_id, None)
+
     def charges(self) -> Iterator[tuple[ChargeRequest, ChargeOutcome]]:
         """Every charge received, with its outcome now, in the order received."""
         for charge in self._charges.values():

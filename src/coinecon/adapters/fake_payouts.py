@@ -163,6 +163,13 @@ class FakePayoutGateway:
         payout.outcome = PayoutOutcome(PayoutStatus.FAILED, payout.outcome.reference, reason)
         return self._emit(PayoutEventType.REVERSED, payout_id, reason)
 
+    def forget(self, payout_id: str) -> None:
+        """Forget payout *payout_id*, as a long simulation does once no event
+        of the provider's will follow it (its memory then stays flat): a
+        later :meth:`lookup` says it was never received, and the same id
+        sent again is a new payout. Forgetting an unknown id does nothing."""
+        self._payouts.pop(payout_id, None)
+
     def payouts(self) -> Iterator[tuple[PayoutRequest, PayoutOutcome]]:
         """Every payout received, with its outcome now, in the order received."""
         for payout in self._payouts.values():

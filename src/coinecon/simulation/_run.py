@@ -321,6 +321,18 @@ class _Run:
         while self.call(self.economy.deliver_events, limit=1000):
             pass
         self.call(self.economy.wallets.prune, older_than=self.clock.now() - RETENTION)
+        # The fake providers forget what no event of theirs will follow (the
+        # charges of refunds and chargebacks to come are kept) and the events
+        # they emitted, which the economy has handled: the run's own memory
+        # stays flat however many days it runs.
+        coming = {charge for events in self.later.values() for _, charge in events}
+        for request, _ in list(self.payments.charges()):
+            if request.charge_id not in coming:
+                self.payments.forget(request.charge_id)
+        for payout, _ in list(self.payouts.payouts()):
+            self.payouts.forget(payout.payout_id)
+        self.payments.events.clear()
+        self.payouts.events.clear()
 
     def visit(self, day: int, viewer: _Viewer, rng: random.Random) -> None:
         segment = viewer.segment
