@@ -5,9 +5,11 @@ that ignores price, gross revenue doubled; a 0 % share, no creator earnings)."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
 from coinecon.definitions import EconomyDefinition, load, loads
 from coinecon.errors import ValidationError
+from coinecon.money.money import Money
 from coinecon.simulation import (
     DEFAULT_POPULATION,
     Population,
@@ -26,7 +29,7 @@ from coinecon.simulation import (
     loads_population,
     simulate,
 )
-from coinecon.simulation._run import _Run
+from coinecon.simulation._run import _Run, t975
 from terminal_kit import on_a_terminal
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -191,12 +194,92 @@ def test_the_providers_keep_only_what_events_to_come_need() -> None:
     assert coming  # refunds and chargebacks were still to come
 
 
+def test_visits_come_through_the_day_so_timed_promotions_apply(tmp_path: Path) -> None:
+    evenings = loads(
+        PLAIN.replace("{share}", "50%")
+        + """
+[[promotions]]
+id = "evening"
+kind = "bonus-percent"
+rate = "50%"
+start = 2026-01-01T18:00:00Z
+rrule = "FREQ=DAILY"
+duration_seconds = 7200
+"""
+    )
+    run(tmp_path, evenings, crowd(purchase="100%"), days=3)
+    rows = (tmp_path / "days.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    sold = [dict(zip(header, line.split(","), strict=True)) for line in rows[1:]]
+    bonus = sum(int(row["bonus_coins"]) for row in sold)
+    coins = sum(int(row["coins_sold"]) for row in sold)
+    assert 0 < bonus < coins // 2  # some purchases in the two evening hours, not all
+
+
+def test_creators_are_paid_within_the_cap_and_payouts_arrive() -> None:
+    paying = loads(
+        PLAIN.replace("{share}", "50%")
+        + """
+[creator_unit]
+code = "DIAMOND"
+[conversion]
+rates = { USD = "0.01" }
+[payouts]
+minimum = ["1.00 USD"]
+caps = [{ amount = "5.00 USD", period = "daily", time_zone = "UTC" }]
+fee = { fixed = ["0.10 USD"] }
+"""
+    )
+    people = crowd(purchase="100%", refund="5%", chargeback="5%")
+    simulation = _Run(paying, people, MemoryStore(), seed=1)
+    simulation.enroll()
+    paid = []
+    for day in range(15):
+        simulation.day(day)
+        paid.append(simulation.day_counts["USD", "paid_out"])
+        list(simulation.rows(day))  # and the daily checks, the cash with the providers too
+    assert paid[6] and paid[13] and not any(paid[:6])  # on the 7th and 14th days
+    payouts = simulation.economy.payouts("creator-0")
+    assert [p.status.value for p in payouts] == ["settled", "settled"]  # arrived the next day
+    assert {p.amount for p in payouts} == {Money("5.00", "USD")}  # what the cap left
+
+
 def test_the_daily_conservation_check_catches_books_that_do_not_balance() -> None:
     simulation = _Run(plain(), crowd(), MemoryStore(), seed=1)
     with pytest.raises(ValidationError, match="day 3: 10 coins issued, but 9 are held"):
         simulation.conserved(3, Counter({"issuance": -10, "wallet": 9}), Counter())
     with pytest.raises(ValidationError, match="day 4: USD does not balance, off by 1"):
         simulation.conserved(4, Counter(), Counter({("USD", "clearing"): 1}))
+    simulation.cash["USD"] = 500  # taken, by the simulation's count
+    simulation.conserved(5, Counter(), Counter({("USD", "clearing"): 500, ("USD", "fees"): -500}))
+    with pytest.raises(ValidationError, match=r"day 6: the books hold 499 USD .* but 500 were"):
+        simulation.conserved(
+            6, Counter(), Counter({("USD", "clearing"): 499, ("USD", "fees"): -499})
+        )
+
+
+def test_every_purchase_is_counted_once(tmp_path: Path) -> None:
+    # Three gifts a visit, and a budget for only the small package, of 6
+    # coins: viewers buy it more than once in a visit.
+    store = MemoryStore()
+    small = loads(PLAIN.replace("{share}", "50%").replace("coins = 100\n", "coins = 6\n"))
+    people = loads_population(
+        CROWD.replace('budget = "1000"', 'budget = "1"').format(
+            decline="0%",
+            pending="0%",
+            refund="0%",
+            chargeback="0%",
+            purchase="100%",
+            sensitivity="1",
+        )
+    )
+    simulate(small, people, days=5, seed=3, store=store, out=tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    with store.unit_of_work() as uow:
+        bought = [t for t in uow.ledger.transactions() if t.kind.value == "purchase"]
+    assert int(summary["totals"]["USD.purchases"]) == len(bought)
+    gross = sum(p.amount for t in bought for p in t.postings if p.account.kind.value == "clearing")
+    assert Decimal(summary["totals"]["USD.gross"]) * 100 == gross  # no fees, no tax here
 
 
 def test_a_population_that_never_buys_yields_no_revenue(tmp_path: Path) -> None:
@@ -247,6 +330,29 @@ def test_a_real_difference_is_told_from_noise(tmp_path: Path) -> None:
     assert found["USD.gifts"]["real"] == "false"
 
 
+def test_the_interval_uses_students_t_for_the_seeds_it_has() -> None:
+    assert [t975(n) for n in (1, 2, 4, 30)] == [
+        Decimal("12.706"),
+        Decimal("4.303"),
+        Decimal("2.776"),
+        Decimal("2.042"),
+    ]
+    assert [t975(n) for n in (35, 40, 59, 60, 119, 120, 10_000)] == [
+        Decimal(t) for t in ("2.042", "2.021", "2.021", "2.000", "2.000", "1.980", "1.980")
+    ]
+    with pytest.raises(ValidationError):
+        t975(0)
+
+
+def test_a_viewer_buys_a_package_that_covers_the_gift_when_one_is_in_budget() -> None:
+    simulation = _Run(plain(), crowd(), MemoryStore(), seed=1)
+    viewer = simulation.viewers[0]
+    draws = random.Random(5)
+    assert {simulation.choose(viewer, draws, 500) for _ in range(200)} == {"large"}
+    assert {simulation.choose(viewer, draws, 5000) for _ in range(200)} == {"small", "large"}
+    assert {simulation.choose(viewer, draws, 50) for _ in range(200)} == {"small", "large"}
+
+
 def test_the_gini_coefficient() -> None:
     assert gini([]) == 0
     assert gini([5, 5, 5, 5]) == 0
@@ -267,6 +373,26 @@ OVER = 'viewers = 5\n[payments]\ndecline = "60%"\npending = "50%"\n[[segments]]\
         ('viewers = 5\n[[segments]]\nbudget = "5"\narrival = 0.5\n', "decimal or a percentage"),
         ("viewers = 5\n[[segments]]\nbudget = 5\n", "positive decimal as text"),
         (OVER, "more than 100%"),
+        (
+            (
+                'viewers = 5\n[payments]\nrefund = "60%"\nchargeback = "50%"\n'
+                '[[segments]]\nbudget = "5"\n'
+            ),
+            "refund and chargeback add up to more than 100%",
+        ),
+        (
+            'viewers = 5\n[[segments]]\nbudget = "5"\nshare = "Infinity"\n',
+            "decimal or a percentage",
+        ),
+        ('viewers = 5\n[[segments]]\nbudget = "5"\nshare = "NaN"\n', "decimal or a percentage"),
+        ('viewers = 5\n[[segments]]\nbudget = "NaN"\n', "positive decimal as text"),
+        ('viewers = 5\n[[segments]]\nbudget = "Infinity"\n', "positive decimal as text"),
+        ('viewers = 5\n[[segments]]\nbudget = "1e400"\n', "budget is at most 1,000,000"),
+        (
+            'viewers = 5\n[[segments]]\nbudget = "5"\ngifts_per_visit = "1e400"\n',
+            "at most 1,000,000",
+        ),
+        ('viewers = 5\n[creators]\nzipf_exponent = "2e6"\n[[segments]]\nbudget = "5"\n', "at most"),
         ("viewers = [", "a population is TOML"),
     ],
 )
@@ -278,6 +404,7 @@ def test_a_malformed_population_is_refused(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        ('viewers = 150\nstorefront = "wbe"', "names storefront 'wbe'"),
         ('viewers = 150\nregions = { FR = "1" }', "names region 'FR'"),
         ('viewers = 150\npayment_methods = { cash = "1" }', "names payment method 'cash'"),
         ('budget = "1000"\npackages = { huge = "1" }', "names package 'huge'"),

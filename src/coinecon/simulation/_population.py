@@ -23,6 +23,11 @@ __all__ = [
 ]
 
 
+LARGEST = 1_000_000
+"""The largest number a population's shares, weights, rates and exponents
+may give (a budget too, in major units): beyond it a typo, not a plan."""
+
+
 def _share(value: Any, what: str) -> Fraction:
     """*value* (a percentage such as ``"5%"``, or a decimal string) as an exact fraction."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -31,10 +36,12 @@ def _share(value: Any, what: str) -> Fraction:
     scale = Fraction(1, 100) if text.endswith("%") else Fraction(1)
     try:
         number = Fraction(Decimal(text.removesuffix("%")))
-    except (InvalidOperation, ValueError):
+    except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, Infinity
         raise ValidationError(f"{what} is a decimal or a percentage, got {value!r}") from None
     if number < 0:
         raise ValidationError(f"{what} is not negative, got {value!r}")
+    if number * scale > LARGEST:
+        raise ValidationError(f"{what} is at most {LARGEST:,}, got {value!r}")
     return number * scale
 
 
@@ -60,7 +67,7 @@ class Segment:
     """A kind of viewer.
 
     Attributes:
-        name: the segment's name (in the outputs).
+        name: the segment's name (a label for whoever reads the file).
         share: its share of the viewers (the shares are normalised).
         arrival: the chance that one of them watches on a given day.
         gifts_per_visit: the mean number of gifts they send in a visit.
@@ -190,8 +197,10 @@ def _segment(table: Any, n: int) -> Segment:
         raise ValidationError(
             f"{where}.budget is a decimal amount, got {table.get('budget')!r}"
         ) from None
-    if not isinstance(table.get("budget"), str) or budget <= 0:
+    if not isinstance(table.get("budget"), str) or not budget.is_finite() or budget <= 0:
         raise ValidationError(f'{where}.budget is a positive decimal as text, such as "5"')
+    if budget > LARGEST:
+        raise ValidationError(f"{where}.budget is at most {LARGEST:,}, got {table['budget']!r}")
     return Segment(
         name=str(table.get("name", f"segment-{n}")),
         share=_share(table.get("share", "1"), f"{where}.share"),
@@ -238,6 +247,8 @@ def loads_population(text: str) -> Population:
     }
     if rates["decline"] + rates["pending"] > 1:
         raise ValidationError("payments: decline and pending add up to more than 100%")
+    if rates["refund"] + rates["chargeback"] > 1:
+        raise ValidationError("payments: refund and chargeback add up to more than 100%")
     regions = _weights(data.get("regions", {}), "regions")
     methods = _weights(data.get("payment_methods", {"card": "1"}), "payment_methods")
     if not methods:

@@ -23,10 +23,10 @@ from coinecon.adapters.fake_payouts import FakePayoutGateway
 from coinecon.clock import ManualClock
 from coinecon.definitions import EconomyDefinition
 from coinecon.economy import CoinEconomy
-from coinecon.errors import CoineconError, InsufficientFunds, ValidationError
+from coinecon.errors import CoineconError, InsufficientFunds, LimitExceeded, ValidationError
 from coinecon.ledger.events import OutboxEvent
 from coinecon.ledger.journal import AccountKind
-from coinecon.money.money import Currency
+from coinecon.money.money import Currency, Money
 from coinecon.ports import Store
 from coinecon.recharge.purchases import Purchase, PurchaseStatus
 from coinecon.simulation._population import Population, Segment
@@ -48,6 +48,7 @@ DAY_COLUMNS = (
     "tax",
     "fees",
     "net",
+    "given_back",
     "coins_sold",
     "bonus_coins",
     "price_per_coin",
@@ -69,7 +70,10 @@ DAY_COLUMNS = (
 )
 """The columns of ``days.csv``: one row per day and currency. Flows (what
 happened that day) are ``purchases`` to ``stickers`` and ``paid_out``; the rest
-are balances at the day's end. Money is in major units, exact."""
+are balances at the day's end. Money is in major units, exact. ``fees`` are
+the buyer's fees and the platform's costs (processor fees, store
+commissions), ``net`` what is left of ``gross`` after tax and fees, and
+``given_back`` the money refunds and chargebacks returned."""
 
 
 class Output(Protocol):
@@ -118,6 +122,10 @@ class SimulationResult:
     verified: bool
     problems: tuple[str, ...]
 
+
+VISIT_MINUTES = 23 * 60 + 59
+"""A visit comes at a minute of the day (UTC) drawn from 00:01 up to 23:58,
+all alike; the day's expiry sweep, payouts and housekeeping run at 23:59."""
 
 RETENTION = timedelta(days=1)
 """How long the simulated host keeps idempotency records and delivered
@@ -178,6 +186,10 @@ def _check_fits(definition: EconomyDefinition, population: Population) -> None:
     book = definition.price_book
     catalog = definition.catalog
     named = {
+        "storefront": (
+            {population.storefront},
+            {storefront for package in book.packages for storefront, _ in package.prices},
+        ),
         "region": ({code for code, _ in population.regions}, {code for code, _ in book.regions}),
         "payment method": (
             {method for method, weight in population.payment_methods if weight},
@@ -266,6 +278,11 @@ class _Run:
         self.day_counts: Counter[tuple[str, str]] = Counter()
         self.package_counts: Counter[str] = Counter()
         self.earned: Counter[str] = Counter()
+        # Per currency, the money the providers hold by the simulation's own
+        # count: taken for purchases less their fees, less given back and
+        # paid out.
+        self.cash: Counter[str] = Counter()
+        self.attempts = itertools.count(1)  # purchase keys: one per attempt
 
     # -- the engine, timed -------------------------------------------------------------
 
@@ -299,15 +316,28 @@ class _Run:
     # -- a day ------------------------------------------------------------------------
 
     def day(self, day: int) -> None:
-        self.clock.set(START + timedelta(days=day, hours=1))
+        """One day: the providers' events at midnight (UTC), the visits, each
+        at its own minute, in the order of their times, then the expiry
+        sweep, the weekly payouts and the host's housekeeping at 23:59."""
+        midnight = START + timedelta(days=day)
+        self.clock.set(midnight)
         for event, charge in self.later.pop(day, []):
             self.provider_event(day, event, charge)
-        self.clock.set(START + timedelta(days=day, hours=12))
+        # Who watches today, and when: each viewer's first two draws of the
+        # day (the stream is drawn anew for the visit, which goes on from there).
+        visits = []
         for viewer in self.viewers:
             rng = random.Random(f"{self.seed}:{day}:{viewer.index}")
             if rng.random() < viewer.segment.arrival:
-                self.visit(day, viewer, rng)
-        self.clock.set(START + timedelta(days=day, hours=23))
+                visits.append((rng.randrange(1, VISIT_MINUTES), viewer.index))
+        visits.sort()
+        for minute, index in visits:
+            self.clock.set(midnight + timedelta(minutes=minute))
+            rng = random.Random(f"{self.seed}:{day}:{index}")
+            rng.random()
+            rng.randrange(1, VISIT_MINUTES)
+            self.visit(day, self.viewers[index], rng)
+        self.clock.set(midnight + timedelta(minutes=VISIT_MINUTES))
         while self.call(self.economy.wallets.expire, limit=1000):
             for viewer in self.viewers:
                 viewer.coins = None  # some lots lapsed: read balances again
@@ -330,7 +360,8 @@ class _Run:
             if request.charge_id not in coming:
                 self.payments.forget(request.charge_id)
         for payout, _ in list(self.payouts.payouts()):
-            self.payouts.forget(payout.payout_id)
+            if payout.payout_id not in coming:
+                self.payouts.forget(payout.payout_id)
         self.payments.events.clear()
         self.payouts.events.clear()
 
@@ -393,13 +424,15 @@ class _Run:
                     pass  # too few coins: no sticker
 
     def choose(self, viewer: _Viewer, rng: random.Random, short: int) -> str | None:
-        """The package *viewer* would buy to cover *short* coins: among those
-        within their budget (one covering it if any is), by their weights and
-        price per coin; ``None`` if none is within their budget."""
+        """The package *viewer* would buy to cover *short* coins, by their
+        weights and price per coin: among those within their budget that cover
+        it, or, if none does, among all within their budget; ``None`` if none
+        is within their budget."""
         segment = viewer.segment
         currency = self.book.currency_for(viewer.region)
         wanted = dict(segment.packages)
-        choices: list[tuple[str, float]] = []
+        covering: list[tuple[str, float]] = []
+        short_of_it: list[tuple[str, float]] = []
         for package in self.book.packages:
             if wanted and package.sku not in wanted:
                 continue
@@ -410,8 +443,10 @@ class _Run:
             weight = float(wanted.get(package.sku, Fraction(1))) * per_coin ** -float(
                 segment.price_sensitivity
             )
-            if package.delivered_coins >= short or not choices:
-                choices.append((package.sku, weight))
+            (covering if package.delivered_coins >= short else short_of_it).append(
+                (package.sku, weight)
+            )
+        choices = covering or short_of_it
         if not choices:
             return None
         point = rng.random() * sum(weight for _, weight in choices)
@@ -432,8 +467,12 @@ class _Run:
         # Whether they buy: drawn first, so that a quote (the costly part) is
         # made only when a promotion on it could still make them buy.
         draw = rng.random()
-        boost = max((factor for _, factor in segment.promotions), default=Fraction(1))
-        if draw >= segment.purchase * max(boost, Fraction(1)):
+        # (The most that promotions can raise the chance: all that raise it,
+        # stacked.)
+        boost = Fraction(1)
+        for _, factor in segment.promotions:
+            boost *= max(factor, Fraction(1))
+        if draw >= segment.purchase * boost:
             return False
         if not viewer.attested:
             self.adult(viewer.name, viewer.region)
@@ -463,7 +502,7 @@ class _Run:
         code = currency.code
         try:
             purchase = self.call(
-                self.economy.purchase, quote, viewer.method, f"buy-{day}-{viewer.index}-{sku}"
+                self.economy.purchase, quote, viewer.method, f"buy-{next(self.attempts)}"
             )
         except CoineconError:
             return False
@@ -482,7 +521,8 @@ class _Run:
         self.day_counts[code, "purchases"] += 1
         self.day_counts[code, "gross"] += purchase.total.minor
         self.day_counts[code, "tax"] += purchase.tax.minor
-        self.day_counts[code, "net"] += purchase.value.minor
+        self.day_counts[code, "net"] += purchase.value.minor - purchase.platform_costs.minor
+        self.day_counts[code, "platform_costs"] += purchase.platform_costs.minor
         self.day_counts[code, "coins_sold"] += purchase.coins.amount
         self.day_counts[code, "bonus_coins"] += purchase.bonus_coins.amount
         self.package_counts[purchase.sku or "custom"] += 1
@@ -494,6 +534,9 @@ class _Run:
             self.later[day + rng.randint(7, 30)].append(("chargeback", purchase.id))
 
     def provider_event(self, day: int, event: str, charge: str) -> None:
+        if event == "payout":
+            self.call(self.economy.handle_payout_event, self.payouts.settle(charge))
+            return
         if event == "settle":
             self.call(self.economy.handle_payment_event, self.payments.settle(charge))
             purchase = self.economy.purchase_of(charge)
@@ -510,6 +553,8 @@ class _Run:
         self.viewers[int(purchase.holder.removeprefix("viewer-"))].coins = None
         code = purchase.total.currency.code
         self.day_counts[code, "refunds" if event == "refund" else "chargebacks"] += 1
+        if made.amount is not None:
+            self.day_counts[code, "given_back"] += made.amount.minor
 
     def pay_creators(self, day: int) -> None:
         if self.economy.conversion_rate is None:
@@ -538,9 +583,31 @@ class _Run:
                     destination=f"bank-{creator}",
                     idempotency_key=f"payout-{day}-{creator}",
                 )
+            except LimitExceeded as refused:
+                # Over a cap: what the cap leaves, if it is enough to pay out.
+                left = refused.remaining
+                if (
+                    refused.limit != "payout-cap"
+                    or not isinstance(left, Money)
+                    or not left.minor
+                    or (floor is not None and left < floor)
+                ):
+                    continue
+                try:
+                    payout = self.call(
+                        self.economy.request_payout,
+                        creator,
+                        left,
+                        destination=f"bank-{creator}",
+                        idempotency_key=f"payout-{day}-{creator}-capped",
+                    )
+                except CoineconError:
+                    continue
             except CoineconError:
-                continue  # over a cap, outside the schedule
+                continue  # outside the schedule
             self.day_counts[currency.code, "paid_out"] += payout.amount.minor
+            self.day_counts[currency.code, "payout_fees"] += payout.fee.minor
+            self.later[day + 1].append(("payout", payout.id))  # it arrives the next day
 
     # -- metrics -----------------------------------------------------------------------
 
@@ -580,6 +647,7 @@ class _Run:
                 "tax": money(counts[code, "tax"]),
                 "fees": money(fees),
                 "net": money(counts[code, "net"]),
+                "given_back": money(counts[code, "given_back"]),
                 "coins_sold": str(counts[code, "coins_sold"]),
                 "bonus_coins": str(counts[code, "bonus_coins"]),
                 "price_per_coin": ""
@@ -605,11 +673,22 @@ class _Run:
                 "coins_spent": str(coins[AccountKind.SPENT.value]),
                 "coins_expired": str(coins[AccountKind.EXPIRED.value]),
             }
+        for code in currencies:  # the money with the providers, by the day's flows
+            self.cash[code] += (
+                self.day_counts[code, "gross"]
+                - self.day_counts[code, "platform_costs"]
+                - self.day_counts[code, "given_back"]
+                - (self.day_counts[code, "paid_out"] - self.day_counts[code, "payout_fees"])
+            )
         self.conserved(day, coins, balances)
         self.day_counts.clear()
 
     def conserved(self, day: int, coins: Counter[str], balances: Counter[tuple[str, str]]) -> None:
-        """Coins issued are held, spent or expired; each currency's money sums to zero."""
+        """Coins issued are held, spent or expired; each currency's money sums
+        to zero; and the books' money with the providers (the clearing
+        accounts) is what the simulation counted: taken for purchases less
+        the providers' fees, less what refunds and chargebacks gave back and
+        payouts paid out."""
         issued = -coins[AccountKind.ISSUANCE.value]
         accounted = sum(balance for kind, balance in coins.items() if kind != "issuance")
         if issued != accounted:
@@ -622,6 +701,14 @@ class _Run:
         for code, total in per_currency.items():
             if total:
                 raise ValidationError(f"day {day}: {code} does not balance, off by {total}")
+        for code in sorted(set(per_currency) | set(self.cash)):
+            books = balances[code, AccountKind.CLEARING.value]
+            if books != self.cash[code]:
+                raise ValidationError(
+                    f"day {day}: the books hold {books} {code} (minor units) with the "
+                    f"providers, but {self.cash[code]} were taken (less the providers' fees), "
+                    "less given back and paid out"
+                )
 
 
 def simulate(
@@ -720,8 +807,60 @@ COMPARE_COLUMNS = ("metric", "a", "b", "difference", "spread", "interval", "real
 """The columns of ``compare.csv``: per metric of ``summary.json``'s totals,
 the means over the seeds of economy A and B, the mean difference (B - A),
 the standard deviation of the per-seed differences, the half-width of a 95 %
-interval for the mean difference (1.96 standard errors; empty for one seed),
-and whether that interval leaves out zero."""
+interval for the mean difference (Student's t for the seeds less one degrees
+of freedom, times the standard error; empty for one seed), and whether that
+interval leaves out zero."""
+
+_T975 = tuple(
+    Decimal(t)
+    for t in (
+        "12.706",
+        "4.303",
+        "3.182",
+        "2.776",
+        "2.571",
+        "2.447",
+        "2.365",
+        "2.306",
+        "2.262",
+        "2.228",
+        "2.201",
+        "2.179",
+        "2.160",
+        "2.145",
+        "2.131",
+        "2.120",
+        "2.110",
+        "2.101",
+        "2.093",
+        "2.086",
+        "2.080",
+        "2.074",
+        "2.069",
+        "2.064",
+        "2.060",
+        "2.056",
+        "2.052",
+        "2.048",
+        "2.045",
+        "2.042",
+    )
+)
+"""Student's t at 97.5 % for 1 to 30 degrees of freedom (to three decimals)."""
+
+
+def t975(degrees: int) -> Decimal:
+    """Student's t at 97.5 % (a two-sided 95 % interval) for *degrees*
+    degrees of freedom: from the table to 30, then the value of the next
+    smaller tabulated degrees (40, 60, 120: never narrower than it should be)."""
+    if degrees < 1:
+        raise ValidationError(f"degrees of freedom are at least 1, got {degrees}")
+    if degrees <= len(_T975):
+        return _T975[degrees - 1]
+    for at_least, value in ((120, "1.980"), (60, "2.000"), (40, "2.021")):
+        if degrees >= at_least:
+            return Decimal(value)
+    return _T975[-1]
 
 
 def compare(
@@ -778,7 +917,7 @@ def compare(
             if count > 1
             else Decimal(0)
         )
-        interval = Decimal("1.96") * spread / Decimal(count).sqrt() if count > 1 else None
+        interval = t975(count - 1) * spread / Decimal(count).sqrt() if count > 1 else None
         rows.append(
             {
                 "metric": key,
