@@ -23,6 +23,7 @@ from coinecon.__main__ import main
 from coinecon.adapters.memory import MemoryStore
 from coinecon.definitions import load
 from coinecon.simulation import compare, loads_population, report, simulate
+from coinecon.simulation._report import differences_scale
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -340,3 +341,10 @@ def test_the_report_opens_in_a_browser_and_shows_its_plots(
     blue = sum(1 for r, g, b in report_pixels if abs(r - 31) + abs(g - 119) + abs(b - 180) < 30)
     assert blue > 500
     assert not any(abs(r - 31) + abs(g - 119) + abs(b - 180) < 30 for r, g, b in bare_pixels)
+
+
+def test_a_difference_far_off_scale_does_not_flatten_the_others() -> None:
+    real = [(13.0, 1.5, True), (-3.0, 2.0, True)]
+    assert differences_scale([*real, (-341.0, 482.0, False)]) == pytest.approx(1.15 * 14.5)
+    assert differences_scale([(2.0, 1.0, True), (50.0, 5.0, False)]) == pytest.approx(11.5)
+    assert differences_scale([]) == pytest.approx(11.5)

@@ -351,6 +351,15 @@ def _draw_comparison(folder: Path) -> list[tuple[str, str]]:
     return figures
 
 
+def differences_scale(shown: list[tuple[float, float, bool]]) -> float:
+    """The half-width of the differences plot's axis, in % of A, for
+    differences given as (difference, interval, real): what the real ones
+    need with their intervals, at least 10, and 15 % more. A difference
+    beyond it (a small A, a wide interval) is drawn at the edge with its
+    value in its label, so that it does not flatten the others."""
+    return 1.15 * max([10.0] + [abs(value) + width for value, width, real in shown if real])
+
+
 def _draw_differences(path: Path, rows: list[dict[str, str]]) -> bool:
     shown = []
     for row in sorted(rows, key=lambda row: _natural(row["metric"])):
@@ -365,11 +374,21 @@ def _draw_differences(path: Path, rows: list[dict[str, str]]) -> bool:
         return False
     figure = _figure(10, 0.32 * len(shown) + 1.4)
     ax = figure.subplots()
-    for y, (_, value, interval, real) in enumerate(shown):
+    edge = differences_scale(
+        [(value, interval, real == "true") for _, value, interval, real in shown]
+    )
+    labels = []
+    for y, (metric, value, interval, real) in enumerate(shown):
         colour = "tab:red" if real == "true" else "tab:grey"
+        if abs(value) + interval > edge:
+            ax.plot(max(-edge, min(edge, value)), y, marker="D", color=colour)
+            labels.append(f"{metric} (off scale: {value:+.0f} % ± {interval:.0f})")
+            continue
         ax.errorbar(value, y, xerr=interval, fmt="o", color=colour, capsize=3)
+        labels.append(metric)
+    ax.set_xlim(-edge * 1.05, edge * 1.05)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(shown)), [metric for metric, *_ in shown])
+    ax.set_yticks(range(len(shown)), labels)
     ax.invert_yaxis()
     ax.set_xlabel("B - A, % of A (95 % interval)")
     ax.set_title("A/B differences")
