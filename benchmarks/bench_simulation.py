@@ -11,11 +11,13 @@ economy's commands (the engine) against the simulation's own code, and the
 target: the whole run in under 10 minutes.
 
 Memory: the simulation streams its metrics to CSV and keeps, besides one
-small record per viewer, only the provider events it has scheduled (at most
-30 days ahead). The memory store keeps the whole books (every transaction,
-posting, lot, record and undelivered event), so the process grows with the
-commands run; ``--store sqlite`` keeps the books on disk instead, which
-shows what the simulation itself holds.
+small record per viewer and per creator, only the provider events it has
+scheduled (at most 30 days ahead); the fake providers forget the charges and
+payouts no event will follow, and each day ends by delivering the economy's
+events and pruning what only retries need. The memory store keeps the whole
+books (every transaction, posting, lot and record), so the process grows
+with the commands run; ``--store sqlite`` keeps the books on disk instead,
+which shows what the simulation itself holds.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"memory: {first_mib:,.1f} MiB after day {first_day}, {last_mib:,.1f} after day "
             f"{last_day}: {per_day:,.1f} MiB a day"
+            + (
+                " (the memory store keeps the books: --store sqlite shows the simulation's own)"
+                if options.store == "memory"
+                else ""
+            )
         )
     print(f"verify: {'clean' if result.verified else 'PROBLEMS: ' + result.problems[0]}")
     if not options.quick and options.viewers >= 100_000 and options.days >= 30:
