@@ -105,8 +105,9 @@ class SimulationResult:
 
     Attributes:
         days: the days simulated.
-        commands: the economy commands run (purchases, gifts, items,
-            payment events, conversions, payouts, expiry sweeps).
+        commands: the economy commands run (quotes, purchases, balances,
+            gifts, items, age attestations, provider events, conversions,
+            payouts, expiry sweeps, event deliveries and prunes).
         seconds: how long the run took.
         engine_seconds: of which inside the economy's commands.
         totals: the run's totals, as written to ``summary.json``.
