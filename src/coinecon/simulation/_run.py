@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import itertools
 import json
 import random
@@ -576,14 +577,11 @@ class _Run:
             floor = next((m for m in minimum if m.currency == currency), None)
             if owed is None or not owed.minor or (floor is not None and owed < floor):
                 continue
+            ask = functools.partial(
+                self.call, self.economy.request_payout, creator, destination=f"bank-{creator}"
+            )
             try:
-                payout = self.call(
-                    self.economy.request_payout,
-                    creator,
-                    owed,
-                    destination=f"bank-{creator}",
-                    idempotency_key=f"payout-{day}-{creator}",
-                )
+                payout = ask(owed, idempotency_key=f"payout-{day}-{creator}")
             except LimitExceeded as refused:
                 # Over a cap: what the cap leaves, if it is enough to pay out.
                 left = refused.remaining
@@ -595,13 +593,7 @@ class _Run:
                 ):
                     continue
                 try:
-                    payout = self.call(
-                        self.economy.request_payout,
-                        creator,
-                        left,
-                        destination=f"bank-{creator}",
-                        idempotency_key=f"payout-{day}-{creator}-capped",
-                    )
+                    payout = ask(left, idempotency_key=f"payout-{day}-{creator}-capped")
                 except CoineconError:
                     continue
             except CoineconError:
