@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 import subprocess
 import sys
 import threading
@@ -15,52 +14,19 @@ from typing import Any
 import pytest
 
 from coinecon.adapters.postgres import PostgresStore
-from coinecon.errors import InsufficientFunds
-from coinecon.ledger.journal import AccountKey, AccountKind
+from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.verification import verify_books
 from coinecon.ledger.wallets import Wallets
-from coinecon.money.units import Unit
 from coinecon.testing.contract import COIN, DIAMOND
 from postgres_kit import conninfo, fresh_store
-from workload import CREATOR, child_command, diamonds_for, run_command
-
-HOLDERS = ("alice", "bob", "carol")
-Command = list[str | int]  # [idempotency key, "credit" or "gift", holder, coins]
-
-
-def run_commands(wallets: Wallets, tag: str, rounds: int, seed: int) -> dict[str, Any]:
-    """Run *rounds* random commands on the shared wallets; return those that
-    committed and how many were refused for want of coins."""
-    rng = random.Random(seed)
-    committed: list[Command] = []
-    refused = 0
-    for i in range(rounds):
-        holder = rng.choice(HOLDERS)
-        key = f"{tag}-{i}"
-        roll = rng.random()
-        if i == 0:
-            commands: list[Command] = [[key, "gift", holder, 10**12]]
-        elif roll < 0.4:
-            commands = [[key, "credit", holder, rng.randint(1, 20)]]
-        elif roll < 0.85:
-            commands = [[key, "gift", holder, rng.randint(1, 25)]]
-        else:
-            commands = [
-                [f"{key}-a", "credit", holder, rng.randint(1, 10)],
-                [f"{key}-b", "gift", holder, rng.randint(1, 25)],
-            ]
-        try:
-            if len(commands) == 1:
-                run_command(wallets, commands[0])
-            else:
-                with wallets.batch() as bulk:
-                    for command in commands:
-                        run_command(bulk, command)
-        except InsufficientFunds:
-            refused += 1
-        else:
-            committed.extend(commands)
-    return {"committed": committed, "refused": refused}
+from workload import (
+    CREATOR,
+    check_books_after,
+    child_command,
+    diamonds_for,
+    run_command,
+    run_commands,
+)
 
 
 def child_main(argv: list[str]) -> int:
@@ -72,43 +38,6 @@ def child_main(argv: list[str]) -> int:
         outcome = run_commands(Wallets(store), tag, int(rounds), int(seed))
     print(json.dumps(outcome))  # noqa: T201 (the parent reads it)
     return 0
-
-
-def check_books(store: PostgresStore, outcomes: list[dict[str, Any]]) -> list[str]:
-    committed = [command for outcome in outcomes for command in outcome["committed"]]
-    keys = [str(command[0]) for command in committed]
-    assert len(set(keys)) == len(keys)
-    credited = dict.fromkeys(HOLDERS, 0)
-    gifted = dict.fromkeys(HOLDERS, 0)
-    for _key, operation, holder, coins in committed:
-        assert isinstance(holder, str)
-        assert isinstance(coins, int)
-        (credited if operation == "credit" else gifted)[holder] += coins
-    earned = sum(diamonds_for(int(c)) for _, operation, _, c in committed if operation == "gift")
-    report = Wallets(store).verify()
-    assert report.ok, str(report)
-    assert report.transactions == len(committed)
-    with store.unit_of_work() as uow:
-        order = [t.idempotency_key for t in uow.ledger.transactions()]
-        postings = list(uow.ledger.postings())
-        accounts = uow.ledger.accounts()
-        events = uow.outbox.pending(limit=10 * len(committed) + 10)
-    assert sorted(order) == sorted(keys)
-    assert len(events) == len(committed)
-    expected = {
-        **{AccountKey.wallet(h, COIN): credited[h] - gifted[h] for h in HOLDERS},
-        AccountKey.issuance(COIN): -sum(credited.values()),
-        AccountKey.spent(COIN): sum(gifted.values()),
-        AccountKey.issuance(DIAMOND): -earned,
-        AccountKey.earnings(CREATOR, DIAMOND): earned,
-    }
-    coins = {a for a in accounts if isinstance(a.asset, Unit)}
-    assert coins <= set(expected)
-    assert {account: accounts.get(account, 0) for account in expected} == expected
-    for posting in postings:  # no wallet below zero, not even between commands
-        if posting.account.kind in {AccountKind.WALLET, AccountKind.EARNINGS}:
-            assert posting.balance_after >= 0, posting
-    return order
 
 
 @pytest.fixture
@@ -136,7 +65,7 @@ def test_threads_credit_and_spend_the_same_wallets(store: PostgresStore) -> None
         thread.join()
     assert failures == []
     assert all(outcome["refused"] >= 1 for outcome in outcomes)
-    order = check_books(store, outcomes)
+    order = check_books_after(store, outcomes)
     workers = [key.split("-")[0] for key in order]
     assert sum(a != b for a, b in itertools.pairwise(workers)) >= 10
 
@@ -187,7 +116,7 @@ def test_processes_and_threads_credit_and_spend_the_same_wallets(store: Postgres
     assert failures == []
     assert len(outcomes) == 6
     assert all(outcome["refused"] >= 1 for outcome in outcomes)
-    order = check_books(store, outcomes)
+    order = check_books_after(store, outcomes)
     workers = [key.split("-")[0] for key in order]
     assert sum(a != b for a, b in itertools.pairwise(workers)) >= 10
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
-import random
 import subprocess
 import sys
 import threading
@@ -15,14 +14,12 @@ from typing import Any
 import pytest
 
 from coinecon.adapters.sqlite import SqliteStore
-from coinecon.errors import InsufficientFunds
-from coinecon.ledger.journal import AccountKey, AccountKind
+from coinecon.ledger.journal import AccountKey
 from coinecon.ledger.lots import Lot, LotOrigin
 from coinecon.ledger.verification import verify_books
 from coinecon.ledger.wallets import Wallets
-from coinecon.money.units import Unit
-from coinecon.testing.contract import COIN, DIAMOND, T0, purchase, record, wallet
-from workload import CREATOR, child_command, diamonds_for, run_command
+from coinecon.testing.contract import COIN, T0, purchase, record, wallet
+from workload import check_books_after, child_command, run_commands
 
 # Run in spawned processes through the builtin exec, so the child needs nothing
 # from this test module (which pytest imports under a name the child cannot).
@@ -134,47 +131,6 @@ def test_processes_and_threads_on_one_file(tmp_path: Path) -> None:
 # spend that nothing could cover, so refusals are certain. Every worker reports
 # the commands that succeeded; the books must hold exactly those.
 
-HOLDERS = ("alice", "bob", "carol")
-
-# [idempotency key, "credit" or "gift", holder, coins]
-Command = list[str | int]
-
-
-def run_commands(wallets: Wallets, tag: str, rounds: int, seed: int) -> dict[str, Any]:
-    """Run *rounds* random commands; return those that committed and how many
-    were refused for want of coins."""
-    rng = random.Random(seed)
-    committed: list[Command] = []
-    refused = 0
-    for i in range(rounds):
-        holder = rng.choice(HOLDERS)
-        key = f"{tag}-{i}"
-        roll = rng.random()
-        if i == 0:
-            commands: list[Command] = [[key, "gift", holder, 10**12]]
-        elif roll < 0.4:
-            commands = [[key, "credit", holder, rng.randint(1, 20)]]
-        elif roll < 0.85:
-            commands = [[key, "gift", holder, rng.randint(1, 25)]]
-        else:
-            commands = [
-                [f"{key}-a", "credit", holder, rng.randint(1, 10)],
-                [f"{key}-b", "gift", holder, rng.randint(1, 25)],
-                [f"{key}-c", "gift", holder, rng.randint(1, 5)],
-            ]
-        try:
-            if len(commands) == 1:
-                run_command(wallets, commands[0])
-            else:
-                with wallets.batch() as bulk:
-                    for command in commands:
-                        run_command(bulk, command)
-        except InsufficientFunds:
-            refused += 1  # a refused batch keeps none of its commands
-        else:
-            committed.extend(commands)
-    return {"committed": committed, "refused": refused}
-
 
 def child_main(argv: list[str]) -> int:
     """Entry point of a spawned worker process (see workload.child_command)."""
@@ -188,46 +144,8 @@ def child_main(argv: list[str]) -> int:
 
 
 def check_service_books(path: Path, outcomes: list[dict[str, Any]]) -> list[str]:
-    committed = [command for outcome in outcomes for command in outcome["committed"]]
-    keys = [str(command[0]) for command in committed]
-    assert len(set(keys)) == len(keys)
-    credited = dict.fromkeys(HOLDERS, 0)
-    gifted = dict.fromkeys(HOLDERS, 0)
-    for _key, operation, holder, coins in committed:
-        assert isinstance(holder, str)
-        assert isinstance(coins, int)
-        (credited if operation == "credit" else gifted)[holder] += coins
-    earned = sum(
-        diamonds_for(int(coins)) for _, operation, _, coins in committed if operation == "gift"
-    )
     with SqliteStore(path) as store:
-        report = Wallets(store).verify()
-        assert report.ok, str(report)
-        assert report.transactions == len(committed)
-        with store.unit_of_work() as uow:
-            order = [t.idempotency_key for t in uow.ledger.transactions()]
-            postings = list(uow.ledger.postings())
-            accounts = uow.ledger.accounts()
-            events = uow.outbox.pending(limit=10 * len(committed) + 10)
-        # No coin lost or created: the books hold exactly the commands that succeeded.
-        assert sorted(order) == sorted(keys)
-        assert len(events) == len(committed)
-        expected = {
-            **{AccountKey.wallet(h, COIN): credited[h] - gifted[h] for h in HOLDERS},
-            AccountKey.issuance(COIN): -sum(credited.values()),
-            AccountKey.spent(COIN): sum(gifted.values()),
-            AccountKey.issuance(DIAMOND): -earned,
-            AccountKey.earnings(CREATOR, DIAMOND): earned,
-        }
-        # The coins' side, account by account (verify() checked the money side).
-        coins = {a for a in accounts if isinstance(a.asset, Unit)}
-        assert coins <= set(expected)
-        assert {account: accounts.get(account, 0) for account in expected} == expected
-        # No wallet ever went below zero, not even for a moment between commands.
-        for posting in postings:
-            if posting.account.kind in {AccountKind.WALLET, AccountKind.EARNINGS}:
-                assert posting.balance_after >= 0, posting
-    return order
+        return check_books_after(store, outcomes)
 
 
 @pytest.mark.slow
