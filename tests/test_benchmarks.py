@@ -222,3 +222,14 @@ def test_the_simulation_benchmark_runs_and_reports_each_day() -> None:
         "verify: clean",
     ):
         assert label in out, out
+
+
+@pytest.mark.slow
+def test_the_simulations_own_state_stays_flat_as_days_pass() -> None:
+    """What the run holds of its own (not the books) grows by next to
+    nothing a day: it streams its metrics and keeps no events."""
+    out = run("bench_simulation.py", "--quick", "--own-memory")
+    line = next(line for line in out.splitlines() if line.startswith("the simulation's own state"))
+    per_day = float(line.rsplit(": ", 1)[1].split()[0])
+    assert 0 <= per_day < 0.02, out
+    assert "(the simulation's own:" in out, out

@@ -14,6 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from coinecon.adapters.memory import MemoryStore
 from coinecon.adapters.sqlite import SqliteStore
@@ -29,7 +31,7 @@ from coinecon.simulation import (
     loads_population,
     simulate,
 )
-from coinecon.simulation._run import _Run, t975
+from coinecon.simulation._run import _Run, _threshold, t975
 from terminal_kit import on_a_terminal
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -506,3 +508,28 @@ def test_the_command_shows_progress_on_a_terminal(tmp_path: Path) -> None:
         assert f"day {day}/3, ".encode() in shown
     assert b" commands/s, " in shown
     assert b" s left" in shown
+
+
+_DRAWS = 2**53  # random() draws multiples of 2**-53 in [0, 1)
+
+
+@given(
+    chance=st.fractions(min_value=-1, max_value=2)
+    | st.integers(0, _DRAWS).map(lambda k: Fraction(k, _DRAWS)),
+    draw=st.integers(0, _DRAWS - 1),
+)
+@example(chance=Fraction(1, 5), draw=1801439850948198)  # 0.2's neighbours
+@example(chance=Fraction(1, 5), draw=1801439850948199)
+# Half way between two draws, where float() rounds down onto the lower one.
+@example(chance=Fraction(_DRAWS + 1, 2 * _DRAWS), draw=_DRAWS // 2)
+@example(chance=Fraction(3, _DRAWS), draw=3)
+@example(chance=Fraction(3, _DRAWS), draw=2)
+@example(chance=Fraction(0), draw=0)
+@example(chance=Fraction(1), draw=_DRAWS - 1)
+def test_a_threshold_decides_every_draw_as_the_exact_chance_does(
+    chance: Fraction, draw: int
+) -> None:
+    """The simulation compares draws with float thresholds: for every value
+    random() can give, the same way as with the exact chance."""
+    value = draw / _DRAWS
+    assert (value < _threshold(chance)) == (Fraction(draw, _DRAWS) < chance)

@@ -7,6 +7,7 @@ import csv
 import functools
 import itertools
 import json
+import math
 import random
 import time
 from collections import Counter, defaultdict
@@ -145,13 +146,80 @@ class _EventCounts:
         self.counts[event.type] += 1
 
 
-class _Viewer:
-    __slots__ = ("attested", "coins", "index", "method", "name", "region", "segment")
+def _threshold(chance: Fraction) -> float:
+    """The float *t* with ``draw < t`` exactly when ``draw < chance``, for
+    every draw of :meth:`random.Random.random` (a multiple of 2**-53 in
+    [0, 1)): the exact comparison with a :class:`~fractions.Fraction`, at the
+    cost of one between floats."""
+    if chance >= 1:
+        return 1.0
+    if chance <= 0:
+        return 0.0
+    return math.ceil(chance * _DRAWS) / _DRAWS
 
-    def __init__(self, index: int, segment: Segment, region: str, method: str) -> None:
+
+_DRAWS = 2**53  # the draws of random() are multiples of 1 / _DRAWS
+
+
+class _Odds:
+    """A segment's chances as thresholds for draws (see :func:`_threshold`),
+    and its gift mix and package choices made ready for them: the same
+    draws decide the same way, without exact arithmetic on each one."""
+
+    __slots__ = (
+        "arrival",
+        "choices",
+        "gift_cumulative",
+        "gift_names",
+        "gifts_per_visit",
+        "may_buy",
+        "promotions",
+        "segment",
+        "sticker",
+        "will_buy",
+    )
+
+    def __init__(self, segment: Segment) -> None:
+        self.segment = segment
+        self.arrival = _threshold(segment.arrival)
+        self.sticker = _threshold(segment.sticker_rate)
+        self.gifts_per_visit = float(segment.gifts_per_visit)
+        self.gift_names = [name for name, _ in segment.gift_mix]
+        self.gift_cumulative = list(
+            itertools.accumulate(float(weight) for _, weight in segment.gift_mix)
+        )
+        # The most that promotions can raise the chance to buy: all that
+        # raise it, stacked.
+        boost = Fraction(1)
+        for _, factor in segment.promotions:
+            boost *= max(factor, Fraction(1))
+        self.may_buy = _threshold(segment.purchase * boost)
+        self.promotions = dict(segment.promotions)
+        # The chance to buy given the promotions a quote applied, by them.
+        self.will_buy: dict[tuple[str, ...], float] = {}
+        # The packages within budget in a currency, by the currency: (SKU,
+        # coins delivered, weight) in the price book's order.
+        self.choices: dict[str, list[tuple[str, int, float]]] = {}
+
+    def buy_threshold(self, promotions: tuple[str, ...]) -> float:
+        """The threshold of the chance to buy a quote that applied *promotions*."""
+        threshold = self.will_buy.get(promotions)
+        if threshold is None:
+            chance = self.segment.purchase
+            for promotion in promotions:
+                chance *= self.promotions.get(promotion, Fraction(1))
+            threshold = self.will_buy[promotions] = _threshold(chance)
+        return threshold
+
+
+class _Viewer:
+    __slots__ = ("attested", "coins", "index", "method", "name", "odds", "region", "segment")
+
+    def __init__(self, index: int, odds: _Odds, region: str, method: str) -> None:
         self.index = index
         self.name = f"viewer-{index}"
-        self.segment = segment
+        self.odds = odds
+        self.segment = odds.segment
         self.region = region
         self.method = method
         self.attested = False
@@ -261,10 +329,11 @@ class _Run:
             (code, Fraction(1)) for code, _ in definition.price_book.regions
         )
         shares = tuple((str(n), s.share) for n, s in enumerate(population.segments))
+        odds = [_Odds(segment) for segment in population.segments]
         self.viewers = [
             _Viewer(
                 n,
-                population.segments[int(_pick(rng, shares))],
+                odds[int(_pick(rng, shares))],
                 _pick(rng, regions),
                 _pick(rng, population.payment_methods),
             )
@@ -285,6 +354,12 @@ class _Run:
         # paid out.
         self.cash: Counter[str] = Counter()
         self.attempts = itertools.count(1)  # purchase keys: one per attempt
+        # The providers' outcomes, as thresholds for draws (see _threshold).
+        payments = population.payments
+        self.declined = _threshold(payments.decline)
+        self.declined_or_pending = _threshold(payments.decline + payments.pending)
+        self.refunded = _threshold(payments.refund)
+        self.refunded_or_charged_back = _threshold(payments.refund + payments.chargeback)
 
     # -- the engine, timed -------------------------------------------------------------
 
@@ -330,7 +405,7 @@ class _Run:
         visits = []
         for viewer in self.viewers:
             rng = random.Random(f"{self.seed}:{day}:{viewer.index}")
-            if rng.random() < viewer.segment.arrival:
+            if rng.random() < viewer.odds.arrival:
                 visits.append((rng.randrange(1, VISIT_MINUTES), viewer.index))
         visits.sort()
         for minute, index in visits:
@@ -368,11 +443,12 @@ class _Run:
         self.payouts.events.clear()
 
     def visit(self, day: int, viewer: _Viewer, rng: random.Random) -> None:
-        segment = viewer.segment
-        for _ in range(_poisson(rng, float(segment.gifts_per_visit))):
+        odds = viewer.odds
+        for _ in range(_poisson(rng, odds.gifts_per_visit)):
+            cumulative = odds.gift_cumulative
             gift = self.catalog.get(
-                _pick(rng, segment.gift_mix)
-                if segment.gift_mix
+                odds.gift_names[bisect.bisect_right(cumulative, rng.random() * cumulative[-1])]
+                if cumulative
                 else rng.choice([g.id for g in self.catalog.gifts])
             )
             creator = self.creators[
@@ -404,7 +480,7 @@ class _Run:
             self.day_counts[currency, "coins_gifted"] += receipt.coins.amount
             self.day_counts[currency, "creator_units"] += receipt.earned.amount
             self.earned[creator] += receipt.earned.amount
-        if segment.sticker_rate and rng.random() < segment.sticker_rate:
+        if odds.sticker and rng.random() < odds.sticker:
             items = [
                 item
                 for item in self.catalog.items_offered(viewer.region, self.clock.now())
@@ -430,24 +506,14 @@ class _Run:
         weights and price per coin: among those within their budget that cover
         it, or, if none does, among all within their budget; ``None`` if none
         is within their budget."""
-        segment = viewer.segment
         currency = self.book.currency_for(viewer.region)
-        wanted = dict(segment.packages)
-        covering: list[tuple[str, float]] = []
-        short_of_it: list[tuple[str, float]] = []
-        for package in self.book.packages:
-            if wanted and package.sku not in wanted:
-                continue
-            price = package.find_price(currency, self.population.storefront)
-            if price is None or price.amount > segment.budget:
-                continue
-            per_coin = price.minor / package.delivered_coins
-            weight = float(wanted.get(package.sku, Fraction(1))) * per_coin ** -float(
-                segment.price_sensitivity
+        offered = viewer.odds.choices.get(currency.code)
+        if offered is None:
+            offered = viewer.odds.choices[currency.code] = self.within_budget(
+                viewer.segment, currency
             )
-            (covering if package.delivered_coins >= short else short_of_it).append(
-                (package.sku, weight)
-            )
+        covering = [(sku, weight) for sku, coins, weight in offered if coins >= short]
+        short_of_it = [(sku, weight) for sku, coins, weight in offered if coins < short]
         choices = covering or short_of_it
         if not choices:
             return None
@@ -458,9 +524,26 @@ class _Run:
                 return name
         return choices[-1][0]
 
+    def within_budget(self, segment: Segment, currency: Currency) -> list[tuple[str, int, float]]:
+        """The packages *segment* considers that are within its budget in
+        *currency*: (SKU, coins delivered, weight), in the price book's order."""
+        wanted = dict(segment.packages)
+        offered = []
+        for package in self.book.packages:
+            if wanted and package.sku not in wanted:
+                continue
+            price = package.find_price(currency, self.population.storefront)
+            if price is None or price.amount > segment.budget:
+                continue
+            per_coin = price.minor / package.delivered_coins
+            weight = float(wanted.get(package.sku, Fraction(1))) * per_coin ** -float(
+                segment.price_sensitivity
+            )
+            offered.append((package.sku, package.delivered_coins, weight))
+        return offered
+
     def buy(self, day: int, viewer: _Viewer, rng: random.Random, short: int) -> bool:
         """Maybe buy a package covering *short* coins; whether coins came in."""
-        segment = viewer.segment
         currency = self.book.currency_for(viewer.region)
         storefront = self.population.storefront
         sku = self.choose(viewer, rng, short)
@@ -469,12 +552,7 @@ class _Run:
         # Whether they buy: drawn first, so that a quote (the costly part) is
         # made only when a promotion on it could still make them buy.
         draw = rng.random()
-        # (The most that promotions can raise the chance: all that raise it,
-        # stacked.)
-        boost = Fraction(1)
-        for _, factor in segment.promotions:
-            boost *= max(factor, Fraction(1))
-        if draw >= segment.purchase * boost:
+        if draw >= viewer.odds.may_buy:
             return False
         if not viewer.attested:
             self.adult(viewer.name, viewer.region)
@@ -490,16 +568,12 @@ class _Run:
             )
         except CoineconError:
             return False  # not sold here, over a limit, not eligible
-        chance = segment.purchase
-        for promotion in quote.promotions:
-            chance *= dict(segment.promotions).get(promotion, Fraction(1))
-        if draw >= chance:
+        if draw >= viewer.odds.buy_threshold(tuple(quote.promotions)):
             return False
-        payments = self.population.payments
         outcome = rng.random()
-        if outcome < payments.decline:
+        if outcome < self.declined:
             self.payments.script(viewer.method, Decline("card_declined"))
-        elif outcome < payments.decline + payments.pending:
+        elif outcome < self.declined_or_pending:
             self.payments.script(viewer.method, Pend())
         code = currency.code
         try:
@@ -528,11 +602,10 @@ class _Run:
         self.day_counts[code, "coins_sold"] += purchase.coins.amount
         self.day_counts[code, "bonus_coins"] += purchase.bonus_coins.amount
         self.package_counts[purchase.sku or "custom"] += 1
-        payments = self.population.payments
         draw = rng.random()
-        if draw < payments.refund:
+        if draw < self.refunded:
             self.later[day + rng.randint(1, 7)].append(("refund", purchase.id))
-        elif draw < payments.refund + payments.chargeback:
+        elif draw < self.refunded_or_charged_back:
             self.later[day + rng.randint(7, 30)].append(("chargeback", purchase.id))
 
     def provider_event(self, day: int, event: str, charge: str) -> None:
