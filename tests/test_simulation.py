@@ -4,6 +4,7 @@ that ignores price, gross revenue doubled; a 0 % share, no creator earnings)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import subprocess
@@ -533,3 +534,60 @@ def test_a_threshold_decides_every_draw_as_the_exact_chance_does(
     random() can give, the same way as with the exact chance."""
     value = draw / _DRAWS
     assert (value < _threshold(chance)) == (Fraction(draw, _DRAWS) < chance)
+
+
+class _FreezeLog:
+    """Progress that notes how many objects are frozen as each day ends."""
+
+    def __init__(self) -> None:
+        self.frozen: list[int] = []
+
+    def write(self, text: str) -> int:
+        if text.startswith("\rday "):
+            self.frozen.append(gc.get_freeze_count())
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+def test_a_run_sets_earlier_days_aside_from_the_collector_and_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    log = _FreezeLog()
+    assert gc.get_freeze_count() == 0
+    simulate(plain(), crowd(), days=3, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+    assert len(log.frozen) == 3
+    assert all(count > 0 for count in log.frozen), log.frozen
+    assert log.frozen == sorted(log.frozen)  # each day adds what it left
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_host_that_froze_objects_keeps_its_freezing(tmp_path: Path) -> None:
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        log = _FreezeLog()
+        simulate(plain(), crowd(), days=2, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+        assert log.frozen == [mine, mine]
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+
+
+def test_a_run_that_fails_gives_back_what_it_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = _Run.day
+
+    def failing(self: _Run, number: int) -> None:
+        if number == 2:
+            raise RuntimeError("the host's disk is full")
+        day(self, number)
+
+    monkeypatch.setattr(_Run, "day", failing)
+    log = _FreezeLog()
+    with pytest.raises(RuntimeError, match="disk is full"):
+        simulate(plain(), crowd(), days=4, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+    assert len(log.frozen) == 2 and log.frozen[-1] > 0
+    assert gc.get_freeze_count() == 0
