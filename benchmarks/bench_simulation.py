@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             store=store,
             out=Path(directory) / "out",
             progress=log,
+            gc_freeze=True,  # as `coinecon simulate` runs it
         )
     rate = result.commands / result.seconds
     engine = result.engine_seconds / result.seconds

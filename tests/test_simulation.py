@@ -556,7 +556,16 @@ def test_a_run_sets_earlier_days_aside_from_the_collector_and_gives_them_back(
 ) -> None:
     log = _FreezeLog()
     assert gc.get_freeze_count() == 0
-    simulate(plain(), crowd(), days=3, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+    simulate(
+        plain(),
+        crowd(),
+        days=3,
+        seed=1,
+        store=MemoryStore(),
+        out=tmp_path,
+        progress=log,
+        gc_freeze=True,
+    )
     assert len(log.frozen) == 3
     assert all(count > 0 for count in log.frozen), log.frozen
     assert log.frozen == sorted(log.frozen)  # each day adds what it left
@@ -568,7 +577,16 @@ def test_a_host_that_froze_objects_keeps_its_freezing(tmp_path: Path) -> None:
     try:
         mine = gc.get_freeze_count()
         log = _FreezeLog()
-        simulate(plain(), crowd(), days=2, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+        simulate(
+            plain(),
+            crowd(),
+            days=2,
+            seed=1,
+            store=MemoryStore(),
+            out=tmp_path,
+            progress=log,
+            gc_freeze=True,
+        )
         assert log.frozen == [mine, mine]
         assert gc.get_freeze_count() == mine
     finally:
@@ -588,6 +606,21 @@ def test_a_run_that_fails_gives_back_what_it_set_aside(
     monkeypatch.setattr(_Run, "day", failing)
     log = _FreezeLog()
     with pytest.raises(RuntimeError, match="disk is full"):
-        simulate(plain(), crowd(), days=4, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+        simulate(
+            plain(),
+            crowd(),
+            days=4,
+            seed=1,
+            store=MemoryStore(),
+            out=tmp_path,
+            progress=log,
+            gc_freeze=True,
+        )
     assert len(log.frozen) == 2 and log.frozen[-1] > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_run_freezes_nothing_unless_asked(tmp_path: Path) -> None:
+    log = _FreezeLog()
+    simulate(plain(), crowd(), days=2, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
+    assert log.frozen == [0, 0]

@@ -469,6 +469,7 @@ def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
             seeds=seeds,
             stores=stores,
             out=folder,
+            gc_freeze=True,  # this process is the simulation's own
         )
         print(f"{'metric':32} {'A':>14} {'B':>14} {'B - A':>14} {'± 95 %':>12}  real", file=out)
         for row in rows:
@@ -488,6 +489,7 @@ def simulate(arguments: argparse.Namespace, out: TextIO) -> int:
         store=stores(),
         out=folder,
         progress=sys.stderr if sys.stderr.isatty() else None,
+        gc_freeze=True,  # this process is the simulation's own
     )
     rate = result.commands / result.seconds if result.seconds else 0.0
     engine = result.engine_seconds / result.seconds if result.seconds else 0.0

@@ -786,12 +786,13 @@ class _AgedOut:
     after a collection of what is not frozen (the day's own objects),
     :func:`gc.freeze` sets what is left aside, so that later collections
     read only the objects of the days after. :meth:`done` puts them all
-    back. Nothing is frozen when the host has frozen objects of its own
-    (its freezing is left alone) or has turned the collector off.
+    back. Nothing is frozen unless *wanted*, nor when the process has
+    frozen objects of its own (its freezing is left alone) or has turned
+    the collector off.
     """
 
-    def __init__(self) -> None:
-        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+    def __init__(self, wanted: bool) -> None:
+        self.active = wanted and gc.isenabled() and gc.get_freeze_count() == 0
 
     def day_done(self) -> None:
         if self.active:
@@ -813,6 +814,7 @@ def simulate(
     store: Store,
     out: Path,
     progress: Output | None = None,
+    gc_freeze: bool = False,
 ) -> SimulationResult:
     """Run *population* through the economy *definition* defines, on *store*
     (empty), for *days* days, drawing from *seed*; write ``days.csv``,
@@ -822,12 +824,17 @@ def simulate(
     that coins and money are conserved (:class:`ValidationError` if not);
     the run ends with ``verify()``.
 
-    While it runs, what earlier days left (above all the books of a memory
-    store) is set aside from the cyclic garbage collector with
-    :func:`gc.freeze`, so that collections do not read it again and again;
-    it is given back with :func:`gc.unfreeze` when the days are done, or if
-    the run fails. A host that has frozen objects of its own, or turned the
-    collector off, is left as it is.
+    With *gc_freeze*, each day ends by setting aside from the cyclic garbage
+    collector every object of the process that is left (:func:`gc.freeze`),
+    above all the books of a memory store, so that later collections do not
+    read them again and again: a long run in memory is a few per cent
+    faster. They are given back (:func:`gc.unfreeze`) when the days are
+    done, or if the run fails. It freezes *every* object of the process, and
+    cyclic garbage among them waits for the end of the run to be collected:
+    use it where the process is the simulation's own, as ``coinecon
+    simulate`` does, not in a thread of a long-lived service. A process that
+    has frozen objects of its own, or turned the collector off, is left as
+    it is.
     """
     if type(days) is not int or days < 1:
         raise ValidationError(f"days is a positive int, got {days!r}")
@@ -846,7 +853,7 @@ def simulate(
         package_rows = csv.writer(packages_file, lineterminator="\n")
         package_rows.writerow(["day", "sku", "purchases"])
         totals: Counter[str] = Counter()
-        ageing = _AgedOut()
+        ageing = _AgedOut(gc_freeze)
         try:
             for day in range(days):
                 run.day(day)
@@ -977,6 +984,7 @@ def compare(
     seeds: list[int],
     stores: Callable[[], Store],
     out: Path,
+    gc_freeze: bool = False,
 ) -> list[dict[str, str]]:
     """Run *first* (A) and *second* (B) on the same *population* and the same
     draws (common random numbers: each viewer's day has its own stream) for
@@ -991,6 +999,7 @@ def compare(
         seeds: one run of each economy per seed.
         stores: makes an empty store for each run.
         out: where the runs' outputs and ``compare.csv`` go.
+        gc_freeze: what :func:`simulate` does with it, for each run.
     """
     if not seeds:
         raise ValidationError("compare needs at least one seed")
@@ -1006,6 +1015,7 @@ def compare(
                 seed=seed,
                 store=stores(),
                 out=out / side / f"seed-{seed}",
+                gc_freeze=gc_freeze,
             )
             found.append({k: Decimal(v) for k, v in result.totals["totals"].items()})
         for key in sorted(set(found[0]) | set(found[1])):
