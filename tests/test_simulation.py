@@ -551,24 +551,33 @@ class _FreezeLog:
         """Nothing is buffered."""
 
 
-def test_a_run_sets_earlier_days_aside_from_the_collector_and_gives_them_back(
-    tmp_path: Path,
-) -> None:
-    log = _FreezeLog()
-    assert gc.get_freeze_count() == 0
+def frozen_each_day(
+    out: Path, days: int, log: _FreezeLog | None = None, *, gc_freeze: bool = True
+) -> list[int]:
+    """How many objects were frozen as each day of a run ended (noted in
+    *log* as the days end, for a run that fails)."""
+    log = _FreezeLog() if log is None else log
     simulate(
         plain(),
         crowd(),
-        days=3,
+        days=days,
         seed=1,
         store=MemoryStore(),
-        out=tmp_path,
+        out=out,
         progress=log,
-        gc_freeze=True,
+        gc_freeze=gc_freeze,
     )
-    assert len(log.frozen) == 3
-    assert all(count > 0 for count in log.frozen), log.frozen
-    assert log.frozen == sorted(log.frozen)  # each day adds what it left
+    return log.frozen
+
+
+def test_a_run_sets_earlier_days_aside_from_the_collector_and_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    assert gc.get_freeze_count() == 0
+    frozen = frozen_each_day(tmp_path, 3)
+    assert len(frozen) == 3
+    assert all(count > 0 for count in frozen), frozen
+    assert frozen == sorted(frozen)  # each day adds what it left
     assert gc.get_freeze_count() == 0
 
 
@@ -576,18 +585,7 @@ def test_a_host_that_froze_objects_keeps_its_freezing(tmp_path: Path) -> None:
     gc.freeze()
     try:
         mine = gc.get_freeze_count()
-        log = _FreezeLog()
-        simulate(
-            plain(),
-            crowd(),
-            days=2,
-            seed=1,
-            store=MemoryStore(),
-            out=tmp_path,
-            progress=log,
-            gc_freeze=True,
-        )
-        assert log.frozen == [mine, mine]
+        assert frozen_each_day(tmp_path, 2) == [mine, mine]
         assert gc.get_freeze_count() == mine
     finally:
         gc.unfreeze()
@@ -606,21 +604,10 @@ def test_a_run_that_fails_gives_back_what_it_set_aside(
     monkeypatch.setattr(_Run, "day", failing)
     log = _FreezeLog()
     with pytest.raises(RuntimeError, match="disk is full"):
-        simulate(
-            plain(),
-            crowd(),
-            days=4,
-            seed=1,
-            store=MemoryStore(),
-            out=tmp_path,
-            progress=log,
-            gc_freeze=True,
-        )
+        frozen_each_day(tmp_path, 4, log)
     assert len(log.frozen) == 2 and log.frozen[-1] > 0
     assert gc.get_freeze_count() == 0
 
 
 def test_a_run_freezes_nothing_unless_asked(tmp_path: Path) -> None:
-    log = _FreezeLog()
-    simulate(plain(), crowd(), days=2, seed=1, store=MemoryStore(), out=tmp_path, progress=log)
-    assert log.frozen == [0, 0]
+    assert frozen_each_day(tmp_path, 2, gc_freeze=False) == [0, 0]
