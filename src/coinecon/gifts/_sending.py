@@ -251,7 +251,7 @@ class Gifting:
             now=now,
             key=key,
             cause=cause,
-            metadata=metadata_pairs(metadata),
+            metadata=metadata,  # checked once, as the transaction is built
             legs_for=legs_for,
         )
         value: dict[str, int] = {}

@@ -28,7 +28,7 @@ them, so that no rule of the ledger is written twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import final
 
@@ -41,6 +41,7 @@ from coinecon.ledger.journal import (
     AccountKind,
     Cause,
     Metadata,
+    MetadataValue,
     Posting,
     Transaction,
     TransactionKind,
@@ -277,7 +278,7 @@ def record_debit(
     now: datetime,
     key: str,
     cause: Cause,
-    metadata: Metadata = (),
+    metadata: Metadata | Mapping[str, MetadataValue] = (),
     first: Sequence[str] = (),
     legs_for: Callable[[Sequence[LotConsumption]], Iterable[Posting]] | None = None,
     allow_debt: bool = False,
@@ -291,7 +292,10 @@ def record_debit(
     *allow_debt* (a refund or chargeback), coins beyond the wallet's lots
     become its debt; otherwise the rules refuse the debit
     (:class:`~coinecon.errors.InsufficientFunds`). The caller sweeps lapsed
-    lots first and commits.
+    lots first and commits. *metadata* is a mapping or the pairs a
+    :class:`~coinecon.ledger.journal.Transaction` keeps, checked once, as
+    the transaction is built (see
+    :func:`~coinecon.ledger.journal.metadata_pairs`).
     """
     if type(coins) is not int or coins <= 0:
         raise InvalidAmountError(f"coins to debit must be a positive int, got {coins!r}")
