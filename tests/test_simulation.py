@@ -4,6 +4,7 @@ that ignores price, gross revenue doubled; a 0 % share, no creator earnings)."""
 
 from __future__ import annotations
 
+import csv
 import gc
 import json
 import random
@@ -283,6 +284,20 @@ def test_every_purchase_is_counted_once(tmp_path: Path) -> None:
     assert int(summary["totals"]["USD.purchases"]) == len(bought)
     gross = sum(p.amount for t in bought for p in t.postings if p.account.kind.value == "clearing")
     assert Decimal(summary["totals"]["USD.gross"]) * 100 == gross  # no fees, no tax here
+
+
+def test_the_totals_sum_the_days_flows_and_end_at_their_balances(tmp_path: Path) -> None:
+    people = crowd(refund="10%", chargeback="10%")
+    found = totals(run(tmp_path, population=people, days=12))
+    with (tmp_path / "days.csv").open(encoding="utf-8") as rows:
+        days = [row for row in csv.DictReader(rows) if row["currency"] == "USD"]
+    for key in ("gross", "tax", "fees", "net", "given_back", "paid_out"):
+        assert Decimal(found[f"USD.{key}"]) == sum(Decimal(row[key]) for row in days), key
+    for key in ("purchases", "gifts", "refunds", "chargebacks", "stickers"):
+        assert int(found[f"USD.{key}"]) == sum(int(row[key]) for row in days), key
+    for key in ("deferred_revenue", "recognised_revenue", "breakage", "losses"):
+        assert Decimal(found[f"USD.{key}"]) == Decimal(days[-1][key]), key
+    assert Decimal(found["USD.given_back"]) > 0  # the refunds and chargebacks gave back
 
 
 def test_a_population_that_never_buys_yields_no_revenue(tmp_path: Path) -> None:

@@ -214,13 +214,12 @@ class _Odds:
 
 
 class _Viewer:
-    __slots__ = ("attested", "coins", "index", "method", "name", "odds", "region", "segment")
+    __slots__ = ("attested", "coins", "index", "method", "name", "odds", "region")
 
     def __init__(self, index: int, odds: _Odds, region: str, method: str) -> None:
         self.index = index
         self.name = f"viewer-{index}"
-        self.odds = odds
-        self.segment = odds.segment
+        self.odds = odds  # and, through it, their segment
         self.region = region
         self.method = method
         self.attested = False
@@ -511,11 +510,11 @@ class _Run:
         offered = viewer.odds.choices.get(currency.code)
         if offered is None:
             offered = viewer.odds.choices[currency.code] = self.within_budget(
-                viewer.segment, currency
+                viewer.odds.segment, currency
             )
-        covering = [(sku, weight) for sku, coins, weight in offered if coins >= short]
-        short_of_it = [(sku, weight) for sku, coins, weight in offered if coins < short]
-        choices = covering or short_of_it
+        choices = [(sku, weight) for sku, coins, weight in offered if coins >= short] or [
+            (sku, weight) for sku, _, weight in offered
+        ]
         if not choices:
             return None
         point = rng.random() * sum(weight for _, weight in choices)
@@ -778,6 +777,18 @@ class _Run:
                 )
 
 
+def _add_up(totals: Counter[str], row: dict[str, str]) -> None:
+    """Add a day's *row* to the run's *totals*: its flows summed, its
+    balances as they stand at the day's end."""
+    code = row["currency"]
+    for key in ("purchases", "gifts", "refunds", "chargebacks", "stickers"):
+        totals[f"{code}.{key}"] += int(row[key])
+    for key in ("gross", "tax", "fees", "net", "given_back", "paid_out"):
+        totals[f"{code}.{key}"] += Decimal(row[key])  # type: ignore[assignment]
+    for key in ("deferred_revenue", "recognised_revenue", "breakage", "losses"):
+        totals[f"{code}.{key}"] = Decimal(row[key])  # type: ignore[assignment]
+
+
 class _AgedOut:
     """Keeps the cyclic garbage collector off what earlier days left.
 
@@ -864,13 +875,7 @@ def simulate(
                 run.package_counts.clear()
                 for row in run.rows(day):
                     day_rows.writerow(row)
-                    for key in ("purchases", "gifts", "refunds", "chargebacks", "stickers"):
-                        totals[f"{row['currency']}.{key}"] += int(row[key])
-                    for key in ("gross", "tax", "fees", "net", "paid_out"):
-                        totals[f"{row['currency']}.{key}"] += Decimal(row[key])  # type: ignore[assignment]
-                    last = row
-                    for key in ("deferred_revenue", "recognised_revenue", "breakage", "losses"):
-                        totals[f"{row['currency']}.{key}"] = Decimal(last[key])  # type: ignore[assignment]
+                    _add_up(totals, row)
                 if progress is not None:
                     elapsed = time.perf_counter() - started
                     rate = run.commands / elapsed if elapsed else 0.0
